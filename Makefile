@@ -1,0 +1,45 @@
+# onemap: `make demo` and `make test` do everything on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := .onemap/stamps
+SIZE ?= S
+SEED ?= 7
+
+.PHONY: demo test db data lint system venv bench serve clean-db
+
+demo: data ## set-up, local PostGIS, demo city, dashboard at http://127.0.0.1:8050
+	$(BIN)/onemap serve
+
+test: db ## set-up and the whole suite
+	$(BIN)/pytest
+
+db: venv system ## environment and local PostGIS up (or DATABASE_URL migrated)
+	$(BIN)/onemap db up
+
+data: db ## demo city generated and loaded
+	$(BIN)/onemap load admin data/pingshan/district_440310_gcj02.geojson \
+		--mapping etl/presets/pingshan-district.yaml --level 1
+
+lint: venv
+	$(BIN)/ruff check .
+
+bench: data
+	$(BIN)/python -m bench
+
+system: $(STAMP)/system
+$(STAMP)/system: scripts/system-deps.sh
+	./scripts/system-deps.sh
+	@mkdir -p $(STAMP) && touch $@
+
+venv: $(STAMP)/venv
+$(STAMP)/venv: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@mkdir -p $(STAMP) && touch $@
+
+clean-db: ## stop and delete the local cluster
+	-$(BIN)/onemap db down
+	rm -rf .onemap/pg

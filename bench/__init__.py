@@ -1,0 +1,1 @@
+"""Benchmarks: each writes bench/results/NAME.json (commit, machine, metrics with ratios)."""

@@ -1,0 +1,4 @@
+"""Dash UI: the app shell, one module per page, ids, messages, figure builders and assets.
+
+Never writes SQL: every figure's data comes from ``layers``.
+"""

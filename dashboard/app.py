@@ -1,0 +1,32 @@
+"""The app shell: a Dash app with pages, its services, and a health check. Nothing else."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dash
+from dash import Dash, html
+
+from dashboard import ids
+from dashboard.services import Services, install
+from onemap.database import make_engine
+from onemap.settings import Settings
+
+HERE = Path(__file__).parent
+
+
+def create_app(settings: Settings, db_url: str) -> Dash:
+    """A ready-to-run app reading from ``db_url``; nothing is queried until a page asks."""
+    app = Dash(
+        __name__,
+        use_pages=True,
+        pages_folder=str(HERE / "pages"),
+        assets_folder=str(HERE / "assets"),
+        serve_locally=True,
+        title="一张图 · onemap",
+        suppress_callback_exceptions=True,
+    )
+    install(app.server, Services(settings=settings, engine=make_engine(db_url)))
+    app.layout = html.Div([html.Div(id=ids.BANNER), dash.page_container], className="shell")
+    app.server.add_url_rule("/healthz", "healthz", lambda: {"status": "ok"})
+    return app

@@ -1,0 +1,27 @@
+"""Per-app services (engine, settings) kept on the Flask app, not in module globals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import flask
+from sqlalchemy import Engine
+
+from onemap.settings import Settings
+
+KEY = "onemap"
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    engine: Engine
+
+
+def install(server: flask.Flask, services: Services) -> None:
+    server.extensions[KEY] = services
+
+
+def services() -> Services:
+    """The services of the app handling the current request."""
+    return flask.current_app.extensions[KEY]

@@ -1,0 +1,126 @@
+"""The ``onemap`` command line. Commands parse options and call one function each.
+
+This is the entry point: the only plumbing module that reaches into ``etl``, ``layers`` and
+``dashboard``, and it does so inside the command that needs them.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+
+import click
+
+from onemap.cluster import LocalCluster
+from onemap.database import database_url
+from onemap.errors import OnemapError
+from onemap.migrate import migrate
+from onemap.settings import Settings, get_settings
+
+
+def friendly(func):
+    """Turn domain errors into one clear line and exit status 1, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except OnemapError as exc:
+            click.secho(f"error: {exc}", fg="red", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+@click.group()
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """onemap (一张图): load a district into PostGIS and show it on one map."""
+    ctx.obj = get_settings()
+
+
+@main.group()
+def db() -> None:
+    """The database: the embedded local cluster, or the server named by DATABASE_URL."""
+
+
+@db.command("up")
+@click.pass_obj
+@friendly
+def db_up(settings: Settings) -> None:
+    """Create (first time) and start the local cluster, then migrate the schema."""
+    url = database_url(settings, start=True)
+    applied = migrate(url)
+    where = "DATABASE_URL" if settings.database_url else f"local cluster ({settings.cluster_dir})"
+    click.echo(f"database ready: {where}; {len(applied)} migration(s) applied")
+    click.echo(url)
+
+
+@db.command("down")
+@click.pass_obj
+@friendly
+def db_down(settings: Settings) -> None:
+    """Stop the local cluster (data is kept)."""
+    if settings.database_url:
+        click.echo("DATABASE_URL is set: that server is not ours to stop")
+        return
+    LocalCluster(settings).down()
+    click.echo("local cluster stopped")
+
+
+@db.command("status")
+@click.pass_obj
+@friendly
+def db_status(settings: Settings) -> None:
+    """Say whether the database is up, and where."""
+    if settings.database_url:
+        click.echo(f"external server (DATABASE_URL): {settings.database_url}")
+        return
+    status = LocalCluster(settings).status()
+    state = "running" if status.running else ("stopped" if status.initialized else "not created")
+    click.echo(f"local cluster {state}: {status.data_dir}")
+    if status.running:
+        click.echo(f"pid {status.pid}, port {status.port}: {status.url}")
+    sys.exit(0 if status.running else 3)
+
+
+@db.command("url")
+@click.pass_obj
+@friendly
+def db_url(settings: Settings) -> None:
+    """Print the URL to connect with psql."""
+    click.echo(database_url(settings, start=False))
+
+
+@db.command("migrate")
+@click.pass_obj
+@friendly
+def db_migrate(settings: Settings) -> None:
+    """Apply pending schema migrations."""
+    applied = migrate(database_url(settings, start=True))
+    names = ", ".join(f"{m.version:04d}_{m.name}" for m in applied) or "none pending"
+    click.echo(f"migrations applied: {names}")
+
+
+@main.command()
+@click.option("--host", default=None, help="interface to listen on (default 127.0.0.1)")
+@click.option("--port", default=None, type=int, help="port (default 8050)")
+@click.option("--debug/--no-debug", default=None)
+@click.pass_obj
+@friendly
+def serve(settings: Settings, host: str | None, port: int | None, debug: bool | None) -> None:
+    """Start the dashboard at http://127.0.0.1:8050."""
+    from dashboard.app import create_app
+
+    url = database_url(settings, start=True)
+    migrate(url)
+    app = create_app(settings, url)
+    app.run(
+        host=host or settings.host,
+        port=port or settings.port,
+        debug=settings.debug if debug is None else debug,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""Which database to use, and SQLAlchemy engines for it.
+
+``DATABASE_URL`` (or ``ONEMAP_DATABASE_URL``) names a server; without it the embedded local
+cluster is used and started on demand. URLs shown to people stay plain ``postgresql://`` so
+psql and ogr2ogr understand them; engines name the psycopg 3 driver explicitly.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.engine import make_url
+
+from onemap.cluster import LocalCluster
+from onemap.settings import Settings
+
+
+def database_url(settings: Settings, start: bool = True) -> str:
+    """The URL of the database to use; starts the local cluster when ``start`` and needed."""
+    if settings.database_url:
+        return settings.database_url
+    cluster = LocalCluster(settings)
+    if start:
+        cluster.up()
+    return cluster.url()
+
+
+def read_url(settings: Settings, start: bool = True) -> str:
+    """Where read queries go: ``DATABASE_READ_URL`` when set, else the main database."""
+    return settings.database_read_url or database_url(settings, start=start)
+
+
+def sqlalchemy_url(url: str) -> str:
+    """``postgresql://…`` → ``postgresql+psycopg://…`` (SQLAlchemy 2.1 needs the driver named)."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def libpq_url(url: str) -> str:
+    """The plain URL libpq tools (psql, ogr2ogr, psycopg.connect) understand."""
+    parsed = make_url(url)
+    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def make_engine(url: str, **kwargs) -> Engine:
+    """An engine that checks connections before use, so a restarted server is survived."""
+    options = {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 10}
+    options.update(kwargs)
+    return create_engine(sqlalchemy_url(url), **options)

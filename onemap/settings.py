@@ -1,0 +1,52 @@
+"""Settings from the environment (prefix ``ONEMAP_``) and ``.env``; ``DATABASE_URL`` wins."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Everything that can be configured. Build it with :func:`get_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ONEMAP_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "ONEMAP_DATABASE_URL")
+    )
+    database_read_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_READ_URL", "ONEMAP_DATABASE_READ_URL"),
+    )
+    home: Path = Field(default=PROJECT_ROOT / ".onemap", description="local state folder")
+    pg_user: str = "onemap"
+    pg_database: str = "onemap"
+    pg_port: int = Field(default=54320, description="first port tried by the local cluster")
+    host: str = "127.0.0.1"
+    port: int = 8050
+    timezone: str = "Asia/Shanghai"
+    language: str = "zh"
+    tile_url: str | None = Field(default=None, description="optional XYZ basemap URL")
+    tile_crs: str = Field(default="wgs84", description="wgs84 or gcj02: the tiles' datum")
+    debug: bool = False
+
+    @property
+    def cluster_dir(self) -> Path:
+        """Folder of the embedded PostGIS cluster."""
+        return self.home / "pg"
+
+    @property
+    def uses_local_cluster(self) -> bool:
+        """True when no external server is configured."""
+        return not self.database_url
+
+
+def get_settings(**overrides) -> Settings:
+    """Read settings now (not at import time); keyword overrides win over the environment."""
+    return Settings(**overrides)

@@ -1,0 +1,192 @@
+"""Shared fixtures: a fresh PostGIS database per test session and a headless Chromium.
+
+With ``CI`` set, a missing database or browser fails the run instead of skipping.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+from onemap.cluster import free_port
+from onemap.database import database_url, libpq_url, make_engine
+from onemap.errors import OnemapError
+from onemap.migrate import migrate
+from onemap.settings import get_settings
+
+CHROMIUM = os.environ.get("ONEMAP_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic",
+]
+ARTIFACTS = Path(__file__).parent / "artifacts"
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def unavailable(what: str) -> None:
+    """Fail under CI, skip elsewhere: CI must never silently skip the real thing."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} is required in CI", pytrace=False)
+    pytest.skip(what)
+
+
+@pytest.fixture(scope="session")
+def server_url() -> str:
+    """URL of the server tests run on: DATABASE_URL or the local cluster (started if needed)."""
+    try:
+        return libpq_url(database_url(get_settings(), start=True))
+    except (OnemapError, psycopg.Error) as exc:
+        unavailable(f"PostGIS ({exc})")
+
+
+@pytest.fixture(scope="session")
+def fresh_db(server_url: str):
+    """A factory of fresh, migrated databases; all are dropped at the end of the session."""
+    admin = make_url(server_url).set(database="postgres").render_as_string(hide_password=False)
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"onemap_test_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        made.append(name)
+        url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+        migrate(url)
+        return url
+
+    yield make
+    with psycopg.connect(admin, autocommit=True) as conn:
+        for name in made:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_url(fresh_db) -> str:
+    """The session's shared fresh database."""
+    return fresh_db()
+
+
+@pytest.fixture(scope="session")
+def engine(pg_url: str):
+    eng = make_engine(pg_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.exists():
+        unavailable(f"the reference data folder {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless system Chromium driven by Playwright (no downloaded browser)."""
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        unavailable(f"Chromium at {CHROMIUM}")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("the playwright package")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A page that records console errors and every request to a host other than ours."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    page.errors, page.external = [], []
+    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    page.on("request", lambda req: _note_external(page, req.url))
+    yield page
+    context.close()
+
+
+def _note_external(page, url: str) -> None:
+    if not url.startswith(("http://127.0.0.1", "data:", "blob:", "about:")):
+        page.external.append(url)
+
+
+def screenshot(page, name: str) -> Path:
+    """Save a screenshot under tests/artifacts/ for a person to look at."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=False)
+    return path
+
+
+def bluish_share(png: bytes) -> float:
+    """Share of pixels in a PNG that are clearly blue-tinted (map fill and outlines)."""
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    pixels = list(image.getdata())
+    return sum(1 for r, _, b in pixels if b - r > 12) / len(pixels)
+
+
+class DashServer:
+    """``onemap serve`` in a subprocess on a free port, against a given database."""
+
+    def __init__(self, db_url: str, env: dict | None = None):
+        self.port = free_port(18050)
+        self.url = f"http://127.0.0.1:{self.port}"
+        run_env = {**os.environ, "DATABASE_URL": db_url, **(env or {})}
+        log = ARTIFACTS / f"serve-{self.port}.log"
+        ARTIFACTS.mkdir(exist_ok=True)
+        self.log = log
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "onemap.cli", "serve", "--port", str(self.port),
+             "--no-debug"],
+            env=run_env, stdout=log.open("w"), stderr=subprocess.STDOUT,
+        )
+        self._wait()
+
+    def _wait(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"onemap serve exited: {self.log.read_text()[-2000:]}")
+            try:
+                urllib.request.urlopen(self.url + "/healthz", timeout=2)
+                return
+            except OSError:
+                time.sleep(0.3)
+        raise RuntimeError(f"onemap serve did not answer in {timeout}s")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+@pytest.fixture
+def serve():
+    """Start dashboards on demand: ``serve(db_url)``; all are stopped after the test."""
+    started: list[DashServer] = []
+
+    def start(db_url: str, **env) -> DashServer:
+        server = DashServer(db_url, env)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
