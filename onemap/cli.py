@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import sys
+from pathlib import Path
 
 import click
 
@@ -100,6 +101,53 @@ def db_migrate(settings: Settings) -> None:
     applied = migrate(database_url(settings, start=True))
     names = ", ".join(f"{m.version:04d}_{m.name}" for m in applied) or "none pending"
     click.echo(f"migrations applied: {names}")
+
+
+LOAD_KINDS = ["admin", "facilities", "iot", "iot-events", "cases"]
+
+
+@main.command()
+@click.argument("kind", type=click.Choice(LOAD_KINDS))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--mapping", "mapping_path", required=True, type=click.Path(path_type=Path),
+              help="YAML file mapping source columns to the model")
+@click.option("--crs", default=None, help="CRS of the coordinates: EPSG code, gcj02 or bd09")
+@click.option("--level", type=click.IntRange(1, 4), default=None,
+              help="admin level: 1 district, 2 street, 3 community, 4 grid")
+@click.option("--dry-run", is_flag=True, help="check and report, change nothing")
+@click.pass_obj
+@friendly
+def load(settings: Settings, kind, paths, mapping_path, crs, level, dry_run) -> None:
+    """Load files into PostGIS as one batch (all or nothing; every rejected row kept)."""
+    from onemap.console import load_with_progress, print_load_report
+
+    url = database_url(settings, start=True)
+    report = load_with_progress(url, kind, list(paths), mapping_path, crs=crs, level=level,
+                                timezone=settings.timezone, dry_run=dry_run)
+    print_load_report(report)
+
+
+@main.command()
+@click.option("--limit", default=20, show_default=True)
+@click.pass_obj
+@friendly
+def batches(settings: Settings, limit: int) -> None:
+    """List recent load batches."""
+    from onemap.console import print_batches
+
+    print_batches(database_url(settings, start=True), limit)
+
+
+@main.command()
+@click.argument("batch", type=int)
+@click.option("--csv", "as_csv", is_flag=True, help="write CSV to standard output")
+@click.pass_obj
+@friendly
+def rejects(settings: Settings, batch: int, as_csv: bool) -> None:
+    """Show the rows a batch rejected, with file, row, field and reason."""
+    from onemap.console import print_rejects
+
+    print_rejects(database_url(settings, start=True), batch, as_csv)
 
 
 @main.command()

@@ -1,0 +1,1 @@
+"""Write side: readers, mappings, coordinate systems, validation and bulk loads."""

@@ -1,0 +1,217 @@
+"""A load: one batch, one transaction. Read in chunks, check, stage with COPY, place and
+upsert with set-based SQL, keep every rejected row with its reason; commit whole or not at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+
+from etl import admin, places, staging
+from etl.errors import LoadError
+from etl.mapping import Mapping, check_against_columns, load_mapping
+from etl.readers import read_chunks, sniff_columns
+from etl.transform import Context, transform
+from onemap.database import libpq_url
+from onemap.errors import OnemapError
+
+Progress = Callable[[int, Path], None]
+
+
+@dataclass
+class LoadReport:
+    """What a load did: the summary table of the CLI and the row of ``load_batch``."""
+
+    kind: str
+    sources: list[str]
+    batch_id: int | None = None
+    status: str = "running"
+    read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    rejected: int = 0
+    by_reason: dict[str, int] = field(default_factory=dict)
+    repaired: list[int] = field(default_factory=list)
+    flaws: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    message: str | None = None
+
+    @property
+    def loaded(self) -> int:
+        return self.read - self.rejected
+
+    @property
+    def unchanged(self) -> int:
+        return self.loaded - self.inserted - self.updated
+
+
+@dataclass
+class LoadRequest:
+    kind: str
+    paths: list[Path]
+    mapping: Mapping
+    crs: str | None = None
+    level: int | None = None
+    timezone: str = "Asia/Shanghai"
+    dry_run: bool = False
+    chunk_rows: int = 100_000
+
+
+def load(url: str, kind: str, paths: list[str | Path], mapping_path: str | Path, *,
+         crs: str | None = None, level: int | None = None, timezone: str = "Asia/Shanghai",
+         dry_run: bool = False, progress: Progress | None = None,
+         chunk_rows: int = 100_000) -> LoadReport:
+    """Load ``paths`` as one batch; raise :class:`LoadError` (batch recorded) on failure."""
+    mapping = load_mapping(mapping_path, kind)
+    request = LoadRequest(kind, [Path(p) for p in paths], mapping, crs, level or mapping.level,
+                          mapping.timezone or timezone, dry_run, chunk_rows)
+    _check_request(request)
+    report = LoadReport(kind, [str(p) for p in request.paths])
+    started = time.monotonic()
+    with psycopg.connect(libpq_url(url)) as conn:
+        try:
+            _run(conn, request, report, progress or (lambda n, p: None))
+        except (OnemapError, psycopg.Error) as exc:
+            conn.rollback()
+            report.status, report.message = "failed", _reason(exc)
+            if not dry_run:
+                _record_failure(conn, request, report)
+            raise LoadError(f"{kind} load failed, nothing was changed: {report.message}") from exc
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _check_request(request: LoadRequest) -> None:
+    if request.kind == "admin" and request.level not in (1, 2, 3, 4):
+        raise LoadError("an admin load needs --level 1-4 (district, street, community, grid)")
+    for path in request.paths:
+        if not path.exists():
+            raise LoadError(f"{path} does not exist")
+        columns = sniff_columns(path, layer=request.mapping.layer,
+                                encoding=request.mapping.encoding)
+        check_against_columns(request.mapping, columns, path)
+
+
+def _run(conn, request: LoadRequest, report: LoadReport, progress: Progress) -> None:
+    conn.execute("SET TimeZone = 'UTC'")
+    report.batch_id = _open_batch(conn, request)
+    target = request.mapping.target
+    staging.create(conn, target)
+    ctx = Context(request.mapping, _crs(request), request.timezone, _bounds(conn, request))
+    for path in request.paths:
+        _stage_file(conn, request, path, ctx, report, progress)
+    if target.kind == "admin":
+        admin.place(conn, request.level)
+        report.inserted, report.updated = admin.upsert(conn, request.level, report.batch_id)
+        report.flaws = admin.flaws(conn, request.level, report.batch_id)
+    else:
+        places.place(conn, target, request.mapping.place.level if request.mapping.place else None)
+        report.inserted, report.updated = places.upsert(conn, target, report.batch_id)
+    _keep_rejects(conn, report)
+    _close_batch(conn, report, "dry-run" if request.dry_run else "committed")
+    conn.rollback() if request.dry_run else conn.commit()
+
+
+def _crs(request: LoadRequest) -> str:
+    return request.crs or request.mapping.crs or "wgs84"
+
+
+def _bounds(conn, request: LoadRequest):
+    """The district's extent, to catch swapped and far-away points (None before any load)."""
+    if request.mapping.bounds or request.kind == "admin":
+        return request.mapping.bounds
+    row = conn.execute("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+                       "(SELECT ST_Extent(geom) AS e FROM admin_unit WHERE level = 1) x").fetchone()
+    return None if row[0] is None else tuple(row)
+
+
+def _stage_file(conn, request, path: Path, ctx: Context, report: LoadReport, progress) -> None:
+    for chunk in read_chunks(path, request.chunk_rows, layer=request.mapping.layer,
+                             encoding=request.mapping.encoding):
+        result = transform(chunk, ctx)
+        result.rows.insert(1, "source_file", str(path))
+        result.rejects.insert(1, "source_file", str(path))
+        staging.copy_frame(conn, "stage", result.rows)
+        staging.copy_frame(conn, "stage_reject", result.rejects)
+        report.read += len(chunk.frame)
+        report.repaired += result.repaired
+        progress(len(chunk.frame), path)
+
+
+def _open_batch(conn, request: LoadRequest) -> int:
+    mapping = request.mapping.model_dump(mode="json", exclude={"path"})
+    return conn.execute(
+        "INSERT INTO load_batch (kind, source, file_hash, mapping) VALUES (%s, %s, %s, %s) "
+        "RETURNING id",
+        (request.kind, ", ".join(str(p) for p in request.paths), _hash(request.paths),
+         json.dumps(mapping, ensure_ascii=False)),
+    ).fetchone()[0]
+
+
+def _hash(paths: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for file in files:
+            with file.open("rb") as handle:
+                while block := handle.read(1 << 20):
+                    digest.update(block)
+    return digest.hexdigest()
+
+
+def _keep_rejects(conn, report: LoadReport) -> None:
+    conn.execute(
+        "INSERT INTO rejected_row (batch_id, source_file, row_number, field, reason, raw) "
+        "SELECT %s, source_file, row_number, field, reason, raw FROM stage_reject "
+        "ORDER BY source_file, row_number", (report.batch_id,))
+    rows = conn.execute("SELECT field, reason FROM stage_reject").fetchall()
+    report.rejected = len(rows)
+    report.by_reason = dict(Counter(_reason_kind(f, r) for f, r in rows).most_common())
+
+
+def _reason_kind(field: str | None, reason: str) -> str:
+    """Group reasons for the summary: drop the quoted values and coordinates that vary."""
+    general = re.sub(r"'[^']*'|\([-\d., ]+\)|\d+", "…", reason)
+    return f"{field}: {general}" if field else general
+
+
+def _close_batch(conn, report: LoadReport, status: str) -> None:
+    report.status = status
+    conn.execute(
+        "UPDATE load_batch SET finished_at = now(), read_count = %s, loaded_count = %s, "
+        "updated_count = %s, rejected_count = %s, status = %s, report = %s WHERE id = %s",
+        (report.read, report.loaded, report.updated, report.rejected, status,
+         json.dumps(_report_json(report), ensure_ascii=False), report.batch_id),
+    )
+
+
+def _report_json(report: LoadReport) -> dict:
+    return {"inserted": report.inserted, "updated": report.updated,
+            "unchanged": report.unchanged, "by_reason": report.by_reason,
+            "repaired_rows": report.repaired, "flaws": report.flaws}
+
+
+def _record_failure(conn, request: LoadRequest, report: LoadReport) -> None:
+    """The failed batch itself is remembered, in a transaction of its own."""
+    with conn.transaction():
+        conn.execute(
+            "INSERT INTO load_batch (kind, source, file_hash, finished_at, read_count, status, "
+            "message) VALUES (%s, %s, %s, now(), %s, 'failed', %s)",
+            (request.kind, ", ".join(str(p) for p in request.paths), None, report.read,
+             report.message),
+        )
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, psycopg.Error):
+        diag = exc.diag.message_primary or str(exc)
+        return f"database error: {diag}"
+    return str(exc)

@@ -1,0 +1,41 @@
+"""Temporary staging tables in the load's transaction, filled with COPY."""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+import psycopg
+from psycopg import sql
+
+from etl.targets import Target
+
+SQL_TYPES = {"text": "text", "timestamp": "timestamptz", "float": "float8", "int": "int8",
+             "bool": "boolean", "json": "jsonb"}
+
+
+def create(conn: psycopg.Connection, target: Target) -> None:
+    """``stage`` for rows that passed the chunk checks, ``stage_reject`` for those that did not."""
+    typed = [sql.SQL("{} {}").format(sql.Identifier(f.name), sql.SQL(SQL_TYPES[f.type]))
+             for f in target.fields]
+    conn.execute(sql.SQL(
+        "CREATE TEMP TABLE stage (row_number bigint NOT NULL, source_file text NOT NULL, {}, "
+        "geom geometry, place_code text, place_name text) ON COMMIT DROP"
+    ).format(sql.SQL(", ").join(typed)))
+    conn.execute(
+        "CREATE TEMP TABLE stage_reject (row_number bigint NOT NULL, source_file text NOT NULL,"
+        " field text, reason text NOT NULL, raw jsonb NOT NULL) ON COMMIT DROP"
+    )
+
+
+def copy_frame(conn: psycopg.Connection, table: str, frame: pd.DataFrame) -> None:
+    """COPY a frame into ``table`` (columns by name; None → NULL)."""
+    if frame.empty:
+        return
+    buffer = io.StringIO()
+    frame.to_csv(buffer, header=False, index=False)
+    columns = sql.SQL(", ").join(sql.Identifier(c) for c in frame.columns)
+    statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
+        sql.Identifier(table), columns)
+    with conn.cursor().copy(statement) as copy:
+        copy.write(buffer.getvalue())

@@ -1,0 +1,312 @@
+"""One chunk of source rows → typed rows for staging, plus the rows rejected and why.
+
+Everything here is vectorised over the chunk; a row is rejected for its first problem, with
+the field and a reason a person can act on, and its raw record is kept.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from etl.crs import geometry_to_wgs84, looks_swapped, outside, to_wgs84
+from etl.mapping import FieldSpec, Mapping
+from etl.readers import Chunk
+from etl.targets import Field
+
+# Points this far (degrees) beyond the district's extent are typos or a wrong CRS, not data.
+FAR_OUTSIDE_DEG = 0.5
+TRUE = {"1", "true", "t", "yes", "y", "是", "对"}
+FALSE = {"0", "false", "f", "no", "n", "否", "错"}
+
+
+@dataclass
+class Context:
+    """What a transform needs beyond the chunk: the mapping and the district's extent."""
+
+    mapping: Mapping
+    crs: str
+    timezone: str
+    bounds: tuple[float, float, float, float] | None
+
+
+@dataclass
+class Result:
+    rows: pd.DataFrame      # target fields + row_number, geom (hex EWKB), place_code, place_name
+    rejects: pd.DataFrame   # row_number, field, reason, raw (JSON text)
+    repaired: list[int]     # row numbers whose geometry make_valid repaired
+
+
+class Problems:
+    """The first problem of each row of a chunk."""
+
+    def __init__(self, n: int):
+        self.field = np.full(n, None, dtype=object)
+        self.reason = np.full(n, None, dtype=object)
+
+    def add(self, mask, field: str, reasons) -> None:
+        """Note ``reasons`` (a string or an array) for masked rows that have no problem yet."""
+        mask = np.asarray(mask, dtype=bool) & (self.field == None)  # noqa: E711 (elementwise)
+        self.field[mask] = field
+        self.reason[mask] = reasons if isinstance(reasons, str) else np.asarray(reasons)[mask]
+
+    @property
+    def bad(self) -> np.ndarray:
+        return self.field != None  # noqa: E711
+
+
+def transform(chunk: Chunk, ctx: Context) -> Result:
+    """Map, type and check one chunk."""
+    frame = chunk.frame
+    problems = Problems(len(frame))
+    out = pd.DataFrame(index=frame.index)
+    out["row_number"] = np.arange(chunk.first_row, chunk.first_row + len(frame))
+    for field in ctx.mapping.target.fields:
+        spec = ctx.mapping.fields.get(field.name)
+        out[field.name] = _field(frame, field, spec, ctx, problems)
+    _geometry(chunk, out, ctx, problems)
+    _place(frame, out, ctx)
+    bad = problems.bad
+    rejects = pd.DataFrame({
+        "row_number": out["row_number"][bad],
+        "field": problems.field[bad],
+        "reason": problems.reason[bad],
+        "raw": _raw_records(chunk, bad),
+    })
+    return Result(out[~bad].reset_index(drop=True), rejects, out.attrs.get("repaired", []))
+
+
+# -- fields ----------------------------------------------------------------------------------
+def _field(frame, field: Field, spec: FieldSpec | None, ctx: Context, problems: Problems):
+    raw = _raw_values(frame, spec, len(frame))
+    if spec is not None and spec.map is not None:
+        raw = _apply_map(raw, spec, field.name, problems)
+    if spec is not None and spec.default is not None:
+        raw = raw.where(raw.notna(), str(spec.default))
+    if field.required:
+        problems.add(raw.isna(), field.name, f"{field.name} is missing")
+    allowed = ctx.mapping.target.value_sets.get(field.name)
+    if allowed:
+        wrong = raw.notna() & ~raw.isin(allowed)
+        problems.add(wrong, field.name, _quoted(raw, f"is not one of {', '.join(allowed)}"))
+    if field.type == "json":
+        return _json(frame, spec)
+    return CONVERTERS[field.type](raw, field.name, spec, ctx, problems)
+
+
+def _raw_values(frame: pd.DataFrame, spec: FieldSpec | None, n: int) -> pd.Series:
+    if spec is None or spec.columns:
+        return pd.Series([None] * n, index=frame.index, dtype=object)
+    if spec.value is not None:
+        return pd.Series([str(spec.value)] * n, index=frame.index, dtype=object)
+    values = frame[spec.column].astype(object)
+    values = values.where(values.notna(), None)
+    stripped = values.str.strip()
+    return stripped.where(stripped != "", None)
+
+
+def _apply_map(raw: pd.Series, spec: FieldSpec, name: str, problems: Problems) -> pd.Series:
+    table = {str(k): (None if v is None else str(v)) for k, v in spec.map.items()}
+    mapped = raw.map(table)
+    unmapped = raw.notna() & ~raw.isin(table.keys())
+    problems.add(unmapped, name, _quoted(raw, "is not in the mapping's value map"))
+    return mapped.where(raw.isin(table.keys()), None)
+
+
+def _quoted(raw: pd.Series, text: str) -> np.ndarray:
+    return ("'" + raw.fillna("").astype(str) + "' " + text).to_numpy()
+
+
+def _text(raw, name, spec, ctx, problems):
+    return raw
+
+
+def _number(raw, name, spec, ctx, problems, integer=False):
+    numbers = pd.to_numeric(raw, errors="coerce")
+    problems.add(raw.notna() & numbers.isna(), name, _quoted(raw, "is not a number"))
+    if integer:
+        fractional = numbers.notna() & (numbers != np.floor(numbers.fillna(0)))
+        problems.add(fractional, name, _quoted(raw, "is not a whole number"))
+        return numbers.astype("Int64")
+    return numbers
+
+
+def _bool(raw, name, spec, ctx, problems):
+    lowered = raw.str.lower()
+    truth = lowered.isin(TRUE)
+    problems.add(raw.notna() & ~truth & ~lowered.isin(FALSE), name,
+                 _quoted(raw, "is not yes/no"))
+    return truth.where(raw.notna(), None)
+
+
+def _timestamp(raw, name, spec, ctx, problems):
+    """Parse, localise naive times to the mapping's zone, and return UTC ISO strings."""
+    parsed = _parse_times(raw, spec.format if spec else None, ctx.timezone)
+    problems.add(raw.notna() & parsed.isna(), name, _quoted(raw, "is not a date/time"))
+    text = np.datetime_as_string(parsed.to_numpy(dtype="datetime64[us]"), unit="s")
+    return pd.Series(text, index=raw.index).where(parsed.notna(), None)
+
+
+def _parse_times(raw: pd.Series, fmt: str | None, tz: str) -> pd.Series:
+    """UTC times, naive (NaT where unparsable). Fast path: one inferred format; the rest mixed."""
+    utc = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[us]")
+    todo = raw.notna()
+    for how in ([fmt] if fmt else [None, "mixed"]):
+        if not todo.any():
+            break
+        values = raw[todo]
+        for sub in _by_zone_awareness(values):
+            converted = _to_utc(sub, how, tz)
+            utc.loc[converted.index] = converted
+        todo = raw.notna() & utc.isna()
+    return utc
+
+
+def _by_zone_awareness(values: pd.Series) -> list[pd.Series]:
+    """Split strings with an explicit offset from naive ones (pandas cannot mix them)."""
+    aware = values.str.contains(r"(?:Z|[+-]\d{2}:?\d{2})$", regex=True, na=False)
+    return [s for s in (values[aware], values[~aware]) if len(s)]
+
+
+def _to_utc(values: pd.Series, how: str | None, tz: str) -> pd.Series:
+    try:
+        parsed = pd.to_datetime(values, format=how, errors="coerce")
+    except (ValueError, TypeError):
+        return pd.Series(pd.NaT, index=values.index, dtype="datetime64[us]")
+    if getattr(parsed.dt, "tz", None) is None:
+        parsed = parsed.dt.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
+    return parsed.dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[us]")
+
+
+def _json(frame: pd.DataFrame, spec: FieldSpec | None) -> pd.Series:
+    if spec is None or not spec.columns:
+        return pd.Series(["{}"] * len(frame), index=frame.index)
+    cols = frame[spec.columns].astype(object)
+    return pd.Series(
+        [json.dumps({k: v for k, v in zip(spec.columns, row, strict=True) if v not in (None, "")},
+                    ensure_ascii=False) for row in cols.itertuples(index=False)],
+        index=frame.index,
+    )
+
+
+CONVERTERS = {
+    "text": _text,
+    "float": _number,
+    "int": lambda *a: _number(*a, integer=True),
+    "bool": _bool,
+    "timestamp": _timestamp,
+}
+
+
+# -- geometry ---------------------------------------------------------------------------------
+def _geometry(chunk: Chunk, out: pd.DataFrame, ctx: Context, problems: Problems) -> None:
+    target = ctx.mapping.target
+    if target.geometry == "none":
+        out["geom"] = None
+        return
+    spec = ctx.mapping.geometry
+    if spec is not None:
+        geoms = _geoms_from_columns(chunk.frame, spec, ctx, problems)
+    elif chunk.geometry is not None:
+        geoms = geometry_to_wgs84(chunk.geometry, ctx.crs)
+    else:
+        geoms = np.full(len(out), None, dtype=object)
+    if target.geometry == "polygon":
+        geoms = _polygons(geoms, out, problems)
+    else:
+        geoms = _points(geoms, target.geometry == "required", ctx, problems)
+    geoms = shapely.set_srid(geoms, 4326)
+    out["geom"] = shapely.to_wkb(geoms, hex=True, include_srid=True)
+
+
+def _geoms_from_columns(frame, spec, ctx: Context, problems: Problems) -> np.ndarray:
+    if spec.wkt:
+        text = frame[spec.wkt].where(frame[spec.wkt].notna(), None)
+        text = text.where(text.str.strip() != "", None)
+        geoms = shapely.from_wkt(text.to_numpy(), on_invalid="ignore")
+        problems.add(text.notna().to_numpy() & shapely.is_missing(geoms), "geometry",
+                     _quoted(text, "is not valid WKT"))
+        return geometry_to_wgs84(geoms, ctx.crs)
+    x = _coordinate(frame, spec.x, problems)
+    y = _coordinate(frame, spec.y, problems)
+    half = np.isnan(x) != np.isnan(y)
+    problems.add(half, spec.x if np.isnan(x).any() else spec.y,
+                 "only one of the two coordinates is given")
+    lon, lat = to_wgs84(x, y, ctx.crs)
+    points = shapely.points(lon, lat)
+    return np.where(np.isnan(lon) | np.isnan(lat), None, points)
+
+
+def _coordinate(frame: pd.DataFrame, column: str, problems: Problems) -> np.ndarray:
+    raw = frame[column].where(frame[column].notna(), None)
+    raw = raw.where(raw.str.strip() != "", None)
+    values = pd.to_numeric(raw, errors="coerce")
+    problems.add(raw.notna() & values.isna(), column, _quoted(raw, "is not a number"))
+    return values.to_numpy(dtype=float)
+
+
+def _points(geoms, required: bool, ctx: Context, problems: Problems) -> np.ndarray:
+    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    if required:
+        problems.add(missing, "geometry", "no location (empty or missing geometry)")
+    kinds = shapely.get_type_id(geoms)
+    problems.add(~missing & (kinds != 0), "geometry", "is not a point")
+    geoms = np.where(missing | (kinds != 0), None, geoms)
+    if ctx.bounds is not None:
+        lon, lat = shapely.get_x(geoms), shapely.get_y(geoms)
+        problems.add(looks_swapped(lon, lat, ctx.bounds), "geometry",
+                     _where(lon, lat, "latitude and longitude look swapped"))
+        problems.add(outside(lon, lat, ctx.bounds, FAR_OUTSIDE_DEG), "geometry",
+                     _where(lon, lat, "is far outside the district (wrong CRS?)"))
+    return geoms
+
+
+def _where(lon: np.ndarray, lat: np.ndarray, text: str) -> np.ndarray:
+    return np.array([f"({x:.6f}, {y:.6f}) {text}" for x, y in zip(lon, lat, strict=True)],
+                    dtype=object)
+
+
+def _polygons(geoms, out: pd.DataFrame, problems: Problems) -> np.ndarray:
+    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    problems.add(missing, "geometry", "empty or missing geometry")
+    invalid = ~missing & ~shapely.is_valid(geoms)
+    repaired = np.where(invalid, shapely.make_valid(geoms), geoms)
+    polygonal = np.array([_polygonal_part(g) for g in repaired], dtype=object)
+    problems.add(~missing & shapely.is_missing(polygonal), "geometry", "is not a polygon")
+    out.attrs["repaired"] = out["row_number"][invalid].tolist()
+    return polygonal
+
+
+def _polygonal_part(geom):
+    """The (multi)polygon inside a geometry, as a MultiPolygon; None when there is none."""
+    if geom is None or geom.is_empty:
+        return None
+    parts = shapely.get_parts(geom)
+    polys = [p for p in parts if p.geom_type in ("Polygon", "MultiPolygon")]
+    flat = [q for p in polys for q in shapely.get_parts(p)]
+    return shapely.multipolygons(flat) if flat else None
+
+
+# -- placing by admin code or name, and the raw records ---------------------------------------
+def _place(frame: pd.DataFrame, out: pd.DataFrame, ctx: Context) -> None:
+    spec = ctx.mapping.place
+    for key in ("code", "name"):
+        column = getattr(spec, key) if spec else None
+        out[f"place_{key}"] = frame[column].str.strip() if column else None
+    if spec is not None and spec.code and spec.pattern:
+        out["place_code"] = out["place_code"].str.replace(spec.pattern, spec.replace or "",
+                                                          regex=True)
+
+
+def _raw_records(chunk: Chunk, bad: np.ndarray) -> list[str]:
+    rows = chunk.frame[bad]
+    records = []
+    for i, row in zip(np.flatnonzero(bad), rows.to_dict("records"), strict=True):
+        if chunk.geometry is not None and chunk.geometry[i] is not None:
+            row["geometry"] = shapely.to_wkt(chunk.geometry[i], rounding_precision=7)
+        records.append(json.dumps(row, ensure_ascii=False, default=str))
+    return records

@@ -1,0 +1,96 @@
+"""What the CLI prints: progress bars and tables (rich), kept apart from the commands."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import psycopg
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from onemap.database import libpq_url
+
+
+def load_with_progress(url: str, kind: str, paths: list[Path], mapping: Path, **options):
+    """Run an ETL load with a progress bar counting rows per file."""
+    from etl.load import load
+    from etl.readers import count_hint
+
+    columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,} rows"),
+               TimeElapsedColumn()]
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        tasks = {str(p): bar.add_task(f"{kind} {p.name}", total=_safe_count(count_hint, p))
+                 for p in paths}
+        return load(url, kind, paths, mapping,
+                    progress=lambda n, p: bar.advance(tasks[str(p)], n), **options)
+
+
+def _safe_count(count_hint, path: Path) -> int | None:
+    try:
+        return count_hint(path)
+    except Exception:  # a count is only a nicety for the bar; the load reports real errors
+        return None
+
+
+def print_load_report(report) -> None:
+    console = Console()
+    table = Table(title=f"{report.kind} batch {report.batch_id or '-'}: {report.status}")
+    for name in ("read", "loaded", "inserted", "updated", "unchanged", "rejected"):
+        table.add_column(name, justify="right")
+    table.add_row(*(f"{getattr(report, n):,}" for n in
+                    ("read", "loaded", "inserted", "updated", "unchanged", "rejected")))
+    console.print(table)
+    if report.by_reason:
+        reasons = Table(title="rejected by reason")
+        reasons.add_column("reason")
+        reasons.add_column("rows", justify="right")
+        for reason, n in report.by_reason.items():
+            reasons.add_row(reason, f"{n:,}")
+        console.print(reasons)
+    if report.repaired:
+        console.print(f"repaired invalid geometry (make_valid) in rows: {report.repaired[:20]}")
+    for flaw, rows in (report.flaws or {}).items():
+        if rows:
+            total = sum(r["area_m2"] for r in rows)
+            console.print(f"{flaw.replace('_', ' ')}: {len(rows)} ({total:,.0f} m²), "
+                          f"largest: {json.dumps(rows[:3], ensure_ascii=False)}")
+    console.print(f"{report.seconds:.1f} s")
+
+
+def print_batches(url: str, limit: int) -> None:
+    with psycopg.connect(libpq_url(url)) as conn:
+        rows = conn.execute(
+            "SELECT id, kind, status, read_count, loaded_count, updated_count, rejected_count, "
+            "started_at, finished_at - started_at, source, message FROM load_batch "
+            "ORDER BY id DESC LIMIT %s", (limit,)).fetchall()
+    table = Table(title="load batches")
+    for name in ("id", "kind", "status", "read", "loaded", "updated", "rejected", "started",
+                 "took", "source", "message"):
+        table.add_column(name)
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    Console().print(table)
+
+
+def print_rejects(url: str, batch: int, as_csv: bool) -> None:
+    with psycopg.connect(libpq_url(url)) as conn:
+        rows = conn.execute(
+            "SELECT source_file, row_number, field, reason, raw FROM rejected_row "
+            "WHERE batch_id = %s ORDER BY source_file, row_number", (batch,)).fetchall()
+    header = ("file", "row", "field", "reason", "raw")
+    if as_csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow([*row[:4], json.dumps(row[4], ensure_ascii=False)])
+        return
+    table = Table(title=f"batch {batch}: {len(rows)} rejected rows")
+    for name in header:
+        table.add_column(name, overflow="fold")
+    for row in rows:
+        table.add_row(*(str(v) for v in row[:4]), json.dumps(row[4], ensure_ascii=False)[:200])
+    Console().print(table)
