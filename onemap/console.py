@@ -65,14 +65,17 @@ def print_batches(url: str, limit: int) -> None:
     with psycopg.connect(libpq_url(url)) as conn:
         rows = conn.execute(
             "SELECT id, kind, status, read_count, loaded_count, updated_count, rejected_count, "
-            "started_at, finished_at - started_at, source, message FROM load_batch "
-            "ORDER BY id DESC LIMIT %s", (limit,)).fetchall()
+            "to_char(started_at, 'YYYY-MM-DD HH24:MI'), "
+            "round(extract(epoch FROM finished_at - started_at)::numeric, 1), source, message "
+            "FROM load_batch ORDER BY id DESC LIMIT %s", (limit,)).fetchall()
     table = Table(title="load batches")
     for name in ("id", "kind", "status", "read", "loaded", "updated", "rejected", "started",
-                 "took", "source", "message"):
-        table.add_column(name)
+                 "s"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("source / message", overflow="fold")
     for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row))
+        *head, source, message = ("" if v is None else str(v) for v in row)
+        table.add_row(*head, f"{source}\n{message}" if message else source)
     Console().print(table)
 
 

@@ -136,7 +136,7 @@ def bluish_share(png: bytes) -> float:
     from PIL import Image
 
     image = Image.open(io.BytesIO(png)).convert("RGB")
-    pixels = list(image.getdata())
+    pixels = list(image.get_flattened_data())
     return sum(1 for r, _, b in pixels if b - r > 12) / len(pixels)
 
 

@@ -123,7 +123,8 @@ def test_migrations_on_an_empty_database(cluster):
         gist = {r[0] for r in conn.execute(
             "SELECT tablename FROM pg_indexes WHERE indexdef LIKE '%USING gist%'")}
     assert tables <= found
-    assert {t for t, _ in geoms} == {"admin_unit", "facility", "iot_device", "case_event"}
+    assert {t for t, _ in geoms} == {
+        "admin_unit", "facility", "iot_device", "case_event", "grid_piece"}
     assert {srid for _, srid in geoms} == {4326}
     assert gist == {t for t, _ in geoms}
 

@@ -2,31 +2,26 @@
 
 from __future__ import annotations
 
-import json
+from pathlib import Path
 
-import psycopg
 import pytest
 from conftest import bluish_share, screenshot
+
+from etl.load import load
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data"
+PRESETS = ROOT / "etl" / "presets"
 
 pytestmark = [pytest.mark.db, pytest.mark.browser]
 
 
 @pytest.fixture(scope="module")
-def district_db(fresh_db, shared_data):
-    """A database holding just the district outline (the ETL tests cover the real loads)."""
+def district_db(fresh_db):
+    """A database holding just the district outline, loaded through the ETL."""
     url = fresh_db()
-    path = shared_data / "pingshan" / "district_440310_gcj02.geojson"
-    geometry = json.loads(path.read_text())
-    geometry = geometry.get("geometry", geometry) if geometry.get("type") == "Feature" else geometry
-    if geometry.get("type") == "FeatureCollection":
-        geometry = geometry["features"][0]["geometry"]
-    with psycopg.connect(url) as conn:
-        conn.execute(
-            """INSERT INTO admin_unit (code, name, level, district_code, geom, area_km2)
-               SELECT '440310', '坪山区', 1, '440310', g, ST_Area(g::geography) / 1e6
-               FROM ST_Multi(ST_SetSRID(ST_GeomFromGeoJSON(%s), 4326)) AS g""",
-            (json.dumps(geometry),),
-        )
+    load(url, "admin", [DATA / "pingshan" / "district_440310_gcj02.geojson"],
+         PRESETS / "pingshan-district.yaml")
     return url
 
 

