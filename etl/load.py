@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psycopg
 
-from etl import admin, places, staging
+from etl import admin, places, rollup, staging
 from etl.errors import LoadError
 from etl.mapping import Mapping, check_against_columns, load_mapping
 from etl.readers import read_chunks, sniff_columns
@@ -60,7 +60,8 @@ class LoadRequest:
     mapping: Mapping
     crs: str | None = None
     level: int | None = None
-    timezone: str = "Asia/Shanghai"
+    timezone: str = "Asia/Shanghai"      # of source timestamps written without one
+    local_zone: str = "Asia/Shanghai"    # whose days the aggregates count in (settings)
     dry_run: bool = False
     chunk_rows: int = 100_000
 
@@ -72,7 +73,7 @@ def load(url: str, kind: str, paths: list[str | Path], mapping_path: str | Path,
     """Load ``paths`` as one batch; raise :class:`LoadError` (batch recorded) on failure."""
     mapping = load_mapping(mapping_path, kind)
     request = LoadRequest(kind, [Path(p) for p in paths], mapping, crs, level or mapping.level,
-                          mapping.timezone or timezone, dry_run, chunk_rows)
+                          mapping.timezone or timezone, timezone, dry_run, chunk_rows)
     _check_request(request)
     report = LoadReport(kind, [str(p) for p in request.paths])
     started = time.monotonic()
@@ -114,7 +115,11 @@ def _run(conn, request: LoadRequest, report: LoadReport, progress: Progress) -> 
         report.flaws = admin.flaws(conn, request.level, report.batch_id)
     else:
         places.place(conn, target, request.mapping.place.level if request.mapping.place else None)
+        if target.kind == "cases":
+            rollup.mark_touched(conn, request.local_zone)
         report.inserted, report.updated = places.upsert(conn, target, report.batch_id)
+        if target.kind == "cases":
+            rollup.refresh(conn, request.local_zone)
     _keep_rejects(conn, report)
     _close_batch(conn, report, "dry-run" if request.dry_run else "committed")
     conn.rollback() if request.dry_run else conn.commit()

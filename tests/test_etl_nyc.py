@@ -153,3 +153,17 @@ def test_dry_run_changes_nothing(nyc):
     assert report.status == "dry-run" and report.read == 999
     assert query(url, "SELECT (SELECT count(*) FROM case_event), (SELECT count(*) "
                       "FROM load_batch), (SELECT count(*) FROM rejected_row)") == before
+
+
+def test_rollup_matches_the_cases_after_every_load(nyc):
+    """The aggregates the read side uses agree with a plain GROUP BY on case_event."""
+    url, _, _ = nyc
+    for level, column in ((1, "district_code"), (2, "street_code"), (3, "community_code"),
+                          (4, "grid_code")):
+        rolled = query(url, "SELECT unit_code, sum(total), sum(closed), sum(closed_on_time), "
+                            "sum(satisfaction_n) FROM case_rollup WHERE level = %s "
+                            "GROUP BY 1 ORDER BY 1", level)
+        raw = query(url, f"SELECT {column}, count(*), count(closed_at), "
+                         "count(*) FILTER (WHERE on_time), count(satisfaction) FROM case_event "
+                         f"WHERE {column} IS NOT NULL GROUP BY 1 ORDER BY 1")
+        assert rolled == raw and raw, level

