@@ -104,7 +104,7 @@ FROM iot_device d WHERE d.id = s.device_id
 
 def upsert(conn: psycopg.Connection, target: Target, batch_id: int) -> tuple[int, int]:
     """Insert accepted rows, update changed ones; return (inserted, updated)."""
-    geom = [] if target.geometry == "none" else ["geom"]
+    geom = [] if target.geometry == "none" else ["geom", "h3"]
     columns = target.names + list(DERIVED.get(target.kind, {})) + geom + list(CODES)
     values = [_value(target, c) for c in columns]
     keys = sql.SQL(", ").join(sql.Identifier(k) for k in target.key)

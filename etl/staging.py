@@ -20,7 +20,7 @@ def create(conn: psycopg.Connection, target: Target) -> None:
              for f in target.fields]
     conn.execute(sql.SQL(
         "CREATE TEMP TABLE stage (row_number bigint NOT NULL, source_file text NOT NULL, {}, "
-        "geom geometry, place_code text, place_name text) ON COMMIT DROP"
+        "geom geometry, h3 bigint, place_code text, place_name text) ON COMMIT DROP"
     ).format(sql.SQL(", ").join(typed)))
     conn.execute(
         "CREATE TEMP TABLE stage_reject (row_number bigint NOT NULL, source_file text NOT NULL,"

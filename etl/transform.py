@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+import h3
 import numpy as np
 import pandas as pd
 import shapely
@@ -20,6 +21,7 @@ from etl.targets import Field
 
 # Points this far (degrees) beyond the district's extent are typos or a wrong CRS, not data.
 FAR_OUTSIDE_DEG = 0.5
+H3_RESOLUTION = 11
 TRUE = {"1", "true", "t", "yes", "y", "是", "对"}
 FALSE = {"0", "false", "f", "no", "n", "否", "错"}
 
@@ -219,8 +221,17 @@ def _geometry(chunk: Chunk, out: pd.DataFrame, ctx: Context, problems: Problems)
         geoms = _polygons(geoms, out, problems)
     else:
         geoms = _points(geoms, target.geometry == "required", ctx, problems)
+        out["h3"] = _h3_cells(geoms)
     geoms = shapely.set_srid(geoms, 4326)
     out["geom"] = shapely.to_wkb(geoms, hex=True, include_srid=True)
+
+
+def _h3_cells(points: np.ndarray) -> pd.Series:
+    """Each point's H3 cell at ``H3_RESOLUTION`` (signed 64-bit: H3's top bit is always 0)."""
+    lon, lat = shapely.get_x(points), shapely.get_y(points)
+    cells = [None if np.isnan(y) else h3.latlng_to_cell(y, x, H3_RESOLUTION)
+             for x, y in zip(lon, lat, strict=True)]
+    return pd.Series([None if c is None else int(c, 16) for c in cells], dtype="Int64")
 
 
 def _geoms_from_columns(frame, spec, ctx: Context, problems: Problems) -> np.ndarray:
