@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import psycopg
 
-# Upper bounds (hours) of the handling-time histogram; the last bucket is open-ended.
-HOUR_BUCKETS = (1, 2, 4, 8, 12, 24, 36, 48, 72, 96, 120, 168, 240, 336, 504, 720)
+from onemap.schema import HOUR_BUCKETS
+
 LEVEL_COLUMNS = {1: ("district_code", None), 2: ("street_code", "district_code"),
                  3: ("community_code", "street_code"), 4: ("grid_code", "community_code")}
 

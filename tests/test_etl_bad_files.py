@@ -620,19 +620,36 @@ def test_empty_and_invalid_admin_geometries(fresh_db, tmp_path):
 # --------------------------------------------------------------------------- the CLI
 
 
+def run_cli(url: str, kind: str, path: Path, mapping_path: Path):
+    env = {**os.environ, "DATABASE_URL": url}
+    env.pop("ONEMAP_DATABASE_URL", None)
+    return subprocess.run(
+        [sys.executable, "-m", "onemap.cli", "load", kind, str(path), "--mapping",
+         str(mapping_path)], env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
+
+
 @pytest.mark.parametrize("case", ["missing_columns", "csv_unclosed_quote", "truncated_zip"])
 def test_cli_exits_non_zero_with_a_message_not_a_traceback(db, tmp_path, case):
     url, area = db
     kind, path, mapping_text, _, patterns = WHOLE_FILE[case](area, tmp_path)
     mapping_path = write_text(tmp_path / f"{kind}.yaml", mapping_text)
-    env = {**os.environ, "DATABASE_URL": url}
-    env.pop("ONEMAP_DATABASE_URL", None)
-    result = subprocess.run(
-        [sys.executable, "-m", "onemap.cli", "load", kind, str(path), "--mapping",
-         str(mapping_path)], env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    before = snapshot(url)
+    result = run_cli(url, kind, path, mapping_path)
     assert result.returncode != 0
-    assert result.stderr.startswith("error:"), result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines and lines[0].startswith("error:"), result.stderr
     assert str(path) in result.stderr.replace("\n", "")
     for pattern in patterns:
         assert re.search(pattern, result.stderr, re.I), (pattern, result.stderr)
+    assert snapshot(url) == before
+
+
+def test_cli_error_is_the_first_thing_on_stderr(db, tmp_path):
+    """Not on a terminal (a cron job, a log file), stderr is the message and nothing else."""
+    url, area = db
+    kind, path, mapping_text, *_ = csv_unclosed_quote(area, tmp_path)
+    result = run_cli(url, kind, path, write_text(tmp_path / "cases.yaml", mapping_text))
+    assert result.returncode == 1
+    assert result.stderr.startswith("error:"), repr(result.stderr[:80])
+    assert result.stderr.count("\n") == 1, result.stderr

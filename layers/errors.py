@@ -1,0 +1,25 @@
+"""Errors of the read side, each with the HTTP status an adapter should answer with."""
+
+from onemap.errors import OnemapError
+
+
+class LayerError(OnemapError):
+    """A request the read side cannot answer; ``status`` is its HTTP status."""
+
+    status = 400
+
+
+class BadParameter(LayerError):
+    """A malformed or out-of-range parameter: the message names it and says why."""
+
+    def __init__(self, name: str, value, reason: str):
+        super().__init__(f"parameter '{name}' = {value!r}: {reason}")
+        self.name = name
+
+
+class UnknownLayer(LayerError):
+    status = 404
+
+
+class UnknownScope(LayerError):
+    status = 404

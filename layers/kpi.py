@@ -1,0 +1,222 @@
+"""KPIs of a scope and of each of its children: volumes, closure, timeliness, satisfaction,
+resolution levels (琐事不出网格…), channel mix, top categories, trend, IoT and facilities.
+
+Closed-case figures come from the daily aggregates whenever they can answer the filters
+exactly (``layers.cases.rollup_answers``), else from ``case_event``; open and overdue cases
+are always counted live, since "overdue" depends on the clock.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, text
+
+from layers.cases import child_column, raw_where, rollup_answers, rollup_where
+from layers.filters import Filters
+from layers.scope import Scope
+from onemap.schema import HOUR_BUCKETS
+
+RESOLUTION = ("grid", "community", "street", "district")  # resolved_level 4, 3, 2, 1
+TREND_WEEKLY_AFTER_DAYS = 120
+
+RAW_MEASURES = """
+    count(*) AS total,
+    count(*) FILTER (WHERE c.closed_at IS NOT NULL) AS closed,
+    count(*) FILTER (WHERE c.on_time) AS closed_on_time,
+    count(*) FILTER (WHERE NOT c.on_time) AS closed_late,
+    count(*) FILTER (WHERE (c.closed_at AT TIME ZONE :tz)::date
+                           = (c.reported_at AT TIME ZONE :tz)::date) AS closed_same_day,
+    count(*) FILTER (WHERE c.closed_at <= c.reported_at + interval '72 hours') AS closed_3d,
+    percentile_cont(0.5) WITHIN GROUP (ORDER BY c.handling_hours) AS median_hours,
+    coalesce(sum(c.satisfaction), 0) AS satisfaction_sum,
+    count(c.satisfaction) AS satisfaction_n,
+    count(*) FILTER (WHERE c.resolved_level = 4 AND c.closed_at IS NOT NULL) AS res_grid,
+    count(*) FILTER (WHERE c.resolved_level = 3 AND c.closed_at IS NOT NULL) AS res_community,
+    count(*) FILTER (WHERE c.resolved_level = 2 AND c.closed_at IS NOT NULL) AS res_street,
+    count(*) FILTER (WHERE c.resolved_level = 1 AND c.closed_at IS NOT NULL) AS res_district
+"""
+ROLLUP_MEASURES = """
+    sum(r.total) AS total, sum(r.closed) AS closed, sum(r.closed_on_time) AS closed_on_time,
+    sum(r.closed_late) AS closed_late, sum(r.closed_same_day) AS closed_same_day,
+    sum(r.closed_3d) AS closed_3d, NULL::float8 AS median_hours,
+    sum(r.satisfaction_sum) AS satisfaction_sum, sum(r.satisfaction_n) AS satisfaction_n,
+    sum(r.resolved[1]) AS res_grid, sum(r.resolved[2]) AS res_community,
+    sum(r.resolved[3]) AS res_street, sum(r.resolved[4]) AS res_district,
+""" + ", ".join(f"sum(r.hours_hist[{i + 1}]) AS h{i}" for i in range(len(HOUR_BUCKETS) + 1))
+
+
+def kpis(conn: Connection, scope: Scope, filters: Filters, zone: str) -> dict:
+    """Every KPI of ``scope`` under ``filters`` (times in the local ``zone``)."""
+    fast = rollup_answers(conn, filters, zone)
+    row = _closed_figures(conn, scope, filters, zone, fast)
+    figures = summarize(row)
+    figures.update(_live_open(conn, scope, filters)[None])
+    return {
+        "scope": {"code": scope.code, "name": scope.name, "level": scope.level},
+        "source": "rollup" if fast else "cases",
+        "cases": figures,
+        "channels": _mix(conn, scope, filters, zone, fast, "channel"),
+        "categories": _mix(conn, scope, filters, zone, fast, "category_1", limit=10),
+        "trend": trend(conn, scope, filters, zone, fast),
+        "iot": iot_counts(conn, scope, filters),
+        "facilities": facility_counts(conn, scope, filters),
+    }
+
+
+def children(conn: Connection, scope: Scope, filters: Filters, zone: str) -> list[dict]:
+    """The KPIs of each child unit of ``scope`` (the drill-down's next level), zero-filled."""
+    if scope.child_level is None:
+        return []
+    units = conn.execute(text(
+        "SELECT code, name, area_km2 FROM admin_unit WHERE level = :level AND "
+        "(CAST(:parent AS text) IS NULL OR parent_code = :parent) ORDER BY code"),
+        {"level": scope.child_level, "parent": scope.code}).mappings().all()
+    fast = rollup_answers(conn, filters, zone)
+    closed = _closed_by_child(conn, scope, filters, zone, fast)
+    live = _live_open(conn, scope, filters, by_child=True)
+    rows = []
+    for unit in units:
+        figures = summarize(closed.get(unit["code"], {}))
+        figures.update(live.get(unit["code"], {"open": 0, "overdue": 0}))
+        area = float(unit["area_km2"])
+        figures["per_km2"] = round(figures["total"] / area, 2) if area else None
+        rows.append({"code": unit["code"], "name": unit["name"], "area_km2": area, **figures})
+    return rows
+
+
+def summarize(row) -> dict:
+    """Rates and shares from summed counts (a pure function of one result row)."""
+    values = dict(row)
+
+    def get(key: str):
+        return values.get(key) or 0
+
+    total, closed = int(get("total")), int(get("closed"))
+    with_deadline = int(get("closed_on_time")) + int(get("closed_late"))
+    resolved = [int(get(f"res_{name}")) for name in RESOLUTION]
+    median = get("median_hours") or median_from_histogram(
+        [int(get(f"h{i}")) for i in range(len(HOUR_BUCKETS) + 1)])
+    return {
+        "total": total, "closed": closed,
+        "on_time_rate": _ratio(int(get("closed_on_time")), with_deadline),
+        "same_day_rate": _ratio(int(get("closed_same_day")), closed),
+        "within_3d_rate": _ratio(int(get("closed_3d")), closed),
+        "median_hours": round(float(median), 2) if median else None,
+        "satisfaction": _ratio(int(get("satisfaction_sum")), int(get("satisfaction_n")), 2),
+        "resolution": {name: _ratio(n, sum(resolved)) for name, n in
+                       zip(RESOLUTION, resolved, strict=True)},
+    }
+
+
+def median_from_histogram(counts: list[int]) -> float | None:
+    """The median, interpolated linearly inside its ``HOUR_BUCKETS`` bucket."""
+    total = sum(counts)
+    if total == 0:
+        return None
+    bounds = (0, *HOUR_BUCKETS, HOUR_BUCKETS[-1] * 2)
+    seen = 0
+    for i, n in enumerate(counts):
+        if n and seen + n >= total / 2:
+            return bounds[i] + (bounds[i + 1] - bounds[i]) * (total / 2 - seen) / n
+        seen += n
+    return None
+
+
+def _ratio(part: int, whole: int, digits: int = 4) -> float | None:
+    return round(part / whole, digits) if whole else None
+
+
+def _closed_figures(conn, scope: Scope, filters: Filters, zone: str, fast: bool):
+    if fast:
+        where = rollup_where(filters, max(scope.level, 1), scope.code, False, zone)
+        query = f"SELECT {ROLLUP_MEASURES} FROM case_rollup r WHERE {where.sql}"
+    else:
+        where = raw_where(filters, scope)
+        query = f"SELECT {RAW_MEASURES} FROM case_event c WHERE {where.sql}"
+    return conn.execute(text(query), {**where.params, "tz": zone}).mappings().one()
+
+
+def _closed_by_child(conn, scope: Scope, filters: Filters, zone: str, fast: bool) -> dict:
+    if fast:
+        where = rollup_where(filters, scope.child_level, scope.code, True, zone)
+        query = (f"SELECT r.unit_code AS code, {ROLLUP_MEASURES} FROM case_rollup r "
+                 f"WHERE {where.sql} GROUP BY 1")
+    else:
+        where = raw_where(filters, scope)
+        column = child_column(scope)
+        query = (f"SELECT c.{column} AS code, {RAW_MEASURES} FROM case_event c "
+                 f"WHERE {where.sql} AND c.{column} IS NOT NULL GROUP BY 1")
+    rows = conn.execute(text(query), {**where.params, "tz": zone}).mappings()
+    return {r["code"]: dict(r) for r in rows}
+
+
+def _live_open(conn, scope: Scope, filters: Filters, by_child: bool = False) -> dict:
+    """Open and overdue cases now, by the partial index on open cases."""
+    where = raw_where(filters, scope).add("c.status = 'open'")
+    key = f"c.{child_column(scope)}" if by_child else "NULL"
+    query = (f"SELECT {key} AS code, count(*) AS open, "
+             f"count(*) FILTER (WHERE c.deadline < now()) AS overdue "
+             f"FROM case_event c WHERE {where.sql} GROUP BY 1")
+    rows = conn.execute(text(query), where.params).mappings()
+    found = {r["code"]: {"open": int(r["open"]), "overdue": int(r["overdue"])} for r in rows}
+    return found if by_child else {None: found.get(None, {"open": 0, "overdue": 0})}
+
+
+def _mix(conn, scope, filters, zone, fast: bool, column: str, limit: int = 50) -> list[dict]:
+    if fast:
+        where = rollup_where(filters, max(scope.level, 1), scope.code, False, zone)
+        query = f"SELECT r.{column} AS key, sum(r.total) AS n FROM case_rollup r WHERE {where.sql}"
+    else:
+        where = raw_where(filters, scope)
+        query = f"SELECT c.{column} AS key, count(*) AS n FROM case_event c WHERE {where.sql}"
+    query += " GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT :limit"
+    rows = conn.execute(text(query), {**where.params, "limit": limit})
+    return [{"key": key, "n": int(n)} for key, n in rows]
+
+
+def trend(conn, scope: Scope, filters: Filters, zone: str, fast: bool) -> dict:
+    """Cases per day, or per week when the range is long."""
+    days = (filters.end - filters.start).days if filters.start and filters.end else 10_000
+    unit = "week" if days > TREND_WEEKLY_AFTER_DAYS else "day"
+    if fast:
+        where = rollup_where(filters, max(scope.level, 1), scope.code, False, zone)
+        bucket, source, measure = "r.day", "case_rollup r", "sum(r.total)"
+    else:
+        where = raw_where(filters, scope)
+        bucket, source, measure = "(c.reported_at AT TIME ZONE :tz)::date", "case_event c", \
+            "count(*)"
+    query = (f"SELECT date_trunc('{unit}', {bucket})::date AS period, {measure} AS n "
+             f"FROM {source} WHERE {where.sql} GROUP BY 1 ORDER BY 1")
+    rows = conn.execute(text(query), {**where.params, "tz": zone})
+    return {"unit": unit, "points": [{"period": p.isoformat(), "n": int(n)} for p, n in rows]}
+
+
+def iot_counts(conn, scope: Scope, filters: Filters) -> dict:
+    """Devices by status in the scope: online rate and active alarms."""
+    clause, params = _point_scope(scope, filters, "iot_device")
+    rows = dict(conn.execute(text(
+        f"SELECT status, count(*) FROM iot_device WHERE {clause} GROUP BY 1"), params).all())
+    total = sum(rows.values())
+    return {"devices": total, "online": rows.get("online", 0),
+            "offline": rows.get("offline", 0), "alarm": rows.get("alarm", 0),
+            "online_rate": _ratio(rows.get("online", 0), total)}
+
+
+def facility_counts(conn, scope: Scope, filters: Filters) -> dict:
+    clause, params = _point_scope(scope, filters, "facility")
+    rows = conn.execute(text(
+        f"SELECT kind, count(*) FROM facility WHERE {clause} GROUP BY 1 ORDER BY 2 DESC"), params)
+    return {kind: int(n) for kind, n in rows}
+
+
+def _point_scope(scope: Scope, filters: Filters, table: str) -> tuple[str, dict]:
+    clauses, params = ["TRUE"], {}
+    if scope.column:
+        clauses.append(f"{scope.column} = :scope")
+        params["scope"] = scope.code
+    if filters.kinds:
+        clauses.append("kind = ANY(:kinds)")
+        params["kinds"] = list(filters.kinds)
+    if table == "iot_device" and filters.device_statuses:
+        clauses.append("status = ANY(:device_statuses)")
+        params["device_statuses"] = list(filters.device_statuses)
+    return " AND ".join(clauses), params

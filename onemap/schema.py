@@ -1,0 +1,7 @@
+"""Facts about the schema that both the write side and the read side rely on."""
+
+# Admin levels and the code column that holds each level's code on every point table.
+LEVEL_COLUMN = {1: "district_code", 2: "street_code", 3: "community_code", 4: "grid_code"}
+
+# Upper bounds (hours) of case_rollup.hours_hist; one more open-ended bucket follows.
+HOUR_BUCKETS = (1, 2, 4, 8, 12, 24, 36, 48, 72, 96, 120, 168, 240, 336, 504, 720)
