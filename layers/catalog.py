@@ -1,0 +1,74 @@
+"""The layer catalog: one declarative spec per map layer, looked up by id.
+
+A point layer is a table with a point ``geom``, the four admin code columns and an ``id``;
+adding one (say remote-sensing change points) is a spec here plus a load mapping.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from layers.errors import UnknownLayer
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    id: str
+    title: dict[str, str]                  # zh / en
+    kind: str                              # admin, points
+    table: str
+    columns: tuple[str, ...]               # properties served and exported
+    personal: tuple[str, ...] = ()         # served only to those entitled
+    level: int | None = None               # admin layers: which level
+    time_column: str | None = None         # the column the time filter applies to
+    filters: tuple[str, ...] = ()          # which filter families apply
+    key: str = "id"
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.kind == "admin"
+
+
+ADMIN_COLUMNS = ("code", "name", "level", "parent_code", "area_km2")
+CASE_COLUMNS = (
+    "id", "channel", "case_type", "category_1", "category_2", "category_3", "category_4",
+    "title", "address", "reported_at", "accepted_at", "dispatched_at", "handled_at",
+    "feedback_at", "closed_at", "evaluated_at", "deadline", "handling_unit", "status",
+    "satisfaction", "resolved_level", "on_time", "handling_hours", "located_by",
+)
+
+LAYERS: tuple[LayerSpec, ...] = (
+    *(LayerSpec(f"admin-{level}", {"zh": zh, "en": en}, "admin", "admin_unit", ADMIN_COLUMNS,
+                level=level, key="code")
+      for level, zh, en in ((1, "区", "Districts"), (2, "街道", "Streets"),
+                            (3, "社区", "Communities"), (4, "网格", "Grids"))),
+    LayerSpec("facilities", {"zh": "公共设施", "en": "Facilities"}, "points", "facility",
+              ("id", "kind", "name", "address"), filters=("kind",)),
+    LayerSpec("iot-devices", {"zh": "物联感知设备", "en": "IoT devices"}, "points", "iot_device",
+              ("id", "kind", "name", "status", "last_seen"), filters=("kind", "device_status")),
+    LayerSpec("cases", {"zh": "民生诉求", "en": "Cases"}, "points", "case_event", CASE_COLUMNS,
+              personal=("reporter_name", "reporter_phone"), time_column="reported_at",
+              filters=("time", "category", "channel", "status")),
+)
+
+
+class Catalog:
+    """Layer specs by id."""
+
+    def __init__(self, layers: tuple[LayerSpec, ...] = LAYERS):
+        self._layers = {layer.id: layer for layer in layers}
+
+    def get(self, layer_id: str) -> LayerSpec:
+        try:
+            return self._layers[layer_id]
+        except KeyError:
+            known = ", ".join(self._layers)
+            raise UnknownLayer(f"unknown layer '{layer_id}'; known layers: {known}") from None
+
+    def __iter__(self):
+        return iter(self._layers.values())
+
+
+def default_catalog() -> Catalog:
+    return Catalog()

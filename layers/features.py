@@ -1,0 +1,105 @@
+"""Features of a layer as GeoJSON: scoped, filtered, paged, with every row's admin names.
+
+Queries are bounded (``limit`` ≤ ``MAX_LIMIT``) and run in the database; the same query
+streams unbounded for exports (``iter_rows``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+from sqlalchemy import Connection, text
+
+from layers.cases import raw_where
+from layers.catalog import LayerSpec
+from layers.filters import Filters, Where
+from layers.scope import Scope
+from onemap.schema import LEVEL_COLUMN
+
+MAX_LIMIT = 10_000
+NAMES = {1: "district", 2: "street", 3: "community", 4: "grid"}
+SIMPLIFY_DEG = 0.00002  # ~2 m: polygons for reading, not surveying
+
+
+def where_for(layer: LayerSpec, scope: Scope, filters: Filters) -> Where:
+    """The layer's filters; only those its spec declares apply."""
+    if layer.table == "case_event":
+        return raw_where(filters, scope, alias="t")
+    where = Where()
+    if layer.is_admin:
+        where.add("t.level = :level", level=layer.level)
+        if scope.level:
+            where.add(f"t.{LEVEL_COLUMN[scope.level]} = :scope", scope=scope.code)
+    elif scope.column:
+        where.add(f"t.{scope.column} = :scope", scope=scope.code)
+    if "kind" in layer.filters and filters.kinds:
+        where.add("t.kind = ANY(:kinds)", kinds=list(filters.kinds))
+    if "device_status" in layer.filters and filters.device_statuses:
+        where.add("t.status = ANY(:device_statuses)",
+                  device_statuses=list(filters.device_statuses))
+    if filters.bbox:
+        where.add("t.geom && ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326)",
+                  **dict(zip(("minx", "miny", "maxx", "maxy"), filters.bbox, strict=True)))
+    return where
+
+
+def select_sql(layer: LayerSpec, where: Where, personal: bool = False,
+               geometry: str = "geojson") -> str:
+    """SELECT of the layer's columns, its admin codes and names, and its geometry."""
+    columns = [*layer.columns, *(layer.personal if personal else ())]
+    cols = [f"t.{c}" for c in columns]
+    joins = []
+    for level, name in NAMES.items():
+        code = LEVEL_COLUMN[level]
+        if f"t.{code}" not in cols:
+            cols.append(f"t.{code}")
+        cols.append(f"{name[0]}u.name AS {name}_name")
+        joins.append(f"LEFT JOIN admin_unit {name[0]}u ON {name[0]}u.code = t.{code}")
+    geom = "ST_SimplifyPreserveTopology(t.geom, :tol)" if layer.is_admin else "t.geom"
+    if geometry == "geojson":
+        cols.append(f"ST_AsGeoJSON({geom}, 7) AS geometry")
+    else:
+        cols.append(f"ST_AsBinary({geom}) AS geometry")
+    return (f"SELECT {', '.join(cols)} FROM {layer.table} t {' '.join(joins)} "
+            f"WHERE {where.sql} ORDER BY t.{layer.key}")
+
+
+def items(conn: Connection, layer: LayerSpec, scope: Scope, filters: Filters,
+          limit: int = 100, offset: int = 0, personal: bool = False) -> dict:
+    """One page of features as a GeoJSON FeatureCollection with OGC counts."""
+    where = where_for(layer, scope, filters)
+    params = {**where.params, "tol": SIMPLIFY_DEG}
+    matched = conn.execute(text(f"SELECT count(*) FROM {layer.table} t WHERE {where.sql}"),
+                           params).scalar_one()
+    query = select_sql(layer, where, personal) + " LIMIT :limit OFFSET :offset"
+    rows = conn.execute(text(query), {**params, "limit": limit, "offset": offset}).mappings()
+    features = [to_feature(layer, row) for row in rows]
+    return {"type": "FeatureCollection", "features": features,
+            "numberMatched": int(matched), "numberReturned": len(features)}
+
+
+def to_feature(layer: LayerSpec, row) -> dict:
+    props = {k: _jsonable(v) for k, v in row.items() if k != "geometry"}
+    geometry = json.loads(row["geometry"]) if row["geometry"] else None
+    return {"type": "Feature", "id": props.get(layer.key), "properties": props,
+            "geometry": geometry}
+
+
+def iter_rows(conn: Connection, layer: LayerSpec, scope: Scope, filters: Filters,
+              personal: bool = False, batch: int = 20_000) -> Iterator[list[dict]]:
+    """Every matching row, in batches, through a server-side cursor (for exports)."""
+    where = where_for(layer, scope, filters)
+    query = text(select_sql(layer, where, personal, geometry="wkb"))
+    result = conn.execution_options(stream_results=True, yield_per=batch).execute(
+        query, {**where.params, "tol": SIMPLIFY_DEG}).mappings()
+    for part in result.partitions(batch):
+        yield [dict(r) for r in part]
+
+
+def _jsonable(value):
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, float | int | str | bool) or value is None:
+        return value
+    return str(value)

@@ -1,0 +1,200 @@
+"""Hex bins and hotspots: H3 cells whose resolution follows the zoom, and Getis-Ord Gi*
+on grid or hex counts, with significance levels and a trend over the period's two halves
+(persistent, emerging, fading).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+
+import h3
+import numpy as np
+from sqlalchemy import Connection, text
+
+from layers.cases import raw_where
+from layers.errors import BadParameter
+from layers.filters import Filters
+from layers.scope import Scope
+
+STORED_RESOLUTION = 11
+ZOOM_RESOLUTION = ((9, 6), (11, 7), (12, 8), (14, 9), (15, 10))  # (up to zoom, resolution)
+SIGNIFICANCE = ((2.576, 0.99), (1.960, 0.95), (1.645, 0.90))
+HOT_Z = 1.960
+
+
+def resolution_for_zoom(zoom: float) -> int:
+    """Coarser cells when zoomed out: about 20–60 px across on screen."""
+    for up_to, resolution in ZOOM_RESOLUTION:
+        if zoom <= up_to:
+            return resolution
+    return STORED_RESOLUTION
+
+
+def parent_sql(resolution: int) -> str:
+    """SQL for the parent at ``resolution`` of the stored res-11 cell ``c.h3``: set the
+    resolution field (bits 52–55) and mark the finer digits (3 bits each) unused (7)."""
+    if not 0 <= resolution <= STORED_RESOLUTION:
+        raise BadParameter("resolution", resolution, f"must be 0–{STORED_RESOLUTION}")
+    unused = (1 << (3 * (15 - resolution))) - 1
+    return (f"((c.h3 & ~(15::bigint << 52)) | ({resolution}::bigint << 52) "
+            f"| {unused}::bigint)")
+
+
+def hex_counts(conn: Connection, scope: Scope, filters: Filters, resolution: int) -> dict:
+    """Case counts per H3 cell at ``resolution`` (cells with cases only)."""
+    where = raw_where(filters, scope).add("c.h3 IS NOT NULL")
+    query = (f"SELECT {parent_sql(resolution)} AS cell, count(*) AS n FROM case_event c "
+             f"WHERE {where.sql} GROUP BY 1")
+    return {int(cell): int(n) for cell, n in conn.execute(text(query), where.params)}
+
+
+def hexbins(conn: Connection, scope: Scope, filters: Filters, zoom: float) -> dict:
+    """A FeatureCollection of hexagons with their case counts."""
+    resolution = resolution_for_zoom(zoom)
+    counts = hex_counts(conn, scope, filters, resolution)
+    features = [_hex_feature(cell, {"n": n}) for cell, n in sorted(counts.items())]
+    return {"type": "FeatureCollection", "features": features,
+            "resolution": resolution}
+
+
+def _hex_feature(cell: int, props: dict) -> dict:
+    ring = [[lng, lat] for lat, lng in h3.cell_to_boundary(h3.int_to_str(cell))]
+    ring.append(ring[0])
+    return {"type": "Feature", "id": h3.int_to_str(cell),
+            "properties": {"cell": h3.int_to_str(cell), **props},
+            "geometry": {"type": "Polygon", "coordinates": [ring]}}
+
+
+# -- Getis-Ord Gi* ----------------------------------------------------------------------------
+def getis_ord(values: np.ndarray, neighbours: list[list[int]]) -> np.ndarray:
+    """Gi* z-scores with binary weights, each unit counted among its own neighbours."""
+    x = np.asarray(values, dtype=float)
+    n = len(x)
+    if n < 3 or x.std() == 0:
+        return np.zeros(n)
+    mean, s = x.mean(), x.std()
+    z = np.empty(n)
+    for i, nbrs in enumerate(neighbours):
+        members = [i, *nbrs]
+        w = len(members)
+        numerator = x[members].sum() - mean * w
+        denominator = s * np.sqrt((n * w - w * w) / (n - 1))
+        z[i] = numerator / denominator if denominator else 0.0
+    return z
+
+
+def significance(z: float) -> float | None:
+    """The confidence level a hot (or cold) spot reaches: 0.99, 0.95, 0.90 or None."""
+    for bound, level in SIGNIFICANCE:
+        if abs(z) >= bound:
+            return level
+    return None
+
+
+def trend_class(z_early: float, z_late: float) -> str | None:
+    hot_early, hot_late = z_early >= HOT_Z, z_late >= HOT_Z
+    if hot_early and hot_late:
+        return "persistent"
+    if hot_late:
+        return "emerging"
+    if hot_early:
+        return "fading"
+    return None
+
+
+@dataclass(frozen=True)
+class Units:
+    """The units hotspots are computed on: ids, geometries, neighbour lists."""
+
+    ids: list
+    geometries: list[dict]
+    neighbours: list[list[int]]
+
+
+def hotspots(conn: Connection, scope: Scope, filters: Filters, unit: str = "grid",
+             zoom: float = 12) -> dict:
+    """Gi* hotspots of case counts on grids or hexes within ``scope``, with their trend."""
+    if unit not in ("grid", "hex"):
+        raise BadParameter("unit", unit, "must be grid or hex")
+    resolution = resolution_for_zoom(zoom)
+    units = _grid_units(conn, scope) if unit == "grid" else _hex_units(conn, scope, resolution)
+    if not units.ids:
+        return {"type": "FeatureCollection", "features": [], "unit": unit}
+    early, late = _halves(conn, filters)
+    counts = {name: _counts(conn, scope, part, unit, resolution, units.ids)
+              for name, part in (("all", filters), ("early", early), ("late", late))}
+    z = {name: getis_ord(c, units.neighbours) for name, c in counts.items()}
+    features = []
+    for i, uid in enumerate(units.ids):
+        level = significance(z["all"][i])
+        trend = trend_class(z["early"][i], z["late"][i])
+        if level is None and trend is None:
+            continue
+        props = {"id": str(uid) if unit == "grid" else h3.int_to_str(uid),
+                 "n": int(counts["all"][i]), "z": round(float(z["all"][i]), 3),
+                 "confidence": level, "hot": bool(z["all"][i] > 0), "trend": trend}
+        features.append({"type": "Feature", "id": props["id"], "properties": props,
+                         "geometry": units.geometries[i]})
+    features.sort(key=lambda f: -f["properties"]["z"])
+    return {"type": "FeatureCollection", "features": features, "unit": unit,
+            "resolution": resolution if unit == "hex" else None}
+
+
+def _grid_units(conn: Connection, scope: Scope) -> Units:
+    scope_clause = f"a.{scope.column} = :scope" if scope.column else "TRUE"
+    rows = conn.execute(text(
+        f"SELECT a.code, ST_AsGeoJSON(ST_SimplifyPreserveTopology(a.geom, 0.00002), 6) "
+        f"FROM admin_unit a WHERE a.level = 4 AND {scope_clause} ORDER BY a.code"),
+        {"scope": scope.code}).all()
+    ids = [r[0] for r in rows]
+    index = {code: i for i, code in enumerate(ids)}
+    pairs = conn.execute(text(
+        f"SELECT a.code, b.code FROM admin_unit a JOIN admin_unit b ON b.level = 4 "
+        f"AND a.code <> b.code AND a.geom && b.geom AND ST_Intersects(a.geom, b.geom) "
+        f"WHERE a.level = 4 AND {scope_clause}"), {"scope": scope.code}).all()
+    neighbours: list[list[int]] = [[] for _ in ids]
+    for a, b in pairs:
+        if b in index:
+            neighbours[index[a]].append(index[b])
+    return Units(ids, [json.loads(r[1]) for r in rows], neighbours)
+
+
+def _hex_units(conn: Connection, scope: Scope, resolution: int) -> Units:
+    """Every cell covering the scope's area, with or without cases."""
+    clause = "code = :scope" if scope.code else "level = 1"
+    shape = conn.execute(text(f"SELECT ST_AsGeoJSON(ST_Union(geom)) FROM admin_unit "
+                              f"WHERE {clause}"), {"scope": scope.code}).scalar_one()
+    if shape is None:
+        return Units([], [], [])
+    cells = sorted(h3.str_to_int(c) for c in h3.geo_to_cells(json.loads(shape), resolution))
+    index = {cell: i for i, cell in enumerate(cells)}
+    neighbours = [[index[n] for n in map(h3.str_to_int, h3.grid_disk(h3.int_to_str(c), 1))
+                   if n in index and n != c] for c in cells]
+    geometries = [_hex_feature(c, {})["geometry"] for c in cells]
+    return Units(cells, geometries, neighbours)
+
+
+def _counts(conn, scope: Scope, filters: Filters, unit: str, resolution: int,
+            ids: list) -> np.ndarray:
+    if unit == "hex":
+        found = hex_counts(conn, scope, filters, resolution)
+    else:
+        where = raw_where(filters, scope).add("c.grid_code IS NOT NULL")
+        found = dict(conn.execute(text(
+            f"SELECT c.grid_code, count(*) FROM case_event c WHERE {where.sql} GROUP BY 1"),
+            where.params).all())
+    return np.array([found.get(uid, 0) for uid in ids], dtype=float)
+
+
+def _halves(conn: Connection, filters: Filters) -> tuple[Filters, Filters]:
+    """The filter's period split in two equal halves (the data's own span when open)."""
+    start, end = filters.start, filters.end
+    if start is None or end is None:
+        lo, hi = conn.execute(text(
+            "SELECT min(reported_at), max(reported_at) FROM case_event")).one()
+        start, end = start or lo, end or hi
+    if start is None:
+        return filters, filters
+    middle = start + (end - start) / 2
+    return replace(filters, start=start, end=middle), replace(filters, start=middle, end=end)
