@@ -9,6 +9,9 @@ from dash import Dash, html
 
 from dashboard import ids
 from dashboard.services import Services, install
+from layers.api import Api
+from layers.catalog import default_catalog
+from layers.http import register
 from onemap.database import make_engine
 from onemap.settings import Settings
 
@@ -26,7 +29,9 @@ def create_app(settings: Settings, db_url: str) -> Dash:
         title="一张图 · onemap",
         suppress_callback_exceptions=True,
     )
-    install(app.server, Services(settings=settings, engine=make_engine(db_url)))
+    engine = make_engine(db_url)
+    install(app.server, Services(settings=settings, engine=engine))
+    register(app.server, Api(engine, default_catalog(), settings.timezone))
     app.layout = html.Div([html.Div(id=ids.BANNER), dash.page_container], className="shell")
     app.server.add_url_rule("/healthz", "healthz", lambda: {"status": "ok"})
     return app

@@ -17,9 +17,13 @@ class BadParameter(LayerError):
         self.name = name
 
 
-class UnknownLayer(LayerError):
+class NotFound(LayerError):
     status = 404
 
 
-class UnknownScope(LayerError):
-    status = 404
+class UnknownLayer(NotFound):
+    """A layer id the catalog does not know."""
+
+
+class UnknownScope(NotFound):
+    """An admin code that is not loaded."""

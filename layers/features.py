@@ -13,6 +13,7 @@ from sqlalchemy import Connection, text
 
 from layers.cases import raw_where
 from layers.catalog import LayerSpec
+from layers.errors import NotFound
 from layers.filters import Filters, Where
 from layers.scope import Scope
 from onemap.schema import LEVEL_COLUMN
@@ -77,6 +78,17 @@ def items(conn: Connection, layer: LayerSpec, scope: Scope, filters: Filters,
     features = [to_feature(layer, row) for row in rows]
     return {"type": "FeatureCollection", "features": features,
             "numberMatched": int(matched), "numberReturned": len(features)}
+
+
+def one(conn: Connection, layer: LayerSpec, scope: Scope, feature_id: str,
+        personal: bool = False) -> dict:
+    """The feature ``feature_id`` of ``layer`` within ``scope``."""
+    where = where_for(layer, scope, Filters()).add(f"t.{layer.key} = :fid", fid=feature_id)
+    row = conn.execute(text(select_sql(layer, where, personal)),
+                       {**where.params, "tol": SIMPLIFY_DEG}).mappings().first()
+    if row is None:
+        raise NotFound(f"no feature '{feature_id}' in layer '{layer.id}'")
+    return to_feature(layer, row)
 
 
 def to_feature(layer: LayerSpec, row) -> dict:

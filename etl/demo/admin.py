@@ -39,6 +39,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pyogrio
 import shapely
 from pyproj import Geod
@@ -83,7 +84,8 @@ _ON_BOUNDARY_DEG = 1e-9
 _SNAP_CANDIDATES = 6
 _SAMPLES_PER_SEED, _MIN_SAMPLES = 120, 3000
 _LLOYD_ITERATIONS = 15
-_GROUP_ITERATIONS = 8
+_GROUP_ITERATIONS = 30
+_BALANCE_STEP = 0.3
 _MAX_ATTEMPTS = 30
 _MAX_ROUNDS = 50
 # The cut line must run through the parent's interior, touching its boundary at most at its
@@ -195,6 +197,31 @@ def _lloyd(points: np.ndarray, centers: np.ndarray, iterations: int,
         moved = total > 0
         centers[moved] = np.column_stack((sx, sy))[moved] / total[moved, None]
     return centers, _nearest(points, centers)
+
+
+def _balanced(points: np.ndarray, weights: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """Group weighted points around ``centers`` into groups of similar total weight.
+
+    Lloyd iterations on a power diagram: each group's offset grows while it is short of an
+    equal share and shrinks while it is over, so big groups give border points to small ones.
+    """
+    centers = centers.copy()
+    k = len(centers)
+    offsets = np.zeros(k)
+    share = weights.sum() / k
+    # A squared distance comparable to a group's size, to scale the offsets.
+    scale = (np.ptp(points[:, 0]) * np.ptp(points[:, 1])) / k
+    for step in np.linspace(_BALANCE_STEP, 0.0, _GROUP_ITERATIONS, endpoint=False):
+        d2 = ((points[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2) - offsets
+        labels = d2.argmin(axis=1)
+        total = np.bincount(labels, weights=weights, minlength=k)
+        offsets += step * scale * (share - total) / share
+        sx = np.bincount(labels, weights=weights * points[:, 0], minlength=k)
+        sy = np.bincount(labels, weights=weights * points[:, 1], minlength=k)
+        moved = total > 0
+        centers[moved] = np.column_stack((sx, sy))[moved] / total[moved, None]
+    d2 = ((points[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2) - offsets
+    return d2.argmin(axis=1)
 
 
 def _seeds(poly: Polygon, n: int, rng: np.random.Generator) -> np.ndarray | None:
@@ -450,7 +477,7 @@ def _regions(parent: Polygon, k: int, key: tuple[int, ...], atoms: int,
             labels[pick], free[pick], locked = k, False, frozenset({k})
         start = (_frame(anchors) if anchors is not None
                  else _plusplus(centroids[free], k, rng, areas[free]))
-        _, labels[free] = _lloyd(centroids[free], start, _GROUP_ITERATIONS, areas[free])
+        labels[free] = _balanced(centroids[free], areas[free], start)
         n = k + (reserve_at is not None)
         units = _merge(parent, faces, labels, n, locked)
         if units is not None:
@@ -537,7 +564,8 @@ def build_admin(seed: int = 7, grids: int = 450) -> gpd.GeoDataFrame:
     frame = gpd.GeoDataFrame(
         {"code": [r[0] for r in rows], "name": [r[1] for r in rows],
          "level": np.array([r[2] for r in rows], dtype=np.int64),
-         "parent_code": [r[3] for r in rows], "area_km2": _area_km2(geoms)},
+         "parent_code": pd.Series([r[3] for r in rows], dtype=object),
+         "area_km2": _area_km2(geoms)},
         geometry=geoms, crs="EPSG:4326")
     return frame[COLUMNS]
 

@@ -1,0 +1,223 @@
+"""HTTP handlers that know no web framework (pygeoapi style): each takes parsed request
+parts and returns a :class:`Response`; ``layers.http`` adapts them to Flask.
+
+OGC API – Features: landing page, conformance, ``/collections``, ``/collections/{id}``,
+``/collections/{id}/items`` (GeoJSON, bbox, datetime, limit/offset, scope and filters) and
+single items; plus ``/api/kpi``, ``/api/children``, ``/api/hotspots``, ``/api/hexbins``,
+vector tiles and exports.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from layers import features, hotspots, kpi, tiles
+from layers.catalog import Catalog, LayerSpec
+from layers.errors import BadParameter, LayerError, UnknownLayer
+from layers.filters import parse_filters
+from layers.scope import resolve_scope
+
+GEOJSON = "application/geo+json"
+JSON = "application/json"
+MVT = "application/vnd.mapbox-vector-tile"
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+]
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes | str | Iterable[bytes]
+    content_type: str = JSON
+    headers: dict = field(default_factory=dict)
+
+
+def json_response(data, status: int = 200, content_type: str = JSON, **headers) -> Response:
+    return Response(status, json.dumps(data, ensure_ascii=False, default=str), content_type,
+                    headers)
+
+
+def error_response(exc: Exception) -> Response:
+    """The one place where errors become HTTP answers: 4xx for bad requests, 503 when the
+    database is away; the message says what was wrong."""
+    if isinstance(exc, LayerError):
+        return json_response({"error": str(exc)}, exc.status)
+    if isinstance(exc, OperationalError):
+        return json_response({"error": "database unavailable"}, 503, **{"Retry-After": "5"})
+    return json_response({"error": "the query failed; see the server log"}, 503)
+
+
+class Api:
+    """The read API over one engine, one catalog and one local time zone."""
+
+    def __init__(self, engine: Engine, catalog: Catalog, zone: str):
+        self.engine, self.catalog, self.zone = engine, catalog, zone
+
+    def handle(self, handler: Callable[..., Response], *args) -> Response:
+        try:
+            return handler(*args)
+        except (LayerError, SQLAlchemyError) as exc:
+            return error_response(exc)
+
+    # -- OGC API – Features ---------------------------------------------------------------
+    def landing(self, base: str) -> Response:
+        links = [_link(base + "/ogc", "self", JSON, "this document"),
+                 _link(base + "/openapi.json", "service-desc", "application/vnd.oai.openapi+json;"
+                       "version=3.0", "the API definition"),
+                 _link(base + "/conformance", "conformance", JSON, "conformance classes"),
+                 _link(base + "/collections", "data", JSON, "the layers")]
+        return json_response({"title": "onemap 一张图", "description": "Layers of the district: "
+                              "admin units, facilities, IoT devices and cases", "links": links})
+
+    def conformance(self) -> Response:
+        return json_response({"conformsTo": CONFORMANCE})
+
+    def collections(self, base: str) -> Response:
+        with self.engine.connect() as conn:
+            root = resolve_scope(conn, None)
+        docs = [self._collection_doc(layer, base, root.bbox) for layer in self.catalog]
+        return json_response({"collections": docs,
+                              "links": [_link(base + "/collections", "self", JSON)]})
+
+    def collection(self, base: str, layer_id: str) -> Response:
+        layer = self.catalog.get(layer_id)
+        with self.engine.connect() as conn:
+            root = resolve_scope(conn, None)
+        return json_response(self._collection_doc(layer, base, root.bbox))
+
+    def items(self, base: str, layer_id: str, params: Mapping) -> Response:
+        layer = self.catalog.get(layer_id)
+        limit, offset = _paging(params)
+        filters = parse_filters(params, self.zone)
+        with self.engine.connect() as conn:
+            scope = resolve_scope(conn, filters.scope)
+            page = features.items(conn, layer, scope, filters, limit, offset)
+        page["links"] = _page_links(base, layer.id, params, limit, offset, page["numberMatched"])
+        return json_response(page, content_type=GEOJSON)
+
+    def item(self, base: str, layer_id: str, feature_id: str) -> Response:
+        layer = self.catalog.get(layer_id)
+        with self.engine.connect() as conn:
+            feature = features.one(conn, layer, resolve_scope(conn, None), feature_id)
+        return json_response(feature, content_type=GEOJSON)
+
+    def _collection_doc(self, layer: LayerSpec, base: str, bbox) -> dict:
+        url = f"{base}/collections/{layer.id}"
+        return {
+            "id": layer.id, "title": layer.title["zh"], "description": layer.title["en"],
+            "itemType": "feature",
+            "extent": {"spatial": {"bbox": [list(bbox or (-180, -90, 180, 90))],
+                                   "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"}},
+            "crs": ["http://www.opengis.net/def/crs/OGC/1.3/CRS84"],
+            "links": [_link(url, "self", JSON), _link(url + "/items", "items", GEOJSON)],
+        }
+
+    # -- dashboard data -------------------------------------------------------------------
+    def kpi(self, params: Mapping) -> Response:
+        filters = parse_filters(params, self.zone)
+        with self.engine.connect() as conn:
+            scope = resolve_scope(conn, filters.scope)
+            data = kpi.kpis(conn, scope, filters, self.zone)
+            data["children"] = kpi.children(conn, scope, filters, self.zone)
+            data["breadcrumb"] = [{"code": c, "name": n, "level": lv}
+                                  for c, n, lv in scope.breadcrumb]
+        return json_response(data)
+
+    def hotspots(self, params: Mapping) -> Response:
+        filters = parse_filters(params, self.zone)
+        unit = _first(params, "unit") or "grid"
+        zoom = _number(params, "zoom", 12, 0, 22)
+        with self.engine.connect() as conn:
+            scope = resolve_scope(conn, filters.scope)
+            data = hotspots.hotspots(conn, scope, filters, unit, zoom)
+        return json_response(data, content_type=GEOJSON)
+
+    def hexbins(self, params: Mapping) -> Response:
+        filters = parse_filters(params, self.zone)
+        zoom = _number(params, "zoom", 12, 0, 22)
+        with self.engine.connect() as conn:
+            scope = resolve_scope(conn, filters.scope)
+            data = hotspots.hexbins(conn, scope, filters, zoom)
+        return json_response(data, content_type=GEOJSON)
+
+    def tile(self, layer_id: str, z: int, x: int, y: int, params: Mapping,
+             if_none_match: str | None = None) -> Response:
+        layer = self.catalog.get(layer_id)
+        filters = parse_filters(params, self.zone)
+        with self.engine.connect() as conn:
+            tag = tiles.etag(layer.id, z, x, y, urlencode(sorted(_flat(params))),
+                             tiles.data_version(conn))
+            if if_none_match == tag:
+                return Response(304, b"", MVT, {"ETag": tag})
+            scope = resolve_scope(conn, filters.scope)
+            data = tiles.tile(conn, layer, scope, filters, z, x, y)
+        return Response(200, data, MVT, {"ETag": tag, "Cache-Control": "public, max-age=60"})
+
+
+def _link(href: str, rel: str, kind: str, title: str | None = None) -> dict:
+    link = {"href": href, "rel": rel, "type": kind}
+    if title:
+        link["title"] = title
+    return link
+
+
+def _first(params: Mapping, name: str) -> str | None:
+    value = params.get(name)
+    if isinstance(value, list | tuple):
+        value = value[0] if value else None
+    return None if value in (None, "") else str(value)
+
+
+def _number(params: Mapping, name: str, default: float, low: float, high: float) -> float:
+    raw = _first(params, name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise BadParameter(name, raw, "not a number") from None
+    if not low <= value <= high:
+        raise BadParameter(name, raw, f"must be between {low:g} and {high:g}")
+    return value
+
+
+def _paging(params: Mapping) -> tuple[int, int]:
+    limit = int(_number(params, "limit", 100, 1, features.MAX_LIMIT))
+    offset = int(_number(params, "offset", 0, 0, 10**9))
+    return limit, offset
+
+
+def _flat(params: Mapping) -> list[tuple[str, str]]:
+    pairs = []
+    for key, value in params.items():
+        for v in value if isinstance(value, list | tuple) else [value]:
+            pairs.append((key, str(v)))
+    return pairs
+
+
+def _page_links(base: str, layer_id: str, params: Mapping, limit: int, offset: int,
+                matched: int) -> list[dict]:
+    url = f"{base}/collections/{layer_id}/items"
+    rest = [(k, v) for k, v in _flat(params) if k not in ("limit", "offset")]
+
+    def at(start: int) -> str:
+        return url + "?" + urlencode([*rest, ("limit", limit), ("offset", start)])
+
+    links = [_link(at(offset), "self", GEOJSON)]
+    if offset + limit < matched:
+        links.append(_link(at(offset + limit), "next", GEOJSON))
+    if offset > 0:
+        links.append(_link(at(max(offset - limit, 0)), "prev", GEOJSON))
+    return links
+
+
+__all__ = ["Api", "Response", "UnknownLayer", "error_response"]
