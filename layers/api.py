@@ -10,14 +10,17 @@ vector tiles and exports.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from urllib.parse import urlencode
+from pathlib import Path
+from urllib.parse import quote, urlencode
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from layers import features, hotspots, kpi, tiles
+from layers import exports, features, hotspots, kpi, tiles
 from layers.catalog import Catalog, LayerSpec
 from layers.errors import BadParameter, LayerError, UnknownLayer
 from layers.filters import parse_filters
@@ -161,6 +164,36 @@ class Api:
             scope = resolve_scope(conn, filters.scope)
             data = tiles.tile(conn, layer, scope, filters, z, x, y)
         return Response(200, data, MVT, {"ETag": tag, "Cache-Control": "public, max-age=60"})
+
+    def export(self, layer_id: str, fmt: str, params: Mapping) -> Response:
+        """The export as a download; written to a temporary file, streamed, then deleted."""
+        layer = self.catalog.get(layer_id)
+        crs = _first(params, "crs") or "wgs84"
+        exports.check_format(fmt, crs)
+        filters = parse_filters(params, self.zone)
+        folder = tempfile.mkdtemp(prefix="onemap-export-")
+        suffix, media = exports.FORMATS[fmt]
+        path = Path(folder) / f"{layer.id}{suffix}"
+        try:
+            with self.engine.connect() as conn:
+                scope = resolve_scope(conn, filters.scope)
+                exports.export(conn, layer, scope, filters, fmt, path, crs)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        name = f"{layer.id}-{scope.code or 'all'}{suffix}"
+        return Response(200, _stream_and_delete(path, folder), media, {
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}",
+            "Content-Length": str(path.stat().st_size)})
+
+
+def _stream_and_delete(path: Path, folder: str, size: int = 1 << 20) -> Iterator[bytes]:
+    try:
+        with path.open("rb") as handle:
+            while block := handle.read(size):
+                yield block
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _link(href: str, rel: str, kind: str, title: str | None = None) -> dict:

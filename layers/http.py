@@ -34,6 +34,7 @@ def register(server: flask.Flask, api: Api) -> None:
         "/tiles/<layer_id>/<int:z>/<int:x>/<int:y>.pbf":
             lambda layer_id, z, x, y: api.tile(layer_id, z, x, y, params(),
                                                flask.request.headers.get("If-None-Match")),
+        "/export/<layer_id>.<fmt>": lambda layer_id, fmt: api.export(layer_id, fmt, params()),
     }
     for rule, view in routes.items():
         endpoint = re.sub(r"\W+", "_", rule).strip("_")

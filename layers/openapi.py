@@ -76,6 +76,12 @@ def openapi_document(base: str, catalog: Catalog) -> dict:
             "/api/hexbins": _get("H3 hex bins", [*FILTERS, zoom], "application/geo+json"),
             "/tiles/{layer_id}/{z}/{x}/{y}.pbf": _get("a vector tile", [*tile, *FILTERS],
                                                      "application/vnd.mapbox-vector-tile"),
+            "/export/{layer_id}.{fmt}": _get(
+                "the layer as a file", [layer, _param("fmt", "file format", {
+                    "type": "string", "enum": ["geojson", "gpkg", "shp", "csv", "xlsx", "html"]},
+                    "path"), _param("crs", "output CRS", {"type": "string", "enum": [
+                        "wgs84", "cgcs2000", "gcj02", "bd09"]}), *FILTERS],
+                "application/octet-stream"),
         },
         "components": {"schemas": {"Error": {
             "type": "object", "properties": {"error": {"type": "string"}},

@@ -151,6 +151,33 @@ def rejects(settings: Settings, batch: int, as_csv: bool) -> None:
 
 
 @main.command()
+@click.argument("layer")
+@click.option("--scope", default=None, help="admin code: the unit and its subtree")
+@click.option("--format", "fmt", default="geojson", show_default=True,
+              help="geojson, gpkg, shp, csv, xlsx or html")
+@click.option("--out", required=True, type=click.Path(path_type=Path))
+@click.option("--crs", default="wgs84", show_default=True, help="wgs84, cgcs2000, gcj02, bd09")
+@click.option("--range", "range_", default=None, help="today, 7d, 30d, 90d, year, all")
+@click.option("--start", default=None)
+@click.option("--end", default=None)
+@click.option("--category", default=None, help="comma-separated, any level")
+@click.option("--channel", default=None)
+@click.option("--status", default=None, help="open, closed, overdue")
+@click.option("--kind", default=None)
+@click.option("--bbox", default=None, help="minx,miny,maxx,maxy")
+@click.pass_obj
+@friendly
+def export(settings: Settings, layer, scope, fmt, out, crs, range_, **filters) -> None:
+    """Export a layer as the map shows it, with the admin codes and names on every row."""
+    from onemap.console import export_with_progress
+
+    params = {k: v for k, v in {**filters, "scope": scope, "range": range_}.items() if v}
+    result = export_with_progress(database_url(settings, start=True), settings, layer, params,
+                                  fmt, out, crs)
+    click.echo(f"{result.rows:,} rows written to {result.path}")
+
+
+@main.command()
 @click.option("--host", default=None, help="interface to listen on (default 127.0.0.1)")
 @click.option("--port", default=None, type=int, help="port (default 8050)")
 @click.option("--debug/--no-debug", default=None)

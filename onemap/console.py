@@ -29,6 +29,28 @@ def load_with_progress(url: str, kind: str, paths: list[Path], mapping: Path, **
                     progress=lambda n, p: bar.advance(tasks[str(p)], n), **options)
 
 
+def export_with_progress(url: str, settings, layer_id: str, params: dict, fmt: str,
+                         out: Path, crs: str):
+    """Run an export with a row counter on standard error."""
+    from layers.catalog import default_catalog
+    from layers.exports import export
+    from layers.filters import parse_filters
+    from layers.scope import resolve_scope
+    from onemap.database import make_engine
+
+    engine = make_engine(url)
+    columns = [TextColumn("{task.description}"), TextColumn("{task.completed:,} rows"),
+               TimeElapsedColumn()]
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar, \
+            engine.connect() as conn:
+        task = bar.add_task(f"export {layer_id}", total=None)
+        filters = parse_filters(params, settings.timezone)
+        layer = default_catalog().get(layer_id)
+        scope = resolve_scope(conn, filters.scope)
+        return export(conn, layer, scope, filters, fmt, out, crs,
+                      progress=lambda n: bar.advance(task, n))
+
+
 def _safe_count(count_hint, path: Path) -> int | None:
     try:
         return count_hint(path)

@@ -1,0 +1,218 @@
+"""Exports of exactly the layer, scope and filters a person sees: GeoJSON, GeoPackage,
+Shapefile (.zip with .cpg), CSV (UTF-8 with BOM, for Excel), XLSX, and a standalone HTML
+map (folium, every asset inline). Rows stream from the database in batches; every row
+carries the codes and names of its grid, community, street and district.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+from sqlalchemy import Connection
+
+from etl.crs import from_wgs84
+from layers.catalog import LayerSpec
+from layers.errors import BadParameter, LayerError
+from layers.features import iter_rows
+from layers.filters import Filters
+from layers.scope import Scope
+
+FORMATS = {
+    "geojson": (".geojson", "application/geo+json"),
+    "gpkg": (".gpkg", "application/geopackage+sqlite3"),
+    "shp": (".zip", "application/zip"),
+    "csv": (".csv", "text/csv; charset=utf-8"),
+    "xlsx": (".xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+    "html": (".html", "text/html; charset=utf-8"),
+}
+EXPORT_CRS = {"wgs84": "EPSG:4326", "cgcs2000": "EPSG:4490", "gcj02": None, "bd09": None}
+XLSX_MAX_ROWS = 1_048_575
+HTML_MAX_ROWS = 20_000
+# Shapefile field names are at most 10 characters: say what they become, not GDAL's guess.
+SHAPEFILE_NAMES = {
+    "district_code": "dist_code", "district_name": "dist_name", "street_code": "strt_code",
+    "street_name": "strt_name", "community_code": "comm_code", "community_name": "comm_name",
+    "grid_code": "grid_code", "grid_name": "grid_name", "parent_code": "parent",
+    "accepted_at": "accepted", "dispatched_at": "dispatched", "handled_at": "handled",
+    "feedback_at": "feedback", "closed_at": "closed", "evaluated_at": "evaluated",
+    "reported_at": "reported", "handling_unit": "handl_unit", "satisfaction": "satisfact",
+    "resolved_level": "res_level", "handling_hours": "handl_hrs", "located_by": "located_by",
+    "reporter_name": "rep_name", "reporter_phone": "rep_phone",
+}
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    rows: int
+    format: str
+
+
+def check_format(fmt: str, crs: str) -> None:
+    if fmt not in FORMATS:
+        raise BadParameter("format", fmt, f"must be one of {', '.join(FORMATS)}")
+    if crs not in EXPORT_CRS:
+        raise BadParameter("crs", crs, f"must be one of {', '.join(EXPORT_CRS)}")
+
+
+def export(conn: Connection, layer: LayerSpec, scope: Scope, filters: Filters, fmt: str,
+           out: Path, crs: str = "wgs84", personal: bool = False,
+           progress: Callable[[int], None] | None = None) -> ExportResult:
+    """Write the export to ``out``; raise :class:`LayerError` with a clear message when the
+    folder cannot be written (read-only, full disk)."""
+    check_format(fmt, crs)
+    frames = _frames(conn, layer, scope, filters, crs, personal, progress or (lambda n: None))
+    out = Path(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        rows = WRITERS[fmt](frames, out, layer, crs)
+    except OSError as exc:
+        raise LayerError(f"cannot write {out}: {exc.strerror or exc}") from exc
+    return ExportResult(out, rows, fmt)
+
+
+def _frames(conn, layer, scope, filters, crs, personal, progress) -> Iterator[gpd.GeoDataFrame]:
+    for batch in iter_rows(conn, layer, scope, filters, personal):
+        frame = pd.DataFrame(batch)
+        geometry = shapely.from_wkb(frame.pop("geometry").to_numpy())
+        if crs in ("gcj02", "bd09"):
+            geometry = shapely.transform(geometry, lambda xy: _shift(xy, crs))
+        progress(len(frame))
+        yield gpd.GeoDataFrame(_plain(frame), geometry=geometry,
+                               crs=EXPORT_CRS[crs] or "EPSG:4326")
+
+
+def _shift(xy, crs: str):
+    import numpy as np
+
+    x, y = from_wgs84(xy[:, 0], xy[:, 1], crs)
+    return np.column_stack([x, y])
+
+
+def _plain(frame: pd.DataFrame) -> pd.DataFrame:
+    """Time zones as ISO text: every format keeps them the same way."""
+    for column in frame.columns:
+        if pd.api.types.is_datetime64_any_dtype(frame[column]) or frame[column].map(
+                lambda v: hasattr(v, "isoformat")).any():
+            frame[column] = frame[column].map(lambda v: v.isoformat() if v is not None
+                                              and not pd.isna(v) else None)
+    return frame
+
+
+# -- writers: each consumes the frames and returns the number of rows -------------------------
+def _geojson(frames, out: Path, layer: LayerSpec, crs: str) -> int:
+    rows = 0
+    with out.open("w", encoding="utf-8") as handle:
+        handle.write('{"type": "FeatureCollection", "features": [\n')
+        for frame in frames:
+            for feature in json.loads(frame.to_json(drop_id=True))["features"]:
+                handle.write((",\n" if rows else "") + json.dumps(feature, ensure_ascii=False))
+                rows += 1
+        handle.write("\n]}\n")
+    return rows
+
+
+def _gpkg(frames, out: Path, layer: LayerSpec, crs: str) -> int:
+    out.unlink(missing_ok=True)
+    rows = 0
+    for frame in frames:
+        frame.to_file(out, layer=layer.id, driver="GPKG", mode="a" if rows else "w")
+        rows += len(frame)
+    if not rows:
+        _empty(layer, crs).to_file(out, layer=layer.id, driver="GPKG")
+    return rows
+
+
+def _shp(frames, out: Path, layer: LayerSpec, crs: str) -> int:
+    with tempfile.TemporaryDirectory() as folder:
+        shp = Path(folder) / f"{layer.id}.shp"
+        rows = 0
+        for frame in frames:
+            frame = frame.rename(columns=SHAPEFILE_NAMES)
+            frame.to_file(shp, driver="ESRI Shapefile", encoding="UTF-8",
+                          mode="a" if rows else "w")
+            rows += len(frame)
+        if not rows:
+            _empty(layer, crs).rename(columns=SHAPEFILE_NAMES).to_file(
+                shp, driver="ESRI Shapefile", encoding="UTF-8")
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+            for part in sorted(Path(folder).iterdir()):
+                archive.write(part, part.name)
+    return rows
+
+
+def _csv(frames, out: Path, layer: LayerSpec, crs: str) -> int:
+    rows = 0
+    with out.open("w", encoding="utf-8-sig", newline="") as handle:
+        for frame in frames:
+            _tabular(frame).to_csv(handle, header=rows == 0, index=False)
+            rows += len(frame)
+    return rows
+
+
+def _xlsx(frames, out: Path, layer: LayerSpec, crs: str) -> int:
+    from openpyxl import Workbook
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet(layer.id)
+    rows = 0
+    for frame in frames:
+        table = _tabular(frame)
+        if rows == 0:
+            sheet.append(list(table.columns))
+        rows += len(table)
+        if rows > XLSX_MAX_ROWS:
+            raise LayerError(f"{rows:,}+ rows do not fit in one Excel sheet "
+                             f"({XLSX_MAX_ROWS:,} at most): export CSV or narrow the filters")
+        for record in table.itertuples(index=False):
+            sheet.append([None if pd.isna(v) else v for v in record])
+    book.save(out)
+    return rows
+
+
+def _tabular(frame: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Points as lon/lat columns, other shapes as WKT."""
+    table = pd.DataFrame(frame.drop(columns="geometry"))
+    geometry = frame.geometry.values
+    if len(frame) and (shapely.get_type_id(geometry) == 0).all():
+        table["lon"], table["lat"] = shapely.get_x(geometry), shapely.get_y(geometry)
+    else:
+        table["wkt"] = shapely.to_wkt(geometry, rounding_precision=7)
+    return table
+
+
+def _html(frames, out: Path, layer: LayerSpec, crs: str) -> int:
+    from layers.htmlmap import standalone_map
+
+    collected = []
+    for frame in frames:
+        collected.append(frame)
+        if sum(len(f) for f in collected) > HTML_MAX_ROWS:
+            raise LayerError(f"more than {HTML_MAX_ROWS:,} features are too many for an HTML "
+                             "map: narrow the scope or filters, or export GeoPackage")
+    frame = pd.concat(collected) if collected else _empty(layer, crs)
+    out.write_text(standalone_map(gpd.GeoDataFrame(frame, geometry="geometry"), layer),
+                   encoding="utf-8")
+    return len(frame)
+
+
+def _empty(layer: LayerSpec, crs: str) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame({c: pd.Series(dtype=object) for c in layer.columns},
+                            geometry=gpd.GeoSeries([], crs=EXPORT_CRS[crs] or "EPSG:4326"))
+
+
+WRITERS = {"geojson": _geojson, "gpkg": _gpkg, "shp": _shp, "csv": _csv, "xlsx": _xlsx,
+           "html": _html}
+
+
+def copy_to(result: ExportResult, destination: Path) -> None:
+    shutil.copyfile(result.path, destination)
