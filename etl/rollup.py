@@ -1,7 +1,8 @@
 """Case aggregates refreshed at the end of a case batch, for the days the batch touched.
 
-Days are local days in the configured time zone; a batch recomputes whole days, so rows
-updated by a newer export move between days correctly.
+Days are local days in the zone recorded in ``rollup_zone`` (the settings' time zone at
+load time); a batch recomputes whole days, so rows updated by a newer export move between
+days correctly, and a load in another zone recounts every day.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ LEVEL_COLUMNS = {1: ("district_code", None), 2: ("street_code", "district_code")
 
 TOUCHED = """
 CREATE TEMP TABLE touched_day ON COMMIT DROP AS
+SELECT DISTINCT (reported_at AT TIME ZONE %(tz)s)::date AS day FROM case_event
+WHERE %(everything)s
+UNION
 SELECT DISTINCT (reported_at AT TIME ZONE %(tz)s)::date AS day FROM stage
 WHERE reported_at IS NOT NULL
 UNION
@@ -47,8 +51,15 @@ GROUP BY 1, 2, 3, 4, 5, 6
 
 
 def mark_touched(conn: psycopg.Connection, timezone: str) -> None:
-    """Before the upsert: note the days of staged rows and of the rows they will replace."""
-    conn.execute(TOUCHED, {"tz": timezone})
+    """Before the upsert: note the days of staged rows and of the rows they will replace.
+    A zone other than the one the aggregates were counted in touches every day."""
+    row = conn.execute("SELECT zone FROM rollup_zone").fetchone()
+    rezoned = row is not None and row[0] != timezone
+    conn.execute(TOUCHED, {"tz": timezone, "everything": rezoned})
+    if rezoned:
+        conn.execute("DELETE FROM case_rollup")
+    conn.execute("INSERT INTO rollup_zone (zone) VALUES (%s) "
+                 "ON CONFLICT (one) DO UPDATE SET zone = EXCLUDED.zone", (timezone,))
 
 
 def refresh(conn: psycopg.Connection, timezone: str) -> None:

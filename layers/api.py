@@ -13,6 +13,7 @@ import json
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlencode
@@ -21,6 +22,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from layers import exports, features, hotspots, kpi, tiles
+from layers.cases import local_zone
 from layers.catalog import Catalog, LayerSpec
 from layers.errors import BadParameter, LayerError, UnknownLayer
 from layers.filters import parse_filters
@@ -65,6 +67,14 @@ class Api:
     def __init__(self, engine: Engine, catalog: Catalog, zone: str):
         self.engine, self.catalog, self.zone = engine, catalog, zone
 
+    @contextmanager
+    def query(self, params: Mapping):
+        """A connection, the local zone, the parsed filters and the resolved scope."""
+        with self.engine.connect() as conn:
+            zone = local_zone(conn, self.zone)
+            filters = parse_filters(params, zone)
+            yield conn, zone, filters, resolve_scope(conn, filters.scope)
+
     def handle(self, handler: Callable[..., Response], *args) -> Response:
         try:
             return handler(*args)
@@ -73,7 +83,7 @@ class Api:
 
     # -- OGC API – Features ---------------------------------------------------------------
     def landing(self, base: str) -> Response:
-        links = [_link(base + "/ogc", "self", JSON, "this document"),
+        links = [_link(base + "/ogc/", "self", JSON, "this document"),
                  _link(base + "/openapi.json", "service-desc", "application/vnd.oai.openapi+json;"
                        "version=3.0", "the API definition"),
                  _link(base + "/conformance", "conformance", JSON, "conformance classes"),
@@ -100,9 +110,7 @@ class Api:
     def items(self, base: str, layer_id: str, params: Mapping) -> Response:
         layer = self.catalog.get(layer_id)
         limit, offset = _paging(params)
-        filters = parse_filters(params, self.zone)
-        with self.engine.connect() as conn:
-            scope = resolve_scope(conn, filters.scope)
+        with self.query(params) as (conn, _, filters, scope):
             page = features.items(conn, layer, scope, filters, limit, offset)
         page["links"] = _page_links(base, layer.id, params, limit, offset, page["numberMatched"])
         return json_response(page, content_type=GEOJSON)
@@ -126,42 +134,35 @@ class Api:
 
     # -- dashboard data -------------------------------------------------------------------
     def kpi(self, params: Mapping) -> Response:
-        filters = parse_filters(params, self.zone)
-        with self.engine.connect() as conn:
-            scope = resolve_scope(conn, filters.scope)
-            data = kpi.kpis(conn, scope, filters, self.zone)
-            data["children"] = kpi.children(conn, scope, filters, self.zone)
+        with self.query(params) as (conn, zone, filters, scope):
+            data = kpi.kpis(conn, scope, filters, zone)
+            data["children"] = kpi.children(conn, scope, filters, zone)
             data["breadcrumb"] = [{"code": c, "name": n, "level": lv}
                                   for c, n, lv in scope.breadcrumb]
         return json_response(data)
 
     def hotspots(self, params: Mapping) -> Response:
-        filters = parse_filters(params, self.zone)
         unit = _first(params, "unit") or "grid"
         zoom = _number(params, "zoom", 12, 0, 22)
-        with self.engine.connect() as conn:
-            scope = resolve_scope(conn, filters.scope)
+        with self.query(params) as (conn, _, filters, scope):
             data = hotspots.hotspots(conn, scope, filters, unit, zoom)
         return json_response(data, content_type=GEOJSON)
 
     def hexbins(self, params: Mapping) -> Response:
-        filters = parse_filters(params, self.zone)
         zoom = _number(params, "zoom", 12, 0, 22)
-        with self.engine.connect() as conn:
-            scope = resolve_scope(conn, filters.scope)
+        with self.query(params) as (conn, _, filters, scope):
             data = hotspots.hexbins(conn, scope, filters, zoom)
         return json_response(data, content_type=GEOJSON)
 
     def tile(self, layer_id: str, z: int, x: int, y: int, params: Mapping,
              if_none_match: str | None = None) -> Response:
         layer = self.catalog.get(layer_id)
-        filters = parse_filters(params, self.zone)
-        with self.engine.connect() as conn:
+        tiles.check_tile(z, x, y)
+        with self.query(params) as (conn, _, filters, scope):
             tag = tiles.etag(layer.id, z, x, y, urlencode(sorted(_flat(params))),
                              tiles.data_version(conn))
             if if_none_match == tag:
                 return Response(304, b"", MVT, {"ETag": tag})
-            scope = resolve_scope(conn, filters.scope)
             data = tiles.tile(conn, layer, scope, filters, z, x, y)
         return Response(200, data, MVT, {"ETag": tag, "Cache-Control": "public, max-age=60"})
 
@@ -170,13 +171,11 @@ class Api:
         layer = self.catalog.get(layer_id)
         crs = _first(params, "crs") or "wgs84"
         exports.check_format(fmt, crs)
-        filters = parse_filters(params, self.zone)
         folder = tempfile.mkdtemp(prefix="onemap-export-")
         suffix, media = exports.FORMATS[fmt]
         path = Path(folder) / f"{layer.id}{suffix}"
         try:
-            with self.engine.connect() as conn:
-                scope = resolve_scope(conn, filters.scope)
+            with self.query(params) as (conn, _, filters, scope):
                 exports.export(conn, layer, scope, filters, fmt, path, crs)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)

@@ -19,6 +19,12 @@ from onemap.schema import LEVEL_COLUMN
 CATEGORY_COLUMNS = ("category_1", "category_2", "category_3", "category_4")
 
 
+def local_zone(conn: Connection, default: str) -> str:
+    """The zone the aggregates count days in (as loaded), else ``default``."""
+    zone = conn.execute(text("SELECT zone FROM rollup_zone")).scalar()
+    return zone or default
+
+
 def raw_where(filters: Filters, scope: Scope, alias: str = "c") -> Where:
     """Filters on ``case_event`` (aliased ``alias``), values bound."""
     where = Where()

@@ -3,6 +3,7 @@ copy shipped in ``layers/assets/leaflet`` and folium's CDN assets are left out."
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import folium
@@ -22,6 +23,11 @@ class OfflineMap(folium.Map):
     default_css: list = []
 
 
+def _leaflet_css() -> str:
+    """Leaflet's styles without comments (one cites a web page)."""
+    return re.sub(r"/\*.*?\*/", "", (ASSETS / "leaflet.css").read_text(), flags=re.S)
+
+
 def _leaflet_js() -> str:
     """Leaflet's code, minus the one web link it carries (its attribution prefix)."""
     return (ASSETS / "leaflet.js").read_text().replace("https://leafletjs.com", "#")
@@ -34,7 +40,7 @@ def standalone_map(frame: gpd.GeoDataFrame, layer: LayerSpec) -> str:
                       prefer_canvas=True)
     fmap.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
     head = fmap.get_root().header
-    head.add_child(folium.Element(f"<style>{(ASSETS / 'leaflet.css').read_text()}</style>"))
+    head.add_child(folium.Element(f"<style>{_leaflet_css()}</style>"))
     head.add_child(folium.Element(f"<script>{_leaflet_js()}</script>"))
     if len(frame):
         fields = [f for f in TOOLTIP_FIELDS if f in frame.columns][:4]

@@ -20,14 +20,20 @@ def register(server: flask.Flask, api: Api) -> None:
     def params() -> dict:
         return {k: v if len(v) > 1 else v[0] for k, v in flask.request.args.lists()}
 
-    routes = {
-        "/ogc": lambda: api.landing(base()),
+    ogc = {
         "/conformance": api.conformance,
         "/collections": lambda: api.collections(base()),
         "/collections/<layer_id>": lambda layer_id: api.collection(base(), layer_id),
         "/collections/<layer_id>/items": lambda layer_id: api.items(base(), layer_id, params()),
         "/collections/<layer_id>/items/<path:fid>":
             lambda layer_id, fid: api.item(base(), layer_id, fid),
+    }
+    # The OGC API lives at the root (as /collections…) and, for clients that resolve paths
+    # against their landing page, also below /ogc.
+    routes = {
+        "/ogc/": lambda: api.landing(base()),
+        **ogc,
+        **{"/ogc" + rule: view for rule, view in ogc.items()},
         "/api/kpi": lambda: api.kpi(params()),
         "/api/hotspots": lambda: api.hotspots(params()),
         "/api/hexbins": lambda: api.hexbins(params()),
@@ -39,8 +45,9 @@ def register(server: flask.Flask, api: Api) -> None:
     for rule, view in routes.items():
         endpoint = re.sub(r"\W+", "_", rule).strip("_")
         bp.add_url_rule(rule, endpoint, _adapt(api, view))
-    bp.add_url_rule("/openapi.json", "openapi",
-                    lambda: flask.jsonify(openapi_document(base(), api.catalog)))
+    for rule in ("/openapi.json", "/ogc/openapi.json"):
+        bp.add_url_rule(rule, re.sub(r"\W+", "_", rule).strip("_"),
+                        lambda: flask.jsonify(openapi_document(base(), api.catalog)))
     server.register_blueprint(bp)
 
 

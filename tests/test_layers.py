@@ -1,0 +1,280 @@
+"""The read side on real PostGIS: KPIs against independent SQL, features, hex bins and
+hotspots, vector tiles, exports that reopen, and 4xx for bad input. NYC data."""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import h3
+import mapbox_vector_tile
+import numpy as np
+import openpyxl
+import pandas as pd
+import psycopg
+import pytest
+from sqlalchemy import text
+
+from conftest import NYC_ZONE
+from layers.catalog import default_catalog
+from layers.errors import BadParameter, UnknownLayer, UnknownScope
+from layers.exports import FORMATS, export
+from layers.features import items
+from layers.filters import parse_filters
+from layers.hotspots import getis_ord, hexbins, hotspots, parent_sql
+from layers.kpi import children, kpis
+from layers.scope import resolve_scope
+from layers.tiles import tile
+from onemap.database import make_engine
+
+pytestmark = pytest.mark.db
+CATALOG = default_catalog()
+
+
+@pytest.fixture(scope="module")
+def conn(nyc_db):
+    engine = make_engine(nyc_db)
+    with engine.connect() as connection:
+        yield connection
+    engine.dispose()
+
+
+def sql(conn, query: str, **params):
+    return conn.execute(text(query), params).mappings().all()
+
+
+def independent(conn, where: str, **params) -> dict:
+    """The KPIs straight from case_event, written without the read side's code."""
+    row = sql(conn, f"""
+        SELECT count(*) AS total, count(closed_at) AS closed,
+               count(*) FILTER (WHERE status = 'open') AS open,
+               count(*) FILTER (WHERE status = 'open' AND deadline < now()) AS overdue,
+               avg((closed_at <= deadline)::int) FILTER (WHERE closed_at IS NOT NULL
+                                                         AND deadline IS NOT NULL) AS on_time,
+               avg(((closed_at AT TIME ZONE '{NYC_ZONE}')::date
+                    = (reported_at AT TIME ZONE '{NYC_ZONE}')::date)::int)
+                   FILTER (WHERE closed_at IS NOT NULL) AS same_day,
+               avg((closed_at - reported_at <= interval '3 days')::int)
+                   FILTER (WHERE closed_at IS NOT NULL) AS within_3d,
+               percentile_cont(0.5) WITHIN GROUP (
+                   ORDER BY extract(epoch FROM closed_at - reported_at) / 3600) AS median
+        FROM case_event WHERE {where}""", **params)[0]
+    return dict(row)
+
+
+@pytest.mark.parametrize("code", [None, "2", "BRONX 12", "BX1201"])
+def test_kpis_equal_independent_sql(conn, code):
+    scope = resolve_scope(conn, code)
+    for params in ({}, {"status": "closed,open"}):  # aggregates, then the raw table
+        filters = parse_filters(params, NYC_ZONE)
+        got = kpis(conn, scope, filters, NYC_ZONE)
+        where = f"{scope.column} = :code" if scope.column else "TRUE"
+        want = independent(conn, where, code=code)
+        cases = got["cases"]
+        assert got["source"] == ("rollup" if not params else "cases")
+        assert (cases["total"], cases["closed"], cases["open"], cases["overdue"]) == (
+            want["total"], want["closed"], want["open"], want["overdue"])
+        for key, ref in (("on_time_rate", "on_time"), ("same_day_rate", "same_day"),
+                         ("within_3d_rate", "within_3d")):
+            assert cases[key] == pytest.approx(float(want[ref]), abs=1e-4), key
+        # Exact on the raw path; within its histogram bucket on the aggregates' path.
+        tolerance = 0.01 if params else max(2.0, float(want["median"]) * 0.5)
+        assert cases["median_hours"] == pytest.approx(float(want["median"]), abs=tolerance)
+        assert sum(c["n"] for c in got["channels"]) == want["total"]
+
+
+def test_children_add_up_and_match_sql(conn):
+    scope = resolve_scope(conn, "2")  # the Bronx: its community districts
+    rows = children(conn, scope, parse_filters({}, NYC_ZONE), NYC_ZONE)
+    counts = {r["street_code"]: r["n"] for r in sql(
+        conn, "SELECT street_code, count(*) AS n FROM case_event WHERE district_code = '2' "
+              "GROUP BY 1")}
+    assert {r["code"]: r["total"] for r in rows if r["total"]} == counts
+    units = sql(conn, "SELECT code FROM admin_unit WHERE parent_code = '2' ORDER BY code")
+    assert [r["code"] for r in rows] == [u["code"] for u in units]  # zero-filled
+
+
+def test_filters_by_category_time_and_bbox(conn):
+    scope = resolve_scope(conn, None)
+    cases = lambda p: kpis(conn, scope, parse_filters(p, NYC_ZONE), NYC_ZONE)["cases"]["total"]  # noqa: E731
+    count = lambda w: sql(conn, f"SELECT count(*) AS n FROM case_event WHERE {w}")[0]["n"]  # noqa: E731
+    assert cases({"category": "NYPD"}) == count("category_1 = 'NYPD'")
+    assert cases({"category": "Noise - Residential"}) == count(
+        "category_2 = 'Noise - Residential'")
+    assert cases({"start": "2011-03-02", "end": "2011-03-02"}) == count(
+        f"(reported_at AT TIME ZONE '{NYC_ZONE}')::date = '2011-03-02'")
+    box = "-73.95,40.80,-73.85,40.90"
+    assert cases({"bbox": box}) == count(
+        "geom && ST_MakeEnvelope(-73.95, 40.80, -73.85, 40.90, 4326)")
+
+
+def test_items_page_with_codes_and_names(conn):
+    scope = resolve_scope(conn, "BRONX 12")
+    page = items(conn, CATALOG.get("cases"), scope, parse_filters({}), limit=5, offset=0)
+    assert page["numberReturned"] == 5 and page["numberMatched"] == 32
+    props = page["features"][0]["properties"]
+    for level in ("district", "street", "community", "grid"):
+        assert f"{level}_code" in props and f"{level}_name" in props
+    assert props["street_code"] == "BRONX 12" and props["district_name"] == "Bronx"
+    assert "reporter_name" not in props and "reporter_phone" not in props
+
+
+def test_hexbins_follow_zoom_and_count_in_the_database(conn):
+    scope = resolve_scope(conn, None)
+    coarse = hexbins(conn, scope, parse_filters({}), zoom=9)
+    fine = hexbins(conn, scope, parse_filters({}), zoom=14)
+    assert coarse["resolution"] < fine["resolution"]
+    located = sql(conn, "SELECT count(*) AS n FROM case_event WHERE h3 IS NOT NULL")[0]["n"]
+    for collection in (coarse, fine):
+        assert sum(f["properties"]["n"] for f in collection["features"]) == located
+    # The SQL parent of a stored cell is H3's own parent.
+    cell = sql(conn, f"SELECT h3, {parent_sql(7)} AS parent FROM case_event c "
+                     "WHERE h3 IS NOT NULL LIMIT 1")[0]
+    assert h3.int_to_str(cell["parent"]) == h3.cell_to_parent(h3.int_to_str(cell["h3"]), 7)
+
+
+def test_getis_ord_finds_the_planted_cluster():
+    # A 10×10 lattice with a hot 3×3 block: Gi* is highest in the block's centre.
+    values = np.ones(100)
+    block = [r * 10 + c for r in range(3, 6) for c in range(3, 6)]
+    values[block] = 10
+    neighbours = [[(r + dr) * 10 + c + dc for dr in (-1, 0, 1) for dc in (-1, 0, 1)
+                   if (dr or dc) and 0 <= r + dr < 10 and 0 <= c + dc < 10]
+                  for r in range(10) for c in range(10)]
+    z = getis_ord(values, neighbours)
+    assert int(np.argmax(z)) == 44 and z[44] > 2.58 and z[0] < 1.0
+
+
+def test_hotspots_have_significance_and_trend(conn):
+    result = hotspots(conn, resolve_scope(conn, "2"), parse_filters({}), "grid")
+    assert result["features"]
+    for feature in result["features"]:
+        props = feature["properties"]
+        assert props["confidence"] in (0.9, 0.95, 0.99, None)
+        assert props["trend"] in ("persistent", "emerging", "fading", None)
+        assert props["confidence"] or props["trend"]
+
+
+def test_tiles_decode_to_the_expected_features(conn):
+    scope = resolve_scope(conn, None)
+    z, x, y = 12, 1206, 1538  # over the Bronx
+    decoded = mapbox_vector_tile.decode(
+        tile(conn, CATALOG.get("admin-4"), scope, parse_filters({}), z, x, y))
+    codes = {f["properties"]["code"] for f in decoded["admin-4"]["features"]}
+    expected = {r["code"] for r in sql(conn, """
+        SELECT code FROM admin_unit WHERE level = 4 AND ST_Intersects(geom,
+            ST_Transform(ST_TileEnvelope(:z, :x, :y), 4326))""", z=z, x=x, y=y)}
+    assert codes == expected and codes
+    detail = mapbox_vector_tile.decode(tile(conn, CATALOG.get("cases"), scope,
+                                            parse_filters({}), 14, 4825, 6155))
+    ids = {f["properties"]["id"] for f in detail.get("cases", {"features": []})["features"]}
+    inside = {r["id"] for r in sql(conn, """SELECT id FROM case_event WHERE geom &&
+        ST_Transform(ST_TileEnvelope(14, 4825, 6155), 4326)""")}
+    assert ids == inside
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_every_export_reopens_with_the_same_rows_and_codes(conn, tmp_path, fmt):
+    scope = resolve_scope(conn, "2")
+    out = tmp_path / f"bronx{FORMATS[fmt][0]}"
+    result = export(conn, CATALOG.get("cases"), scope, parse_filters({}), fmt, out)
+    expected = {r["id"]: r["grid_code"] for r in sql(
+        conn, "SELECT id, grid_code FROM case_event WHERE district_code = '2'")}
+    assert result.rows == len(expected)
+    if fmt == "html":
+        html = out.read_text(encoding="utf-8")
+        assert "http://" not in html.replace("http://www.w3.org", "")
+        assert "https://" not in html
+        assert html.count('"id": "') >= len(expected)
+        return
+    frame = _reopen(out, fmt)
+    ids = frame["id"].astype(str).tolist()
+    assert sorted(ids) == sorted(expected)
+    grid_column = "grid_code" if "grid_code" in frame else "grid_code"
+    got = {str(i): (None if pd.isna(g) else str(g)) for i, g in zip(ids, frame[grid_column],
+                                                                    strict=True)}
+    assert got == expected
+    assert {"district_name", "street_name"} <= set(frame.columns)
+    assert set(frame["district_name"]) == {"Bronx"}
+
+
+def _reopen(path, fmt):
+    if fmt in ("geojson", "gpkg"):
+        return gpd.read_file(path)
+    if fmt == "shp":
+        frame = gpd.read_file(f"zip://{path}")  # 10-character field names, UTF-8 .cpg
+        return frame.rename(columns={"dist_name": "district_name", "strt_name": "street_name"})
+    if fmt == "csv":
+        assert path.read_bytes()[:3] == b"\xef\xbb\xbf"  # BOM: Excel opens it as UTF-8
+        return pd.read_csv(path, dtype=str, encoding="utf-8-sig")
+    sheet = openpyxl.load_workbook(path, read_only=True).active
+    header, *rows = [list(r) for r in sheet.iter_rows(values_only=True)]
+    return pd.DataFrame([r + [None] * (len(header) - len(r)) for r in rows], columns=header)
+
+
+def test_chinese_survives_every_tabular_format(fresh_db, tmp_path):
+    """Shapefile .cpg, CSV BOM and XLSX keep 坪山's names intact."""
+    from etl.load import load
+    from conftest import PRESETS
+    from pathlib import Path
+
+    url = fresh_db()
+    data = Path(__file__).resolve().parents[1] / "data" / "pingshan"
+    load(url, "admin", [data / "district_440310_gcj02.geojson"],
+         PRESETS / "pingshan-district.yaml")
+    engine = make_engine(url)
+    with engine.connect() as c:
+        scope = resolve_scope(c, None)
+        for fmt in ("shp", "csv", "xlsx", "gpkg"):
+            out = tmp_path / f"d{FORMATS[fmt][0]}"
+            export(c, CATALOG.get("admin-1"), scope, parse_filters({}), fmt, out, crs="gcj02")
+            assert "坪山区" in _reopen(out, fmt)["name"].tolist()
+    engine.dispose()
+
+
+def test_bad_input_is_a_clear_error(conn):
+    with pytest.raises(UnknownLayer, match="unknown layer 'nope'"):
+        CATALOG.get("nope")
+    with pytest.raises(UnknownScope, match="'XX99'"):
+        resolve_scope(conn, "XX99")
+    for params, name in (({"bbox": "1,2,3"}, "bbox"), ({"start": "soon"}, "start"),
+                         ({"status": "lost"}, "status"), ({"range": "decade"}, "range"),
+                         ({"start": "2011-03-05", "end": "2011-03-01"}, "end"),
+                         ({"scope": "a;drop table x"}, "scope")):
+        with pytest.raises(BadParameter, match=f"'{name}'"):
+            parse_filters(params)
+
+
+def test_http_api_answers_4xx_not_500(nyc_db, serve):
+    import urllib.error
+    import urllib.request
+
+    server = serve(nyc_db, ONEMAP_TIMEZONE=NYC_ZONE)
+    ok = json.load(urllib.request.urlopen(server.url + "/api/kpi?scope=2&range=all"))
+    assert ok["cases"]["total"] > 0 and ok["children"]
+    for path, status in (("/collections/nope/items", 404), ("/api/kpi?scope=XX", 404),
+                         ("/api/kpi?bbox=a,b", 400), ("/collections/cases/items?limit=-1", 400),
+                         ("/export/cases.pdf", 400), ("/tiles/cases/3/99/0.pbf", 400),
+                         ("/api/hotspots?unit=square", 400)):
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(server.url + path)
+        assert info.value.code == status, path
+        assert "error" in json.load(info.value)
+    request = urllib.request.Request(server.url + "/tiles/admin-4/12/1206/1538.pbf")
+    first = urllib.request.urlopen(request)
+    assert first.headers["Cache-Control"] and first.headers["ETag"]
+    request.add_header("If-None-Match", first.headers["ETag"])
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request)
+    assert info.value.code == 304
+
+
+def test_owslib_lists_and_reads_a_collection(nyc_db, serve):
+    from owslib.ogcapi.features import Features
+
+    server = serve(nyc_db, ONEMAP_TIMEZONE=NYC_ZONE)
+    api = Features(server.url + "/ogc")
+    ids = [c["id"] for c in api.collections()["collections"]]
+    assert {"cases", "admin-4", "facilities"} <= set(ids)
+    page = api.collection_items("cases", limit=10, scope="BRONX 12")
+    assert page["numberMatched"] == 32 and len(page["features"]) == 10
