@@ -11,11 +11,10 @@ import mapbox_vector_tile
 import numpy as np
 import openpyxl
 import pandas as pd
-import psycopg
 import pytest
+from conftest import NYC_ZONE
 from sqlalchemy import text
 
-from conftest import NYC_ZONE
 from layers.catalog import default_catalog
 from layers.errors import BadParameter, UnknownLayer, UnknownScope
 from layers.exports import FORMATS, export
@@ -214,9 +213,11 @@ def _reopen(path, fmt):
 
 def test_chinese_survives_every_tabular_format(fresh_db, tmp_path):
     """Shapefile .cpg, CSV BOM and XLSX keep 坪山's names intact."""
-    from etl.load import load
-    from conftest import PRESETS
     from pathlib import Path
+
+    from conftest import PRESETS
+
+    from etl.load import load
 
     url = fresh_db()
     data = Path(__file__).resolve().parents[1] / "data" / "pingshan"
