@@ -16,7 +16,6 @@ import pyogrio
 import pytest
 import shapely
 
-from etl.crs import geometry_to_wgs84
 from etl.demo.admin import (
     BONDED_CODE,
     COLUMNS,
@@ -29,13 +28,15 @@ from etl.demo.admin import (
     build_admin,
     write_admin,
 )
+from onemap.crs import geometry_to_wgs84
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 GRIDS = 450
-# Each unit's area against the median of its siblings (same parent).  Measured for seeds 0-7:
-# grids 0.45-1.82, communities 0.62-1.47, the six 街道 0.81-1.38.  The bounds leave room for
-# other seeds while still catching a degenerate sliver or a unit swallowing its neighbours.
-RATIO_BOUNDS = {2: (0.5, 2.0), 3: (0.4, 2.5), 4: (0.25, 4.0)}
+# Each unit's area against the median of its siblings (same parent); the generator redraws a
+# cut outside these ranges.  Measured, seed 7: 街道 0.95-1.10, communities 0.71-1.29, grids
+# 0.49-1.65; seeds 0-19: 街道 0.73-1.47, communities 0.55-1.90, grids 0.43-2.23.  Real units
+# vary too, but a sliver or a unit swallowing its neighbours would fall outside.
+RATIO_BOUNDS = {2: (0.5, 2.0), 3: (0.5, 2.0), 4: (0.3, 3.0)}
 BUILD_SECONDS = 20.0
 
 

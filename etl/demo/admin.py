@@ -45,7 +45,7 @@ import shapely
 from pyproj import Geod
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon
 
-from etl.crs import GCJ02, geometry_to_wgs84
+from onemap.crs import GCJ02, geometry_to_wgs84
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "pingshan"
 OUTLINE_FILE = DATA_DIR / "district_440310_gcj02.geojson"
@@ -74,6 +74,10 @@ BONDED_AT = (114.375, 22.718)
 BONDED_KM2 = 3.0  # target size of one street-level cell, so the bonded zone is one cell
 ATOMS_PER_COMMUNITY = 6  # cells a street is cut into per community before grouping
 MIN_GRIDS = 4
+# Accepted area / median-of-siblings ranges: a cut outside them is redrawn (the best of all
+# attempts is kept if none fits).  Streets exclude the bonded zone.
+REGION_RATIO = (0.5, 2.0)  # streets, communities
+CELL_RATIO = (0.3, 3.0)  # grids
 
 # Local frame for k-means and Voronoi: x scaled by cos(lat) so cells are compact on the ground.
 _LON0, _LAT0 = 114.356, 22.70
@@ -138,9 +142,15 @@ def _rng(key: tuple[int, ...], attempt: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([*key, attempt]))
 
 
+def _sq_dist(points: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """Squared distances, points x centres (elementwise: no BLAS, so bit-for-bit repeatable)."""
+    dx = points[:, 0, None] - centers[None, :, 0]
+    dy = points[:, 1, None] - centers[None, :, 1]
+    return dx * dx + dy * dy
+
+
 def _nearest(points: np.ndarray, centers: np.ndarray) -> np.ndarray:
-    d2 = ((points[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)
-    return d2.argmin(axis=1)
+    return _sq_dist(points, centers).argmin(axis=1)
 
 
 def _area_km2(geoms) -> np.ndarray:
@@ -212,7 +222,7 @@ def _balanced(points: np.ndarray, weights: np.ndarray, centers: np.ndarray) -> n
     # A squared distance comparable to a group's size, to scale the offsets.
     scale = (np.ptp(points[:, 0]) * np.ptp(points[:, 1])) / k
     for step in np.linspace(_BALANCE_STEP, 0.0, _GROUP_ITERATIONS, endpoint=False):
-        d2 = ((points[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2) - offsets
+        d2 = _sq_dist(points, centers) - offsets
         labels = d2.argmin(axis=1)
         total = np.bincount(labels, weights=weights, minlength=k)
         offsets += step * scale * (share - total) / share
@@ -220,7 +230,7 @@ def _balanced(points: np.ndarray, weights: np.ndarray, centers: np.ndarray) -> n
         sy = np.bincount(labels, weights=weights * points[:, 1], minlength=k)
         moved = total > 0
         centers[moved] = np.column_stack((sx, sy))[moved] / total[moved, None]
-    d2 = ((points[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2) - offsets
+    d2 = _sq_dist(points, centers) - offsets
     return d2.argmin(axis=1)
 
 
@@ -433,6 +443,7 @@ def _cells(parent: Polygon, n: int, key: tuple[int, ...],
     """n compact, contiguous polygons tiling ``parent`` exactly (Voronoi cells of k-means)."""
     if n == 1:
         return [parent]
+    best = None
     for attempt in range(_MAX_ATTEMPTS):
         rng = _rng(key, attempt)
         seeds = _seeds(parent, n, rng)
@@ -441,9 +452,16 @@ def _cells(parent: Polygon, n: int, key: tuple[int, ...],
             continue
         points = shapely.get_coordinates(shapely.point_on_surface(faces))
         units = _merge(parent, faces, _nearest(_frame(points), seeds), n)
-        if units is not None:
+        if units is None:
+            continue
+        misfit = _misfit(units, CELL_RATIO)
+        if misfit <= 1.0:
             return units
-    raise DemoAdminError(f"could not cut {n} cells from unit {key}")
+        if best is None or misfit < best[0]:
+            best = (misfit, units)
+    if best is None:
+        raise DemoAdminError(f"could not cut {n} cells from unit {key}")
+    return best[1]
 
 
 def _regions(parent: Polygon, k: int, key: tuple[int, ...], atoms: int,
@@ -457,6 +475,7 @@ def _regions(parent: Polygon, k: int, key: tuple[int, ...], atoms: int,
     """
     if k == 1 and reserve_at is None:
         return [parent]
+    best = None
     for attempt in range(_MAX_ATTEMPTS):
         rng = _rng(key, attempt)
         seeds = _seeds(parent, atoms, rng)
@@ -480,9 +499,24 @@ def _regions(parent: Polygon, k: int, key: tuple[int, ...], atoms: int,
         labels[free] = _balanced(centroids[free], areas[free], start)
         n = k + (reserve_at is not None)
         units = _merge(parent, faces, labels, n, locked)
-        if units is not None:
+        if units is None:
+            continue
+        misfit = _misfit(units[:k], REGION_RATIO)
+        if misfit <= 1.0:
             return units
-    raise DemoAdminError(f"could not group unit {key} into {k} regions")
+        if best is None or misfit < best[0]:
+            best = (misfit, units)
+    if best is None:
+        raise DemoAdminError(f"could not group unit {key} into {k} regions")
+    return best[1]
+
+
+def _misfit(units: list[Polygon], bounds: tuple[float, float]) -> float:
+    """How far the units' areas stray from their median: at most 1 when within ``bounds``."""
+    ratio = shapely.area(np.array(units, dtype=object))
+    ratio = ratio / np.median(ratio)
+    low, high = bounds
+    return max(low / ratio.min(), ratio.max() / high)
 
 
 def _reading_order(polys: list[Polygon]) -> list[int]:
