@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from etl.crs import geometry_to_wgs84, looks_swapped, outside, to_wgs84
 from etl.mapping import FieldSpec, Mapping
 from etl.readers import Chunk
 from etl.targets import Field
+from onemap.crs import geometry_to_wgs84, looks_swapped, outside, to_wgs84
 
 # Points this far (degrees) beyond the district's extent are typos or a wrong CRS, not data.
 FAR_OUTSIDE_DEG = 0.5

@@ -19,12 +19,12 @@ import pandas as pd
 import shapely
 from sqlalchemy import Connection
 
-from etl.crs import from_wgs84
 from layers.catalog import LayerSpec
 from layers.errors import BadParameter, LayerError
 from layers.features import iter_rows
 from layers.filters import Filters
 from layers.scope import Scope
+from onemap.crs import from_wgs84
 
 FORMATS = {
     "geojson": (".geojson", "application/geo+json"),

@@ -1,11 +1,11 @@
-"""Coordinate systems (etl.crs): round trips, known points, the 坪山 outline, swapped lat/lon."""
+"""Coordinate systems (onemap.crs): round trips, known points, the 坪山 outline, swapped lat/lon."""
 
 import numpy as np
 import pyproj
 import pytest
 import shapely
 
-from etl import crs
+from onemap import crs
 
 GEOD = pyproj.Geod(ellps="WGS84")
 PINGSHAN_BOX = (114.30, 22.62, 114.45, 22.78)  # minx, miny, maxx, maxy
