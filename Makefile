@@ -19,8 +19,7 @@ db: venv system ## environment and local PostGIS up (or DATABASE_URL migrated)
 	$(BIN)/onemap db up
 
 data: db ## demo city generated and loaded
-	$(BIN)/onemap load admin data/pingshan/district_440310_gcj02.geojson \
-		--mapping etl/presets/pingshan-district.yaml --level 1
+	$(BIN)/onemap demo --size $(SIZE) --seed $(SEED)
 
 lint: venv
 	$(BIN)/ruff check .

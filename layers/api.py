@@ -144,8 +144,8 @@ class Api:
     def hotspots(self, params: Mapping) -> Response:
         unit = _first(params, "unit") or "grid"
         zoom = _number(params, "zoom", 12, 0, 22)
-        with self.query(params) as (conn, _, filters, scope):
-            data = hotspots.hotspots(conn, scope, filters, unit, zoom)
+        with self.query(params) as (conn, zone, filters, scope):
+            data = hotspots.hotspots(conn, scope, filters, unit, zoom, zone)
         return json_response(data, content_type=GEOJSON)
 
     def hexbins(self, params: Mapping) -> Response:

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
 
 import h3
 import numpy as np
 from sqlalchemy import Connection, text
 
-from layers.cases import raw_where
+from layers.cases import raw_where, rollup_answers, rollup_where
 from layers.errors import BadParameter
 from layers.filters import Filters
 from layers.scope import Scope
@@ -113,7 +115,7 @@ class Units:
 
 
 def hotspots(conn: Connection, scope: Scope, filters: Filters, unit: str = "grid",
-             zoom: float = 12) -> dict:
+             zoom: float = 12, zone: str = "Asia/Shanghai") -> dict:
     """Gi* hotspots of case counts on grids or hexes within ``scope``, with their trend."""
     if unit not in ("grid", "hex"):
         raise BadParameter("unit", unit, "must be grid or hex")
@@ -121,8 +123,8 @@ def hotspots(conn: Connection, scope: Scope, filters: Filters, unit: str = "grid
     units = _grid_units(conn, scope) if unit == "grid" else _hex_units(conn, scope, resolution)
     if not units.ids:
         return {"type": "FeatureCollection", "features": [], "unit": unit}
-    early, late = _halves(conn, filters)
-    counts = {name: _counts(conn, scope, part, unit, resolution, units.ids)
+    early, late = _halves(conn, filters, zone)
+    counts = {name: _counts(conn, scope, part, unit, resolution, units.ids, zone)
               for name, part in (("all", filters), ("early", early), ("late", late))}
     z = {name: getis_ord(c, units.neighbours) for name, c in counts.items()}
     features = []
@@ -176,9 +178,16 @@ def _hex_units(conn: Connection, scope: Scope, resolution: int) -> Units:
 
 
 def _counts(conn, scope: Scope, filters: Filters, unit: str, resolution: int,
-            ids: list) -> np.ndarray:
+            ids: list, zone: str) -> np.ndarray:
     if unit == "hex":
         found = hex_counts(conn, scope, filters, resolution)
+    elif rollup_answers(conn, filters, zone):
+        where = rollup_where(filters, 4, None, False, zone)
+        if scope.column:
+            where.add(f"a.{scope.column} = :scope", scope=scope.code)
+        found = dict(conn.execute(text(
+            f"SELECT r.unit_code, sum(r.total) FROM case_rollup r JOIN admin_unit a "
+            f"ON a.code = r.unit_code WHERE {where.sql} GROUP BY 1"), where.params).all())
     else:
         where = raw_where(filters, scope).add("c.grid_code IS NOT NULL")
         found = dict(conn.execute(text(
@@ -187,8 +196,9 @@ def _counts(conn, scope: Scope, filters: Filters, unit: str, resolution: int,
     return np.array([found.get(uid, 0) for uid in ids], dtype=float)
 
 
-def _halves(conn: Connection, filters: Filters) -> tuple[Filters, Filters]:
-    """The filter's period split in two equal halves (the data's own span when open)."""
+def _halves(conn: Connection, filters: Filters, zone: str) -> tuple[Filters, Filters]:
+    """The filter's period split in two halves at a local midnight (the data's own span
+    when the period is open), so the daily aggregates can count both."""
     start, end = filters.start, filters.end
     if start is None or end is None:
         lo, hi = conn.execute(text(
@@ -196,5 +206,7 @@ def _halves(conn: Connection, filters: Filters) -> tuple[Filters, Filters]:
         start, end = start or lo, end or hi
     if start is None:
         return filters, filters
-    middle = start + (end - start) / 2
-    return replace(filters, start=start, end=middle), replace(filters, start=middle, end=end)
+    local = ZoneInfo(zone)
+    middle = (start + (end - start) / 2).astimezone(local)
+    middle = datetime.combine(middle.date(), time(), local)
+    return replace(filters, end=middle), replace(filters, start=middle)

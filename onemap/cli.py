@@ -128,6 +128,35 @@ def load(settings: Settings, kind, paths, mapping_path, crs, level, dry_run) -> 
 
 
 @main.command()
+@click.option("--size", type=click.Choice(["S", "M", "L"], case_sensitive=False), default="S",
+              show_default=True, help="S ≈ 50k cases, M ≈ 1M, L ≈ 10M")
+@click.option("--seed", default=7, show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="folder (default .onemap/city/SIZE-seedN)")
+@click.pass_obj
+@friendly
+def generate(settings: Settings, size: str, seed: int, out: Path | None) -> None:
+    """Generate the demo city (坪山区) as files, with the mappings to load them."""
+    from onemap.console import generate_with_progress
+
+    city = generate_with_progress(size, seed, out, settings)
+    click.echo(f"demo city {size.upper()} (seed {seed}) written to {city.folder}")
+
+
+@main.command()
+@click.option("--size", type=click.Choice(["S", "M", "L"], case_sensitive=False), default="S",
+              show_default=True)
+@click.option("--seed", default=7, show_default=True)
+@click.pass_obj
+@friendly
+def demo(settings: Settings, size: str, seed: int) -> None:
+    """Generate (once) and load (once) the demo city through the normal loads."""
+    from onemap.console import demo_city
+
+    demo_city(database_url(settings, start=True), settings, size, seed)
+
+
+@main.command()
 @click.option("--limit", default=20, show_default=True)
 @click.pass_obj
 @friendly

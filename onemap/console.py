@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -50,6 +51,46 @@ def export_with_progress(url: str, settings, layer_id: str, params: dict, fmt: s
         scope = resolve_scope(conn, filters.scope)
         return export(conn, layer, scope, filters, fmt, out, crs,
                       progress=lambda n: bar.advance(task, n))
+
+
+@contextmanager
+def step_counter(verb: str):
+    """A row counter per named step on standard error: yields ``tick(step, rows)``."""
+    columns = [TextColumn("{task.description}"), TextColumn("{task.completed:,} rows"),
+               TimeElapsedColumn()]
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        tasks: dict[str, int] = {}
+
+        def tick(step: str, n: int) -> None:
+            if step not in tasks:
+                tasks[step] = bar.add_task(f"{verb} {step}", total=None)
+            bar.advance(tasks[step], n)
+
+        yield tick
+
+
+def generate_with_progress(size: str, seed: int, out: Path | None, settings):
+    """Generate a city, counting rows per step."""
+    from etl.demo.city import default_folder, generate
+
+    with step_counter("generate") as tick:
+        return generate(size, seed, out or default_folder(settings.home, size, seed), tick)
+
+
+def demo_city(url: str, settings, size: str, seed: int) -> None:
+    """What ``make data`` does: generate the city if needed, load it if not loaded."""
+    from etl.demo.city import City, default_folder, is_loaded, load_city
+
+    city = City(default_folder(settings.home, size, seed))
+    if not city.complete:
+        city = generate_with_progress(size, seed, None, settings)
+    if is_loaded(url, city):
+        Console().print(f"demo city {size.upper()} (seed {seed}) is already loaded")
+        return
+    with step_counter("load") as tick:
+        reports = load_city(url, city, settings.timezone, tick)
+    for report in reports:
+        print_load_report(report)
 
 
 def _safe_count(count_hint, path: Path) -> int | None:
