@@ -30,7 +30,8 @@ DISTRICT = "坪山区"
 
 # -- channels and case types ----------------------------------------------------------------
 CHANNELS: dict[str, float] = {
-    "@坪山": 0.40, "美丽深圳": 0.20, "12345": 0.16, "12319": 0.15, "政府信箱": 0.05, "固话投诉": 0.04,
+    "@坪山": 0.40, "美丽深圳": 0.20, "12345": 0.16, "12319": 0.15, "政府信箱": 0.05,
+    "固话投诉": 0.04,
 }
 # How cases of a channel introduce themselves in 诉求内容.
 CHANNEL_INTRO = {
@@ -358,8 +359,15 @@ DETAILS: dict[str, tuple[str, ...]] = {
     "文化旅游": ("节假日尤为突出", "影响市民游玩", "希望加强管理"),
     "政务服务": ("多次办理未果", "希望提高办事效率", "要求给予答复"),
 }
-ASKS = ("请相关部门尽快处理。", "希望尽快安排人员到现场处理。", "请予以核实处理。",
-        "恳请有关部门加强监管。")
+# Closing sentences by case type (the same number for each).
+ASKS = {
+    "投诉": ("请相关部门尽快处理。", "希望尽快安排人员到现场处理。", "请予以核实处理。",
+           "恳请有关部门加强监管。"),
+    "求助": ("请尽快安排人员帮助。", "恳请相关部门予以帮助。", "希望尽快得到解决。",
+           "请相关部门尽快联系。"),
+    "咨询": ("请予以答复。", "请告知具体办理方式。", "希望得到明确答复。", "请相关部门解答。"),
+    "建议": ("请相关部门研究采纳。", "希望予以考虑。", "供相关部门参考。", "望采纳。"),
+}
 # Per case type: how the title and the description are put together around the place and
 # the third-level type: (title prefix, title suffix, text before the address,
 # text between the address and the type, text after the type).
@@ -412,8 +420,9 @@ STREET_DEPTS: dict[str, str] = {
 
 # -- facilities -------------------------------------------------------------------------------
 # kind -> (id prefix, per km², per community, per street, fixed). Counts for 166 km² and
-# ~550k people: ~1,250 垃圾投放点, ~630 公交站, ~40 图书馆, ~40 社康中心, ~265 公厕, ~60 党群
-# 服务中心/站, ~160 学校 and 幼儿园, one 派出所 per street, ~120 公园 (坪山 calls itself a 公园城市).
+# ~550k people: ~1,250 垃圾投放点, ~630 公交站, ~40 图书馆, ~40 社康中心, ~265 公厕, ~60
+# 党群服务中心/站, ~160 学校 and 幼儿园, one 派出所 per street, ~120 公园 (坪山 calls itself
+# a 公园城市).
 FACILITY_KINDS: dict[str, tuple[str, float, float, float, int]] = {
     "垃圾投放点": ("LJ", 7.5, 0.0, 0.0, 0),
     "公交站": ("GJ", 3.8, 0.0, 0.0, 0),
