@@ -7,6 +7,7 @@ from __future__ import annotations
 import psycopg
 
 from etl.errors import LoadError
+from etl.places import DUPLICATE
 
 # A child belongs to the parent holding most of it; under this share it fits no parent.
 MIN_PARENT_SHARE = 0.5
@@ -16,7 +17,9 @@ MIN_FLAW_M2 = 1.0
 PLACED = """
 CREATE TEMP TABLE placed ON COMMIT DROP AS
 SELECT s.row_number, s.source_file,
-       min(s.row_number) OVER (PARTITION BY s.code) AS first_row,
+       first_value(s.row_number) OVER w AS first_row,
+       first_value(s.source_file) OVER w AS first_file,
+       row_number() OVER w AS occurrence,
        par.code AS parent, par.share, par.district_code, par.street_code, par.community_code,
        ex.level AS existing_level
 FROM stage s
@@ -34,10 +37,11 @@ LEFT JOIN LATERAL (
         WHERE s.parent_code IS NULL AND p.level = %(level)s - 1 AND ST_Intersects(p.geom, s.geom)
         ORDER BY 2 DESC, 1 LIMIT 1) overlap
 ) par ON %(level)s > 1
+WINDOW w AS (PARTITION BY s.code ORDER BY s.file_no, s.row_number)
 """
 
 RULES = [
-    ("code", "'duplicate code, first seen at row ' || p.first_row", "p.first_row < s.row_number"),
+    ("code", DUPLICATE, "p.occurrence > 1"),
     ("code", "'code ' || s.code || ' is already a level-' || p.existing_level || ' unit'",
      "p.existing_level IS NOT NULL AND p.existing_level <> %(level)s"),
     ("parent_code", "'parent ' || quote_literal(s.parent_code) || ' is not a loaded unit of "
@@ -127,8 +131,7 @@ def place(conn: psycopg.Connection, level: int) -> None:
     conn.execute(
         "INSERT INTO stage_reject (row_number, source_file, field, reason, raw) "
         f"SELECT * FROM (SELECT s.row_number, s.source_file, CASE {fields} END AS field, "
-        f"CASE {reasons} END AS reason, to_jsonb(s) - 'geom' - 'place_code' - 'place_name' "
-        "|| jsonb_build_object('geometry', ST_AsText(s.geom, 7)) "
+        f"CASE {reasons} END AS reason, NULL::jsonb AS raw "
         "FROM stage s JOIN placed p USING (row_number, source_file)) r "
         "WHERE r.reason IS NOT NULL",
         {"level": level},

@@ -13,13 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import psycopg
 
 from etl import admin, places, rollup, staging
 from etl.errors import LoadError
 from etl.mapping import Mapping, check_against_columns, load_mapping
 from etl.readers import read_chunks, sniff_columns
-from etl.transform import Context, transform
+from etl.transform import Context, raw_records, transform
 from onemap.database import libpq_url
 from onemap.errors import OnemapError
 
@@ -74,11 +75,11 @@ def load(url: str, kind: str, paths: list[str | Path], mapping_path: str | Path,
     mapping = load_mapping(mapping_path, kind)
     request = LoadRequest(kind, [Path(p) for p in paths], mapping, crs, level or mapping.level,
                           mapping.timezone or timezone, timezone, dry_run, chunk_rows)
-    _check_request(request)
     report = LoadReport(kind, [str(p) for p in request.paths])
     started = time.monotonic()
     with psycopg.connect(libpq_url(url)) as conn:
         try:
+            _check_request(request)
             _run(conn, request, report, progress or (lambda n, p: None))
         except (OnemapError, psycopg.Error) as exc:
             conn.rollback()
@@ -107,8 +108,8 @@ def _run(conn, request: LoadRequest, report: LoadReport, progress: Progress) -> 
     target = request.mapping.target
     staging.create(conn, target)
     ctx = Context(request.mapping, _crs(request), request.timezone, _bounds(conn, request))
-    for path in request.paths:
-        _stage_file(conn, request, path, ctx, report, progress)
+    for file_no, path in enumerate(request.paths):
+        _stage_file(conn, request, file_no, path, ctx, report, progress)
     if target.kind == "admin":
         admin.place(conn, request.level)
         report.inserted, report.updated = admin.upsert(conn, request.level, report.batch_id)
@@ -120,13 +121,14 @@ def _run(conn, request: LoadRequest, report: LoadReport, progress: Progress) -> 
         report.inserted, report.updated = places.upsert(conn, target, report.batch_id)
         if target.kind == "cases":
             rollup.refresh(conn, request.local_zone)
-    _keep_rejects(conn, report)
+    _keep_rejects(conn, request, report)
     _close_batch(conn, report, "dry-run" if request.dry_run else "committed")
     conn.rollback() if request.dry_run else conn.commit()
 
 
-def _crs(request: LoadRequest) -> str:
-    return request.crs or request.mapping.crs or "wgs84"
+def _crs(request: LoadRequest) -> str | None:
+    """The CRS given on the command line or in the mapping; else the file's own, else WGS84."""
+    return request.crs or request.mapping.crs
 
 
 def _bounds(conn, request: LoadRequest):
@@ -138,17 +140,42 @@ def _bounds(conn, request: LoadRequest):
     return None if row[0] is None else tuple(row)
 
 
-def _stage_file(conn, request, path: Path, ctx: Context, report: LoadReport, progress) -> None:
-    for chunk in read_chunks(path, request.chunk_rows, layer=request.mapping.layer,
-                             encoding=request.mapping.encoding):
+def _stage_file(conn, request, file_no: int, path: Path, ctx: Context, report: LoadReport,
+                progress) -> None:
+    for chunk in _chunks(request, path):
         result = transform(chunk, ctx)
         result.rows.insert(1, "source_file", str(path))
+        result.rows.insert(2, "file_no", file_no)
         result.rejects.insert(1, "source_file", str(path))
         staging.copy_frame(conn, "stage", result.rows)
         staging.copy_frame(conn, "stage_reject", result.rejects)
         report.read += len(chunk.frame)
         report.repaired += result.repaired
         progress(len(chunk.frame), path)
+
+
+def _chunks(request: LoadRequest, path: Path):
+    return read_chunks(path, request.chunk_rows, layer=request.mapping.layer,
+                       encoding=request.mapping.encoding)
+
+
+def _fill_raw(conn, request: LoadRequest) -> None:
+    """Rows rejected by the set-based SQL get their source record: read those rows again
+    (a second pass over a file only when the database rejected some of its rows)."""
+    wanted = dict(conn.execute("SELECT source_file, array_agg(row_number) FROM stage_reject "
+                               "WHERE raw IS NULL GROUP BY 1").fetchall())
+    for path in request.paths:
+        rows = set(wanted.get(str(path), ()))
+        for chunk in _chunks(request, path) if rows else ():
+            numbers = np.arange(chunk.first_row, chunk.first_row + len(chunk.frame))
+            mask = np.isin(numbers, list(rows))
+            if mask.any():
+                with conn.cursor() as cur:
+                    cur.executemany(
+                        "UPDATE stage_reject SET raw = %s::jsonb WHERE source_file = %s AND "
+                        "row_number = %s", [(raw, str(path), int(n)) for raw, n in
+                                            zip(raw_records(chunk, mask), numbers[mask],
+                                                strict=True)])
 
 
 def _open_batch(conn, request: LoadRequest) -> int:
@@ -172,7 +199,8 @@ def _hash(paths: list[Path]) -> str:
     return digest.hexdigest()
 
 
-def _keep_rejects(conn, report: LoadReport) -> None:
+def _keep_rejects(conn, request: LoadRequest, report: LoadReport) -> None:
+    _fill_raw(conn, request)
     conn.execute(
         "INSERT INTO rejected_row (batch_id, source_file, row_number, field, reason, raw) "
         "SELECT %s, source_file, row_number, field, reason, raw FROM stage_reject "

@@ -16,9 +16,9 @@ from etl.targets import Target
 CODES = ("grid_code", "community_code", "street_code", "district_code")
 
 # The first matching rule names a row's problem: (field, reason expression, condition).
-COMMON_RULES = [
-    ("id", "'duplicate key, first seen at row ' || p.first_row", "p.first_row < s.row_number"),
-]
+DUPLICATE = ("'duplicate key, first seen at row ' || p.first_row || CASE WHEN p.first_file "
+             "<> s.source_file THEN ' of ' || p.first_file ELSE '' END")
+COMMON_RULES = [("id", DUPLICATE, "p.occurrence > 1")]
 POINT_RULES = [
     ("geometry", "'(' || round(ST_X(s.geom)::numeric, 6) || ', ' || round(ST_Y(s.geom)::numeric, 6)"
                  " || ') is outside the district (in no grid)'",
@@ -66,7 +66,7 @@ def place(conn: psycopg.Connection, target: Target, place_level: int | None) -> 
     conn.execute(sql.SQL(
         "INSERT INTO stage_reject (row_number, source_file, field, reason, raw) "
         "SELECT * FROM (SELECT s.row_number, s.source_file, CASE {} END AS field, "
-        "CASE {} END AS reason, to_jsonb(s) - 'place_code' - 'place_name' AS raw "
+        "CASE {} END AS reason, NULL::jsonb AS raw "
         "FROM stage s JOIN placed p USING (row_number, source_file)) r "
         "WHERE r.reason IS NOT NULL"
     ).format(cases, reasons))
@@ -75,9 +75,12 @@ def place(conn: psycopg.Connection, target: Target, place_level: int | None) -> 
 PLACED = """
 CREATE TEMP TABLE placed ON COMMIT DROP AS
 SELECT s.row_number, s.source_file,
-       min(s.row_number) OVER (PARTITION BY {key}) AS first_row, c.*
+       first_value(s.row_number) OVER w AS first_row,
+       first_value(s.source_file) OVER w AS first_file,
+       row_number() OVER w AS occurrence, c.*
 FROM stage s
 LEFT JOIN LATERAL ({codes}) c ON true
+WINDOW w AS (PARTITION BY {key} ORDER BY s.file_no, s.row_number)
 """
 
 POINT_CODES = """

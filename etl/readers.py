@@ -112,7 +112,11 @@ def sniff_columns(path, layer=None, encoding=None) -> list[str]:
         return list(_csv_format(path, encoding).header)
     if kind == "xlsx":
         with closing(_workbook(path)) as wb:
-            return _xlsx_header(path, next(_worksheet(path, wb, layer).iter_rows(), ()))
+            rows = _worksheet(path, wb, layer).iter_rows()
+            header = _xlsx_header(path, next(rows, ()))
+            # The first rows show a merged title row (values under empty header cells).
+            list(itertools.islice(_xlsx_records(path, rows, len(header)), 100))
+            return header
     src = _resolve_vector(path, layer, verify=False)
     info = _gdal(src.display, pyogrio.read_info, src.gdal_path, layer=src.layer,
                  encoding=_vector_encoding(src, encoding))

@@ -19,12 +19,13 @@ def create(conn: psycopg.Connection, target: Target) -> None:
     typed = [sql.SQL("{} {}").format(sql.Identifier(f.name), sql.SQL(SQL_TYPES[f.type]))
              for f in target.fields]
     conn.execute(sql.SQL(
-        "CREATE TEMP TABLE stage (row_number bigint NOT NULL, source_file text NOT NULL, {}, "
+        "CREATE TEMP TABLE stage (row_number bigint NOT NULL, source_file text NOT NULL, "
+        "file_no integer NOT NULL, {}, "
         "geom geometry, h3 bigint, place_code text, place_name text) ON COMMIT DROP"
     ).format(sql.SQL(", ").join(typed)))
     conn.execute(
         "CREATE TEMP TABLE stage_reject (row_number bigint NOT NULL, source_file text NOT NULL,"
-        " field text, reason text NOT NULL, raw jsonb NOT NULL) ON COMMIT DROP"
+        " field text, reason text NOT NULL, raw jsonb) ON COMMIT DROP"
     )
 
 

@@ -31,7 +31,7 @@ class Context:
     """What a transform needs beyond the chunk: the mapping and the district's extent."""
 
     mapping: Mapping
-    crs: str
+    crs: str | None          # None: the file's own CRS, else WGS84
     timezone: str
     bounds: tuple[float, float, float, float] | None
 
@@ -77,7 +77,7 @@ def transform(chunk: Chunk, ctx: Context) -> Result:
         "row_number": out["row_number"][bad],
         "field": problems.field[bad],
         "reason": problems.reason[bad],
-        "raw": _raw_records(chunk, bad),
+        "raw": raw_records(chunk, bad),
     })
     return Result(out[~bad].reset_index(drop=True), rejects, out.attrs.get("repaired", []))
 
@@ -214,7 +214,7 @@ def _geometry(chunk: Chunk, out: pd.DataFrame, ctx: Context, problems: Problems)
     if spec is not None:
         geoms = _geoms_from_columns(chunk.frame, spec, ctx, problems)
     elif chunk.geometry is not None:
-        geoms = geometry_to_wgs84(chunk.geometry, ctx.crs)
+        geoms = geometry_to_wgs84(chunk.geometry, ctx.crs or chunk.crs or "wgs84")
     else:
         geoms = np.full(len(out), None, dtype=object)
     if target.geometry == "polygon":
@@ -241,13 +241,13 @@ def _geoms_from_columns(frame, spec, ctx: Context, problems: Problems) -> np.nda
         geoms = shapely.from_wkt(text.to_numpy(), on_invalid="ignore")
         problems.add(text.notna().to_numpy() & shapely.is_missing(geoms), "geometry",
                      _quoted(text, "is not valid WKT"))
-        return geometry_to_wgs84(geoms, ctx.crs)
+        return geometry_to_wgs84(geoms, ctx.crs or "wgs84")
     x = _coordinate(frame, spec.x, problems)
     y = _coordinate(frame, spec.y, problems)
     half = np.isnan(x) != np.isnan(y)
     problems.add(half, spec.x if np.isnan(x).any() else spec.y,
                  "only one of the two coordinates is given")
-    lon, lat = to_wgs84(x, y, ctx.crs)
+    lon, lat = to_wgs84(x, y, ctx.crs or "wgs84")
     points = shapely.points(lon, lat)
     return np.where(np.isnan(lon) | np.isnan(lat), None, points)
 
@@ -313,7 +313,8 @@ def _place(frame: pd.DataFrame, out: pd.DataFrame, ctx: Context) -> None:
                                                           regex=True)
 
 
-def _raw_records(chunk: Chunk, bad: np.ndarray) -> list[str]:
+def raw_records(chunk: Chunk, bad: np.ndarray) -> list[str]:
+    """The source records of the masked rows as JSON text (geometry as WKT)."""
     rows = chunk.frame[bad]
     records = []
     for i, row in zip(np.flatnonzero(bad), rows.to_dict("records"), strict=True):

@@ -23,7 +23,7 @@ def load_with_progress(url: str, kind: str, paths: list[Path], mapping: Path, **
 
     columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,} rows"),
                TimeElapsedColumn()]
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+    with _progress(columns) as bar:
         tasks = {str(p): bar.add_task(f"{kind} {p.name}", total=_safe_count(count_hint, p))
                  for p in paths}
         return load(url, kind, paths, mapping,
@@ -43,7 +43,7 @@ def export_with_progress(url: str, settings, layer_id: str, params: dict, fmt: s
     engine = make_engine(url)
     columns = [TextColumn("{task.description}"), TextColumn("{task.completed:,} rows"),
                TimeElapsedColumn()]
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar, \
+    with _progress(columns) as bar, \
             engine.connect() as conn:
         task = bar.add_task(f"export {layer_id}", total=None)
         filters = parse_filters(params, local_zone(conn, settings.timezone))
@@ -53,12 +53,19 @@ def export_with_progress(url: str, settings, layer_id: str, params: dict, fmt: s
                       progress=lambda n: bar.advance(task, n))
 
 
+def _progress(columns) -> Progress:
+    """A transient progress display on standard error, silent when that is not a terminal
+    (so an error message is the first thing a script reads)."""
+    console = Console(stderr=True)
+    return Progress(*columns, console=console, transient=True, disable=not console.is_terminal)
+
+
 @contextmanager
 def step_counter(verb: str):
     """A row counter per named step on standard error: yields ``tick(step, rows)``."""
     columns = [TextColumn("{task.description}"), TextColumn("{task.completed:,} rows"),
                TimeElapsedColumn()]
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+    with _progress(columns) as bar:
         tasks: dict[str, int] = {}
 
         def tick(step: str, n: int) -> None:

@@ -57,7 +57,7 @@ def test_real_quirks_are_reported(nyc):
     ntas = reports["neighborhood_tabulation_area"]
     assert ntas.rejected > 0
     rejected_ntas = {r[0] for r in query(
-        url, "SELECT raw->>'code' FROM rejected_row WHERE batch_id = %s", ntas.batch_id)}
+        url, "SELECT raw->>'nta2020' FROM rejected_row WHERE batch_id = %s", ntas.batch_id)}
     reasons = {r[0] for r in query(
         url, "SELECT reason FROM rejected_row WHERE batch_id = %s", ntas.batch_id)}
     assert all(reason.startswith("fits no parent") for reason in reasons)
@@ -65,7 +65,7 @@ def test_real_quirks_are_reported(nyc):
     orphans = {f["properties"]["geoid"] for f in features("census_tract")
                if f["properties"]["nta2020"] in rejected_ntas}
     tracts = reports["census_tract"]
-    rejected_tracts = dict(query(url, "SELECT raw->>'code', reason FROM rejected_row "
+    rejected_tracts = dict(query(url, "SELECT raw->>'geoid', reason FROM rejected_row "
                                       "WHERE batch_id = %s", tracts.batch_id))
     assert set(rejected_tracts) == orphans and orphans
     assert all("is not a loaded unit of level 3" in r for r in rejected_tracts.values())
