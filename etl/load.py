@@ -183,12 +183,13 @@ def _open_batch(conn, request: LoadRequest) -> int:
     return conn.execute(
         "INSERT INTO load_batch (kind, source, file_hash, mapping) VALUES (%s, %s, %s, %s) "
         "RETURNING id",
-        (request.kind, ", ".join(str(p) for p in request.paths), _hash(request.paths),
+        (request.kind, ", ".join(str(p) for p in request.paths), file_hash(request.paths),
          json.dumps(mapping, ensure_ascii=False)),
     ).fetchone()[0]
 
 
-def _hash(paths: list[Path]) -> str:
+def file_hash(paths: list[Path]) -> str:
+    """sha256 over the bytes of the files (folders: every file in them, sorted)."""
     digest = hashlib.sha256()
     for path in paths:
         files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]

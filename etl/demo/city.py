@@ -15,7 +15,7 @@ from etl.demo.admin import build_admin, write_admin
 from etl.demo.cases import write_cases
 from etl.demo.facilities import write_facilities
 from etl.demo.iot import write_device_events, write_devices
-from etl.load import LoadReport, load
+from etl.load import LoadReport, file_hash, load
 from onemap.database import libpq_url
 
 SIZES = ("S", "M", "L")
@@ -51,7 +51,9 @@ class City:
 
     @property
     def complete(self) -> bool:
-        return (self.folder / DONE).exists()
+        """Every file written (the marker is written last, with the cases file's hash)."""
+        marker = self.folder / DONE
+        return marker.exists() and "cases_sha256" in json.loads(marker.read_text())
 
 
 def default_folder(home: Path, size: str, seed: int) -> Path:
@@ -77,7 +79,9 @@ def generate(size: str, seed: int, out: Path, progress: Progress | None = None) 
                         lambda n: tick("iot-events", n))
     write_cases(*units, size, seed, city.csv("cases"), lambda n: tick("cases", n))
     _write_mappings(city)
-    (city.folder / DONE).write_text(json.dumps({"size": size, "seed": seed}))
+    cases_hash = file_hash([city.csv("cases")])
+    (city.folder / DONE).write_text(json.dumps({"size": size, "seed": seed,
+                                                "cases_sha256": cases_hash}))
     return city
 
 
@@ -105,8 +109,9 @@ def load_city(url: str, city: City, timezone: str = "Asia/Shanghai",
 
 
 def is_loaded(url: str, city: City) -> bool:
-    """True when the city's cases file has a committed batch (so nothing is to do)."""
+    """True when this city's cases file (by content) has a committed batch."""
+    digest = json.loads((city.folder / DONE).read_text())["cases_sha256"]
     with psycopg.connect(libpq_url(url)) as conn:
-        row = conn.execute("SELECT 1 FROM load_batch WHERE kind = 'cases' AND source = %s "
-                           "AND status = 'committed' LIMIT 1", (str(city.csv("cases")),))
+        row = conn.execute("SELECT 1 FROM load_batch WHERE kind = 'cases' AND file_hash = %s "
+                           "AND status = 'committed' LIMIT 1", (digest,))
         return row.fetchone() is not None
