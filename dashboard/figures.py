@@ -1,4 +1,5 @@
-"""Figure builders: pure functions from data to plotly figures, tested without a browser."""
+"""Figure builders: pure functions from read-side data to plotly figures, tested without a
+browser. Maps use MapLibre's empty style, so they need no tiles, glyphs or internet."""
 
 from __future__ import annotations
 
@@ -8,12 +9,17 @@ import plotly.graph_objects as go
 
 from dashboard.messages import t
 
-# Offline by default: MapLibre's empty style needs no tiles, glyphs or sprites.
 OFFLINE_STYLE = "white-bg"
+SEQUENTIAL = "Blues"
+RATE_SCALE = "RdYlGn"
+FACILITY_COLOURS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02",
+                    "#a6761d", "#1f78b4", "#666666", "#b15928")
+DEVICE_COLOURS = {"online": "#2e7d32", "offline": "#9e9e9e", "alarm": "#e53935"}
+DARK = {"paper_bgcolor": "#0b1a2b", "plot_bgcolor": "#0b1a2b", "font": {"color": "#dbe8f5"}}
 
 
-def fit_view(bbox: list[float], width_px: int = 1000, height_px: int = 700) -> dict:
-    """Centre and zoom (Web Mercator) that fit ``bbox`` = [minx, miny, maxx, maxy]."""
+def fit_view(bbox, width_px: int = 800, height_px: int = 560) -> dict:
+    """Centre and zoom (Web Mercator, 512-px tiles) that fit ``bbox``."""
     minx, miny, maxx, maxy = bbox
     center = {"lon": (minx + maxx) / 2, "lat": (miny + maxy) / 2}
     lon_span = max(maxx - minx, 1e-6)
@@ -27,35 +33,175 @@ def _mercator_y(lat: float) -> float:
     return math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
 
 
-def outline_figure(collection: dict, lang: str = "zh", tile_url: str | None = None) -> go.Figure:
-    """The admin units of ``collection`` drawn as outlined areas on an offline map."""
-    features = collection["features"]
-    names = [f["properties"]["name"] for f in features]
-    areas = [f["properties"]["area_km2"] for f in features]
-    trace = go.Choroplethmap(
-        geojson=collection,
-        locations=[f["id"] for f in features],
-        z=[1] * len(features),
-        colorscale=[[0, "#cfe3f7"], [1, "#cfe3f7"]],
-        showscale=False,
-        marker={"line": {"color": "#1f5fa8", "width": 2}, "opacity": 0.55},
-        text=names,
-        customdata=areas,
-        hovertemplate=f"%{{text}}<br>{t('unit.area', lang)} %{{customdata:.1f}} km²"
-                      "<extra></extra>",
-        name=t("map.outline", lang),
-    )
-    fig = go.Figure(trace)
+def map_figure(data: dict, layers: tuple[str, ...], metric: str, lang: str = "zh",
+               tile_url: str | None = None, dark: bool = False) -> go.Figure:
+    """The one map: units coloured by ``metric`` and the switched-on layers above them."""
+    fig = go.Figure()
+    if "units" in layers or not data["children"]:
+        fig.add_trace(units_trace(data, metric, lang, dark))
+    extra = data.get("layers", {})
+    if "hexbins" in extra:
+        fig.add_trace(hex_trace(extra["hexbins"], lang))
+    if "hotspots" in extra:
+        fig.add_trace(hotspot_trace(extra["hotspots"], lang))
+    if "cases" in extra:
+        fig.add_trace(point_trace(extra["cases"], t("layer.cases", lang), "#5c6bc0", 5,
+                                  ("category_1", "status")))
+    for trace in facility_traces(extra.get("facilities"), lang):
+        fig.add_trace(trace)
+    for trace in device_traces(extra.get("iot"), lang):
+        fig.add_trace(trace)
+    view = fit_view(data["bbox"]) if data.get("bbox") else {"center": {"lon": 0, "lat": 0},
+                                                            "zoom": 1}
     fig.update_layout(
-        map={"style": OFFLINE_STYLE, **fit_view(collection["bbox"]), **_basemap(tile_url)},
+        map={"style": OFFLINE_STYLE, **view, **_basemap(tile_url)},
         margin={"l": 0, "r": 0, "t": 0, "b": 0},
+        legend={"x": 0.01, "y": 0.99, "bgcolor": "rgba(255,255,255,0.8)" if not dark
+                else "rgba(11,26,43,0.8)", "font": {"size": 12}},
+        uirevision=str(data["scope"]["code"]),
         paper_bgcolor="rgba(0,0,0,0)",
+        **(DARK if dark else {}),
     )
     return fig
 
 
+def units_trace(data: dict, metric: str, lang: str, dark: bool = False) -> go.Choroplethmap:
+    """Child units coloured by ``metric`` (the colour bar is the legend); click drills down."""
+    rows = {row["code"]: row for row in data["children"]}
+    features = data["units"]["features"]
+    codes = [f["id"] for f in features]
+    values = [_value(rows.get(code), metric) for code in codes]
+    names = [f["properties"]["name"] for f in features]
+    totals = [(rows.get(c) or {}).get("total", 0) for c in codes]
+    rate = metric == "on_time_rate"
+    return go.Choroplethmap(
+        geojson=data["units"], locations=codes, z=values, text=names,
+        customdata=[[n, (rows.get(c) or {}).get("overdue", 0)] for c, n in zip(codes, totals,
+                                                                              strict=True)],
+        colorscale=RATE_SCALE if rate else SEQUENTIAL, zmin=0 if not rate else None,
+        marker={"opacity": 0.72, "line": {"color": "#ffffff" if not dark else "#7fb3e6",
+                                          "width": 1.2}},
+        colorbar={"title": {"text": t(f"metric.{metric}", lang)}, "thickness": 12,
+                  "len": 0.5, "x": 0.99, "xanchor": "right"},
+        hovertemplate=(f"<b>%{{text}}</b><br>{t(f'metric.{metric}', lang)}: %{{z}}<br>"
+                       f"{t('kpi.total', lang)}: %{{customdata[0]}} · "
+                       f"{t('kpi.overdue', lang)}: %{{customdata[1]}}<extra></extra>"),
+        name=t("layer.units", lang), showlegend=False,
+    )
+
+
+def _value(row: dict | None, metric: str):
+    if row is None:
+        return None
+    value = row.get(metric)
+    return round(value * 100, 1) if metric == "on_time_rate" and value is not None else value
+
+
+def hex_trace(collection: dict, lang: str) -> go.Choroplethmap:
+    features = collection["features"]
+    return go.Choroplethmap(
+        geojson=collection, locations=[f["id"] for f in features],
+        z=[f["properties"]["n"] for f in features], colorscale="YlOrRd", showscale=False,
+        marker={"opacity": 0.55, "line": {"width": 0}},
+        hovertemplate=f"{t('kpi.total', lang)}: %{{z}}<extra></extra>",
+        name=t("layer.hexbins", lang), showlegend=True,
+    )
+
+
+def hotspot_trace(collection: dict, lang: str) -> go.Choroplethmap:
+    """Hot grids outlined in red; cold spots are not drawn."""
+    hot = {"type": "FeatureCollection",
+           "features": [f for f in collection["features"] if f["properties"]["hot"]]}
+    labels = [t(f"trend.{f['properties']['trend']}", lang) if f["properties"]["trend"] else ""
+              for f in hot["features"]]
+    return go.Choroplethmap(
+        geojson=hot, locations=[f["id"] for f in hot["features"]],
+        z=[f["properties"]["z"] for f in hot["features"]],
+        colorscale=[[0, "rgba(229,57,53,0.05)"], [1, "rgba(229,57,53,0.25)"]],
+        showscale=False, marker={"line": {"color": "#e53935", "width": 2.5}},
+        text=labels, hovertemplate="Gi* z = %{z:.2f}<br>%{text}<extra></extra>",
+        name=t("layer.hotspots", lang), showlegend=True,
+    )
+
+
+def point_trace(collection: dict, name: str, colour: str, size: int,
+                fields: tuple[str, ...]) -> go.Scattermap:
+    features = collection["features"]
+    lon = [f["geometry"]["coordinates"][0] for f in features]
+    lat = [f["geometry"]["coordinates"][1] for f in features]
+    text = [" · ".join(str(f["properties"].get(k) or "") for k in fields) for f in features]
+    return go.Scattermap(lon=lon, lat=lat, mode="markers", text=text, name=name,
+                         marker={"size": size, "color": colour, "opacity": 0.85},
+                         hovertemplate="%{text}<extra></extra>")
+
+
+def facility_traces(collection: dict | None, lang: str) -> list[go.Scattermap]:
+    """One trace (colour) per facility kind, so the legend names the kinds."""
+    if not collection:
+        return []
+    kinds: dict[str, list] = {}
+    for feature in collection["features"]:
+        kinds.setdefault(feature["properties"]["kind"], []).append(feature)
+    return [point_trace({"features": feats}, kind, FACILITY_COLOURS[i % len(FACILITY_COLOURS)],
+                        7, ("name", "address"))
+            for i, (kind, feats) in enumerate(sorted(kinds.items()))]
+
+
+def device_traces(collection: dict | None, lang: str) -> list[go.Scattermap]:
+    """Devices by status: alarms last (on top) and larger."""
+    if not collection:
+        return []
+    traces = []
+    for status in ("offline", "online", "alarm"):
+        feats = [f for f in collection["features"] if f["properties"]["status"] == status]
+        if feats:
+            size = 11 if status == "alarm" else 5
+            traces.append(point_trace({"features": feats}, f"{t('layer.iot', lang)} · {status}",
+                                      DEVICE_COLOURS[status], size, ("kind", "name", "status")))
+    return traces
+
+
 def _basemap(tile_url: str | None) -> dict:
-    """An optional XYZ raster basemap below the data (only when one is configured)."""
     if not tile_url:
         return {}
     return {"layers": [{"sourcetype": "raster", "source": [tile_url], "below": "traces"}]}
+
+
+# -- charts ----------------------------------------------------------------------------------
+def _chart_layout(fig: go.Figure, title: str, dark: bool) -> go.Figure:
+    fig.update_layout(title={"text": title, "font": {"size": 14}}, height=220,
+                      margin={"l": 40, "r": 10, "t": 36, "b": 30}, showlegend=False,
+                      paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
+                      **({"font": DARK["font"]} if dark else {}))
+    return fig
+
+
+def trend_figure(trend: dict, lang: str, dark: bool = False) -> go.Figure:
+    points = trend["points"]
+    fig = go.Figure(go.Scatter(x=[p["period"] for p in points], y=[p["n"] for p in points],
+                               mode="lines", line={"color": "#1f77b4", "width": 2},
+                               fill="tozeroy"))
+    return _chart_layout(fig, t("chart.trend", lang), dark)
+
+
+def bars_figure(rows: list[dict], title: str, dark: bool = False, top: int = 8) -> go.Figure:
+    rows = rows[:top][::-1]
+    fig = go.Figure(go.Bar(x=[r["n"] for r in rows], y=[r["key"] for r in rows],
+                           orientation="h", marker={"color": "#4e79a7"}))
+    return _chart_layout(fig, title, dark)
+
+
+def share_figure(shares: dict, title: str, labels: dict[str, str],
+                 dark: bool = False) -> go.Figure:
+    keys = [k for k, v in shares.items() if v]
+    fig = go.Figure(go.Pie(labels=[labels.get(k, k) for k in keys],
+                           values=[shares[k] for k in keys], hole=0.5, sort=False,
+                           textinfo="label+percent"))
+    return _chart_layout(fig, title, dark)
+
+
+def outline_figure(collection: dict, lang: str = "zh", tile_url: str | None = None) -> go.Figure:
+    """Just the outline (used before any cases are loaded)."""
+    data = {"units": collection, "children": [], "scope": {"code": None},
+            "bbox": collection.get("bbox"), "layers": {}}
+    return map_figure(data, ("units",), "total", lang, tile_url)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, text
 
 # Degrees: about 5 m at the district's latitude; enough for a screen, a fraction of the bytes.
 DEFAULT_TOLERANCE = 0.00005
@@ -18,16 +18,18 @@ UNITS_SQL = text("""
     WHERE level = :level AND (CAST(:parent AS text) IS NULL OR parent_code = :parent)
     ORDER BY code
 """)
+UNIT_SQL = text(str(UNITS_SQL).replace(
+    "WHERE level = :level AND (CAST(:parent AS text) IS NULL OR parent_code = :parent)",
+    "WHERE code = :code"))
 
 
-def units(engine: Engine, level: int = 1, parent: str | None = None,
-          tolerance: float = DEFAULT_TOLERANCE) -> dict:
-    """A FeatureCollection of the units at ``level`` (children of ``parent`` when given),
-    with a ``bbox`` covering them all; empty when nothing is loaded."""
-    with engine.connect() as conn:
-        rows = conn.execute(
-            UNITS_SQL, {"level": level, "parent": parent, "tolerance": tolerance}
-        ).mappings().all()
+def units(conn: Connection, level: int = 1, parent: str | None = None,
+          tolerance: float = DEFAULT_TOLERANCE, code: str | None = None) -> dict:
+    """A FeatureCollection of the units at ``level`` (children of ``parent`` when given; the
+    one unit ``code`` when given), with a ``bbox`` covering them all; empty when none."""
+    query = UNIT_SQL if code else UNITS_SQL
+    rows = conn.execute(query, {"level": level, "parent": parent, "tolerance": tolerance,
+                                "code": code}).mappings().all()
     features = [_feature(row) for row in rows]
     collection: dict = {"type": "FeatureCollection", "features": features}
     if rows:
@@ -44,8 +46,7 @@ def _feature(row) -> dict:
             "geometry": json.loads(row["geometry"])}
 
 
-def loaded_levels(engine: Engine) -> dict[int, int]:
+def loaded_levels(conn: Connection) -> dict[int, int]:
     """How many units each level holds: ``{}`` means nothing is loaded yet."""
-    with engine.connect() as conn:
-        rows = conn.execute(text("SELECT level, count(*) FROM admin_unit GROUP BY level"))
-        return {int(level): int(n) for level, n in rows}
+    rows = conn.execute(text("SELECT level, count(*) FROM admin_unit GROUP BY level"))
+    return {int(level): int(n) for level, n in rows}

@@ -1,47 +1,174 @@
-"""The main page: the district on one map (an empty state until data is loaded)."""
+"""The main page: the one map with drill-down, filters, KPIs, charts and lists.
+
+Callbacks parse the URL (the single source of the view's state), call ``layers.view`` and
+draw what it returns; failures become a banner and the page retries by itself.
+"""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from urllib.parse import urlencode
+
 import dash
-from dash import dcc, html
+from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 from sqlalchemy.exc import SQLAlchemyError
 
+from dashboard import components as ui
 from dashboard import ids
-from dashboard.figures import outline_figure
+from dashboard.figures import bars_figure, map_figure, share_figure, trend_figure
 from dashboard.messages import t, user_message
 from dashboard.services import services
-from layers.admin import units
+from dashboard.state import ViewState, parse
+from layers.admin import loaded_levels
+from layers.errors import LayerError
+from layers.view import case_detail, data_as_of, view, vocabularies
 
 dash.register_page(__name__, path="/", title="一张图 · onemap")
 
+REFRESH_MS = 60_000
+RETRY_MS = 5_000
+GRAPH_CONFIG = {"displaylogo": False, "scrollZoom": True, "responsive": True,
+                "toImageButtonOptions": {"format": "png", "filename": "onemap-map", "scale": 2}}
 
-def layout(lang: str = "zh", **_query) -> html.Div:
-    """Built per request: reads the district outline through ``layers``."""
+
+def layout(**query) -> html.Div:
+    """Built per request from the URL's query; a database that is down shows the banner."""
+    state = parse("?" + urlencode(query))
     svc = services()
     try:
-        district = units(svc.engine, level=1)
+        with svc.engine.connect() as conn:
+            levels = loaded_levels(conn)
+        words = vocabularies(svc.engine) if levels else {"categories": [], "channels": []}
     except SQLAlchemyError as exc:
-        return _page(lang, html.Div(user_message(exc, lang), className="banner error"))
-    if not district["features"]:
-        return _page(lang, _empty_state(lang))
-    figure = outline_figure(district, lang, svc.settings.tile_url)
-    graph = dcc.Graph(
-        id=ids.MAP, figure=figure, className="map",
-        config={"displaylogo": False, "scrollZoom": True},
+        return _shell(state, html.Div(user_message(exc, state.lang), className="banner error"))
+    if not levels:
+        return _shell(state, ui.empty_state(state.lang))
+    return _shell(state, _body(state, words))
+
+
+def _shell(state: ViewState, body) -> html.Div:
+    return html.Div([dcc.Location(id=ids.URL, refresh=False), ui.header(state),
+                     html.Div(id=ids.BANNER), html.Main(body)], className="page")
+
+
+def _body(state: ViewState, words: dict) -> html.Div:
+    chart = {"config": {"displayModeBar": False}, "className": "chart"}
+    tabs = dcc.Tabs([
+        dcc.Tab(html.Div(id=ids.CASES), label=t("table.cases", state.lang)),
+        dcc.Tab(html.Div(id=ids.HOTSPOTS), label=t("table.hotspots", state.lang)),
+        dcc.Tab(html.Div(id=ids.ALARMS), label=t("table.alarms", state.lang)),
+    ])
+    return html.Div([
+        html.Aside(ui.filter_panel(state, words["categories"], words["channels"]),
+                   className="left"),
+        html.Section([dcc.Loading(dcc.Graph(id=ids.MAP, className="map", config=GRAPH_CONFIG,
+                                            style={"height": "100%"}),
+                                  delay_show=400, parent_style={"height": "100%"},
+                                  overlay_style={"visibility": "visible"})],
+                     className="center"),
+        html.Aside([html.Div(id=ids.KPIS, className="cards"),
+                    dcc.Graph(id=ids.TREND, **chart), dcc.Graph(id=ids.CATEGORIES, **chart),
+                    dcc.Graph(id=ids.CHANNELS, **chart), dcc.Graph(id=ids.RESOLUTION, **chart)],
+                   className="right"),
+        html.Section([tabs, html.Div(id=ids.DETAIL, className="detail")], className="bottom"),
+        dcc.Interval(id=ids.REFRESH, interval=REFRESH_MS),
+    ], className="grid")
+
+
+@callback(
+    Output(ids.URL, "search"),
+    Input(ids.RANGE, "value"), Input(ids.CATEGORY, "value"), Input(ids.CHANNEL, "value"),
+    Input(ids.STATUS, "value"), Input(ids.LAYERS, "value"), Input(ids.METRIC, "value"),
+    Input(ids.MAP, "clickData"),
+    State(ids.URL, "search"),
+    prevent_initial_call=True,
+)
+def controls_to_url(range_, category, channel, status, layers, metric, click, search):
+    """Filters, layers, metric and map clicks all become the URL (the shareable state)."""
+    state = parse(search)
+    if ctx.triggered_id == ids.MAP:
+        code = _clicked_unit(click)
+        return state_query(replace(state, scope=code)) if code else no_update
+    return state_query(replace(
+        state, range=range_ or "90d", start=None, end=None, category=tuple(category or ()),
+        channel=tuple(channel or ()), status=tuple(status or ()), layers=tuple(layers or ()),
+        metric=metric or "total"))
+
+
+def state_query(state: ViewState) -> str:
+    return state.query()
+
+
+def _clicked_unit(click) -> str | None:
+    """The child unit a click landed on (points of other layers carry no location)."""
+    point = (click or {}).get("points", [{}])[0]
+    return point.get("location")
+
+
+@callback(
+    Output(ids.MAP, "figure"), Output(ids.KPIS, "children"), Output(ids.BREADCRUMB, "children"),
+    Output(ids.TREND, "figure"), Output(ids.CATEGORIES, "figure"),
+    Output(ids.CHANNELS, "figure"), Output(ids.RESOLUTION, "figure"),
+    Output(ids.CASES, "children"), Output(ids.HOTSPOTS, "children"),
+    Output(ids.ALARMS, "children"), Output(ids.EXPORT, "children"),
+    Output(ids.BANNER, "children"), Output(ids.ASOF, "children"),
+    Output(ids.REFRESH, "interval"),
+    Input(ids.URL, "search"), Input(ids.REFRESH, "n_intervals"),
+)
+def render(search, _tick):
+    """Everything the view shows, from the URL alone."""
+    state = parse(search)
+    svc = services()
+    try:
+        data = view(svc.engine, state.params(), svc.settings.timezone, set(state.layers))
+        as_of = data_as_of(svc.engine)
+    except LayerError as exc:
+        return (*[no_update] * 11, html.Div(str(exc), className="banner warn"), no_update,
+                REFRESH_MS)
+    except SQLAlchemyError as exc:
+        banner = html.Div(user_message(exc, state.lang), className="banner error", id="db-down")
+        return (*[no_update] * 11, banner, no_update, RETRY_MS)
+    return (*draw(data, state, svc.settings.tile_url), None,
+            f"{t('asof', state.lang)} {as_of[:16].replace('T', ' ') if as_of else '—'}",
+            REFRESH_MS)
+
+
+def draw(data: dict, state: ViewState, tile_url: str | None = None) -> tuple:
+    """The components and figures of one view (a pure function of the data)."""
+    lang = state.lang
+    names = {f["id"]: f["properties"]["name"] for f in data["units"]["features"]}
+    names.update({c["code"]: c["name"] for c in data["children"]})
+    hotspots = data["layers"].get("hotspots")
+    labels = {k: t(f"resolution.{k}", lang) for k in data["cases"]["resolution"]}
+    return (
+        map_figure(data, state.layers, state.metric, lang, tile_url),
+        ui.kpi_cards(data, lang),
+        ui.breadcrumb(data["breadcrumb"], state),
+        trend_figure(data["trend"], lang),
+        bars_figure(data["categories"], t("chart.categories", lang)),
+        share_figure({c["key"]: c["n"] for c in data["channels"]}, t("chart.channels", lang), {}),
+        share_figure(data["cases"]["resolution"], t("chart.resolution", lang), labels),
+        ui.case_rows(data["latest"], lang) if data["latest"] else html.P(t("empty.view", lang)),
+        ui.hotspot_rows(hotspots, state, names),
+        ui.alarm_rows(data["alarms"], lang),
+        ui.export_links(state),
     )
-    return _page(lang, graph)
 
 
-def _page(lang: str, body) -> html.Div:
-    header = html.Header(
-        [html.H1(t("app.title", lang)), html.Span(t("app.subtitle", lang), className="sub")],
-        id=ids.HEADER,
-    )
-    return html.Div([header, html.Main(body)], className="page")
-
-
-def _empty_state(lang: str) -> html.Div:
-    return html.Div(
-        [html.H2(t("empty.title", lang)), html.P(t("empty.body", lang))],
-        id=ids.EMPTY, className="empty",
-    )
+@callback(
+    Output(ids.DETAIL, "children"),
+    Input({"type": "case", "id": ALL}, "n_clicks"),
+    State(ids.URL, "search"),
+    prevent_initial_call=True,
+)
+def show_case(clicks, search):
+    """The detail drawer: the clicked case's lifecycle as a timeline."""
+    if not ctx.triggered_id or not any(clicks):
+        return no_update
+    state = parse(search)
+    svc = services()
+    try:
+        case = case_detail(svc.engine, ctx.triggered_id["id"], svc.settings.timezone)
+    except (SQLAlchemyError, LayerError) as exc:
+        return html.Div(user_message(exc, state.lang), className="banner error")
+    return ui.timeline(case, state.lang)

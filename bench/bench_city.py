@@ -1,0 +1,50 @@
+"""Demo city at sizes M and L: generation and load time, and peak memory of each process.
+
+Run: ``python -m bench.bench_city`` (``BENCH_SIZES=M`` to run one size). Each size is
+generated into a temporary home and loaded through ``onemap demo`` into a scratch database.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from bench.common import BIN, metric, print_table, run_measured, scratch_database, write_results
+
+MEMORY_TARGET_MB = 1500
+
+
+def measure(size: str) -> list[dict]:
+    home = Path(tempfile.mkdtemp(prefix=f"onemap-city-{size}-"))
+    try:
+        with scratch_database(f"onemap_bench_city_{size.lower()}") as url:
+            env = {**os.environ, "DATABASE_URL": url, "ONEMAP_HOME": str(home)}
+            generated = run_measured(f"generate-{size}", [str(BIN / "onemap"), "generate",
+                                                          "--size", size], env=env)
+            loaded = run_measured(f"load-{size}", [str(BIN / "onemap"), "demo", "--size", size],
+                                  env=env)
+            cases = (home / "city" / f"{size}-seed7" / "cases.csv").stat().st_size
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    return [
+        metric(f"generate {size}: seconds", generated.seconds, "s"),
+        metric(f"generate {size}: peak memory", generated.peak_mb, "MB",
+               target=f"< {MEMORY_TARGET_MB}", met=generated.peak_mb < MEMORY_TARGET_MB),
+        metric(f"load {size}: seconds", loaded.seconds, "s"),
+        metric(f"load {size}: peak memory (loader)", loaded.peak_mb, "MB",
+               target=f"< {MEMORY_TARGET_MB}", met=loaded.peak_mb < MEMORY_TARGET_MB),
+        metric(f"{size}: cases CSV size", cases / 1e6, "MB"),
+    ]
+
+
+def main() -> None:
+    sizes = os.environ.get("BENCH_SIZES", "M,L").split(",")
+    metrics = [m for size in sizes for m in measure(size.strip().upper())]
+    print_table(metrics)
+    print(write_results("city", metrics))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+"""Building blocks of the pages: header, breadcrumb, filter and layer panels, KPI cards,
+lists and the case timeline. Functions from data to components; no queries."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from dash import dcc, html
+
+from dashboard import ids
+from dashboard.messages import t
+from dashboard.state import LAYERS, METRICS, RANGES, ViewState, with_scope
+
+EXPORT_FORMATS = ("geojson", "gpkg", "shp", "csv", "xlsx", "html")
+STAGES = ("reported_at", "accepted_at", "dispatched_at", "handled_at", "feedback_at",
+          "closed_at", "evaluated_at")
+
+
+def header(state: ViewState, page: str = "/") -> html.Header:
+    other = "en" if state.lang == "zh" else "zh"
+    switch = page + ViewState(**{**state.__dict__, "lang": other}).query()
+    return html.Header([
+        html.H1(t("app.title", state.lang)),
+        html.Span(t("app.subtitle", state.lang), className="sub"),
+        html.Nav(id=ids.BREADCRUMB, className="breadcrumb"),
+        html.Span(id=ids.ASOF, className="asof"),
+        html.A(t("lang.switch", state.lang), href=switch, className="lang", id="lang-switch"),
+    ], id=ids.HEADER)
+
+
+def breadcrumb(crumbs: list[dict], state: ViewState) -> list:
+    """坪山区 › 龙田街道 › 南布社区 › …: every ancestor is a link back up."""
+    parts: list = []
+    for i, crumb in enumerate(crumbs):
+        if i:
+            parts.append(html.Span(" › ", className="sep"))
+        last = i == len(crumbs) - 1
+        target = with_scope(state, crumb["code"] if crumb["level"] > 1 else None)
+        parts.append(html.Span(crumb["name"], className="here") if last else
+                     dcc.Link(crumb["name"], href="/" + target.query(), className="crumb"))
+    return parts
+
+
+def filter_panel(state: ViewState, categories: list[str], channels: list[str]) -> html.Div:
+    lang = state.lang
+    return html.Div([
+        html.Label(t("filter.range", lang)),
+        dcc.RadioItems(id=ids.RANGE, value=state.range, className="ranges",
+                       options=[{"label": t(f"range.{r}", lang), "value": r} for r in RANGES]),
+        html.Label(t("filter.category", lang)),
+        dcc.Dropdown(id=ids.CATEGORY, value=list(state.category), multi=True,
+                     options=categories, placeholder=t("filter.any", lang)),
+        html.Label(t("filter.channel", lang)),
+        dcc.Dropdown(id=ids.CHANNEL, value=list(state.channel), multi=True, options=channels,
+                     placeholder=t("filter.any", lang)),
+        html.Label(t("filter.status", lang)),
+        dcc.Checklist(id=ids.STATUS, value=list(state.status), className="checks",
+                      options=[{"label": t(f"status.{s}", lang), "value": s}
+                               for s in ("open", "closed", "overdue")]),
+        html.Label(t("layers.title", lang)),
+        dcc.Checklist(id=ids.LAYERS, value=list(state.layers), className="checks",
+                      options=[{"label": t(f"layer.{name}", lang), "value": name}
+                               for name in LAYERS]),
+        html.Label(t("metric.title", lang)),
+        dcc.Dropdown(id=ids.METRIC, value=state.metric, clearable=False,
+                     options=[{"label": t(f"metric.{m}", lang), "value": m} for m in METRICS]),
+        html.Label(t("export.title", lang)),
+        html.Div(id=ids.EXPORT, className="exports"),
+        html.Small(t("export.png", lang), className="hint"),
+    ], className="panel")
+
+
+def export_links(state: ViewState) -> list:
+    """Links to the read API's exports of exactly this view (cases layer)."""
+    query = urlencode(state.params())
+    return [html.A(fmt.upper(), href=f"/export/cases.{fmt}?{query}", className="export",
+                   id=f"export-{fmt}", download="") for fmt in EXPORT_FORMATS]
+
+
+def kpi_cards(data: dict, lang: str) -> list:
+    cases, iot = data["cases"], data["iot"]
+    cards = [
+        ("total", f"{cases['total']:,}", ""),
+        ("open", f"{cases['open']:,}", ""),
+        ("overdue", f"{cases['overdue']:,}", "alert" if cases["overdue"] else ""),
+        ("on_time_rate", _pct(cases["on_time_rate"]), ""),
+        ("same_day_rate", _pct(cases["same_day_rate"]), ""),
+        ("within_3d_rate", _pct(cases["within_3d_rate"]), ""),
+        ("median_hours", _hours(cases["median_hours"], lang), ""),
+        ("satisfaction", "—" if cases["satisfaction"] is None else f"{cases['satisfaction']:.2f}",
+         ""),
+        ("iot_online", _pct(iot["online_rate"]), ""),
+        ("alarms", f"{iot['alarm']:,}", "alert" if iot["alarm"] else ""),
+    ]
+    return [html.Div([html.Div(value, className="value", id=f"kpi-{key}"),
+                      html.Div(t(f"kpi.{key}", lang), className="label")],
+                     className=f"card {extra}") for key, value, extra in cards]
+
+
+def _pct(value) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+def _hours(value, lang: str) -> str:
+    return "—" if value is None else f"{value:.1f} {t('unit.hours', lang)}"
+
+
+def case_rows(latest: list[dict], lang: str) -> html.Table:
+    head = html.Tr([html.Th(t(f"col.{c}", lang)) for c in ("id", "reported_at", "category",
+                                                          "status")])
+    body = [html.Tr([html.Td(html.A(r["id"], id={"type": "case", "id": r["id"]},
+                                    className="case-link", n_clicks=0)),
+                     html.Td(r["reported_at"][:16].replace("T", " ")),
+                     html.Td(f"{r['category_1']} / {r['category_2'] or ''}"),
+                     html.Td(t(f"status.{r['status']}", lang))]) for r in latest]
+    return html.Table([html.Thead(head), html.Tbody(body)], className="table")
+
+
+def hotspot_rows(hotspots: dict | None, state: ViewState, names: dict[str, str]) -> html.Table:
+    lang = state.lang
+    rows = [f["properties"] for f in (hotspots or {"features": []})["features"]
+            if f["properties"]["hot"]][:30]
+    head = html.Tr([html.Th(t(f"col.{c}", lang)) for c in ("where", "cases", "trend")] +
+                   [html.Th("z")])
+    body = [html.Tr([html.Td(dcc.Link(names.get(r["id"], r["id"]),
+                                      href="/" + with_scope(state, r["id"]).query())),
+                     html.Td(r["n"]),
+                     html.Td(t(f"trend.{r['trend']}", lang) if r["trend"] else ""),
+                     html.Td(f"{r['z']:.2f}")]) for r in rows]
+    return html.Table([html.Thead(head), html.Tbody(body)], className="table")
+
+
+def alarm_rows(alarms: list[dict], lang: str) -> html.Table:
+    head = html.Tr([html.Th(t(f"col.{c}", lang)) for c in ("device", "where")])
+    body = [html.Tr([html.Td(f"{a['properties']['kind']} {a['properties']['name'] or ''}"),
+                     html.Td(a["properties"].get("grid_name") or "")]) for a in alarms]
+    return html.Table([html.Thead(head), html.Tbody(body)], className="table")
+
+
+def timeline(case: dict, lang: str) -> html.Div:
+    """The case's lifecycle stages in order, with the deadline."""
+    items = [html.Li([html.Span(t(f"stage.{stage}", lang), className="stage"),
+                      html.Span((case.get(stage) or "—")[:16].replace("T", " "))],
+                     className="done" if case.get(stage) else "todo") for stage in STAGES]
+    deadline = (case.get("deadline") or "—")[:16].replace("T", " ")
+    return html.Div([
+        html.H3(f"{t('detail.title', lang)} {case['id']}"),
+        html.P(f"{case['category_1']} › {case.get('category_2') or ''} › "
+               f"{case.get('category_3') or ''}"),
+        html.P(f"{case.get('street_name') or ''} {case.get('community_name') or ''} "
+               f"{case.get('grid_name') or ''}"),
+        html.Ol(items, className="timeline"),
+        html.P(f"{t('stage.deadline', lang)}: {deadline}"),
+    ])
+
+
+def empty_state(lang: str, key: str = "empty") -> html.Div:
+    return html.Div([html.H2(t(f"{key}.title", lang)), html.P(t(f"{key}.body", lang))],
+                    id=ids.EMPTY, className="empty")

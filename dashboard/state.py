@@ -1,0 +1,71 @@
+"""The view's state lives in the URL: parse it, change it, write it back (pure functions)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from urllib.parse import parse_qs, urlencode
+
+LAYERS = ("units", "hexbins", "cases", "facilities", "iot", "hotspots")
+DEFAULT_LAYERS = ("units", "hotspots", "iot")
+METRICS = ("total", "open", "overdue", "on_time_rate", "per_km2")
+RANGES = ("today", "7d", "30d", "90d", "year", "all")
+
+
+@dataclass(frozen=True)
+class ViewState:
+    scope: str | None = None
+    range: str = "90d"
+    start: str | None = None
+    end: str | None = None
+    category: tuple[str, ...] = ()
+    channel: tuple[str, ...] = ()
+    status: tuple[str, ...] = ()
+    layers: tuple[str, ...] = DEFAULT_LAYERS
+    metric: str = "total"
+    lang: str = "zh"
+
+    def params(self) -> dict:
+        """The filters as read-API parameters (layers/metric/lang are the UI's own)."""
+        params = {"scope": self.scope, "category": ",".join(self.category),
+                  "channel": ",".join(self.channel), "status": ",".join(self.status)}
+        if self.start or self.end:
+            params.update(start=self.start, end=self.end)
+        else:
+            params["range"] = self.range
+        return {k: v for k, v in params.items() if v}
+
+    def query(self) -> str:
+        """The URL query string that restores this view."""
+        pairs = {**self.params(), "layers": ",".join(self.layers), "metric": self.metric,
+                 "lang": self.lang}
+        defaults = ViewState()
+        pairs = {k: v for k, v in pairs.items()
+                 if v and not (k in ("metric", "lang") and v == getattr(defaults, k))}
+        return "?" + urlencode(pairs)
+
+
+def _tuple(values: dict, name: str, allowed: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    raw = ",".join(values.get(name, []))
+    items = tuple(dict.fromkeys(v for v in raw.split(",") if v))
+    return tuple(v for v in items if allowed is None or v in allowed)
+
+
+def parse(search: str | None) -> ViewState:
+    """The state of a URL query string; unknown values fall back to defaults."""
+    values = parse_qs((search or "").lstrip("?"))
+    one = {k: v[0] for k, v in values.items() if v}
+    layers = _tuple(values, "layers", LAYERS) if "layers" in values else DEFAULT_LAYERS
+    return ViewState(
+        scope=one.get("scope") or None,
+        range=one.get("range") if one.get("range") in RANGES else "90d",
+        start=one.get("start"), end=one.get("end"),
+        category=_tuple(values, "category"), channel=_tuple(values, "channel"),
+        status=_tuple(values, "status", ("open", "closed", "overdue")),
+        layers=layers,
+        metric=one.get("metric") if one.get("metric") in METRICS else "total",
+        lang=one.get("lang") if one.get("lang") in ("zh", "en") else "zh",
+    )
+
+
+def with_scope(state: ViewState, scope: str | None) -> ViewState:
+    return replace(state, scope=scope)

@@ -1,0 +1,112 @@
+"""Everything one dashboard view shows, read in one go: the scope's KPIs and children,
+the children's shapes, the optional layers, the latest cases and the active alarms.
+
+The dashboard calls this with the URL's parameters and draws what it returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+
+from sqlalchemy import Connection, Engine, text
+
+from layers import hotspots as hot
+from layers.admin import units
+from layers.cases import local_zone, raw_where
+from layers.catalog import default_catalog
+from layers.features import items, one
+from layers.filters import Filters, parse_filters
+from layers.kpi import children, kpis
+from layers.scope import Scope, resolve_scope
+
+POINT_LIMIT = 5_000
+# Individual case points only below the street level: a community holds a few thousand.
+CASE_POINTS_FROM_LEVEL = 3
+LIST_LIMIT = 50
+ZOOM_FOR_LEVEL = {0: 10, 1: 11, 2: 12, 3: 13.5, 4: 15}
+LATEST = """
+SELECT c.id, c.reported_at, c.category_1, c.category_2, c.channel, c.status, c.deadline,
+       c.closed_at, c.address, c.grid_code, c.community_code
+FROM case_event c WHERE {where} ORDER BY c.reported_at DESC LIMIT :limit
+"""
+
+
+def view(engine: Engine, params: Mapping, zone: str, layers: set[str]) -> dict:
+    """The data of one view: ``layers`` names the optional map layers switched on."""
+    catalog = default_catalog()
+    with engine.connect() as conn:
+        zone = local_zone(conn, zone)
+        filters = parse_filters(params, zone)
+        scope = resolve_scope(conn, filters.scope)
+        data = kpis(conn, scope, filters, zone)
+        data["children"] = children(conn, scope, filters, zone)
+        data["units"] = _shapes(conn, scope)
+        data["breadcrumb"] = [{"code": c, "name": n, "level": lv} for c, n, lv in scope.breadcrumb]
+        data["bbox"] = scope.bbox
+        data["latest"] = latest_cases(conn, scope, filters)
+        alarms = replace(filters, device_statuses=("alarm",), kinds=())
+        data["alarms"] = items(conn, catalog.get("iot-devices"), scope, alarms,
+                               limit=LIST_LIMIT)["features"]
+        data["layers"] = _layers(conn, scope, filters, zone, layers)
+    return data
+
+
+def _shapes(conn: Connection, scope: Scope) -> dict:
+    """The children's polygons, or the unit itself at the grid level."""
+    if scope.child_level is None:
+        return units(conn, level=scope.level, code=scope.code)
+    return units(conn, level=scope.child_level, parent=scope.code)
+
+
+def _layers(conn, scope: Scope, filters: Filters, zone: str, wanted: set[str]) -> dict:
+    catalog = default_catalog()
+    zoom = ZOOM_FOR_LEVEL[scope.level]
+    found: dict = {}
+    if "facilities" in wanted:
+        found["facilities"] = items(conn, catalog.get("facilities"), scope, filters,
+                                    limit=POINT_LIMIT)
+    if "iot" in wanted:
+        found["iot"] = items(conn, catalog.get("iot-devices"), scope, filters,
+                             limit=POINT_LIMIT)
+    if "hexbins" in wanted:
+        found["hexbins"] = hot.hexbins(conn, scope, filters, zoom)
+    if "hotspots" in wanted:
+        found["hotspots"] = hot.hotspots(conn, scope, filters, "grid", zoom, zone)
+    if "cases" in wanted and scope.level >= CASE_POINTS_FROM_LEVEL:
+        found["cases"] = items(conn, catalog.get("cases"), scope, filters, limit=POINT_LIMIT)
+    return found
+
+
+def latest_cases(conn: Connection, scope: Scope, filters: Filters,
+                 limit: int = LIST_LIMIT) -> list[dict]:
+    """The newest cases of the view, for the case table."""
+    where = raw_where(filters, scope)
+    rows = conn.execute(text(LATEST.format(where=where.sql)), {**where.params, "limit": limit})
+    return [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.items()}
+            for r in rows.mappings()]
+
+
+def case_detail(engine: Engine, case_id: str, zone: str) -> dict:
+    """One case with its lifecycle stages in order (personal fields left out)."""
+    catalog = default_catalog()
+    with engine.connect() as conn:
+        feature = one(conn, catalog.get("cases"), resolve_scope(conn, None), case_id)
+    return feature["properties"]
+
+
+def vocabularies(engine: Engine) -> dict[str, list[str]]:
+    """Top-level categories and channels, for the filter lists (from the aggregates)."""
+    with engine.connect() as conn:
+        found = {column: [r[0] for r in conn.execute(text(
+            f"SELECT {column} FROM case_rollup WHERE level = 1 GROUP BY 1 "
+            f"ORDER BY sum(total) DESC"))] for column in ("category_1", "channel")}
+    return {"categories": found["category_1"], "channels": found["channel"]}
+
+
+def data_as_of(engine: Engine) -> str | None:
+    """When the newest committed batch finished (what the screen's figures reflect)."""
+    with engine.connect() as conn:
+        moment = conn.execute(text("SELECT max(finished_at) FROM load_batch "
+                                   "WHERE status = 'committed'")).scalar()
+    return moment.isoformat() if moment else None
