@@ -10,6 +10,9 @@ import plotly.graph_objects as go
 from dashboard.messages import t
 
 OFFLINE_STYLE = "white-bg"
+# The same empty style, dark: a MapLibre style with only a background layer.
+DARK_STYLE = {"version": 8, "sources": {}, "layers": [
+    {"id": "background", "type": "background", "paint": {"background-color": "#0b1a2b"}}]}
 SEQUENTIAL = "Blues"
 RATE_SCALE = "RdYlGn"
 FACILITY_COLOURS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02",
@@ -34,7 +37,8 @@ def _mercator_y(lat: float) -> float:
 
 
 def map_figure(data: dict, layers: tuple[str, ...], metric: str, lang: str = "zh",
-               tile_url: str | None = None, dark: bool = False) -> go.Figure:
+               tile_url: str | None = None, dark: bool = False,
+               size: tuple[float, float] = (800, 560)) -> go.Figure:
     """The one map: units coloured by ``metric`` and the switched-on layers above them."""
     fig = go.Figure()
     if "units" in layers or not data["children"]:
@@ -51,17 +55,17 @@ def map_figure(data: dict, layers: tuple[str, ...], metric: str, lang: str = "zh
         fig.add_trace(trace)
     for trace in device_traces(extra.get("iot"), lang):
         fig.add_trace(trace)
-    view = fit_view(data["bbox"]) if data.get("bbox") else {"center": {"lon": 0, "lat": 0},
+    view = fit_view(data["bbox"], *size) if data.get("bbox") else {"center": {"lon": 0, "lat": 0},
                                                             "zoom": 1}
-    fig.update_layout(
-        map={"style": OFFLINE_STYLE, **view, **_basemap(tile_url)},
-        margin={"l": 0, "r": 0, "t": 0, "b": 0},
-        legend={"x": 0.01, "y": 0.99, "bgcolor": "rgba(255,255,255,0.8)" if not dark
-                else "rgba(11,26,43,0.8)", "font": {"size": 12}},
-        uirevision=str(data["scope"]["code"]),
-        paper_bgcolor="rgba(0,0,0,0)",
+    fig.update_layout({
+        "map": {"style": DARK_STYLE if dark else OFFLINE_STYLE, **view, **_basemap(tile_url)},
+        "margin": {"l": 0, "r": 0, "t": 0, "b": 0},
+        "legend": {"x": 0.01, "y": 0.99, "bgcolor": "rgba(255,255,255,0.8)" if not dark
+                   else "rgba(11,26,43,0.8)", "font": {"size": 12}},
+        "uirevision": str(data["scope"]["code"]),
+        "paper_bgcolor": "rgba(0,0,0,0)",
         **(DARK if dark else {}),
-    )
+    })
     return fig
 
 
@@ -169,7 +173,8 @@ def _basemap(tile_url: str | None) -> dict:
 
 # -- charts ----------------------------------------------------------------------------------
 def _chart_layout(fig: go.Figure, title: str, dark: bool) -> go.Figure:
-    fig.update_layout(title={"text": title, "font": {"size": 14}}, height=220,
+    """Desk charts are 220 px high; on the big screen they fill their box (autosize)."""
+    fig.update_layout(title={"text": title, "font": {"size": 14}}, height=None if dark else 220,
                       margin={"l": 40, "r": 10, "t": 36, "b": 30}, showlegend=False,
                       paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
                       **({"font": DARK["font"]} if dark else {}))

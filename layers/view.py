@@ -110,3 +110,10 @@ def data_as_of(engine: Engine) -> str | None:
         moment = conn.execute(text("SELECT max(finished_at) FROM load_batch "
                                    "WHERE status = 'committed'")).scalar()
     return moment.isoformat() if moment else None
+
+
+def street_codes(engine: Engine) -> list[str]:
+    """The level-2 units in code order (the big screen tours them)."""
+    with engine.connect() as conn:
+        return [r[0] for r in conn.execute(text(
+            "SELECT code FROM admin_unit WHERE level = 2 ORDER BY code"))]

@@ -1,0 +1,157 @@
+"""The big screen (/bigscreen): dark, 1920×1080 to 3840×2160 without scrollbars, refreshing
+itself, touring the streets (paused while someone interacts), with a clock, the data's time
+and a ticker of new overdue cases and IoT alarms. Read-only: no exports here."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+import dash
+from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
+from sqlalchemy.exc import SQLAlchemyError
+
+from dashboard import ids
+from dashboard.components import kpi_cards
+from dashboard.figures import bars_figure, map_figure, trend_figure
+from dashboard.messages import t, user_message
+from dashboard.services import services
+from dashboard.state import parse
+from layers.errors import LayerError
+from layers.view import data_as_of, street_codes, view
+
+dash.register_page(__name__, path="/bigscreen", title="一张图 · 指挥中心")
+
+# The big screen's own ids: pages share one app, so its ids differ from the main page's.
+BS = {name: f"bs-{name}" for name in (ids.MAP, ids.KPIS, ids.BREADCRUMB, ids.TREND,
+                                      ids.CATEGORIES, ids.TICKER, ids.ASOF, ids.BANNER,
+                                      ids.REFRESH, ids.TOUR, ids.TOUR_STATE, ids.CLOCK)}
+DEFAULT_REFRESH_S = 60
+TOUR_S = 20
+BIG_LAYERS = ("units", "hotspots", "iot")
+
+
+def layout(refresh: str | None = None, tour: str | None = None, **query) -> html.Div:
+    state = parse("?" + urlencode(query))
+    seconds = _seconds(refresh, DEFAULT_REFRESH_S)
+    chart = {"config": {"displayModeBar": False, "staticPlot": True, "responsive": True},
+             "className": "chart", "style": {"height": "100%"}}
+    return html.Div([
+        html.Header([html.H1(t("bigscreen.title", state.lang)),
+                     html.Div(id=BS[ids.BREADCRUMB], className="where"),
+                     html.Div(id=BS[ids.ASOF], className="asof"),
+                     html.Div(id=BS[ids.CLOCK], className="clock")], className="bs-header"),
+        html.Div(id=BS[ids.BANNER]),
+        html.Div([
+            html.Div(id=BS[ids.KPIS], className="bs-cards"),
+            dcc.Graph(id=BS[ids.MAP], className="bs-map", style={"height": "100%"},
+                      config={"displayModeBar": False, "scrollZoom": True}),
+            html.Div([dcc.Graph(id=BS[ids.TREND], **chart),
+                      dcc.Graph(id=BS[ids.CATEGORIES], **chart)], className="bs-charts"),
+        ], className="bs-grid"),
+        html.Div(html.Div(id=BS[ids.TICKER], className="ticker-track"), className="ticker"),
+        dcc.Store(id="bs-lang", data=state.lang),
+        dcc.Store(id="bs-screen"),
+        dcc.Store(id=BS[ids.TOUR_STATE], data={"index": -1, "on": tour != "off"}),
+        dcc.Interval(id=BS[ids.REFRESH], interval=seconds * 1000),
+        dcc.Interval(id=BS[ids.TOUR], interval=_seconds(tour, TOUR_S) * 1000),
+        dcc.Interval(id="bs-clock-tick", interval=1000),
+    ], className="bigscreen")
+
+
+def _seconds(value: str | None, default: int) -> int:
+    try:
+        return max(5, int(value)) if value not in (None, "", "off") else default
+    except ValueError:
+        return default
+
+
+# The tour advances on its own timer unless someone touched the screen in the last minute
+# (assets/bigscreen.js records the last interaction).
+clientside_callback(
+    """function(n, tour) {
+        const idle = Date.now() - (window.onemapLastInteraction || 0) > 60000;
+        if (!tour.on || !idle) { return window.dash_clientside.no_update; }
+        return {index: tour.index + 1, on: true};
+    }""",
+    Output(BS[ids.TOUR_STATE], "data"), Input(BS[ids.TOUR], "n_intervals"),
+    State(BS[ids.TOUR_STATE], "data"),
+    prevent_initial_call=True,
+)
+
+# The screen's size, so the map fits it and the type on figures scales with it.
+clientside_callback(
+    """function(lang) { return {w: window.innerWidth, h: window.innerHeight}; }""",
+    Output("bs-screen", "data"), Input("bs-lang", "data"),
+)
+
+clientside_callback(
+    """function(n) { return new Date().toLocaleString('zh-CN', {hour12: false}); }""",
+    Output(BS[ids.CLOCK], "children"), Input("bs-clock-tick", "n_intervals"),
+)
+
+
+@callback(
+    Output(BS[ids.MAP], "figure"), Output(BS[ids.KPIS], "children"),
+    Output(BS[ids.BREADCRUMB], "children"), Output(BS[ids.TREND], "figure"),
+    Output(BS[ids.CATEGORIES], "figure"), Output(BS[ids.TICKER], "children"),
+    Output(BS[ids.ASOF], "children"), Output(BS[ids.BANNER], "children"),
+    Input(BS[ids.REFRESH], "n_intervals"), Input(BS[ids.TOUR_STATE], "data"),
+    Input("bs-screen", "data"), State("bs-lang", "data"),
+)
+def refresh(_tick, tour, screen, lang):
+    """Redraw the current stop of the tour (the district first, then each street)."""
+    svc = services()
+    try:
+        scope = _tour_stop(svc, tour["index"])
+        params = {"range": "30d", **({"scope": scope} if scope else {})}
+        data = view(svc.engine, params, svc.settings.timezone, set(BIG_LAYERS))
+        as_of = data_as_of(svc.engine)
+    except (SQLAlchemyError, LayerError) as exc:
+        banner = html.Div(user_message(exc, lang), className="banner error", id="db-down")
+        return (*[no_update] * 7, banner)
+    crumbs = " › ".join(c["name"] for c in data["breadcrumb"])
+    width, height = (screen or {}).get("w", 1920), (screen or {}).get("h", 1080)
+    scale = width / 1920
+    return (
+        scaled(map_figure(data, BIG_LAYERS, "total", lang, svc.settings.tile_url, dark=True,
+                          size=(width * 0.5, height * 0.8)), scale),
+        kpi_cards(data, lang), crumbs,
+        scaled(trend_figure(data["trend"], lang, dark=True), scale),
+        scaled(bars_figure(data["categories"], t("chart.categories", lang), dark=True), scale),
+        _ticker(data, lang),
+        f"{t('asof', lang)} {as_of[:16].replace('T', ' ') if as_of else '—'}",
+        None,
+    )
+
+
+def scaled(fig, scale: float):
+    """Type and margins in proportion to the screen (12 px at 1920 wide)."""
+    fig.update_layout(font={"size": round(12 * scale)}, title_font={"size": round(15 * scale)},
+                      legend_font={"size": round(12 * scale)})
+    if fig.layout.margin.t:
+        fig.update_layout(margin={"t": round(40 * scale), "l": round(48 * scale),
+                                  "b": round(30 * scale)})
+    for trace in fig.data:
+        if trace.type == "scattermap" and trace.marker.size:
+            trace.marker.size = trace.marker.size * scale
+    return fig
+
+
+def _tour_stop(svc, index: int) -> str | None:
+    """-1: the district; then its streets in turn."""
+    if index < 0:
+        return None
+    codes = street_codes(svc.engine)
+    return None if not codes else (None if index % (len(codes) + 1) == 0
+                                   else codes[index % (len(codes) + 1) - 1])
+
+
+def _ticker(data: dict, lang: str) -> list:
+    overdue = [c for c in data["latest"] if c["status"] == "open" and c["deadline"]
+               and c["deadline"] < data.get("now", "9999")]
+    items = [f"⚠ {t('kpi.overdue', lang)} {c['id']} {c['category_1']}/{c['category_2'] or ''}"
+             for c in overdue[:10]]
+    items += [f"🔴 {a['properties']['kind']} {a['properties'].get('grid_name') or ''}"
+              for a in data["alarms"][:10]]
+    return [html.Span(text, className="tick") for text in items] or [
+        html.Span(t("bigscreen.ticker", lang), className="tick")]
