@@ -9,10 +9,16 @@ import plotly.graph_objects as go
 
 from dashboard.messages import t
 
-OFFLINE_STYLE = "white-bg"
-# The same empty style, dark: a MapLibre style with only a background layer.
-DARK_STYLE = {"version": 8, "sources": {}, "layers": [
-    {"id": "background", "type": "background", "paint": {"background-color": "#0b1a2b"}}]}
+
+
+def _empty_style(colour: str) -> dict:
+    """A MapLibre style with only a background: no tiles, glyphs or sprites to fetch."""
+    return {"version": 8, "sources": {}, "layers": [
+        {"id": "background", "type": "background", "paint": {"background-color": colour}}]}
+
+
+OFFLINE_STYLE = _empty_style("#f7f9fc")
+DARK_STYLE = _empty_style("#0b1a2b")
 SEQUENTIAL = "Blues"
 RATE_SCALE = "RdYlGn"
 FACILITY_COLOURS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02",

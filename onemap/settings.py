@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     language: str = "zh"
     tile_url: str | None = Field(default=None, description="optional XYZ basemap URL")
     tile_crs: str = Field(default="wgs84", description="wgs84 or gcj02: the tiles' datum")
+    refresh_seconds: int = Field(default=60, ge=2, description="dashboard auto-refresh")
     debug: bool = False
 
     @property

@@ -107,6 +107,34 @@ def nyc_db(fresh_db, shared_data) -> str:
 
 
 @pytest.fixture(scope="session")
+def city_home(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("home")
+
+
+@pytest.fixture(scope="session")
+def city(city_home):
+    """The demo city S (seed 7) as files."""
+    from etl.demo.city import default_folder, generate
+
+    return generate("S", 7, default_folder(city_home, "S", 7))
+
+
+@pytest.fixture(scope="session")
+def city_loaded(city, fresh_db):
+    """A database holding the demo city S, loaded through the ETL; and the load reports.
+    Read-only for tests: copy it (fresh_db) before changing anything."""
+    from etl.demo.city import load_city
+
+    url = fresh_db()
+    return url, load_city(url, city)
+
+
+@pytest.fixture(scope="session")
+def city_db(city_loaded) -> str:
+    return city_loaded[0]
+
+
+@pytest.fixture(scope="session")
 def engine(pg_url: str):
     eng = make_engine(pg_url)
     yield eng

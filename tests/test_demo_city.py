@@ -10,7 +10,7 @@ from collections import Counter
 import psycopg
 import pytest
 
-from etl.demo.city import SIZES, default_folder, generate, is_loaded, load_city
+from etl.demo.city import SIZES, generate, is_loaded
 from onemap.console import demo_city
 from onemap.settings import get_settings
 
@@ -18,19 +18,13 @@ pytestmark = pytest.mark.db
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    return tmp_path_factory.mktemp("home")
+def home(city_home):
+    return city_home
 
 
 @pytest.fixture(scope="module")
-def city(home):
-    return generate("S", 7, default_folder(home, "S", 7))
-
-
-@pytest.fixture(scope="module")
-def loaded(city, fresh_db):
-    url = fresh_db()
-    return url, load_city(url, city)
+def loaded(city_loaded):
+    return city_loaded
 
 
 def rows(url: str, sql: str, *params):

@@ -25,14 +25,13 @@ dash.register_page(__name__, path="/bigscreen", title="一张图 · 指挥中心
 BS = {name: f"bs-{name}" for name in (ids.MAP, ids.KPIS, ids.BREADCRUMB, ids.TREND,
                                       ids.CATEGORIES, ids.TICKER, ids.ASOF, ids.BANNER,
                                       ids.REFRESH, ids.TOUR, ids.TOUR_STATE, ids.CLOCK)}
-DEFAULT_REFRESH_S = 60
 TOUR_S = 20
 BIG_LAYERS = ("units", "hotspots", "iot")
 
 
 def layout(refresh: str | None = None, tour: str | None = None, **query) -> html.Div:
     state = parse("?" + urlencode(query))
-    seconds = _seconds(refresh, DEFAULT_REFRESH_S)
+    seconds = _seconds(refresh, services().settings.refresh_seconds)
     chart = {"config": {"displayModeBar": False, "staticPlot": True, "responsive": True},
              "className": "chart", "style": {"height": "100%"}}
     return html.Div([

@@ -25,9 +25,8 @@ from layers.view import case_detail, data_as_of, view, vocabularies
 
 dash.register_page(__name__, path="/", title="一张图 · onemap")
 
-REFRESH_MS = 60_000
 RETRY_MS = 5_000
-GRAPH_CONFIG = {"displaylogo": False, "scrollZoom": True, "responsive": True,
+GRAPH_CONFIG = {"displaylogo": False, "scrollZoom": True,
                 "toImageButtonOptions": {"format": "png", "filename": "onemap-map", "scale": 2}}
 
 
@@ -61,17 +60,14 @@ def _body(state: ViewState, words: dict) -> html.Div:
     return html.Div([
         html.Aside(ui.filter_panel(state, words["categories"], words["channels"]),
                    className="left"),
-        html.Section([dcc.Loading(dcc.Graph(id=ids.MAP, className="map", config=GRAPH_CONFIG,
-                                            style={"height": "100%"}),
-                                  delay_show=400, parent_style={"height": "100%"},
-                                  overlay_style={"visibility": "visible"})],
-                     className="center"),
+        html.Section(dcc.Graph(id=ids.MAP, className="map", config=GRAPH_CONFIG,
+                               style={"height": "100%"}), className="center"),
         html.Aside([html.Div(id=ids.KPIS, className="cards"),
                     dcc.Graph(id=ids.TREND, **chart), dcc.Graph(id=ids.CATEGORIES, **chart),
                     dcc.Graph(id=ids.CHANNELS, **chart), dcc.Graph(id=ids.RESOLUTION, **chart)],
                    className="right"),
         html.Section([tabs, html.Div(id=ids.DETAIL, className="detail")], className="bottom"),
-        dcc.Interval(id=ids.REFRESH, interval=REFRESH_MS),
+        dcc.Interval(id=ids.REFRESH, interval=services().settings.refresh_seconds * 1000),
     ], className="grid")
 
 
@@ -119,18 +115,20 @@ def render(search, _tick):
     """Everything the view shows, from the URL alone."""
     state = parse(search)
     svc = services()
+    refresh_ms = svc.settings.refresh_seconds * 1000
+    except_ms = min(RETRY_MS, refresh_ms)
     try:
         data = view(svc.engine, state.params(), svc.settings.timezone, set(state.layers))
         as_of = data_as_of(svc.engine)
     except LayerError as exc:
         return (*[no_update] * 11, html.Div(str(exc), className="banner warn"), no_update,
-                REFRESH_MS)
+                refresh_ms)
     except SQLAlchemyError as exc:
         banner = html.Div(user_message(exc, state.lang), className="banner error", id="db-down")
-        return (*[no_update] * 11, banner, no_update, RETRY_MS)
+        return (*[no_update] * 11, banner, no_update, except_ms)
     return (*draw(data, state, svc.settings.tile_url), None,
             f"{t('asof', state.lang)} {as_of[:16].replace('T', ' ') if as_of else '—'}",
-            REFRESH_MS)
+            refresh_ms)
 
 
 def draw(data: dict, state: ViewState, tile_url: str | None = None) -> tuple:

@@ -1,0 +1,191 @@
+"""The dashboard in headless Chromium against the demo city: drill down three levels by
+clicking the map with KPI cards equal to independent SQL, back up by the breadcrumb,
+filters, a shared URL, an export download, the database going away and coming back, and
+screenshots of both pages in both languages and both big-screen sizes."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import uuid
+from urllib.parse import parse_qs, urlparse
+
+import pandas as pd
+import psycopg
+import pytest
+
+from conftest import screenshot
+from etl.load import load
+from onemap.cluster import LocalCluster
+from onemap.settings import PROJECT_ROOT, get_settings
+
+pytestmark = [pytest.mark.db, pytest.mark.browser]
+
+ROOT = PROJECT_ROOT
+COUNT = "SELECT count(*) FROM case_event WHERE {where}"
+
+
+def sql(url: str, query: str, *params):
+    with psycopg.connect(url) as conn:
+        return conn.execute(query, params).fetchall()
+
+
+def kpi(page, key: str) -> int:
+    return int(page.inner_text(f"#kpi-{key}").replace(",", ""))
+
+
+def wait_for_scope(page, code: str | None) -> None:
+    page.wait_for_function(
+        "code => (new URLSearchParams(location.search).get('scope') || null) === code", arg=code)
+
+
+def wait_for_map(page, n_units: int) -> None:
+    page.wait_for_function(
+        "n => { const gd = document.querySelector('#map .js-plotly-plot');"
+        " return gd && gd._fullData && gd._fullData[0] && gd._fullData[0].locations"
+        " && gd._fullData[0].locations.length === n; }", arg=n_units, timeout=30_000)
+    page.wait_for_timeout(800)
+
+
+def click_unit(page, lon: float, lat: float) -> None:
+    """A real mouse click where MapLibre draws (lon, lat)."""
+    x, y = page.evaluate(
+        """([lon, lat]) => { const gd = document.querySelector('#map .js-plotly-plot');
+            const m = gd._fullLayout.map._subplot.map; const p = m.project([lon, lat]);
+            const r = m.getCanvas().getBoundingClientRect(); return [r.left + p.x, r.top + p.y];
+        }""", [lon, lat])
+    page.mouse.click(x, y)
+
+
+def inside(url: str, code: str) -> tuple[float, float]:
+    return sql(url, "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) AS p "
+                    "FROM admin_unit WHERE code = %s) q", code)[0]
+
+
+def children_of(url: str, code: str) -> list[str]:
+    return [r[0] for r in sql(url, "SELECT code FROM admin_unit WHERE parent_code = %s "
+                                   "ORDER BY area_km2 DESC", code)]
+
+
+def test_drill_down_three_levels_and_back(city_db, serve, page):
+    server = serve(city_db)
+    page.goto(server.url + "/?range=all")
+    wait_for_map(page, 7)
+    assert kpi(page, "total") == sql(city_db, "SELECT count(*) FROM case_event")[0][0]
+    screenshot(page, "main-district-zh")
+    scope, columns = "440310", ("street_code", "community_code", "grid_code")
+    for depth, column in enumerate(columns):
+        target = children_of(city_db, scope)[0]
+        click_unit(page, *inside(city_db, target))
+        wait_for_scope(page, target)
+        if depth < 2:
+            wait_for_map(page, len(children_of(city_db, target)))
+        else:
+            wait_for_map(page, 1)  # a grid shows itself
+        want = sql(city_db, COUNT.format(where=f"{column} = %s"), target)[0][0]
+        page.wait_for_function("n => document.querySelector('#kpi-total') && "
+                               "document.querySelector('#kpi-total').innerText"
+                               ".replace(/,/g, '') == String(n)", arg=want, timeout=20_000)
+        open_now = sql(city_db, COUNT.format(where=f"{column} = %s AND status = 'open'"),
+                       target)[0][0]
+        assert kpi(page, "open") == open_now
+        scope = target
+    crumbs = page.locator("#breadcrumb a, #breadcrumb .here")
+    assert crumbs.count() == 4
+    screenshot(page, "main-grid-zh")
+    page.click("#breadcrumb a >> nth=0")  # 坪山区
+    wait_for_scope(page, None)
+    wait_for_map(page, 7)
+    assert page.errors == [] and page.external == []
+
+
+def test_filters_shared_url_and_export(city_db, serve, page, tmp_path):
+    server = serve(city_db)
+    street = children_of(city_db, "440310")[1]
+    page.goto(f"{server.url}/?range=all&scope={street}")
+    wait_for_map(page, len(children_of(city_db, street)))
+    page.get_by_label("已办结").check()
+    page.wait_for_function("() => location.search.includes('status=closed')")
+    closed = sql(city_db, COUNT.format(where="street_code = %s AND status = 'closed'"),
+                 street)[0][0]
+    page.wait_for_function("n => document.querySelector('#kpi-total').innerText"
+                           ".replace(/,/g, '') == String(n)", arg=closed, timeout=20_000)
+    shared = page.url
+    query = parse_qs(urlparse(shared).query)
+    assert query["scope"] == [street] and query["status"] == ["closed"]
+    # Someone opens the link: the same view.
+    other = page.context.new_page()
+    other.goto(shared)
+    other.wait_for_function("n => document.querySelector('#kpi-total') && document"
+                            ".querySelector('#kpi-total').innerText.replace(/,/g, '')"
+                            " == String(n)", arg=closed, timeout=30_000)
+    assert other.get_by_label("已办结").is_checked()
+    # The export is exactly this view.
+    with other.expect_download() as download:
+        other.click("#export-csv")
+    path = tmp_path / "export.csv"
+    download.value.save_as(path)
+    frame = pd.read_csv(io.StringIO(path.read_text(encoding="utf-8-sig")), dtype=str)
+    assert len(frame) == closed
+    assert set(frame["street_code"]) == {street} and set(frame["status"]) == {"closed"}
+    assert "reporter_phone" not in frame.columns
+    other.close()
+
+
+def test_database_down_shows_a_banner_and_recovers(serve, page):
+    """A private cluster we may stop: the banner comes, then goes by itself."""
+    home = ROOT / ".onemap" / "test-clusters" / uuid.uuid4().hex[:8]
+    cluster = LocalCluster(get_settings(home=home, pg_port=55500, database_url=None))
+    cluster.up()
+    try:
+        from onemap.migrate import migrate
+
+        migrate(cluster.url())
+        load(cluster.url(), "admin", [ROOT / "data/pingshan/district_440310_gcj02.geojson"],
+             ROOT / "etl/presets/pingshan-district.yaml")
+        server = serve(cluster.url(), ONEMAP_REFRESH_SECONDS="2")
+        page.goto(server.url + "/")
+        page.wait_for_selector("#kpi-total", timeout=30_000)
+        cluster.down()
+        page.wait_for_selector("#db-down", timeout=30_000)
+        assert "数据库不可用" in page.inner_text("#banner")
+        screenshot(page, "main-db-down")
+        cluster.up()
+        page.wait_for_selector("#db-down", state="detached", timeout=60_000)
+        assert "Traceback" not in page.content()
+    finally:
+        cluster.down()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.mark.parametrize("width,height", [(1920, 1080), (3840, 2160)])
+def test_bigscreen_fits_the_screen(city_db, serve, browser, width, height):
+    server = serve(city_db)
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.goto(server.url + "/bigscreen?tour=off")
+    page.wait_for_function("() => document.querySelector('#bs-kpi-cards .card')",
+                           timeout=30_000)
+    page.wait_for_timeout(2500)
+    screenshot(page, f"bigscreen-{width}x{height}")
+    size = page.evaluate("() => [document.documentElement.scrollWidth,"
+                         " document.documentElement.scrollHeight]")
+    assert size == [width, height]  # no scrollbars
+    title = page.evaluate("() => parseFloat(getComputedStyle("
+                          "document.querySelector('.bs-header h1')).fontSize)")
+    assert title == pytest.approx(0.019 * width, rel=0.05)  # type scales with the screen
+    assert "城市运行指挥中心" in page.inner_text(".bs-header")
+    assert page.locator("#bs-ticker .tick").count() > 0
+    assert page.locator("#export-csv").count() == 0  # the wall screen exports nothing
+    context.close()
+
+
+def test_both_languages(city_db, serve, page):
+    server = serve(city_db)
+    page.goto(server.url + "/?lang=en&range=all")
+    wait_for_map(page, 7)
+    text = page.inner_text("body")
+    assert "Cases" in text and "On-time closure" in text and "诉求总量" not in text
+    screenshot(page, "main-district-en")
+    page.click("#lang-switch")
+    page.wait_for_function("() => document.body.innerText.includes('诉求总量')")
