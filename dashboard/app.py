@@ -7,7 +7,6 @@ from pathlib import Path
 import dash
 from dash import Dash, html
 
-from dashboard import ids
 from dashboard.services import Services, install
 from layers.api import Api
 from layers.catalog import default_catalog
@@ -32,6 +31,6 @@ def create_app(settings: Settings, db_url: str) -> Dash:
     engine = make_engine(db_url)
     install(app.server, Services(settings=settings, engine=engine))
     register(app.server, Api(engine, default_catalog(), settings.timezone))
-    app.layout = html.Div([html.Div(id=ids.BANNER), dash.page_container], className="shell")
+    app.layout = html.Div([dash.page_container], className="shell")
     app.server.add_url_rule("/healthz", "healthz", lambda: {"status": "ok"})
     return app

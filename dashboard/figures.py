@@ -10,7 +10,6 @@ import plotly.graph_objects as go
 from dashboard.messages import t
 
 
-
 def _empty_style(colour: str) -> dict:
     """A MapLibre style with only a background: no tiles, glyphs or sprites to fetch."""
     return {"version": 8, "sources": {}, "layers": [

@@ -2,6 +2,7 @@
 
 URL = "url"
 MAP = "map"
+MAP_BOX = "map-box"
 BANNER = "banner"
 EMPTY = "empty-state"
 HEADER = "header"

@@ -13,8 +13,8 @@ from urllib.parse import parse_qs, urlparse
 import pandas as pd
 import psycopg
 import pytest
-
 from conftest import screenshot
+
 from etl.load import load
 from onemap.cluster import LocalCluster
 from onemap.settings import PROJECT_ROOT, get_settings
@@ -34,26 +34,41 @@ def kpi(page, key: str) -> int:
     return int(page.inner_text(f"#kpi-{key}").replace(",", ""))
 
 
-def wait_for_scope(page, code: str | None) -> None:
+def wait_for_scope(page, code: str | None, timeout: float = 30_000) -> None:
     page.wait_for_function(
-        "code => (new URLSearchParams(location.search).get('scope') || null) === code", arg=code)
+        "code => (new URLSearchParams(location.search).get('scope') || null) === code", arg=code,
+        timeout=timeout)
 
 
 def wait_for_map(page, n_units: int) -> None:
     page.wait_for_function(
-        "n => { const gd = document.querySelector('#map .js-plotly-plot');"
+        "n => { const gd = document.querySelector('#map-box .js-plotly-plot');"
         " return gd && gd._fullData && gd._fullData[0] && gd._fullData[0].locations"
         " && gd._fullData[0].locations.length === n; }", arg=n_units, timeout=30_000)
     page.wait_for_timeout(800)
 
 
-def click_unit(page, lon: float, lat: float) -> None:
-    """A real mouse click where MapLibre draws (lon, lat)."""
+def click_unit(page, lon: float, lat: float, code: str) -> None:
+    """A real mouse click where MapLibre draws (lon, lat), until the view is ``code``'s
+    (the map takes clicks once MapLibre has finished loading, which takes a moment)."""
+    for _ in range(10):
+        _click_at(page, lon, lat)
+        try:
+            wait_for_scope(page, code, timeout=3_000)
+            return
+        except Exception:  # noqa: BLE001 - not yet interactive: try again
+            page.wait_for_timeout(1_000)
+    wait_for_scope(page, code)
+
+
+def _click_at(page, lon: float, lat: float) -> None:
     x, y = page.evaluate(
-        """([lon, lat]) => { const gd = document.querySelector('#map .js-plotly-plot');
+        """([lon, lat]) => { const gd = document.querySelector('#map-box .js-plotly-plot');
             const m = gd._fullLayout.map._subplot.map; const p = m.project([lon, lat]);
             const r = m.getCanvas().getBoundingClientRect(); return [r.left + p.x, r.top + p.y];
         }""", [lon, lat])
+    page.mouse.move(x, y)  # plotly picks the unit under the pointer on hover
+    page.wait_for_timeout(300)
     page.mouse.click(x, y)
 
 
@@ -73,11 +88,12 @@ def test_drill_down_three_levels_and_back(city_db, serve, page):
     wait_for_map(page, 7)
     assert kpi(page, "total") == sql(city_db, "SELECT count(*) FROM case_event")[0][0]
     screenshot(page, "main-district-zh")
+    page.goto(server.url + "/?range=all&layers=units")  # only the units take clicks
+    wait_for_map(page, 7)
     scope, columns = "440310", ("street_code", "community_code", "grid_code")
     for depth, column in enumerate(columns):
         target = children_of(city_db, scope)[0]
-        click_unit(page, *inside(city_db, target))
-        wait_for_scope(page, target)
+        click_unit(page, *inside(city_db, target), target)
         if depth < 2:
             wait_for_map(page, len(children_of(city_db, target)))
         else:

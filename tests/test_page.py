@@ -38,18 +38,18 @@ def test_empty_database_shows_a_friendly_state(fresh_db, serve, page):
 def test_outline_is_drawn_offline(district_db, serve, page):
     server = serve(district_db)
     page.goto(server.url + "/")
-    page.wait_for_selector("#map .maplibregl-canvas", timeout=30_000)
+    page.wait_for_selector("#map-box .maplibregl-canvas", timeout=30_000)
     page.wait_for_function(
-        "() => document.querySelector('#map .js-plotly-plot')?._fullData?.length === 1"
+        "() => document.querySelector('#map-box .js-plotly-plot')?._fullData?.length === 1"
     )
     located = page.evaluate(
-        "() => document.querySelector('#map .js-plotly-plot')._fullData[0].locations"
+        "() => document.querySelector('#map-box .js-plotly-plot')._fullData[0].locations"
     )
     assert located == ["440310"]
     page.wait_for_timeout(1500)  # let MapLibre finish painting before the screenshot
     shot = screenshot(page, "page-outline")
     # The map canvas really holds drawn pixels of the outline colour, not a blank page.
-    share = bluish_share(page.locator("#map").screenshot())
+    share = bluish_share(page.locator("#map-box").screenshot())
     assert 0.1 < share < 0.95, f"share of the map covered by the district: {share:.2f} ({shot})"
     assert "一张图" in page.inner_text("#header")
     assert page.errors == []

@@ -60,8 +60,7 @@ def _body(state: ViewState, words: dict) -> html.Div:
     return html.Div([
         html.Aside(ui.filter_panel(state, words["categories"], words["channels"]),
                    className="left"),
-        html.Section(dcc.Graph(id=ids.MAP, className="map", config=GRAPH_CONFIG,
-                               style={"height": "100%"}), className="center"),
+        html.Section(id=ids.MAP_BOX, className="center"),
         html.Aside([html.Div(id=ids.KPIS, className="cards"),
                     dcc.Graph(id=ids.TREND, **chart), dcc.Graph(id=ids.CATEGORIES, **chart),
                     dcc.Graph(id=ids.CHANNELS, **chart), dcc.Graph(id=ids.RESOLUTION, **chart)],
@@ -75,15 +74,15 @@ def _body(state: ViewState, words: dict) -> html.Div:
     Output(ids.URL, "search"),
     Input(ids.RANGE, "value"), Input(ids.CATEGORY, "value"), Input(ids.CHANNEL, "value"),
     Input(ids.STATUS, "value"), Input(ids.LAYERS, "value"), Input(ids.METRIC, "value"),
-    Input(ids.MAP, "clickData"),
+    Input({"type": ids.MAP, "view": ALL}, "clickData"),
     State(ids.URL, "search"),
     prevent_initial_call=True,
 )
-def controls_to_url(range_, category, channel, status, layers, metric, click, search):
+def controls_to_url(range_, category, channel, status, layers, metric, clicks, search):
     """Filters, layers, metric and map clicks all become the URL (the shareable state)."""
     state = parse(search)
-    if ctx.triggered_id == ids.MAP:
-        code = _clicked_unit(click)
+    if isinstance(ctx.triggered_id, dict):
+        code = _clicked_unit(next((c for c in clicks if c), None))
         return state_query(replace(state, scope=code)) if code else no_update
     return state_query(replace(
         state, range=range_ or "90d", start=None, end=None, category=tuple(category or ()),
@@ -102,7 +101,8 @@ def _clicked_unit(click) -> str | None:
 
 
 @callback(
-    Output(ids.MAP, "figure"), Output(ids.KPIS, "children"), Output(ids.BREADCRUMB, "children"),
+    Output(ids.MAP_BOX, "children"), Output(ids.KPIS, "children"),
+    Output(ids.BREADCRUMB, "children"),
     Output(ids.TREND, "figure"), Output(ids.CATEGORIES, "figure"),
     Output(ids.CHANNELS, "figure"), Output(ids.RESOLUTION, "figure"),
     Output(ids.CASES, "children"), Output(ids.HOTSPOTS, "children"),
@@ -111,7 +111,7 @@ def _clicked_unit(click) -> str | None:
     Output(ids.REFRESH, "interval"),
     Input(ids.URL, "search"), Input(ids.REFRESH, "n_intervals"),
 )
-def render(search, _tick):
+def render(search, tick):
     """Everything the view shows, from the URL alone."""
     state = parse(search)
     svc = services()
@@ -126,9 +126,17 @@ def render(search, _tick):
     except SQLAlchemyError as exc:
         banner = html.Div(user_message(exc, state.lang), className="banner error", id="db-down")
         return (*[no_update] * 11, banner, no_update, except_ms)
-    return (*draw(data, state, svc.settings.tile_url), None,
+    figure, *rest = draw(data, state, svc.settings.tile_url)
+    return (map_graph(figure, f"{search}#{tick}"), *rest, None,
             f"{t('asof', state.lang)} {as_of[:16].replace('T', ' ') if as_of else '—'}",
             refresh_ms)
+
+
+def map_graph(figure, view: str) -> dcc.Graph:
+    """A new graph per view: plotly's map stops reporting clicks after a redraw in place,
+    so each view gets its own component (the id names the view)."""
+    return dcc.Graph(id={"type": ids.MAP, "view": view}, figure=figure, className="map",
+                     config=GRAPH_CONFIG, style={"height": "100%"})
 
 
 def draw(data: dict, state: ViewState, tile_url: str | None = None) -> tuple:
