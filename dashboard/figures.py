@@ -78,6 +78,8 @@ def units_trace(data: dict, metric: str, lang: str, dark: bool = False) -> go.Ch
     """Child units coloured by ``metric`` (the colour bar is the legend); click drills down."""
     rows = {row["code"]: row for row in data["children"]}
     features = data["units"]["features"]
+    if not rows:  # a grid has no children: it shows itself with its own figures
+        rows = {f["id"]: {**data["cases"], "per_km2": None} for f in features}
     codes = [f["id"] for f in features]
     values = [_value(rows.get(code), metric) for code in codes]
     names = [f["properties"]["name"] for f in features]
