@@ -11,9 +11,6 @@ import psycopg
 
 from onemap.schema import HOUR_BUCKETS
 
-LEVEL_COLUMNS = {1: ("district_code", None), 2: ("street_code", "district_code"),
-                 3: ("community_code", "street_code"), 4: ("grid_code", "community_code")}
-
 TOUCHED = """
 CREATE TEMP TABLE touched_day ON COMMIT DROP AS
 SELECT DISTINCT (reported_at AT TIME ZONE %(tz)s)::date AS day FROM case_event
@@ -26,27 +23,48 @@ SELECT DISTINCT (c.reported_at AT TIME ZONE %(tz)s)::date FROM case_event c
 JOIN stage s ON s.id = c.id
 """
 
+# One pass over the touched days computes all four levels (GROUPING SETS); a level's
+# groups with no unit (cases placed above the grid) are left out.
 AGGREGATE = """
 INSERT INTO case_rollup
-SELECT %(level)s, {unit}, {parent}, (reported_at AT TIME ZONE %(tz)s)::date, category_1, channel,
-       count(*),
-       count(*) FILTER (WHERE closed_at IS NOT NULL),
-       count(*) FILTER (WHERE on_time),
-       count(*) FILTER (WHERE NOT on_time),
-       count(*) FILTER (WHERE (closed_at AT TIME ZONE %(tz)s)::date
-                              = (reported_at AT TIME ZONE %(tz)s)::date),
-       count(*) FILTER (WHERE closed_at <= reported_at + interval '72 hours'),
-       coalesce(sum(handling_hours), 0),
-       ARRAY[{hist}],
-       coalesce(sum(satisfaction), 0), count(satisfaction),
-       ARRAY[count(*) FILTER (WHERE resolved_level = 4 AND closed_at IS NOT NULL),
-             count(*) FILTER (WHERE resolved_level = 3 AND closed_at IS NOT NULL),
-             count(*) FILTER (WHERE resolved_level = 2 AND closed_at IS NOT NULL),
-             count(*) FILTER (WHERE resolved_level = 1 AND closed_at IS NOT NULL)]
-FROM case_event
-WHERE {unit} IS NOT NULL
-  AND (reported_at AT TIME ZONE %(tz)s)::date IN (SELECT day FROM touched_day)
-GROUP BY 1, 2, 3, 4, 5, 6
+SELECT level,
+       CASE level WHEN 4 THEN grid_code WHEN 3 THEN community_code
+                  WHEN 2 THEN street_code ELSE district_code END,
+       CASE level WHEN 4 THEN community_code WHEN 3 THEN street_code
+                  WHEN 2 THEN district_code END,
+       day, category_1, channel, total, closed, closed_on_time, closed_late, closed_same_day,
+       closed_3d, hours_sum, hours_hist, satisfaction_sum, satisfaction_n, resolved
+FROM (
+    SELECT CASE GROUPING(grid_code, community_code, street_code, district_code)
+                WHEN 3 THEN 4 WHEN 9 THEN 3 WHEN 12 THEN 2 ELSE 1 END AS level,
+           grid_code, community_code, street_code, district_code, day, category_1, channel,
+           count(*) AS total,
+           count(*) FILTER (WHERE closed_at IS NOT NULL) AS closed,
+           count(*) FILTER (WHERE on_time) AS closed_on_time,
+           count(*) FILTER (WHERE NOT on_time) AS closed_late,
+           count(*) FILTER (WHERE closed_day = day) AS closed_same_day,
+           count(*) FILTER (WHERE closed_at <= reported_at + interval '72 hours') AS closed_3d,
+           coalesce(sum(handling_hours), 0) AS hours_sum,
+           ARRAY[{hist}] AS hours_hist,
+           coalesce(sum(satisfaction), 0) AS satisfaction_sum,
+           count(satisfaction) AS satisfaction_n,
+           ARRAY[count(*) FILTER (WHERE resolved_level = 4 AND closed_at IS NOT NULL),
+                 count(*) FILTER (WHERE resolved_level = 3 AND closed_at IS NOT NULL),
+                 count(*) FILTER (WHERE resolved_level = 2 AND closed_at IS NOT NULL),
+                 count(*) FILTER (WHERE resolved_level = 1 AND closed_at IS NOT NULL)]
+               AS resolved
+    FROM (SELECT c.*, (c.reported_at AT TIME ZONE %(tz)s)::date AS day,
+                 (c.closed_at AT TIME ZONE %(tz)s)::date AS closed_day
+          FROM case_event c
+          WHERE (c.reported_at AT TIME ZONE %(tz)s)::date IN (SELECT day FROM touched_day)) c
+    GROUP BY GROUPING SETS (
+        (district_code, day, category_1, channel),
+        (district_code, street_code, day, category_1, channel),
+        (street_code, community_code, day, category_1, channel),
+        (community_code, grid_code, day, category_1, channel))
+) g
+WHERE CASE level WHEN 4 THEN grid_code WHEN 3 THEN community_code
+                 WHEN 2 THEN street_code ELSE district_code END IS NOT NULL
 """
 
 
@@ -65,9 +83,7 @@ def mark_touched(conn: psycopg.Connection, timezone: str) -> None:
 def refresh(conn: psycopg.Connection, timezone: str) -> None:
     """After the upsert: recompute every level's aggregates for the touched days."""
     conn.execute("DELETE FROM case_rollup WHERE day IN (SELECT day FROM touched_day)")
-    for level, (unit, parent) in LEVEL_COLUMNS.items():
-        query = AGGREGATE.format(unit=unit, parent=parent or "NULL", hist=_histogram())
-        conn.execute(query, {"level": level, "tz": timezone})
+    conn.execute(AGGREGATE.format(hist=_histogram()), {"tz": timezone})
 
 
 def _histogram() -> str:

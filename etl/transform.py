@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import h3
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 
 from etl.mapping import FieldSpec, Mapping
@@ -51,10 +53,13 @@ class Problems:
         self.reason = np.full(n, None, dtype=object)
 
     def add(self, mask, field: str, reasons) -> None:
-        """Note ``reasons`` (a string or an array) for masked rows that have no problem yet."""
+        """Note ``reasons`` for masked rows that have no problem yet: a string, or a function
+        of the mask giving one reason per masked row (built only for the rows that need it)."""
         mask = np.asarray(mask, dtype=bool) & (self.field == None)  # noqa: E711 (elementwise)
+        if not mask.any():
+            return
         self.field[mask] = field
-        self.reason[mask] = reasons if isinstance(reasons, str) else np.asarray(reasons)[mask]
+        self.reason[mask] = reasons if isinstance(reasons, str) else reasons(mask)
 
     @property
     def bad(self) -> np.ndarray:
@@ -105,10 +110,10 @@ def _raw_values(frame: pd.DataFrame, spec: FieldSpec | None, n: int) -> pd.Serie
         return pd.Series([None] * n, index=frame.index, dtype=object)
     if spec.value is not None:
         return pd.Series([str(spec.value)] * n, index=frame.index, dtype=object)
-    values = frame[spec.column].astype(object)
-    values = values.where(values.notna(), None)
-    stripped = values.str.strip()
-    return stripped.where(stripped != "", None)
+    trimmed = pc.utf8_trim_whitespace(pa.array(frame[spec.column].to_numpy(), type=pa.string(),
+                                                from_pandas=True))
+    values = pd.Series(trimmed.to_numpy(zero_copy_only=False), index=frame.index, dtype=object)
+    return values.where(values.notna() & (values != ""), None)
 
 
 def _apply_map(raw: pd.Series, spec: FieldSpec, name: str, problems: Problems) -> pd.Series:
@@ -119,8 +124,9 @@ def _apply_map(raw: pd.Series, spec: FieldSpec, name: str, problems: Problems) -
     return mapped.where(raw.isin(table.keys()), None)
 
 
-def _quoted(raw: pd.Series, text: str) -> np.ndarray:
-    return ("'" + raw.fillna("").astype(str) + "' " + text).to_numpy()
+def _quoted(raw: pd.Series, text: str):
+    """Reasons quoting each masked row's value, e.g. "'2024-13-45' is not a date/time"."""
+    return lambda mask: np.array([f"'{v}' {text}" for v in raw.to_numpy()[mask]], dtype=object)
 
 
 def _text(raw, name, spec, ctx, problems):
@@ -161,7 +167,7 @@ def _parse_times(raw: pd.Series, fmt: str | None, tz: str) -> pd.Series:
         if not todo.any():
             break
         values = raw[todo]
-        for sub in _by_zone_awareness(values):
+        for sub in [values] if fmt else _by_zone_awareness(values):
             converted = _to_utc(sub, how, tz)
             utc.loc[converted.index] = converted
         todo = raw.notna() & utc.isna()
@@ -187,12 +193,8 @@ def _to_utc(values: pd.Series, how: str | None, tz: str) -> pd.Series:
 def _json(frame: pd.DataFrame, spec: FieldSpec | None) -> pd.Series:
     if spec is None or not spec.columns:
         return pd.Series(["{}"] * len(frame), index=frame.index)
-    cols = frame[spec.columns].astype(object)
-    return pd.Series(
-        [json.dumps({k: v for k, v in zip(spec.columns, row, strict=True) if v not in (None, "")},
-                    ensure_ascii=False) for row in cols.itertuples(index=False)],
-        index=frame.index,
-    )
+    lines = frame[spec.columns].to_json(orient="records", lines=True, force_ascii=False)
+    return pd.Series(lines.rstrip("\n").split("\n") if len(frame) else [], index=frame.index)
 
 
 CONVERTERS = {
@@ -276,9 +278,10 @@ def _points(geoms, required: bool, ctx: Context, problems: Problems) -> np.ndarr
     return geoms
 
 
-def _where(lon: np.ndarray, lat: np.ndarray, text: str) -> np.ndarray:
-    return np.array([f"({x:.6f}, {y:.6f}) {text}" for x, y in zip(lon, lat, strict=True)],
-                    dtype=object)
+def _where(lon: np.ndarray, lat: np.ndarray, text: str):
+    """Reasons naming each masked point."""
+    return lambda mask: np.array([f"({x:.6f}, {y:.6f}) {text}" for x, y in
+                                  zip(lon[mask], lat[mask], strict=True)], dtype=object)
 
 
 def _polygons(geoms, out: pd.DataFrame, problems: Problems) -> np.ndarray:
@@ -309,8 +312,10 @@ def _place(frame: pd.DataFrame, out: pd.DataFrame, ctx: Context) -> None:
         column = getattr(spec, key) if spec else None
         out[f"place_{key}"] = frame[column].str.strip() if column else None
     if spec is not None and spec.code and spec.pattern:
-        out["place_code"] = out["place_code"].str.replace(spec.pattern, spec.replace or "",
-                                                          regex=True)
+        codes = out["place_code"]
+        unique = codes.dropna().unique()
+        rewritten = pd.Series(unique).str.replace(spec.pattern, spec.replace or "", regex=True)
+        out["place_code"] = codes.map(dict(zip(unique, rewritten, strict=True)))
 
 
 def raw_records(chunk: Chunk, bad: np.ndarray) -> list[str]:
