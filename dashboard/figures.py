@@ -49,11 +49,11 @@ def map_figure(data: dict, layers: tuple[str, ...], metric: str, lang: str = "zh
     if "units" in layers or not data["children"]:
         fig.add_trace(units_trace(data, metric, lang, dark))
     extra = data.get("layers", {})
-    if "hexbins" in extra:
+    if extra.get("hexbins", {}).get("features"):
         fig.add_trace(hex_trace(extra["hexbins"], lang))
-    if "hotspots" in extra:
+    if any(f["properties"]["hot"] for f in extra.get("hotspots", {}).get("features", [])):
         fig.add_trace(hotspot_trace(extra["hotspots"], lang))
-    if "cases" in extra:
+    if extra.get("cases", {}).get("features"):
         fig.add_trace(point_trace(extra["cases"], t("layer.cases", lang), "#5c6bc0", 5,
                                   ("category_1", "status")))
     for trace in facility_traces(extra.get("facilities"), lang):

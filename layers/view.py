@@ -53,10 +53,12 @@ def view(engine: Engine, params: Mapping, zone: str, layers: set[str]) -> dict:
 
 
 def _shapes(conn: Connection, scope: Scope) -> dict:
-    """The children's polygons, or the unit itself at the grid level."""
-    if scope.child_level is None:
-        return units(conn, level=scope.level, code=scope.code)
-    return units(conn, level=scope.child_level, parent=scope.code)
+    """The children's polygons; the unit itself at the grid level or with no children."""
+    if scope.child_level is not None:
+        shapes = units(conn, level=scope.child_level, parent=scope.code)
+        if shapes["features"]:
+            return shapes
+    return units(conn, level=max(scope.level, 1), code=scope.code)
 
 
 def _layers(conn, scope: Scope, filters: Filters, zone: str, wanted: set[str]) -> dict:
