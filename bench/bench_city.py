@@ -19,7 +19,8 @@ MEMORY_TARGET_MB = 1500
 def measure(size: str) -> list[dict]:
     home = Path(tempfile.mkdtemp(prefix=f"onemap-city-{size}-"))
     try:
-        with scratch_database(f"onemap_bench_city_{size.lower()}") as url:
+        keep = os.environ.get("BENCH_KEEP") == "1"  # bench_read reads the city afterwards
+        with scratch_database(f"onemap_bench_city_{size.lower()}", keep=keep) as url:
             env = {**os.environ, "DATABASE_URL": url, "ONEMAP_HOME": str(home)}
             generated = run_measured(f"generate-{size}", [str(BIN / "onemap"), "generate",
                                                           "--size", size], env=env)
@@ -43,7 +44,7 @@ def main() -> None:
     sizes = os.environ.get("BENCH_SIZES", "M,L").split(",")
     metrics = [m for size in sizes for m in measure(size.strip().upper())]
     print_table(metrics)
-    print(write_results("city", metrics))
+    print(write_results("city-" + "-".join(s.strip().upper() for s in sizes), metrics))
 
 
 if __name__ == "__main__":

@@ -45,8 +45,9 @@ def with_database(url: str, name: str) -> str:
 
 
 @contextmanager
-def scratch_database(name: str):
-    """A fresh database on the onemap server, migrated; dropped on exit. Yields its URL."""
+def scratch_database(name: str, keep: bool = False):
+    """A fresh database on the onemap server, migrated; dropped on exit unless ``keep``
+    (so a later benchmark can read what this one loaded). Yields its URL."""
     from onemap.migrate import migrate
 
     admin_url = server_url()
@@ -56,7 +57,8 @@ def scratch_database(name: str):
         migrate(url)
         yield url
     finally:
-        _drop_create(admin_url, name, create=False)
+        if not keep:
+            _drop_create(admin_url, name, create=False)
 
 
 def _drop_create(admin_url: str, name: str, create: bool) -> None:

@@ -117,6 +117,11 @@ DELETE FROM grid_piece;
 INSERT INTO grid_piece (grid_code, geom)
 SELECT code, ST_Subdivide(geom, 64) FROM admin_unit WHERE level = 4;
 ANALYZE grid_piece;
+DELETE FROM grid_neighbour;
+INSERT INTO grid_neighbour
+SELECT a.code, b.code FROM admin_unit a JOIN admin_unit b
+  ON b.level = 4 AND a.code <> b.code AND a.geom && b.geom AND ST_Intersects(a.geom, b.geom)
+WHERE a.level = 4;
 """
 
 

@@ -110,7 +110,7 @@ class Units:
     """The units hotspots are computed on: ids, geometries, neighbour lists."""
 
     ids: list
-    geometries: list[dict]
+    geometries: list[dict] | None   # None: read afterwards for the units that are kept
     neighbours: list[list[int]]
 
 
@@ -137,7 +137,11 @@ def hotspots(conn: Connection, scope: Scope, filters: Filters, unit: str = "grid
                  "n": int(counts["all"][i]), "z": round(float(z["all"][i]), 3),
                  "confidence": level, "hot": bool(z["all"][i] > 0), "trend": trend}
         features.append({"type": "Feature", "id": props["id"], "properties": props,
-                         "geometry": units.geometries[i]})
+                         "geometry": units.geometries[i] if units.geometries else None})
+    if units.geometries is None:
+        shapes = _grid_shapes(conn, [f["id"] for f in features])
+        for feature in features:
+            feature["geometry"] = shapes[feature["id"]]
     features.sort(key=lambda f: -f["properties"]["z"])
     return {"type": "FeatureCollection", "features": features, "unit": unit,
             "resolution": resolution if unit == "hex" else None}
@@ -145,21 +149,25 @@ def hotspots(conn: Connection, scope: Scope, filters: Filters, unit: str = "grid
 
 def _grid_units(conn: Connection, scope: Scope) -> Units:
     scope_clause = f"a.{scope.column} = :scope" if scope.column else "TRUE"
-    rows = conn.execute(text(
-        f"SELECT a.code, ST_AsGeoJSON(ST_SimplifyPreserveTopology(a.geom, 0.00002), 6) "
-        f"FROM admin_unit a WHERE a.level = 4 AND {scope_clause} ORDER BY a.code"),
-        {"scope": scope.code}).all()
-    ids = [r[0] for r in rows]
+    ids = [r[0] for r in conn.execute(text(
+        f"SELECT a.code FROM admin_unit a WHERE a.level = 4 AND {scope_clause} ORDER BY a.code"),
+        {"scope": scope.code})]
     index = {code: i for i, code in enumerate(ids)}
     pairs = conn.execute(text(
-        f"SELECT a.code, b.code FROM admin_unit a JOIN admin_unit b ON b.level = 4 "
-        f"AND a.code <> b.code AND a.geom && b.geom AND ST_Intersects(a.geom, b.geom) "
-        f"WHERE a.level = 4 AND {scope_clause}"), {"scope": scope.code}).all()
+        f"SELECT n.grid_code, n.neighbour_code FROM grid_neighbour n JOIN admin_unit a "
+        f"ON a.code = n.grid_code WHERE {scope_clause}"), {"scope": scope.code}).all()
     neighbours: list[list[int]] = [[] for _ in ids]
     for a, b in pairs:
         if b in index:
             neighbours[index[a]].append(index[b])
-    return Units(ids, [json.loads(r[1]) for r in rows], neighbours)
+    return Units(ids, None, neighbours)  # shapes are read for the hotspots found only
+
+
+def _grid_shapes(conn: Connection, codes: list[str]) -> dict[str, dict]:
+    rows = conn.execute(text(
+        "SELECT code, ST_AsGeoJSON(ST_SimplifyPreserveTopology(geom, 0.00002), 6) "
+        "FROM admin_unit WHERE code = ANY(:codes)"), {"codes": codes})
+    return {code: json.loads(shape) for code, shape in rows}
 
 
 def _hex_units(conn: Connection, scope: Scope, resolution: int) -> Units:
