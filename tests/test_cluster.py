@@ -78,10 +78,15 @@ def test_stale_pid_file_is_recovered(cluster):
 def test_taken_port_means_another_port(cluster):
     old = cluster.port
     cluster.down()
-    with socket.socket() as squatter:
-        squatter.bind(("127.0.0.1", old))
-        squatter.listen()
-        status = cluster.up()
+    try:
+        with socket.socket() as squatter:
+            # The server's own closed connections may linger on the port (TIME_WAIT).
+            squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            squatter.bind(("127.0.0.1", old))
+            squatter.listen()
+            status = cluster.up()
+    finally:
+        cluster.up()
     assert status.running and status.port != old
     assert scalar(cluster.url(), "SELECT 1") == 1
 
