@@ -186,7 +186,10 @@ def _to_utc(values: pd.Series, how: str | None, tz: str) -> pd.Series:
     except (ValueError, TypeError):
         return pd.Series(pd.NaT, index=values.index, dtype="datetime64[us]")
     if getattr(parsed.dt, "tz", None) is None:
-        parsed = parsed.dt.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
+        # The repeated hour when clocks go back reads as its first occurrence (summer time);
+        # a time skipped when they go forward moves forward: neither loses the row.
+        first = np.ones(len(parsed), dtype=bool)
+        parsed = parsed.dt.tz_localize(tz, ambiguous=first, nonexistent="shift_forward")
     return parsed.dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[us]")
 
 
