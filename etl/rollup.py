@@ -76,6 +76,7 @@ def mark_touched(conn: psycopg.Connection, timezone: str) -> None:
     conn.execute(TOUCHED, {"tz": timezone, "everything": rezoned})
     if rezoned:
         conn.execute("DELETE FROM case_rollup")
+        conn.execute("DELETE FROM case_unit_day")
     conn.execute("INSERT INTO rollup_zone (zone) VALUES (%s) "
                  "ON CONFLICT (one) DO UPDATE SET zone = EXCLUDED.zone", (timezone,))
 
@@ -84,6 +85,10 @@ def refresh(conn: psycopg.Connection, timezone: str) -> None:
     """After the upsert: recompute every level's aggregates for the touched days."""
     conn.execute("DELETE FROM case_rollup WHERE day IN (SELECT day FROM touched_day)")
     conn.execute(AGGREGATE.format(hist=_histogram()), {"tz": timezone})
+    conn.execute("DELETE FROM case_unit_day WHERE day IN (SELECT day FROM touched_day)")
+    conn.execute("INSERT INTO case_unit_day SELECT level, unit_code, parent_code, day, "
+                 "sum(total) FROM case_rollup WHERE day IN (SELECT day FROM touched_day) "
+                 "GROUP BY 1, 2, 3, 4")
 
 
 def _histogram() -> str:

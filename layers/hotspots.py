@@ -190,11 +190,13 @@ def _counts(conn, scope: Scope, filters: Filters, unit: str, resolution: int,
     if unit == "hex":
         found = hex_counts(conn, scope, filters, resolution)
     elif rollup_answers(conn, filters, zone):
+        # Without category or channel filters the per-day totals answer (far fewer rows).
+        table = "case_unit_day" if not (filters.categories or filters.channels) else "case_rollup"
         where = rollup_where(filters, 4, None, False, zone)
         if scope.column:
             where.add(f"a.{scope.column} = :scope", scope=scope.code)
         found = dict(conn.execute(text(
-            f"SELECT r.unit_code, sum(r.total) FROM case_rollup r JOIN admin_unit a "
+            f"SELECT r.unit_code, sum(r.total) FROM {table} r JOIN admin_unit a "
             f"ON a.code = r.unit_code WHERE {where.sql} GROUP BY 1"), where.params).all())
     else:
         where = raw_where(filters, scope).add("c.grid_code IS NOT NULL")

@@ -179,7 +179,8 @@ def trend(conn, scope: Scope, filters: Filters, zone: str, fast: bool) -> dict:
     unit = "week" if days > TREND_WEEKLY_AFTER_DAYS else "day"
     if fast:
         where = rollup_where(filters, max(scope.level, 1), scope.code, False, zone)
-        bucket, source, measure = "r.day", "case_rollup r", "sum(r.total)"
+        table = "case_unit_day" if not (filters.categories or filters.channels) else "case_rollup"
+        bucket, source, measure = "r.day", f"{table} r", "sum(r.total)"
     else:
         where = raw_where(filters, scope)
         bucket, source, measure = "(c.reported_at AT TIME ZONE :tz)::date", "case_event c", \
