@@ -68,6 +68,18 @@ WHERE CASE level WHEN 4 THEN grid_code WHEN 3 THEN community_code
 """
 
 
+# The same measures summed over categories and channels: one row per unit and day.
+UNIT_DAY = """
+INSERT INTO case_unit_day
+SELECT level, unit_code, parent_code, day, sum(total), sum(closed), sum(closed_on_time),
+       sum(closed_late), sum(closed_same_day), sum(closed_3d), sum(hours_sum), ARRAY[{hist}],
+       sum(satisfaction_sum), sum(satisfaction_n),
+       ARRAY[sum(resolved[1]), sum(resolved[2]), sum(resolved[3]), sum(resolved[4])]
+FROM case_rollup WHERE day IN (SELECT day FROM touched_day)
+GROUP BY level, unit_code, parent_code, day
+"""
+
+
 def mark_touched(conn: psycopg.Connection, timezone: str) -> None:
     """Before the upsert: note the days of staged rows and of the rows they will replace.
     A zone other than the one the aggregates were counted in touches every day."""
@@ -86,9 +98,8 @@ def refresh(conn: psycopg.Connection, timezone: str) -> None:
     conn.execute("DELETE FROM case_rollup WHERE day IN (SELECT day FROM touched_day)")
     conn.execute(AGGREGATE.format(hist=_histogram()), {"tz": timezone})
     conn.execute("DELETE FROM case_unit_day WHERE day IN (SELECT day FROM touched_day)")
-    conn.execute("INSERT INTO case_unit_day SELECT level, unit_code, parent_code, day, "
-                 "sum(total) FROM case_rollup WHERE day IN (SELECT day FROM touched_day) "
-                 "GROUP BY 1, 2, 3, 4")
+    conn.execute(UNIT_DAY.format(hist=", ".join(
+        f"sum(hours_hist[{i + 1}])" for i in range(len(HOUR_BUCKETS) + 1))))
 
 
 def _histogram() -> str:

@@ -71,6 +71,11 @@ def rollup_where(filters: Filters, level: int, unit: str | None, by_parent: bool
     return where
 
 
+def rollup_table(filters: Filters) -> str:
+    """Per unit and day when no category or channel filter applies, else the full grain."""
+    return "case_rollup" if filters.categories or filters.channels else "case_unit_day"
+
+
 def rollup_answers(conn: Connection, filters: Filters, zone: str) -> bool:
     """True when the aggregates can answer these filters exactly."""
     if filters.statuses or filters.bbox:

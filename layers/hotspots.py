@@ -14,7 +14,7 @@ import h3
 import numpy as np
 from sqlalchemy import Connection, text
 
-from layers.cases import raw_where, rollup_answers, rollup_where
+from layers.cases import raw_where, rollup_answers, rollup_table, rollup_where
 from layers.errors import BadParameter
 from layers.filters import Filters
 from layers.scope import Scope
@@ -190,8 +190,7 @@ def _counts(conn, scope: Scope, filters: Filters, unit: str, resolution: int,
     if unit == "hex":
         found = hex_counts(conn, scope, filters, resolution)
     elif rollup_answers(conn, filters, zone):
-        # Without category or channel filters the per-day totals answer (far fewer rows).
-        table = "case_unit_day" if not (filters.categories or filters.channels) else "case_rollup"
+        table = rollup_table(filters)
         where = rollup_where(filters, 4, None, False, zone)
         if scope.column:
             where.add(f"a.{scope.column} = :scope", scope=scope.code)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, text
 
-from layers.cases import child_column, raw_where, rollup_answers, rollup_where
+from layers.cases import child_column, raw_where, rollup_answers, rollup_table, rollup_where
 from layers.filters import Filters
 from layers.scope import Scope
 from onemap.schema import HOUR_BUCKETS
@@ -128,7 +128,7 @@ def _ratio(part: int, whole: int, digits: int = 4) -> float | None:
 def _closed_figures(conn, scope: Scope, filters: Filters, zone: str, fast: bool):
     if fast:
         where = rollup_where(filters, max(scope.level, 1), scope.code, False, zone)
-        query = f"SELECT {ROLLUP_MEASURES} FROM case_rollup r WHERE {where.sql}"
+        query = f"SELECT {ROLLUP_MEASURES} FROM {rollup_table(filters)} r WHERE {where.sql}"
     else:
         where = raw_where(filters, scope)
         query = f"SELECT {RAW_MEASURES} FROM case_event c WHERE {where.sql}"
@@ -138,7 +138,7 @@ def _closed_figures(conn, scope: Scope, filters: Filters, zone: str, fast: bool)
 def _closed_by_child(conn, scope: Scope, filters: Filters, zone: str, fast: bool) -> dict:
     if fast:
         where = rollup_where(filters, scope.child_level, scope.code, True, zone)
-        query = (f"SELECT r.unit_code AS code, {ROLLUP_MEASURES} FROM case_rollup r "
+        query = (f"SELECT r.unit_code AS code, {ROLLUP_MEASURES} FROM {rollup_table(filters)} r "
                  f"WHERE {where.sql} GROUP BY 1")
     else:
         where = raw_where(filters, scope)
@@ -179,8 +179,7 @@ def trend(conn, scope: Scope, filters: Filters, zone: str, fast: bool) -> dict:
     unit = "week" if days > TREND_WEEKLY_AFTER_DAYS else "day"
     if fast:
         where = rollup_where(filters, max(scope.level, 1), scope.code, False, zone)
-        table = "case_unit_day" if not (filters.categories or filters.channels) else "case_rollup"
-        bucket, source, measure = "r.day", f"{table} r", "sum(r.total)"
+        bucket, source, measure = "r.day", f"{rollup_table(filters)} r", "sum(r.total)"
     else:
         where = raw_where(filters, scope)
         bucket, source, measure = "(c.reported_at AT TIME ZONE :tz)::date", "case_event c", \
