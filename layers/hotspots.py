@@ -124,8 +124,11 @@ def hotspots(conn: Connection, scope: Scope, filters: Filters, unit: str = "grid
     if not units.ids:
         return {"type": "FeatureCollection", "features": [], "unit": unit}
     early, late = _halves(conn, filters, zone)
-    counts = {name: _counts(conn, scope, part, unit, resolution, units.ids, zone)
-              for name, part in (("all", filters), ("early", early), ("late", late))}
+    if unit == "grid" and all(rollup_answers(conn, f, zone) for f in (early, late)):
+        counts = _grid_counts_by_half(conn, scope, filters, late, units.ids, zone)
+    else:
+        counts = {name: _counts(conn, scope, part, unit, resolution, units.ids, zone)
+                  for name, part in (("all", filters), ("early", early), ("late", late))}
     z = {name: getis_ord(c, units.neighbours) for name, c in counts.items()}
     features = []
     for i, uid in enumerate(units.ids):
@@ -203,6 +206,24 @@ def _counts(conn, scope: Scope, filters: Filters, unit: str, resolution: int,
             f"SELECT c.grid_code, count(*) FROM case_event c WHERE {where.sql} GROUP BY 1"),
             where.params).all())
     return np.array([found.get(uid, 0) for uid in ids], dtype=float)
+
+
+def _grid_counts_by_half(conn, scope: Scope, filters: Filters, late: Filters, ids: list,
+                         zone: str) -> dict[str, np.ndarray]:
+    """Whole-period, early and late counts per grid in one pass over the daily aggregates."""
+    where = rollup_where(filters, 4, None, False, zone)
+    if scope.column:
+        where.add(f"a.{scope.column} = :scope", scope=scope.code)
+    middle = late.start.astimezone(ZoneInfo(zone)).date()
+    rows = conn.execute(text(
+        f"SELECT r.unit_code, sum(r.total), sum(r.total) FILTER (WHERE r.day < :middle), "
+        f"sum(r.total) FILTER (WHERE r.day >= :middle) FROM {rollup_table(filters)} r "
+        f"JOIN admin_unit a ON a.code = r.unit_code WHERE {where.sql} GROUP BY 1"),
+        {**where.params, "middle": middle}).all()
+    found = {code: (whole, early or 0, recent or 0) for code, whole, early, recent in rows}
+    empty = (0, 0, 0)
+    return {name: np.array([found.get(uid, empty)[i] for uid in ids], dtype=float)
+            for i, name in enumerate(("all", "early", "late"))}
 
 
 def _halves(conn: Connection, filters: Filters, zone: str) -> tuple[Filters, Filters]:
