@@ -231,22 +231,22 @@ def experiments(url: str) -> None:
         say(f"  grid_piece: {pieces[0]:,} pieces, {pieces[1]:.1f} vertices on average")
         trials = {
             "placement as loaded (LATERAL, ORDER BY grid_code LIMIT 1 per point)": """
-                SELECT count(*) FROM bench_stage s LEFT JOIN LATERAL (
+                SELECT count(c.grid_code) FROM bench_stage s LEFT JOIN LATERAL (
                     SELECT gp.grid_code FROM grid_piece gp
                     WHERE ST_Intersects(gp.geom, s.geom) ORDER BY gp.grid_code LIMIT 1) c ON true
                 WHERE s.geom IS NOT NULL""",
             "placement as a plain join + DISTINCT ON (grid_piece)": """
-                SELECT count(*) FROM (SELECT DISTINCT ON (s.row_number) s.row_number,
+                SELECT count(grid_code) FROM (SELECT DISTINCT ON (s.row_number) s.row_number,
                     gp.grid_code FROM bench_stage s JOIN grid_piece gp
                     ON ST_Intersects(gp.geom, s.geom) ORDER BY s.row_number, gp.grid_code) x""",
             "placement, plain join, whole tracts (admin_unit level 4)": """
-                SELECT count(*) FROM bench_stage s JOIN admin_unit a
+                SELECT count(a.code) FROM bench_stage s JOIN admin_unit a
                 ON a.level = 4 AND ST_Intersects(a.geom, s.geom)""",
             "window min(row_number) OVER (PARTITION BY id) alone": """
-                SELECT count(*) FROM (SELECT min(row_number) OVER (PARTITION BY id)
+                SELECT sum(f) FROM (SELECT min(row_number) OVER (PARTITION BY id) AS f
                 FROM bench_stage) x""",
-            "to_jsonb(s) of every staged row (the reject query's raw)": """
-                SELECT count(*) FROM (SELECT to_jsonb(s) FROM bench_stage s) x""",
+            "to_jsonb(s) of every staged row (the loader does it for rejected rows only)": """
+                SELECT sum(length((to_jsonb(s) - 'place_code')::text)) FROM bench_stage s""",
         }
         for label, query in trials.items():
             started = time.perf_counter()
