@@ -210,10 +210,3 @@ def share_figure(shares: dict, title: str, labels: dict[str, str],
                            values=[shares[k] for k in keys], hole=0.5, sort=False,
                            textinfo="label+percent"))
     return _chart_layout(fig, title, dark)
-
-
-def outline_figure(collection: dict, lang: str = "zh", tile_url: str | None = None) -> go.Figure:
-    """Just the outline (used before any cases are loaded)."""
-    data = {"units": collection, "children": [], "scope": {"code": None},
-            "bbox": collection.get("bbox"), "layers": {}}
-    return map_figure(data, ("units",), "total", lang, tile_url)

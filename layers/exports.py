@@ -7,7 +7,6 @@ carries the codes and names of its grid, community, street and district.
 from __future__ import annotations
 
 import json
-import shutil
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
@@ -212,7 +211,3 @@ def _empty(layer: LayerSpec, crs: str) -> gpd.GeoDataFrame:
 
 WRITERS = {"geojson": _geojson, "gpkg": _gpkg, "shp": _shp, "csv": _csv, "xlsx": _xlsx,
            "html": _html}
-
-
-def copy_to(result: ExportResult, destination: Path) -> None:
-    shutil.copyfile(result.path, destination)

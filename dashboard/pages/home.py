@@ -83,15 +83,11 @@ def controls_to_url(range_, category, channel, status, layers, metric, clicks, s
     state = parse(search)
     if isinstance(ctx.triggered_id, dict):
         code = _clicked_unit(next((c for c in clicks if c), None))
-        return state_query(replace(state, scope=code)) if code else no_update
-    return state_query(replace(
+        return replace(state, scope=code).query() if code else no_update
+    return replace(
         state, range=range_ or "90d", start=None, end=None, category=tuple(category or ()),
         channel=tuple(channel or ()), status=tuple(status or ()), layers=tuple(layers or ()),
-        metric=metric or "total"))
-
-
-def state_query(state: ViewState) -> str:
-    return state.query()
+        metric=metric or "total").query()
 
 
 def _clicked_unit(click) -> str | None:
