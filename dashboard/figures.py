@@ -167,7 +167,8 @@ def device_traces(collection: dict | None, lang: str) -> list[go.Scattermap]:
         feats = [f for f in collection["features"] if f["properties"]["status"] == status]
         if feats:
             size = 11 if status == "alarm" else 5
-            traces.append(point_trace({"features": feats}, f"{t('layer.iot', lang)} · {status}",
+            name = f"{t('layer.iot', lang)} · {t(f'device.{status}', lang)}"
+            traces.append(point_trace({"features": feats}, name,
                                       DEVICE_COLOURS[status], size, ("kind", "name", "status")))
     return traces
 

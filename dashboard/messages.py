@@ -103,6 +103,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "bigscreen.title": {"zh": "城市运行指挥中心", "en": "City operations centre"},
     "bigscreen.ticker": {"zh": "最新超期与告警", "en": "New overdue cases and alarms"},
     "back": {"zh": "返回", "en": "Back"},
+    "device.online": {"zh": "在线", "en": "online"},
+    "device.offline": {"zh": "离线", "en": "offline"},
+    "device.alarm": {"zh": "告警", "en": "alarm"},
 }
 
 LANGUAGES = ("zh", "en")
