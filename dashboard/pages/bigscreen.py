@@ -113,7 +113,8 @@ def refresh(_tick, tour, screen, lang):
     scale = width / 1920
     return (
         scaled(map_figure(data, BIG_LAYERS, "total", lang, svc.settings.tile_url, dark=True,
-                          size=(width * 0.5, height * 0.8)), scale),
+                          size=(width * 0.5, height * 0.8), tile_crs=svc.settings.tile_crs),
+               scale),
         kpi_cards(data, lang), crumbs,
         scaled(trend_figure(data["trend"], lang, dark=True), scale),
         scaled(bars_figure(data["categories"], t("chart.categories", lang), dark=True), scale),

@@ -122,7 +122,7 @@ def render(search, tick):
     except SQLAlchemyError as exc:
         banner = html.Div(user_message(exc, state.lang), className="banner error", id="db-down")
         return (*[no_update] * 11, banner, no_update, except_ms)
-    figure, *rest = draw(data, state, svc.settings.tile_url)
+    figure, *rest = draw(data, state, svc.settings.tile_url, svc.settings.tile_crs)
     return (map_graph(figure, f"{search}#{tick}"), *rest, None,
             f"{t('asof', state.lang)} {as_of[:16].replace('T', ' ') if as_of else '—'}",
             refresh_ms)
@@ -135,7 +135,8 @@ def map_graph(figure, view: str) -> dcc.Graph:
                      config=GRAPH_CONFIG, style={"height": "100%"})
 
 
-def draw(data: dict, state: ViewState, tile_url: str | None = None) -> tuple:
+def draw(data: dict, state: ViewState, tile_url: str | None = None,
+         tile_crs: str = "wgs84") -> tuple:
     """The components and figures of one view (a pure function of the data)."""
     lang = state.lang
     names = {f["id"]: f["properties"]["name"] for f in data["units"]["features"]}
@@ -143,7 +144,7 @@ def draw(data: dict, state: ViewState, tile_url: str | None = None) -> tuple:
     hotspots = data["layers"].get("hotspots")
     labels = {k: t(f"resolution.{k}", lang) for k in data["cases"]["resolution"]}
     return (
-        map_figure(data, state.layers, state.metric, lang, tile_url),
+        map_figure(data, state.layers, state.metric, lang, tile_url, tile_crs=tile_crs),
         ui.kpi_cards(data, lang),
         ui.breadcrumb(data["breadcrumb"], state),
         trend_figure(data["trend"], lang),

@@ -1,0 +1,42 @@
+"""Figure builders without a browser: offline styles, basemap, GCJ-02 alignment, metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dashboard.figures import OFFLINE_STYLE, map_figure
+from onemap.crs import wgs84_to_gcj02
+
+SQUARE = [[[114.30, 22.65], [114.32, 22.65], [114.32, 22.67], [114.30, 22.67], [114.30, 22.65]]]
+
+
+def view(total: int = 5) -> dict:
+    feature = {"type": "Feature", "id": "A", "properties": {"name": "甲"},
+               "geometry": {"type": "Polygon", "coordinates": SQUARE}}
+    return {"units": {"type": "FeatureCollection", "features": [feature]},
+            "children": [{"code": "A", "name": "甲", "total": total, "overdue": 1}],
+            "cases": {"total": total}, "scope": {"code": "X"}, "layers": {},
+            "bbox": (114.30, 22.65, 114.32, 22.67)}
+
+
+def test_offline_by_default():
+    fig = map_figure(view(), ("units",), "total")
+    assert fig.layout.map.style == OFFLINE_STYLE  # no tiles, glyphs or sprites
+    assert not fig.layout.map.layers
+    assert list(fig.data[0].z) == [5]
+
+
+def test_gcj02_tiles_get_shifted_data():
+    fig = map_figure(view(), ("units",), "total", tile_url="http://tiles.local/{z}/{x}/{y}.png",
+                     tile_crs="gcj02")
+    ring = np.array(fig.data[0].geojson["features"][0]["geometry"]["coordinates"][0])
+    want_x, want_y = wgs84_to_gcj02(np.array(SQUARE[0])[:, 0], np.array(SQUARE[0])[:, 1])
+    assert np.allclose(ring[:, 0], want_x) and np.allclose(ring[:, 1], want_y)
+    assert abs(ring[0, 0] - SQUARE[0][0][0]) > 0.003  # a few hundred metres: really moved
+    assert fig.layout.map.layers[0].source == ("http://tiles.local/{z}/{x}/{y}.png",)
+
+
+def test_wgs84_tiles_leave_data_alone():
+    fig = map_figure(view(), ("units",), "total", tile_url="http://tiles.local/{z}/{x}/{y}.png")
+    ring = fig.data[0].geojson["features"][0]["geometry"]["coordinates"][0]
+    assert [list(p) for p in ring] == SQUARE[0]
