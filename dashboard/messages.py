@@ -44,6 +44,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "range.all": {"zh": "全部", "en": "All"},
     "range.custom": {"zh": "自定义", "en": "Custom"},
     "filter.category": {"zh": "诉求分类", "en": "Category"},
+    "filter.subcategory": {"zh": "二级分类", "en": "Subcategory"},
     "filter.channel": {"zh": "渠道", "en": "Channel"},
     "filter.status": {"zh": "状态", "en": "Status"},
     "status.open": {"zh": "在办", "en": "Open"},

@@ -119,3 +119,13 @@ def street_codes(engine: Engine) -> list[str]:
     with engine.connect() as conn:
         return [r[0] for r in conn.execute(text(
             "SELECT code FROM admin_unit WHERE level = 2 ORDER BY code"))]
+
+
+def subcategories(engine: Engine, tops: list[str], limit: int = 300) -> list[str]:
+    """The second-level categories under the given top-level ones (the category tree)."""
+    if not tops:
+        return []
+    with engine.connect() as conn:
+        return [r[0] for r in conn.execute(text(
+            "SELECT DISTINCT category_2 FROM case_event WHERE category_1 = ANY(:tops) "
+            "AND category_2 IS NOT NULL ORDER BY 1 LIMIT :limit"), {"tops": tops, "limit": limit})]

@@ -148,6 +148,20 @@ def test_filters_shared_url_and_export(city_db, serve, page, tmp_path):
     other.close()
 
 
+def test_category_tree_filter(city_db, serve, page):
+    """A second-level category from a link filters the view and shows in its dropdown."""
+    top, sub = sql(city_db, "SELECT category_1, category_2 FROM case_event "
+                            "GROUP BY 1, 2 ORDER BY count(*) DESC LIMIT 1")[0]
+    server = serve(city_db)
+    page.goto(f"{server.url}/?range=all&category={sub}")
+    want = sql(city_db, COUNT.format(where="category_2 = %s"), sub)[0][0]
+    page.wait_for_function("n => document.querySelector('#kpi-total') && document"
+                           ".querySelector('#kpi-total').innerText.replace(/,/g, '')"
+                           " == String(n)", arg=want, timeout=30_000)
+    assert sub in page.inner_text(f"#{'filter-subcategory'}")
+    assert want < sql(city_db, COUNT.format(where="category_1 = %s"), top)[0][0]
+
+
 def test_database_down_shows_a_banner_and_recovers(serve, page):
     """A private cluster we may stop: the banner comes, then goes by itself."""
     home = ROOT / ".onemap" / "test-clusters" / uuid.uuid4().hex[:8]

@@ -21,7 +21,7 @@ from dashboard.services import services
 from dashboard.state import ViewState, parse
 from layers.admin import loaded_levels
 from layers.errors import LayerError
-from layers.view import case_detail, data_as_of, view, vocabularies
+from layers.view import case_detail, data_as_of, subcategories, view, vocabularies
 
 dash.register_page(__name__, path="/", title="一张图 · onemap")
 
@@ -72,20 +72,23 @@ def _body(state: ViewState, words: dict) -> html.Div:
 
 @callback(
     Output(ids.URL, "search"),
-    Input(ids.RANGE, "value"), Input(ids.CATEGORY, "value"), Input(ids.CHANNEL, "value"),
-    Input(ids.STATUS, "value"), Input(ids.LAYERS, "value"), Input(ids.METRIC, "value"),
-    Input({"type": ids.MAP, "view": ALL}, "clickData"),
+    Input(ids.RANGE, "value"), Input(ids.CATEGORY, "value"), Input(ids.SUBCATEGORY, "value"),
+    Input(ids.CHANNEL, "value"), Input(ids.STATUS, "value"), Input(ids.LAYERS, "value"),
+    Input(ids.METRIC, "value"), Input({"type": ids.MAP, "view": ALL}, "clickData"),
     State(ids.URL, "search"),
     prevent_initial_call=True,
 )
-def controls_to_url(range_, category, channel, status, layers, metric, clicks, search):
+def controls_to_url(range_, category, subcategory, channel, status, layers, metric, clicks,
+                    search):
     """Filters, layers, metric and map clicks all become the URL (the shareable state)."""
     state = parse(search)
     if isinstance(ctx.triggered_id, dict):
         code = _clicked_unit(next((c for c in clicks if c), None))
         return replace(state, scope=code).query() if code else no_update
+    # A subcategory narrows its top-level category: the finer choice is the filter.
+    chosen = tuple(subcategory or ()) or tuple(category or ())
     return replace(
-        state, range=range_ or "90d", start=None, end=None, category=tuple(category or ()),
+        state, range=range_ or "90d", start=None, end=None, category=chosen,
         channel=tuple(channel or ()), status=tuple(status or ()), layers=tuple(layers or ()),
         metric=metric or "total").query()
 
@@ -156,6 +159,20 @@ def draw(data: dict, state: ViewState, tile_url: str | None = None,
         ui.alarm_rows(data["alarms"], lang),
         ui.export_links(state),
     )
+
+
+@callback(
+    Output(ids.SUBCATEGORY, "options"),
+    Input(ids.CATEGORY, "value"), State(ids.SUBCATEGORY, "value"),
+)
+def subcategory_options(tops, chosen):
+    """The category tree: second-level choices under the chosen top-level categories (and
+    whatever a shared link already chose)."""
+    try:
+        found = subcategories(services().engine, list(tops or ()))
+    except SQLAlchemyError:
+        return no_update
+    return list(dict.fromkeys([*found, *(chosen or ())]))
 
 
 @callback(
