@@ -21,8 +21,7 @@ from bench.common import metric, print_table, server_url, with_database, write_r
 from onemap.cluster import free_port
 
 REPEAT = 3
-# The layers switched on while measuring (BENCH_LAYERS overrides; the page's default adds
-# the IoT devices).
+# The layers switched on while measuring: the page's default (BENCH_LAYERS overrides).
 LAYERS = os.environ.get("BENCH_LAYERS", "units,hotspots")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--no-first-run"]

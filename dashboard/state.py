@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from urllib.parse import parse_qs, urlencode
 
 LAYERS = ("units", "hexbins", "cases", "facilities", "iot", "hotspots")
-DEFAULT_LAYERS = ("units", "hotspots", "iot")
+DEFAULT_LAYERS = ("units", "hotspots")  # devices are thousands of points: opt-in
 METRICS = ("total", "open", "overdue", "on_time_rate", "per_km2")
 RANGES = ("today", "7d", "30d", "90d", "year", "all")
 
