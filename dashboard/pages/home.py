@@ -10,7 +10,18 @@ from dataclasses import replace
 from urllib.parse import urlencode
 
 import dash
-from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
+from dash import (
+    ALL,
+    Input,
+    Output,
+    State,
+    callback,
+    clientside_callback,
+    ctx,
+    dcc,
+    html,
+    no_update,
+)
 from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard import components as ui
@@ -74,17 +85,13 @@ def _body(state: ViewState, words: dict) -> html.Div:
     Output(ids.URL, "search"),
     Input(ids.RANGE, "value"), Input(ids.CATEGORY, "value"), Input(ids.SUBCATEGORY, "value"),
     Input(ids.CHANNEL, "value"), Input(ids.STATUS, "value"), Input(ids.LAYERS, "value"),
-    Input(ids.METRIC, "value"), Input({"type": ids.MAP, "view": ALL}, "clickData"),
+    Input(ids.METRIC, "value"),
     State(ids.URL, "search"),
     prevent_initial_call=True,
 )
-def controls_to_url(range_, category, subcategory, channel, status, layers, metric, clicks,
-                    search):
-    """Filters, layers, metric and map clicks all become the URL (the shareable state)."""
+def controls_to_url(range_, category, subcategory, channel, status, layers, metric, search):
+    """Filters, layers and metric become the URL (the shareable state)."""
     state = parse(search)
-    if isinstance(ctx.triggered_id, dict):
-        code = _clicked_unit(next((c for c in clicks if c), None))
-        return replace(state, scope=code).query() if code else no_update
     # A subcategory narrows its top-level category: the finer choice is the filter.
     chosen = tuple(subcategory or ()) or tuple(category or ())
     return replace(
@@ -93,10 +100,21 @@ def controls_to_url(range_, category, subcategory, channel, status, layers, metr
         metric=metric or "total").query()
 
 
-def _clicked_unit(click) -> str | None:
-    """The child unit a click landed on (points of other layers carry no location)."""
-    point = (click or {}).get("points", [{}])[0]
-    return point.get("location")
+# A click on a unit drills down: the scope changes in the URL right in the browser (no
+# round trip before the view's own request). Points of other layers carry no location.
+clientside_callback(
+    """function(clicks, search) {
+        const click = (clicks || []).find(c => c);
+        const code = click && click.points && click.points[0] && click.points[0].location;
+        if (!code) { return window.dash_clientside.no_update; }
+        const params = new URLSearchParams(search || '');
+        params.set('scope', code);
+        return '?' + params.toString();
+    }""",
+    Output(ids.URL, "search", allow_duplicate=True),
+    Input({"type": ids.MAP, "view": ALL}, "clickData"), State(ids.URL, "search"),
+    prevent_initial_call=True,
+)
 
 
 @callback(
