@@ -11,7 +11,9 @@ from __future__ import annotations
 from sqlalchemy import Connection, text
 
 from layers.cases import child_column, raw_where, rollup_answers, rollup_table, rollup_where
-from layers.filters import Filters
+from layers.catalog import default_catalog
+from layers.features import where_for
+from layers.filters import Filters, Where
 from layers.scope import Scope
 from onemap.schema import HOUR_BUCKETS
 
@@ -125,13 +127,20 @@ def _ratio(part: int, whole: int, digits: int = 4) -> float | None:
     return round(part / whole, digits) if whole else None
 
 
-def _closed_figures(conn, scope: Scope, filters: Filters, zone: str, fast: bool):
+def _scope_rows(scope: Scope, filters: Filters, zone: str, fast: bool,
+                table: str | None = None) -> tuple[Where, str]:
+    """Where the scope's own figures come from: its aggregates (alias ``r``) or its cases
+    (alias ``c``), with the filters as a WHERE clause."""
     if fast:
         where = rollup_where(filters, max(scope.level, 1), scope.code, False, zone)
-        query = f"SELECT {ROLLUP_MEASURES} FROM {rollup_table(filters)} r WHERE {where.sql}"
-    else:
-        where = raw_where(filters, scope)
-        query = f"SELECT {RAW_MEASURES} FROM case_event c WHERE {where.sql}"
+        return where, f"{table or rollup_table(filters)} r"
+    return raw_where(filters, scope), "case_event c"
+
+
+def _closed_figures(conn, scope: Scope, filters: Filters, zone: str, fast: bool):
+    where, source = _scope_rows(scope, filters, zone, fast)
+    measures = ROLLUP_MEASURES if fast else RAW_MEASURES
+    query = f"SELECT {measures} FROM {source} WHERE {where.sql}"
     return conn.execute(text(query), {**where.params, "tz": zone}).mappings().one()
 
 
@@ -162,13 +171,11 @@ def _live_open(conn, scope: Scope, filters: Filters, by_child: bool = False) -> 
 
 
 def _mix(conn, scope, filters, zone, fast: bool, column: str, limit: int = 50) -> list[dict]:
-    if fast:
-        where = rollup_where(filters, max(scope.level, 1), scope.code, False, zone)
-        query = f"SELECT r.{column} AS key, sum(r.total) AS n FROM case_rollup r WHERE {where.sql}"
-    else:
-        where = raw_where(filters, scope)
-        query = f"SELECT c.{column} AS key, count(*) AS n FROM case_event c WHERE {where.sql}"
-    query += " GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT :limit"
+    # Mixes need the category and channel columns: the full-grain aggregates.
+    where, source = _scope_rows(scope, filters, zone, fast, table="case_rollup")
+    key, measure = (f"r.{column}", "sum(r.total)") if fast else (f"c.{column}", "count(*)")
+    query = (f"SELECT {key} AS key, {measure} AS n FROM {source} WHERE {where.sql} "
+             "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT :limit")
     rows = conn.execute(text(query), {**where.params, "limit": limit})
     return [{"key": key, "n": int(n)} for key, n in rows]
 
@@ -177,13 +184,9 @@ def trend(conn, scope: Scope, filters: Filters, zone: str, fast: bool) -> dict:
     """Cases per day, or per week when the range is long."""
     days = (filters.end - filters.start).days if filters.start and filters.end else 10_000
     unit = "week" if days > TREND_WEEKLY_AFTER_DAYS else "day"
-    if fast:
-        where = rollup_where(filters, max(scope.level, 1), scope.code, False, zone)
-        bucket, source, measure = "r.day", f"{rollup_table(filters)} r", "sum(r.total)"
-    else:
-        where = raw_where(filters, scope)
-        bucket, source, measure = "(c.reported_at AT TIME ZONE :tz)::date", "case_event c", \
-            "count(*)"
+    where, source = _scope_rows(scope, filters, zone, fast)
+    bucket, measure = (("r.day", "sum(r.total)") if fast else
+                       ("(c.reported_at AT TIME ZONE :tz)::date", "count(*)"))
     query = (f"SELECT date_trunc('{unit}', {bucket})::date AS period, {measure} AS n "
              f"FROM {source} WHERE {where.sql} GROUP BY 1 ORDER BY 1")
     rows = conn.execute(text(query), {**where.params, "tz": zone})
@@ -192,9 +195,10 @@ def trend(conn, scope: Scope, filters: Filters, zone: str, fast: bool) -> dict:
 
 def iot_counts(conn, scope: Scope, filters: Filters) -> dict:
     """Devices by status in the scope: online rate and active alarms."""
-    clause, params = _point_scope(scope, filters, "iot_device")
+    where = where_for(default_catalog().get("iot-devices"), scope, filters)
     rows = dict(conn.execute(text(
-        f"SELECT status, count(*) FROM iot_device WHERE {clause} GROUP BY 1"), params).all())
+        f"SELECT t.status, count(*) FROM iot_device t WHERE {where.sql} GROUP BY 1"),
+        where.params).all())
     total = sum(rows.values())
     return {"devices": total, "online": rows.get("online", 0),
             "offline": rows.get("offline", 0), "alarm": rows.get("alarm", 0),
@@ -202,21 +206,8 @@ def iot_counts(conn, scope: Scope, filters: Filters) -> dict:
 
 
 def facility_counts(conn, scope: Scope, filters: Filters) -> dict:
-    clause, params = _point_scope(scope, filters, "facility")
+    where = where_for(default_catalog().get("facilities"), scope, filters)
     rows = conn.execute(text(
-        f"SELECT kind, count(*) FROM facility WHERE {clause} GROUP BY 1 ORDER BY 2 DESC"), params)
+        f"SELECT t.kind, count(*) FROM facility t WHERE {where.sql} GROUP BY 1 ORDER BY 2 DESC"),
+        where.params)
     return {kind: int(n) for kind, n in rows}
-
-
-def _point_scope(scope: Scope, filters: Filters, table: str) -> tuple[str, dict]:
-    clauses, params = ["TRUE"], {}
-    if scope.column:
-        clauses.append(f"{scope.column} = :scope")
-        params["scope"] = scope.code
-    if filters.kinds:
-        clauses.append("kind = ANY(:kinds)")
-        params["kinds"] = list(filters.kinds)
-    if table == "iot_device" and filters.device_statuses:
-        clauses.append("status = ANY(:device_statuses)")
-        params["device_statuses"] = list(filters.device_statuses)
-    return " AND ".join(clauses), params

@@ -89,7 +89,7 @@ def latest_cases(conn: Connection, scope: Scope, filters: Filters,
             for r in rows.mappings()]
 
 
-def case_detail(engine: Engine, case_id: str, zone: str) -> dict:
+def case_detail(engine: Engine, case_id: str) -> dict:
     """One case with its lifecycle stages in order (personal fields left out)."""
     catalog = default_catalog()
     with engine.connect() as conn:

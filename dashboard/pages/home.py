@@ -206,7 +206,7 @@ def show_case(clicks, search):
     state = parse(search)
     svc = services()
     try:
-        case = case_detail(svc.engine, ctx.triggered_id["id"], svc.settings.timezone)
+        case = case_detail(svc.engine, ctx.triggered_id["id"])
     except (SQLAlchemyError, LayerError) as exc:
         return html.Div(user_message(exc, state.lang), className="banner error")
     return ui.timeline(case, state.lang)
