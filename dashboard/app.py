@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dash
@@ -17,8 +18,9 @@ from onemap.settings import Settings
 HERE = Path(__file__).parent
 
 
-def create_app(settings: Settings, db_url: str) -> Dash:
-    """A ready-to-run app reading from ``db_url``; nothing is queried until a page asks."""
+def create_app(settings: Settings, db_url: str, read_url: str | None = None) -> Dash:
+    """A ready-to-run app on the primary ``db_url``, reading from ``read_url`` (a read-only
+    replica) when given; nothing is queried until a page asks."""
     app = Dash(
         __name__,
         use_pages=True,
@@ -29,8 +31,10 @@ def create_app(settings: Settings, db_url: str) -> Dash:
         suppress_callback_exceptions=True,
     )
     engine = make_engine(db_url)
-    install(app.server, Services(settings=settings, engine=engine))
-    register(app.server, Api(engine, default_catalog(), settings.timezone))
+    read_engine = make_engine(read_url) if read_url and read_url != db_url else engine
+    install(app.server, Services(settings=settings, engine=engine, read_engine=read_engine))
+    register(app.server, Api(read_engine, default_catalog(), settings.timezone))
     app.layout = html.Div([dash.page_container], className="shell")
-    app.server.add_url_rule("/healthz", "healthz", lambda: {"status": "ok"})
+    # The pid tells which worker answered when several serve the app (onemap serve --prod).
+    app.server.add_url_rule("/healthz", "healthz", lambda: {"status": "ok", "pid": os.getpid()})
     return app

@@ -14,8 +14,12 @@ KEY = "onemap"
 
 @dataclass(frozen=True)
 class Services:
+    """``engine`` is the primary (migrations, writes); every read goes to ``read_engine``,
+    a read-only replica when ``DATABASE_READ_URL`` is set, else the same engine."""
+
     settings: Settings
     engine: Engine
+    read_engine: Engine
 
 
 def install(server: flask.Flask, services: Services) -> None:

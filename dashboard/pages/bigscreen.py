@@ -103,8 +103,8 @@ def refresh(_tick, tour, screen, lang):
     try:
         scope = _tour_stop(svc, tour["index"])
         params = {"range": "30d", **({"scope": scope} if scope else {})}
-        data = view(svc.engine, params, svc.settings.timezone, set(BIG_LAYERS))
-        as_of = data_as_of(svc.engine)
+        data = view(svc.read_engine, params, svc.settings.timezone, set(BIG_LAYERS))
+        as_of = data_as_of(svc.read_engine)
     except (SQLAlchemyError, LayerError) as exc:
         banner = html.Div(user_message(exc, lang), className="banner error", id="db-down")
         return (*[no_update] * 7, banner)
@@ -141,7 +141,7 @@ def _tour_stop(svc, index: int) -> str | None:
     """-1: the district; then its streets in turn."""
     if index < 0:
         return None
-    codes = street_codes(svc.engine)
+    codes = street_codes(svc.read_engine)
     return None if not codes else (None if index % (len(codes) + 1) == 0
                                    else codes[index % (len(codes) + 1) - 1])
 

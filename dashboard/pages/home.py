@@ -46,9 +46,9 @@ def layout(**query) -> html.Div:
     state = parse("?" + urlencode(query))
     svc = services()
     try:
-        with svc.engine.connect() as conn:
+        with svc.read_engine.connect() as conn:
             levels = loaded_levels(conn)
-        words = vocabularies(svc.engine) if levels else {"categories": [], "channels": []}
+        words = vocabularies(svc.read_engine) if levels else {"categories": [], "channels": []}
     except SQLAlchemyError as exc:
         return _shell(state, html.Div(user_message(exc, state.lang), className="banner error"))
     if not levels:
@@ -135,8 +135,8 @@ def render(search, tick):
     refresh_ms = svc.settings.refresh_seconds * 1000
     except_ms = min(RETRY_MS, refresh_ms)
     try:
-        data = view(svc.engine, state.params(), svc.settings.timezone, set(state.layers))
-        as_of = data_as_of(svc.engine)
+        data = view(svc.read_engine, state.params(), svc.settings.timezone, set(state.layers))
+        as_of = data_as_of(svc.read_engine)
     except LayerError as exc:
         return (*[no_update] * 11, html.Div(str(exc), className="banner warn"), no_update,
                 refresh_ms)
@@ -187,7 +187,7 @@ def subcategory_options(tops, chosen):
     """The category tree: second-level choices under the chosen top-level categories (and
     whatever a shared link already chose)."""
     try:
-        found = subcategories(services().engine, list(tops or ()))
+        found = subcategories(services().read_engine, list(tops or ()))
     except SQLAlchemyError:
         return no_update
     return list(dict.fromkeys([*found, *(chosen or ())]))
@@ -206,7 +206,7 @@ def show_case(clicks, search):
     state = parse(search)
     svc = services()
     try:
-        case = case_detail(svc.engine, ctx.triggered_id["id"])
+        case = case_detail(svc.read_engine, ctx.triggered_id["id"])
     except (SQLAlchemyError, LayerError) as exc:
         return html.Div(user_message(exc, state.lang), className="banner error")
     return ui.timeline(case, state.lang)
