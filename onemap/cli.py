@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from onemap.cluster import LocalCluster
-from onemap.database import database_url
+from onemap.database import database_url, read_url
 from onemap.errors import OnemapError
 from onemap.migrate import migrate
 from onemap.settings import Settings, get_settings
@@ -210,20 +210,36 @@ def export(settings: Settings, layer, scope, fmt, out, crs, range_, **filters) -
 @click.option("--host", default=None, help="interface to listen on (default 127.0.0.1)")
 @click.option("--port", default=None, type=int, help="port (default 8050)")
 @click.option("--debug/--no-debug", default=None)
+@click.option("--prod", is_flag=True,
+              help="production server: gunicorn with several worker processes")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="worker processes with --prod (default 4)")
+@click.option("--access-log", is_flag=True, help="with --prod, log every request")
 @click.pass_obj
 @friendly
-def serve(settings: Settings, host: str | None, port: int | None, debug: bool | None) -> None:
-    """Start the dashboard at http://127.0.0.1:8050."""
+def serve(settings: Settings, host: str | None, port: int | None, debug: bool | None,
+          prod: bool, workers: int | None, access_log: bool) -> None:
+    """Start the dashboard at http://127.0.0.1:8050 (reads on DATABASE_READ_URL when set)."""
     from dashboard.app import create_app
 
+    if not prod and (workers or access_log):
+        raise click.UsageError("--workers and --access-log go with --prod")
+    if prod and debug:
+        raise click.UsageError("--debug is for the development server, not --prod")
     url = database_url(settings, start=True)
     migrate(url)
-    app = create_app(settings, url)
-    app.run(
-        host=host or settings.host,
-        port=port or settings.port,
-        debug=settings.debug if debug is None else debug,
-    )
+    reads = read_url(settings, start=False)
+    host, port = host or settings.host, port or settings.port
+    if prod:
+        from onemap.wsgi import ServeOptions, serve_prod
+
+        options = ServeOptions(host, port, workers or 4, access_log=access_log)
+        click.echo(f"onemap: http://{options.bind}/ with {options.workers} workers; reads "
+                   f"from {'DATABASE_READ_URL' if reads != url else 'the primary database'}")
+        serve_prod(lambda: create_app(settings, url, reads).server, options)
+        return
+    create_app(settings, url, reads).run(
+        host=host, port=port, debug=settings.debug if debug is None else debug)
 
 
 if __name__ == "__main__":
