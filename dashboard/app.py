@@ -8,6 +8,8 @@ from pathlib import Path
 import dash
 from dash import Dash, html
 
+from dashboard.auth import current_principal, install_auth
+from dashboard.login import register_login
 from dashboard.services import Services, install
 from layers.api import Api
 from layers.catalog import default_catalog
@@ -33,7 +35,10 @@ def create_app(settings: Settings, db_url: str, read_url: str | None = None) -> 
     engine = make_engine(db_url)
     read_engine = make_engine(read_url) if read_url and read_url != db_url else engine
     install(app.server, Services(settings=settings, engine=engine, read_engine=read_engine))
-    register(app.server, Api(read_engine, default_catalog(), settings.timezone))
+    install_auth(app.server, settings, engine)
+    register_login(app.server, engine)
+    register(app.server, Api(read_engine, default_catalog(), settings.timezone, writer=engine),
+             current_principal)
     app.layout = html.Div([dash.page_container], className="shell")
     # The pid tells which worker answered when several serve the app (onemap serve --prod).
     app.server.add_url_rule("/healthz", "healthz", lambda: {"status": "ok", "pid": os.getpid()})

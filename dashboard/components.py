@@ -16,14 +16,18 @@ STAGES = ("reported_at", "accepted_at", "dispatched_at", "handled_at", "feedback
           "closed_at", "evaluated_at")
 
 
-def header(state: ViewState, page: str = "/") -> html.Header:
+def header(state: ViewState, page: str = "/", who: str | None = None) -> html.Header:
+    """Title, breadcrumb, data time, who is signed in (with sign-out) and the language."""
     other = "en" if state.lang == "zh" else "zh"
     switch = page + ViewState(**{**state.__dict__, "lang": other}).query()
+    user = [html.Span([who, html.A(t("logout", state.lang), href="/logout", id="logout")],
+                      className="who")] if who else []
     return html.Header([
         html.H1(t("app.title", state.lang)),
         html.Span(t("app.subtitle", state.lang), className="sub"),
         html.Nav(id=ids.BREADCRUMB, className="breadcrumb"),
         html.Span(id=ids.ASOF, className="asof"),
+        *user,
         html.A(t("lang.switch", state.lang), href=switch, className="lang", id="lang-switch"),
     ], id=ids.HEADER)
 
@@ -73,8 +77,11 @@ def filter_panel(state: ViewState, categories: list[str], channels: list[str]) -
     ], className="panel")
 
 
-def export_links(state: ViewState) -> list:
-    """Links to the read API's exports of exactly this view (cases layer)."""
+def export_links(state: ViewState, allowed: bool = True) -> list:
+    """Links to the read API's exports of exactly this view (cases layer); none for those
+    who may not export (kiosks)."""
+    if not allowed:
+        return []
     query = urlencode(state.params())
     return [html.A(fmt.upper(), href=f"/export/cases.{fmt}?{query}", className="export",
                    id=f"export-{fmt}", download="") for fmt in EXPORT_FORMATS]
@@ -154,7 +161,17 @@ def timeline(case: dict, lang: str) -> html.Div:
                f"{case.get('grid_name') or ''}"),
         html.Ol(items, className="timeline"),
         html.P(f"{t('stage.deadline', lang)}: {deadline}"),
+        *_reporter(case, lang),
     ])
+
+
+def _reporter(case: dict, lang: str) -> list:
+    """The reporter as the read side served it (masked unless the viewer holds the grant;
+    absent for kiosks)."""
+    if "reporter_name" not in case:
+        return []
+    who = " ".join(v for v in (case.get("reporter_name"), case.get("reporter_phone")) if v)
+    return [html.P(f"{t('detail.reporter', lang)}: {who or '—'}", className="reporter")]
 
 
 def empty_state(lang: str, key: str = "empty") -> html.Div:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from layers.errors import Forbidden
+
 MESSAGES: dict[str, dict[str, str]] = {
     "app.title": {"zh": "一张图", "en": "One Map"},
     "app.subtitle": {"zh": "基层治理一张图", "en": "One-map governance"},
@@ -107,6 +109,17 @@ MESSAGES: dict[str, dict[str, str]] = {
     "device.online": {"zh": "在线", "en": "online"},
     "device.offline": {"zh": "离线", "en": "offline"},
     "device.alarm": {"zh": "告警", "en": "alarm"},
+    "login.title": {"zh": "请登录", "en": "Please sign in"},
+    "login.name": {"zh": "用户名", "en": "User name"},
+    "login.password": {"zh": "密码", "en": "Password"},
+    "login.submit": {"zh": "登录", "en": "Sign in"},
+    "login.wrong": {"zh": "用户名或密码错误，或账号已停用", "en":
+                    "Wrong user name or password, or the account is disabled"},
+    "login.locked": {"zh": "失败次数过多，请 {seconds} 秒后再试",
+                     "en": "Too many failed attempts; try again in {seconds} s"},
+    "logout": {"zh": "退出", "en": "Sign out"},
+    "detail.reporter": {"zh": "诉求人", "en": "Reporter"},
+    "access.denied": {"zh": "无权查看该范围的数据", "en": "You may not see data of that area"},
 }
 
 LANGUAGES = ("zh", "en")
@@ -124,4 +137,6 @@ def user_message(exc: Exception, lang: str = "zh") -> str:
     """The one place where errors become words on the screen (never a traceback)."""
     if isinstance(exc, OperationalError | DBAPIError):
         return t("db.down", lang)
+    if isinstance(exc, Forbidden):
+        return t("access.denied", lang)
     return t("error.generic", lang)

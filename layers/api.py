@@ -10,6 +10,7 @@ vector tiles and exports.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -22,12 +23,15 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from layers import exports, features, hotspots, kpi, tiles
+from layers.access import check_export, personal_mode, scope_for
 from layers.cases import local_zone
 from layers.catalog import Catalog, LayerSpec
-from layers.errors import BadParameter, LayerError, UnknownLayer
+from layers.errors import BadParameter, Forbidden, LayerError, UnknownLayer
 from layers.filters import parse_filters
-from layers.scope import resolve_scope
+from onemap.accounts import audit
+from onemap.principal import Principal
 
+LOG = logging.getLogger(__name__)
 GEOJSON = "application/geo+json"
 JSON = "application/json"
 MVT = "application/vnd.mapbox-vector-tile"
@@ -62,24 +66,39 @@ def error_response(exc: Exception) -> Response:
 
 
 class Api:
-    """The read API over one engine, one catalog and one local time zone."""
+    """The read API over one engine, one catalog and one local time zone. Every request
+    carries a :class:`Principal`; its scope, export right and personal-field entitlement
+    are enforced here. Denials and exports are written to the audit log through
+    ``writer`` (the primary database when reads go to a replica)."""
 
-    def __init__(self, engine: Engine, catalog: Catalog, zone: str):
+    def __init__(self, engine: Engine, catalog: Catalog, zone: str,
+                 writer: Engine | None = None):
         self.engine, self.catalog, self.zone = engine, catalog, zone
+        self.writer = writer or engine
 
     @contextmanager
-    def query(self, params: Mapping):
-        """A connection, the local zone, the parsed filters and the resolved scope."""
+    def query(self, who: Principal, params: Mapping):
+        """A connection, the local zone, the parsed filters and the scope ``who`` may see."""
         with self.engine.connect() as conn:
             zone = local_zone(conn, self.zone)
             filters = parse_filters(params, zone)
-            yield conn, zone, filters, resolve_scope(conn, filters.scope)
+            yield conn, zone, filters, scope_for(conn, who, filters.scope)
 
-    def handle(self, handler: Callable[..., Response], *args) -> Response:
+    def handle(self, who: Principal, handler: Callable[..., Response], *args) -> Response:
         try:
             return handler(*args)
+        except Forbidden as exc:
+            self._log_denial(who, exc)
+            return error_response(exc)
         except (LayerError, SQLAlchemyError) as exc:
             return error_response(exc)
+
+    def _log_denial(self, who: Principal, exc: Forbidden) -> None:
+        try:
+            audit(self.writer, who, "denied", False, exc.target, what=exc.action,
+                  reason=str(exc))
+        except SQLAlchemyError as error:  # the denial stands; the server log keeps it
+            LOG.warning("audit log unavailable; %s denied: %s (%s)", who.name, exc, error)
 
     # -- OGC API – Features ---------------------------------------------------------------
     def landing(self, base: str) -> Response:
@@ -94,31 +113,35 @@ class Api:
     def conformance(self) -> Response:
         return json_response({"conformsTo": CONFORMANCE})
 
-    def collections(self, base: str) -> Response:
+    def collections(self, who: Principal, base: str) -> Response:
         with self.engine.connect() as conn:
-            root = resolve_scope(conn, None)
+            root = scope_for(conn, who, None)
         docs = [self._collection_doc(layer, base, root.bbox) for layer in self.catalog]
         return json_response({"collections": docs,
                               "links": [_link(base + "/collections", "self", JSON)]})
 
-    def collection(self, base: str, layer_id: str) -> Response:
+    def collection(self, who: Principal, base: str, layer_id: str) -> Response:
         layer = self.catalog.get(layer_id)
         with self.engine.connect() as conn:
-            root = resolve_scope(conn, None)
+            root = scope_for(conn, who, None)
         return json_response(self._collection_doc(layer, base, root.bbox))
 
-    def items(self, base: str, layer_id: str, params: Mapping) -> Response:
+    def items(self, who: Principal, base: str, layer_id: str, params: Mapping) -> Response:
         layer = self.catalog.get(layer_id)
         limit, offset = _paging(params)
-        with self.query(params) as (conn, _, filters, scope):
-            page = features.items(conn, layer, scope, filters, limit, offset)
+        personal = personal_mode(who, _flag(params, "personal"))
+        with self.query(who, params) as (conn, _, filters, scope):
+            page = features.items(conn, layer, scope, filters, limit, offset, personal)
         page["links"] = _page_links(base, layer.id, params, limit, offset, page["numberMatched"])
         return json_response(page, content_type=GEOJSON)
 
-    def item(self, base: str, layer_id: str, feature_id: str) -> Response:
+    def item(self, who: Principal, base: str, layer_id: str, feature_id: str,
+             params: Mapping) -> Response:
         layer = self.catalog.get(layer_id)
+        personal = personal_mode(who, _flag(params, "personal"))
         with self.engine.connect() as conn:
-            feature = features.one(conn, layer, resolve_scope(conn, None), feature_id)
+            feature = features.one(conn, layer, scope_for(conn, who, None), feature_id,
+                                   personal)
         return json_response(feature, content_type=GEOJSON)
 
     def _collection_doc(self, layer: LayerSpec, base: str, bbox) -> dict:
@@ -133,53 +156,59 @@ class Api:
         }
 
     # -- dashboard data -------------------------------------------------------------------
-    def kpi(self, params: Mapping) -> Response:
-        with self.query(params) as (conn, zone, filters, scope):
+    def kpi(self, who: Principal, params: Mapping) -> Response:
+        with self.query(who, params) as (conn, zone, filters, scope):
             data = kpi.kpis(conn, scope, filters, zone)
             data["children"] = kpi.children(conn, scope, filters, zone)
             data["breadcrumb"] = [{"code": c, "name": n, "level": lv}
                                   for c, n, lv in scope.breadcrumb]
         return json_response(data)
 
-    def hotspots(self, params: Mapping) -> Response:
+    def hotspots(self, who: Principal, params: Mapping) -> Response:
         unit = _first(params, "unit") or "grid"
         zoom = _number(params, "zoom", 12, 0, 22)
-        with self.query(params) as (conn, zone, filters, scope):
+        with self.query(who, params) as (conn, zone, filters, scope):
             data = hotspots.hotspots(conn, scope, filters, unit, zoom, zone)
         return json_response(data, content_type=GEOJSON)
 
-    def hexbins(self, params: Mapping) -> Response:
+    def hexbins(self, who: Principal, params: Mapping) -> Response:
         zoom = _number(params, "zoom", 12, 0, 22)
-        with self.query(params) as (conn, _, filters, scope):
+        with self.query(who, params) as (conn, _, filters, scope):
             data = hotspots.hexbins(conn, scope, filters, zoom)
         return json_response(data, content_type=GEOJSON)
 
-    def tile(self, layer_id: str, z: int, x: int, y: int, params: Mapping,
+    def tile(self, who: Principal, layer_id: str, z: int, x: int, y: int, params: Mapping,
              if_none_match: str | None = None) -> Response:
         layer = self.catalog.get(layer_id)
         tiles.check_tile(z, x, y)
-        with self.query(params) as (conn, _, filters, scope):
+        with self.query(who, params) as (conn, _, filters, scope):
+            # The tag names whose view it is: one person's tile never validates another's.
             tag = tiles.etag(layer.id, z, x, y, urlencode(sorted(_flat(params))),
-                             tiles.data_version(conn))
+                             f"{tiles.data_version(conn)}/{scope.code}")
             if if_none_match == tag:
                 return Response(304, b"", MVT, {"ETag": tag})
             data = tiles.tile(conn, layer, scope, filters, z, x, y)
-        return Response(200, data, MVT, {"ETag": tag, "Cache-Control": "public, max-age=60"})
+        return Response(200, data, MVT, {"ETag": tag, "Cache-Control": "private, max-age=60"})
 
-    def export(self, layer_id: str, fmt: str, params: Mapping) -> Response:
-        """The export as a download; written to a temporary file, streamed, then deleted."""
+    def export(self, who: Principal, layer_id: str, fmt: str, params: Mapping) -> Response:
+        """The export as a download; written to a temporary file, streamed, then deleted.
+        Every export, and every refused one, is in the audit log."""
         layer = self.catalog.get(layer_id)
+        check_export(who, layer.id)
         crs = _first(params, "crs") or "wgs84"
         exports.check_format(fmt, crs)
+        personal = personal_mode(who, _flag(params, "personal"))
         folder = tempfile.mkdtemp(prefix="onemap-export-")
         suffix, media = exports.FORMATS[fmt]
         path = Path(folder) / f"{layer.id}{suffix}"
         try:
-            with self.query(params) as (conn, _, filters, scope):
-                exports.export(conn, layer, scope, filters, fmt, path, crs)
+            with self.query(who, params) as (conn, _, filters, scope):
+                result = exports.export(conn, layer, scope, filters, fmt, path, crs, personal)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
+        audit(self.writer, who, "export", True, layer.id, scope=scope.code, format=fmt,
+              crs=crs, rows=result.rows, personal=personal, filters=dict(_flat(params)))
         name = f"{layer.id}-{scope.code or 'all'}{suffix}"
         return Response(200, _stream_and_delete(path, folder), media, {
             "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}",
@@ -207,6 +236,13 @@ def _first(params: Mapping, name: str) -> str | None:
     if isinstance(value, list | tuple):
         value = value[0] if value else None
     return None if value in (None, "") else str(value)
+
+
+def _flag(params: Mapping, name: str) -> bool:
+    raw = (_first(params, name) or "").lower()
+    if raw not in ("", "0", "1", "true", "false", "yes", "no"):
+        raise BadParameter(name, raw, "must be true or false")
+    return raw in ("1", "true", "yes")
 
 
 def _number(params: Mapping, name: str, default: float, low: float, high: float) -> float:

@@ -18,7 +18,7 @@ class LayerSpec:
     kind: str                              # admin, points
     table: str
     columns: tuple[str, ...]               # properties served and exported
-    personal: tuple[str, ...] = ()         # served only to those entitled
+    personal: tuple[tuple[str, str], ...] = ()  # (column, mask kind): masked unless granted
     level: int | None = None               # admin layers: which level
     time_column: str | None = None         # the column the time filter applies to
     filters: tuple[str, ...] = ()          # which filter families apply
@@ -48,7 +48,8 @@ LAYERS: tuple[LayerSpec, ...] = (
     LayerSpec("iot-devices", {"zh": "物联感知设备", "en": "IoT devices"}, "points", "iot_device",
               ("id", "kind", "name", "status", "last_seen"), filters=("kind", "device_status")),
     LayerSpec("cases", {"zh": "民生诉求", "en": "Cases"}, "points", "case_event", CASE_COLUMNS,
-              personal=("reporter_name", "reporter_phone"), time_column="reported_at",
+              personal=(("reporter_name", "name"), ("reporter_phone", "phone")),
+              time_column="reported_at",
               filters=("time", "category", "channel", "status")),
 )
 

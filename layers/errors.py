@@ -27,3 +27,13 @@ class UnknownLayer(NotFound):
 
 class UnknownScope(NotFound):
     """An admin code that is not loaded."""
+
+
+class Forbidden(LayerError):
+    """Outside what the caller may see or do; the attempt is logged."""
+
+    status = 403
+
+    def __init__(self, message: str, action: str = "read", target: str | None = None):
+        super().__init__(message)
+        self.action, self.target = action, target

@@ -64,7 +64,7 @@ def check_format(fmt: str, crs: str) -> None:
 
 
 def export(conn: Connection, layer: LayerSpec, scope: Scope, filters: Filters, fmt: str,
-           out: Path, crs: str = "wgs84", personal: bool = False,
+           out: Path, crs: str = "wgs84", personal: str | None = None,
            progress: Callable[[int], None] | None = None) -> ExportResult:
     """Write the export to ``out``; raise :class:`LayerError` with a clear message when the
     folder cannot be written (read-only, full disk)."""

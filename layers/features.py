@@ -15,6 +15,7 @@ from layers.cases import raw_where
 from layers.catalog import LayerSpec
 from layers.errors import NotFound
 from layers.filters import Filters, Where
+from layers.masking import personal_columns
 from layers.scope import Scope
 from onemap.schema import LEVEL_COLUMN
 
@@ -45,11 +46,12 @@ def where_for(layer: LayerSpec, scope: Scope, filters: Filters) -> Where:
     return where
 
 
-def select_sql(layer: LayerSpec, where: Where, personal: bool = False,
+def select_sql(layer: LayerSpec, where: Where, personal: str | None = None,
                geometry: str = "geojson") -> str:
-    """SELECT of the layer's columns, its admin codes and names, and its geometry."""
-    columns = [*layer.columns, *(layer.personal if personal else ())]
-    cols = [f"t.{c}" for c in columns]
+    """SELECT of the layer's columns, its personal fields when ``personal`` is 'clear' or
+    'masked', its admin codes and names, and its geometry."""
+    cols = [f"t.{c}" for c in layer.columns]
+    cols += personal_columns(layer.personal, personal)
     joins = []
     for level, name in NAMES.items():
         code = LEVEL_COLUMN[level]
@@ -67,7 +69,7 @@ def select_sql(layer: LayerSpec, where: Where, personal: bool = False,
 
 
 def items(conn: Connection, layer: LayerSpec, scope: Scope, filters: Filters,
-          limit: int = 100, offset: int = 0, personal: bool = False) -> dict:
+          limit: int = 100, offset: int = 0, personal: str | None = None) -> dict:
     """One page of features as a GeoJSON FeatureCollection with OGC counts."""
     where = where_for(layer, scope, filters)
     params = {**where.params, "tol": SIMPLIFY_DEG}
@@ -81,7 +83,7 @@ def items(conn: Connection, layer: LayerSpec, scope: Scope, filters: Filters,
 
 
 def one(conn: Connection, layer: LayerSpec, scope: Scope, feature_id: str,
-        personal: bool = False) -> dict:
+        personal: str | None = None) -> dict:
     """The feature ``feature_id`` of ``layer`` within ``scope``."""
     where = where_for(layer, scope, Filters()).add(f"t.{layer.key} = :fid", fid=feature_id)
     row = conn.execute(text(select_sql(layer, where, personal)),
@@ -99,7 +101,7 @@ def to_feature(layer: LayerSpec, row) -> dict:
 
 
 def iter_rows(conn: Connection, layer: LayerSpec, scope: Scope, filters: Filters,
-              personal: bool = False, batch: int = 20_000) -> Iterator[list[dict]]:
+              personal: str | None = None, batch: int = 20_000) -> Iterator[list[dict]]:
     """Every matching row, in batches, through a server-side cursor (for exports)."""
     where = where_for(layer, scope, filters)
     query = text(select_sql(layer, where, personal, geometry="wkb"))

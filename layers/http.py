@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import flask
 
-from layers.api import Api, Response
+from layers.api import Api, Response, json_response
 from layers.openapi import openapi_document
+from onemap.principal import Principal
 
 
-def register(server: flask.Flask, api: Api) -> None:
-    """Mount the OGC API – Features routes, the dashboard data API and vector tiles."""
+def register(server: flask.Flask, api: Api, principal: Callable[[], Principal | None]) -> None:
+    """Mount the OGC API – Features routes, the dashboard data API and vector tiles.
+    ``principal`` tells who sent the current request (None: nobody signed in → 401)."""
     bp = flask.Blueprint("onemap_api", __name__)
 
     def base() -> str:
@@ -21,39 +24,46 @@ def register(server: flask.Flask, api: Api) -> None:
         return {k: v if len(v) > 1 else v[0] for k, v in flask.request.args.lists()}
 
     ogc = {
-        "/conformance": api.conformance,
-        "/collections": lambda: api.collections(base()),
-        "/collections/<layer_id>": lambda layer_id: api.collection(base(), layer_id),
-        "/collections/<layer_id>/items": lambda layer_id: api.items(base(), layer_id, params()),
+        "/conformance": lambda who: api.conformance(),
+        "/collections": lambda who: api.collections(who, base()),
+        "/collections/<layer_id>": lambda who, layer_id: api.collection(who, base(), layer_id),
+        "/collections/<layer_id>/items":
+            lambda who, layer_id: api.items(who, base(), layer_id, params()),
         "/collections/<layer_id>/items/<path:fid>":
-            lambda layer_id, fid: api.item(base(), layer_id, fid),
+            lambda who, layer_id, fid: api.item(who, base(), layer_id, fid, params()),
     }
     # The OGC API lives at the root (as /collections…) and, for clients that resolve paths
     # against their landing page, also below /ogc.
     routes = {
-        "/ogc/": lambda: api.landing(base()),
+        "/ogc/": lambda who: api.landing(base()),
         **ogc,
         **{"/ogc" + rule: view for rule, view in ogc.items()},
-        "/api/kpi": lambda: api.kpi(params()),
-        "/api/hotspots": lambda: api.hotspots(params()),
-        "/api/hexbins": lambda: api.hexbins(params()),
+        "/api/kpi": lambda who: api.kpi(who, params()),
+        "/api/hotspots": lambda who: api.hotspots(who, params()),
+        "/api/hexbins": lambda who: api.hexbins(who, params()),
         "/tiles/<layer_id>/<int:z>/<int:x>/<int:y>.pbf":
-            lambda layer_id, z, x, y: api.tile(layer_id, z, x, y, params(),
-                                               flask.request.headers.get("If-None-Match")),
-        "/export/<layer_id>.<fmt>": lambda layer_id, fmt: api.export(layer_id, fmt, params()),
+            lambda who, layer_id, z, x, y: api.tile(
+                who, layer_id, z, x, y, params(), flask.request.headers.get("If-None-Match")),
+        "/export/<layer_id>.<fmt>":
+            lambda who, layer_id, fmt: api.export(who, layer_id, fmt, params()),
     }
     for rule, view in routes.items():
         endpoint = re.sub(r"\W+", "_", rule).strip("_")
-        bp.add_url_rule(rule, endpoint, _adapt(api, view))
+        bp.add_url_rule(rule, endpoint, _adapt(api, view, principal))
     for rule in ("/openapi.json", "/ogc/openapi.json"):
         bp.add_url_rule(rule, re.sub(r"\W+", "_", rule).strip("_"),
                         lambda: flask.jsonify(openapi_document(base(), api.catalog)))
     server.register_blueprint(bp)
 
 
-def _adapt(api: Api, view):
+def _adapt(api: Api, view, principal: Callable[[], Principal | None]):
     def handler(**kwargs):
-        return to_flask(api.handle(lambda: view(**kwargs)))
+        who = principal()
+        if who is None:
+            return to_flask(json_response({"error": "sign in first (session cookie, "
+                                           "HTTP Basic or a bearer token)"}, 401,
+                                          **{"WWW-Authenticate": 'Basic realm="onemap"'}))
+        return to_flask(api.handle(who, lambda: view(who, **kwargs)))
     return handler
 
 

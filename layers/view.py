@@ -12,13 +12,15 @@ from dataclasses import replace
 from sqlalchemy import Connection, Engine, text
 
 from layers import hotspots as hot
+from layers.access import scope_for
 from layers.admin import units
 from layers.cases import local_zone, raw_where
 from layers.catalog import default_catalog
 from layers.features import items, one
 from layers.filters import Filters, parse_filters
 from layers.kpi import children, kpis
-from layers.scope import Scope, resolve_scope
+from layers.scope import Scope
+from onemap.principal import Principal
 
 POINT_LIMIT = 5_000
 # Individual case points only below the street level: a community holds a few thousand.
@@ -32,13 +34,15 @@ FROM case_event c WHERE {where} ORDER BY c.reported_at DESC LIMIT :limit
 """
 
 
-def view(engine: Engine, params: Mapping, zone: str, layers: set[str]) -> dict:
-    """The data of one view: ``layers`` names the optional map layers switched on."""
+def view(engine: Engine, params: Mapping, zone: str, layers: set[str],
+         who: Principal) -> dict:
+    """The data of one view as ``who`` may see it: ``layers`` names the optional map layers
+    switched on."""
     catalog = default_catalog()
     with engine.connect() as conn:
         zone = local_zone(conn, zone)
         filters = parse_filters(params, zone)
-        scope = resolve_scope(conn, filters.scope)
+        scope = scope_for(conn, who, filters.scope)
         data = kpis(conn, scope, filters, zone)
         data["children"] = children(conn, scope, filters, zone)
         data["units"] = _shapes(conn, scope)
@@ -89,11 +93,13 @@ def latest_cases(conn: Connection, scope: Scope, filters: Filters,
             for r in rows.mappings()]
 
 
-def case_detail(engine: Engine, case_id: str) -> dict:
-    """One case with its lifecycle stages in order (personal fields left out)."""
+def case_detail(engine: Engine, case_id: str, who: Principal) -> dict:
+    """One case of ``who``'s area with its lifecycle stages; the reporter masked unless
+    ``who`` holds the grant (kiosks get no personal fields)."""
     catalog = default_catalog()
     with engine.connect() as conn:
-        feature = one(conn, catalog.get("cases"), resolve_scope(conn, None), case_id)
+        feature = one(conn, catalog.get("cases"), scope_for(conn, who, None), case_id,
+                      personal=who.personal)
     return feature["properties"]
 
 
@@ -114,11 +120,15 @@ def data_as_of(engine: Engine) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def street_codes(engine: Engine) -> list[str]:
-    """The level-2 units in code order (the big screen tours them)."""
+def tour_codes(engine: Engine, who: Principal) -> list[str]:
+    """The units one level below ``who``'s own (for the district: its streets), in code
+    order: the big screen tours them."""
     with engine.connect() as conn:
+        scope = scope_for(conn, who, None)
         return [r[0] for r in conn.execute(text(
-            "SELECT code FROM admin_unit WHERE level = 2 ORDER BY code"))]
+            "SELECT code FROM admin_unit WHERE level = :level "
+            "AND (CAST(:parent AS text) IS NULL OR parent_code = :parent) ORDER BY code"),
+            {"level": scope.level + 1, "parent": scope.code})]
 
 
 def subcategories(engine: Engine, tops: list[str], limit: int = 300) -> list[str]:

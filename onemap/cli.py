@@ -16,6 +16,7 @@ from onemap.cluster import LocalCluster
 from onemap.database import database_url, read_url
 from onemap.errors import OnemapError
 from onemap.migrate import migrate
+from onemap.principal import ROLE_HELP, ROLES
 from onemap.settings import Settings, get_settings
 
 
@@ -151,9 +152,11 @@ def generate(settings: Settings, size: str, seed: int, out: Path | None) -> None
 @friendly
 def demo(settings: Settings, size: str, seed: int) -> None:
     """Generate (once) and load (once) the demo city through the normal loads."""
-    from onemap.console import demo_city
+    from onemap.console import demo_city, demo_users
 
-    demo_city(database_url(settings, start=True), settings, size, seed)
+    url = database_url(settings, start=True)
+    demo_city(url, settings, size, seed)
+    demo_users(url, settings)
 
 
 @main.command()
@@ -194,16 +197,118 @@ def rejects(settings: Settings, batch: int, as_csv: bool) -> None:
 @click.option("--status", default=None, help="open, closed, overdue")
 @click.option("--kind", default=None)
 @click.option("--bbox", default=None, help="minx,miny,maxx,maxy")
+@click.option("--personal", is_flag=True, help="include reporter names and phones")
 @click.pass_obj
 @friendly
-def export(settings: Settings, layer, scope, fmt, out, crs, range_, **filters) -> None:
-    """Export a layer as the map shows it, with the admin codes and names on every row."""
+def export(settings: Settings, layer, scope, fmt, out, crs, range_, personal,
+           **filters) -> None:
+    """Export a layer as the map shows it, with the admin codes and names on every row.
+    The export is recorded in the audit log."""
     from onemap.console import export_with_progress
 
     params = {k: v for k, v in {**filters, "scope": scope, "range": range_}.items() if v}
     result = export_with_progress(database_url(settings, start=True), settings, layer, params,
-                                  fmt, out, crs)
+                                  fmt, out, crs, personal)
     click.echo(f"{result.rows:,} rows written to {result.path}")
+
+
+@main.group()
+def user() -> None:
+    """People and kiosks who may sign in: add, list, disable, enable, passwd."""
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice(ROLES),
+              help="; ".join(f"{role}: {what}" for role, what in ROLE_HELP.items()))
+@click.option("--scope", default=None, help="admin code the user is limited to (and below)")
+@click.option("--personal-grant", is_flag=True, help="may see reporter names and phones")
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+@click.pass_obj
+@friendly
+def user_add(settings: Settings, name, role, scope, personal_grant, password_stdin) -> None:
+    """Create a user (a kiosk gets a token instead of a password, shown once)."""
+    from onemap.accounts import add_user
+
+    password = None if role == "kiosk" else _password(password_stdin)
+    token = add_user(_accounts(settings), name, role, scope, password, personal_grant)
+    click.echo(f"user '{name}' added as {role}" + (f" limited to {scope}" if scope else ""))
+    if token:
+        _show_token(settings, token)
+
+
+@user.command("list")
+@click.pass_obj
+@friendly
+def user_list(settings: Settings) -> None:
+    """Users with role, scope, grant and state."""
+    from onemap.accounts import list_users
+
+    for row in list_users(_accounts(settings)):
+        state = "disabled" if row.disabled else "active"
+        grant = "personal" if row.personal_grant else "-"
+        click.echo(f"{row.name:<24} {row.role:<16} {row.scope or '*':<14} {grant:<9} {state}")
+
+
+@user.command("disable")
+@click.argument("name")
+@click.pass_obj
+@friendly
+def user_disable(settings: Settings, name: str) -> None:
+    """Stop a user or kiosk from signing in (their open sessions end at once)."""
+    _set_disabled(settings, name, True)
+
+
+@user.command("enable")
+@click.argument("name")
+@click.pass_obj
+@friendly
+def user_enable(settings: Settings, name: str) -> None:
+    """Let a disabled user sign in again."""
+    _set_disabled(settings, name, False)
+
+
+def _set_disabled(settings: Settings, name: str, disabled: bool) -> None:
+    from onemap.accounts import set_disabled
+
+    set_disabled(_accounts(settings), name, disabled)
+    click.echo(f"user '{name}' {'disabled' if disabled else 'enabled'}")
+
+
+@user.command("passwd")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+@click.pass_obj
+@friendly
+def user_passwd(settings: Settings, name: str, password_stdin: bool) -> None:
+    """A new password (a kiosk: a new token; the old one stops working)."""
+    from onemap.accounts import list_users, set_password
+
+    engine = _accounts(settings)
+    kiosk = any(u.name == name and u.role == "kiosk" for u in list_users(engine))
+    token = set_password(engine, name, None if kiosk else _password(password_stdin))
+    click.echo(f"user '{name}': " + ("new token" if token else "password changed"))
+    if token:
+        _show_token(settings, token)
+
+
+def _accounts(settings: Settings):
+    from onemap.database import make_engine
+
+    url = database_url(settings, start=True)
+    migrate(url)
+    return make_engine(url)
+
+
+def _password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return click.prompt("password", hide_input=True, confirmation_prompt=True)
+
+
+def _show_token(settings: Settings, token: str) -> None:
+    click.echo(f"kiosk token (shown once): {token}")
+    click.echo(f"big screen: http://{settings.host}:{settings.port}/bigscreen?kiosk={token}")
 
 
 @main.command()

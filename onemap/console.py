@@ -31,16 +31,19 @@ def load_with_progress(url: str, kind: str, paths: list[Path], mapping: Path, **
 
 
 def export_with_progress(url: str, settings, layer_id: str, params: dict, fmt: str,
-                         out: Path, crs: str):
-    """Run an export with a row counter on standard error."""
+                         out: Path, crs: str, personal: bool = False):
+    """Run an export with a row counter on standard error; record it in the audit log."""
     from layers.cases import local_zone
     from layers.catalog import default_catalog
     from layers.exports import export
     from layers.filters import parse_filters
     from layers.scope import resolve_scope
+    from onemap.accounts import audit
     from onemap.database import make_engine
+    from onemap.principal import operator
 
     engine = make_engine(url)
+    who = operator()
     columns = [TextColumn("{task.description}"), TextColumn("{task.completed:,} rows"),
                TimeElapsedColumn()]
     with _progress(columns) as bar, \
@@ -49,8 +52,12 @@ def export_with_progress(url: str, settings, layer_id: str, params: dict, fmt: s
         filters = parse_filters(params, local_zone(conn, settings.timezone))
         layer = default_catalog().get(layer_id)
         scope = resolve_scope(conn, filters.scope)
-        return export(conn, layer, scope, filters, fmt, out, crs,
-                      progress=lambda n: bar.advance(task, n))
+        mode = who.personal if personal else None
+        result = export(conn, layer, scope, filters, fmt, out, crs, mode,
+                        progress=lambda n: bar.advance(task, n))
+    audit(engine, who, "export", True, layer.id, scope=scope.code, format=fmt, crs=crs,
+          rows=result.rows, personal=mode, filters=params, out=str(out))
+    return result
 
 
 def _progress(columns) -> Progress:
@@ -98,6 +105,33 @@ def demo_city(url: str, settings, size: str, seed: int) -> None:
         reports = load_city(url, city, settings.timezone, tick)
     for report in reports:
         print_load_report(report)
+
+
+def demo_users(url: str, settings) -> None:
+    """A demo needs someone to sign in as: with no users yet, an admin with a random
+    password and a kiosk for the big screen, written to HOME/demo-users.txt (mode 0600)."""
+    import os
+    import secrets
+
+    from onemap.accounts import add_user, list_users
+    from onemap.database import make_engine
+
+    engine = make_engine(url)
+    notes = Path(settings.home) / "demo-users.txt"
+    if not list_users(engine):
+        password = secrets.token_urlsafe(9)
+        add_user(engine, "admin", "admin", password=password)
+        token = add_user(engine, "wall", "kiosk")
+        base = f"http://{settings.host}:{settings.port}"
+        fd = os.open(notes, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.write(fd, (f"sign in at {base}/login as admin, password {password}\n"
+                      f"big screen (kiosk 'wall'): {base}/bigscreen?kiosk={token}\n").encode())
+        os.close(fd)
+    engine.dispose()
+    if notes.exists():
+        Console().print(notes.read_text().strip())
+    else:
+        Console().print("users exist already: `onemap user list`, `onemap user add`")
 
 
 def _safe_count(count_hint, path: Path) -> int | None:

@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     tile_crs: str = Field(default="wgs84", description="wgs84 or gcj02: the tiles' datum")
     refresh_seconds: int = Field(default=60, ge=2, description="dashboard auto-refresh")
     debug: bool = False
+    secret_key: str | None = Field(default=None, description="signs session cookies; by "
+                                   "default a random key kept in HOME/secret_key")
+    cookie_secure: bool = Field(default=False, description="send the session cookie over "
+                                "HTTPS only (set when served behind TLS)")
+    session_hours: float = Field(default=12, gt=0, description="how long a sign-in lasts")
 
     @property
     def cluster_dir(self) -> Path:

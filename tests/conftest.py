@@ -5,6 +5,7 @@ With ``CI`` set, a missing database or browser fails the run instead of skipping
 
 from __future__ import annotations
 
+import base64
 import io
 import os
 import shutil
@@ -197,10 +198,31 @@ def bluish_share(png: bytes) -> float:
     return sum(1 for r, _, b in pixels if b - r > 12) / len(pixels)
 
 
-class DashServer:
-    """``onemap serve`` in a subprocess on a free port, against a given database."""
+PASSWORD = "test-password-1"
 
-    def __init__(self, db_url: str, env: dict | None = None):
+
+def ensure_user(db_url: str, name: str, role: str, scope: str | None = None,
+                grant: bool = False) -> str | None:
+    """A user with the password ``PASSWORD`` (a kiosk: returns a fresh token)."""
+    from onemap.accounts import add_user
+
+    engine = make_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DELETE FROM app_user WHERE name = %s", (name,))
+            conn.exec_driver_sql("DELETE FROM login_failure WHERE name = %s", (name,))
+        return add_user(engine, name, role, scope, None if role == "kiosk" else PASSWORD,
+                        grant)
+    finally:
+        engine.dispose()
+
+
+class DashServer:
+    """``onemap serve`` in a subprocess on a free port, against a given database, with an
+    admin ``tester`` to sign in as (``login(page)``, ``open(path)``)."""
+
+    def __init__(self, db_url: str, env: dict | None = None, args: tuple[str, ...] = ()):
+        ensure_user(db_url, "tester", "admin")
         self.port = free_port(18050)
         self.url = f"http://127.0.0.1:{self.port}"
         run_env = {**os.environ, "DATABASE_URL": db_url, **(env or {})}
@@ -209,7 +231,7 @@ class DashServer:
         self.log = log
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "onemap.cli", "serve", "--port", str(self.port),
-             "--no-debug"],
+             "--no-debug", *args],
             env=run_env, stdout=log.open("w"), stderr=subprocess.STDOUT,
         )
         self._wait()
@@ -226,6 +248,20 @@ class DashServer:
                 time.sleep(0.3)
         raise RuntimeError(f"onemap serve did not answer in {timeout}s")
 
+    def login(self, page, name: str = "tester", password: str = PASSWORD) -> None:
+        """Sign ``page``'s browser context in (its cookie jar keeps the session)."""
+        answer = page.context.request.post(self.url + "/login", form={
+            "name": name, "password": password, "next": "/"}, max_redirects=0)
+        assert answer.status == 302, f"sign-in as {name} failed: {answer.status}"
+
+    def open(self, path: str, name: str = "tester", password: str = PASSWORD,
+             headers: dict | None = None):
+        """``urlopen`` of ``path`` with HTTP Basic credentials (an API client's way)."""
+        token = base64.b64encode(f"{name}:{password}".encode()).decode()
+        request = urllib.request.Request(self.url + path, headers={
+            "Authorization": f"Basic {token}", **(headers or {})})
+        return urllib.request.urlopen(request, timeout=60)
+
     def stop(self) -> None:
         self.proc.terminate()
         try:
@@ -236,11 +272,12 @@ class DashServer:
 
 @pytest.fixture
 def serve():
-    """Start dashboards on demand: ``serve(db_url)``; all are stopped after the test."""
+    """Start dashboards on demand: ``serve(db_url, *serve_options, **env)``; all are stopped
+    after the test."""
     started: list[DashServer] = []
 
-    def start(db_url: str, **env) -> DashServer:
-        server = DashServer(db_url, env)
+    def start(db_url: str, *args: str, **env) -> DashServer:
+        server = DashServer(db_url, env, args)
         started.append(server)
         return server
 

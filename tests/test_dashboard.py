@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlparse
 import pandas as pd
 import psycopg
 import pytest
-from conftest import screenshot
+from conftest import ensure_user, screenshot
 
 from etl.load import load
 from onemap.cluster import LocalCluster
@@ -84,6 +84,7 @@ def children_of(url: str, code: str) -> list[str]:
 
 def test_drill_down_three_levels_and_back(city_db, serve, page):
     server = serve(city_db)
+    server.login(page)
     page.goto(server.url + "/?range=all")
     wait_for_map(page, 7)
     assert kpi(page, "total") == sql(city_db, "SELECT count(*) FROM case_event")[0][0]
@@ -117,6 +118,7 @@ def test_drill_down_three_levels_and_back(city_db, serve, page):
 
 def test_filters_shared_url_and_export(city_db, serve, page, tmp_path):
     server = serve(city_db)
+    server.login(page)
     street = children_of(city_db, "440310")[1]
     page.goto(f"{server.url}/?range=all&scope={street}")
     wait_for_map(page, len(children_of(city_db, street)))
@@ -153,6 +155,7 @@ def test_category_tree_filter(city_db, serve, page):
     top, sub = sql(city_db, "SELECT category_1, category_2 FROM case_event "
                             "GROUP BY 1, 2 ORDER BY count(*) DESC LIMIT 1")[0]
     server = serve(city_db)
+    server.login(page)
     page.goto(f"{server.url}/?range=all&category={sub}")
     want = sql(city_db, COUNT.format(where="category_2 = %s"), sub)[0][0]
     page.wait_for_function("n => document.querySelector('#kpi-total') && document"
@@ -174,6 +177,7 @@ def test_database_down_shows_a_banner_and_recovers(serve, page):
         load(cluster.url(), "admin", [ROOT / "data/pingshan/district_440310_gcj02.geojson"],
              ROOT / "etl/presets/pingshan-district.yaml")
         server = serve(cluster.url(), ONEMAP_REFRESH_SECONDS="2")
+        server.login(page)
         page.goto(server.url + "/")
         page.wait_for_selector("#kpi-total", timeout=30_000)
         cluster.down()
@@ -191,9 +195,11 @@ def test_database_down_shows_a_banner_and_recovers(serve, page):
 @pytest.mark.parametrize("width,height", [(1920, 1080), (3840, 2160)])
 def test_bigscreen_fits_the_screen(city_db, serve, browser, width, height):
     server = serve(city_db)
+    token = ensure_user(city_db, "wall", "kiosk")
     context = browser.new_context(viewport={"width": width, "height": height})
     page = context.new_page()
-    page.goto(server.url + "/bigscreen?tour=off")
+    page.goto(server.url + f"/bigscreen?tour=off&kiosk={token}")  # the wall signs in
+    assert "kiosk=" not in page.url
     page.wait_for_function("() => document.querySelector('#bs-kpi-cards .card')",
                            timeout=30_000)
     page.wait_for_timeout(2500)
@@ -212,6 +218,7 @@ def test_bigscreen_fits_the_screen(city_db, serve, browser, width, height):
 
 def test_both_languages(city_db, serve, page):
     server = serve(city_db)
+    server.login(page)
     page.goto(server.url + "/?lang=en&range=all")
     wait_for_map(page, 7)
     text = page.inner_text("body")

@@ -12,7 +12,7 @@ import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
-from conftest import NYC_ZONE
+from conftest import NYC_ZONE, PASSWORD
 from sqlalchemy import text
 
 from layers.catalog import default_catalog
@@ -248,33 +248,32 @@ def test_bad_input_is_a_clear_error(conn):
 
 def test_http_api_answers_4xx_not_500(nyc_db, serve):
     import urllib.error
-    import urllib.request
 
     server = serve(nyc_db, ONEMAP_TIMEZONE=NYC_ZONE)
-    ok = json.load(urllib.request.urlopen(server.url + "/api/kpi?scope=2&range=all"))
+    ok = json.load(server.open("/api/kpi?scope=2&range=all"))
     assert ok["cases"]["total"] > 0 and ok["children"]
     for path, status in (("/collections/nope/items", 404), ("/api/kpi?scope=XX", 404),
                          ("/api/kpi?bbox=a,b", 400), ("/collections/cases/items?limit=-1", 400),
                          ("/export/cases.pdf", 400), ("/tiles/cases/3/99/0.pbf", 400),
                          ("/api/hotspots?unit=square", 400)):
         with pytest.raises(urllib.error.HTTPError) as info:
-            urllib.request.urlopen(server.url + path)
+            server.open(path)
         assert info.value.code == status, path
         assert "error" in json.load(info.value)
-    request = urllib.request.Request(server.url + "/tiles/admin-4/12/1206/1538.pbf")
-    first = urllib.request.urlopen(request)
+    first = server.open("/tiles/admin-4/12/1206/1538.pbf")
     assert first.headers["Cache-Control"] and first.headers["ETag"]
-    request.add_header("If-None-Match", first.headers["ETag"])
     with pytest.raises(urllib.error.HTTPError) as info:
-        urllib.request.urlopen(request)
+        server.open("/tiles/admin-4/12/1206/1538.pbf",
+                    headers={"If-None-Match": first.headers["ETag"]})
     assert info.value.code == 304
 
 
 def test_owslib_lists_and_reads_a_collection(nyc_db, serve):
     from owslib.ogcapi.features import Features
+    from owslib.util import Authentication
 
     server = serve(nyc_db, ONEMAP_TIMEZONE=NYC_ZONE)
-    api = Features(server.url + "/ogc")
+    api = Features(server.url + "/ogc", auth=Authentication("tester", PASSWORD))
     ids = [c["id"] for c in api.collections()["collections"]]
     assert {"cases", "admin-4", "facilities"} <= set(ids)
     page = api.collection_items("cases", limit=10, scope="BRONX 12")

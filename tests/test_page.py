@@ -27,6 +27,7 @@ def district_db(fresh_db):
 
 def test_empty_database_shows_a_friendly_state(fresh_db, serve, page):
     server = serve(fresh_db())
+    server.login(page)
     page.goto(server.url + "/")
     page.wait_for_selector("#empty-state", timeout=30_000)
     assert "make demo" in page.inner_text("#empty-state")
@@ -37,6 +38,7 @@ def test_empty_database_shows_a_friendly_state(fresh_db, serve, page):
 
 def test_outline_is_drawn_offline(district_db, serve, page):
     server = serve(district_db)
+    server.login(page)
     page.goto(server.url + "/")
     page.wait_for_selector("#map-box .maplibregl-canvas", timeout=30_000)
     page.wait_for_function(

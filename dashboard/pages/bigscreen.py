@@ -11,13 +11,14 @@ from dash import Input, Output, State, callback, clientside_callback, dcc, html,
 from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard import ids
+from dashboard.auth import current_principal
 from dashboard.components import kpi_cards
 from dashboard.figures import bars_figure, map_figure, trend_figure
 from dashboard.messages import t, user_message
 from dashboard.services import services
 from dashboard.state import parse
 from layers.errors import LayerError
-from layers.view import data_as_of, street_codes, view
+from layers.view import data_as_of, tour_codes, view
 
 dash.register_page(__name__, path="/bigscreen", title="一张图 · 指挥中心")
 
@@ -103,7 +104,8 @@ def refresh(_tick, tour, screen, lang):
     try:
         scope = _tour_stop(svc, tour["index"])
         params = {"range": "30d", **({"scope": scope} if scope else {})}
-        data = view(svc.read_engine, params, svc.settings.timezone, set(BIG_LAYERS))
+        data = view(svc.read_engine, params, svc.settings.timezone, set(BIG_LAYERS),
+                    current_principal())
         as_of = data_as_of(svc.read_engine)
     except (SQLAlchemyError, LayerError) as exc:
         banner = html.Div(user_message(exc, lang), className="banner error", id="db-down")
@@ -141,7 +143,7 @@ def _tour_stop(svc, index: int) -> str | None:
     """-1: the district; then its streets in turn."""
     if index < 0:
         return None
-    codes = street_codes(svc.read_engine)
+    codes = tour_codes(svc.read_engine, current_principal())
     return None if not codes else (None if index % (len(codes) + 1) == 0
                                    else codes[index % (len(codes) + 1) - 1])
 

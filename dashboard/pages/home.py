@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard import components as ui
 from dashboard import ids
+from dashboard.auth import current_principal
 from dashboard.figures import bars_figure, map_figure, share_figure, trend_figure
 from dashboard.messages import t, user_message
 from dashboard.services import services
@@ -57,7 +58,9 @@ def layout(**query) -> html.Div:
 
 
 def _shell(state: ViewState, body) -> html.Div:
-    return html.Div([dcc.Location(id=ids.URL, refresh=False), ui.header(state),
+    who = current_principal()
+    return html.Div([dcc.Location(id=ids.URL, refresh=False),
+                     ui.header(state, who=who.name if who else None),
                      html.Div(id=ids.BANNER), html.Main(body)], className="page")
 
 
@@ -135,15 +138,18 @@ def render(search, tick):
     refresh_ms = svc.settings.refresh_seconds * 1000
     except_ms = min(RETRY_MS, refresh_ms)
     try:
-        data = view(svc.read_engine, state.params(), svc.settings.timezone, set(state.layers))
+        data = view(svc.read_engine, state.params(), svc.settings.timezone, set(state.layers),
+                    current_principal())
         as_of = data_as_of(svc.read_engine)
     except LayerError as exc:
-        return (*[no_update] * 11, html.Div(str(exc), className="banner warn"), no_update,
+        return (*[no_update] * 11, html.Div(user_message(exc, state.lang),
+                                             className="banner warn"), no_update,
                 refresh_ms)
     except SQLAlchemyError as exc:
         banner = html.Div(user_message(exc, state.lang), className="banner error", id="db-down")
         return (*[no_update] * 11, banner, no_update, except_ms)
-    figure, *rest = draw(data, state, svc.settings.tile_url, svc.settings.tile_crs)
+    figure, *rest = draw(data, state, svc.settings.tile_url, svc.settings.tile_crs,
+                         current_principal().can_export)
     return (map_graph(figure, f"{search}#{tick}"), *rest, None,
             f"{t('asof', state.lang)} {as_of[:16].replace('T', ' ') if as_of else '—'}",
             refresh_ms)
@@ -157,7 +163,7 @@ def map_graph(figure, view: str) -> dcc.Graph:
 
 
 def draw(data: dict, state: ViewState, tile_url: str | None = None,
-         tile_crs: str = "wgs84") -> tuple:
+         tile_crs: str = "wgs84", can_export: bool = True) -> tuple:
     """The components and figures of one view (a pure function of the data)."""
     lang = state.lang
     names = {f["id"]: f["properties"]["name"] for f in data["units"]["features"]}
@@ -175,7 +181,7 @@ def draw(data: dict, state: ViewState, tile_url: str | None = None,
         ui.case_rows(data["latest"], lang) if data["latest"] else html.P(t("empty.view", lang)),
         ui.hotspot_rows(hotspots, state, names),
         ui.alarm_rows(data["alarms"], lang),
-        ui.export_links(state),
+        ui.export_links(state, can_export),
     )
 
 
@@ -206,7 +212,7 @@ def show_case(clicks, search):
     state = parse(search)
     svc = services()
     try:
-        case = case_detail(svc.read_engine, ctx.triggered_id["id"])
+        case = case_detail(svc.read_engine, ctx.triggered_id["id"], current_principal())
     except (SQLAlchemyError, LayerError) as exc:
         return html.Div(user_message(exc, state.lang), className="banner error")
     return ui.timeline(case, state.lang)

@@ -1,0 +1,95 @@
+"""The sign-in page (plain Flask: it must work before any Dash code runs) and sign-out."""
+
+from __future__ import annotations
+
+import logging
+from html import escape
+
+import flask
+from sqlalchemy.exc import SQLAlchemyError
+
+from dashboard.auth import sign_in
+from dashboard.messages import LANGUAGES, t
+from onemap.accounts import LoginRefused, audit, authenticate
+
+LOG = logging.getLogger(__name__)
+PAGE = """<!doctype html>
+<html lang="{lang}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title><link rel="stylesheet" href="/assets/style.css"></head>
+<body class="login-page"><form method="post" action="/login" class="login">
+<h1>{title}</h1><p class="sub">{subtitle}</p>{error}
+<label for="name">{name_label}</label>
+<input id="name" name="name" autocomplete="username" required autofocus value="{name}">
+<label for="password">{password_label}</label>
+<input id="password" name="password" type="password" autocomplete="current-password" required>
+<input type="hidden" name="next" value="{next}"><input type="hidden" name="lang" value="{lang}">
+<button type="submit">{submit}</button>
+<a class="lang" href="/login?lang={other}&amp;next={next_q}">{switch}</a>
+</form></body></html>"""
+
+
+def register_login(server: flask.Flask, engine) -> None:
+    """``/login`` (GET form, POST sign-in) and ``/logout``; ``engine`` is the primary."""
+
+    def login():
+        lang = _lang()
+        if flask.request.method == "GET":
+            return _page(lang)
+        form = flask.request.form
+        name = form.get("name", "").strip()
+        try:
+            who = authenticate(engine, name, form.get("password", ""))
+        except LoginRefused as exc:
+            return _page(lang, _refusal(exc, lang), name), 429 if exc.retry_after else 401
+        except SQLAlchemyError:
+            return _page(lang, t("db.down", lang), name), 503
+        sign_in(who)
+        _audit_quietly(engine, who)
+        return flask.redirect(_safe_next(form.get("next")))
+
+    def logout():
+        flask.session.clear()
+        return flask.redirect("/login")
+
+    server.add_url_rule("/login", "login", login, methods=["GET", "POST"])
+    server.add_url_rule("/logout", "logout", logout, methods=["GET", "POST"])
+
+
+def _page(lang: str, error: str | None = None, name: str = "") -> str:
+    nxt = _safe_next(flask.request.values.get("next"))
+    return PAGE.format(
+        lang=lang, title=t("app.title", lang), subtitle=t("login.title", lang),
+        error=f'<p class="banner error" id="login-error">{escape(error)}</p>' if error else "",
+        name_label=t("login.name", lang), password_label=t("login.password", lang),
+        submit=t("login.submit", lang), name=escape(name), next=escape(nxt),
+        next_q=escape(flask.request.values.get("next") and nxt or "/"),
+        other="en" if lang == "zh" else "zh", switch=t("lang.switch", lang))
+
+
+def _refusal(exc: LoginRefused, lang: str) -> str:
+    if exc.retry_after:
+        return t("login.locked", lang).format(seconds=exc.retry_after)
+    return t("login.wrong", lang)
+
+
+def _lang() -> str:
+    asked = flask.request.values.get("lang")
+    if asked in LANGUAGES:
+        return asked
+    best = flask.request.accept_languages.best_match(["zh", "en"])
+    return best or "zh"
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this site: never an open redirect."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+def _audit_quietly(engine, who) -> None:
+    try:
+        audit(engine, who, "login", True)
+    except SQLAlchemyError as error:  # signing in does not depend on the log
+        LOG.warning("audit log unavailable; %s signed in (%s)", who.name, error)

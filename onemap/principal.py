@@ -1,0 +1,50 @@
+"""Who is asking: a person's or kiosk's role, the admin unit they are limited to, and what
+that allows. The read side enforces it; ``onemap.accounts`` says who someone is."""
+
+from __future__ import annotations
+
+import getpass
+from dataclasses import dataclass
+
+ROLES = ("admin", "command_center", "street_official", "analyst", "kiosk")
+ROLE_HELP = {
+    "admin": "everything, personal fields in clear, manages users",
+    "command_center": "everything; personal fields masked",
+    "street_official": "one admin unit and its subtree",
+    "analyst": "read and export; personal fields only with --personal-grant",
+    "kiosk": "big screens: read-only, no personal fields, no export (signs in by token)",
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str
+    role: str
+    scope: str | None = None          # the admin code they are limited to; None: all
+    personal_grant: bool = False
+
+    @property
+    def can_export(self) -> bool:
+        return self.role != "kiosk"
+
+    @property
+    def personal(self) -> str | None:
+        """How personal fields reach this principal: 'clear', 'masked' or None (never)."""
+        if self.role == "kiosk":
+            return None
+        if self.role == "admin" or self.personal_grant:
+            return "clear"
+        return "masked"
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+def operator() -> Principal:
+    """Whoever runs the command line: it holds the database's credentials already."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return Principal(f"cli:{user}", "admin")
