@@ -3,6 +3,9 @@
 ``up`` creates the cluster the first time, recovers a stale ``postmaster.pid``, picks a free
 port, starts the server (as an unprivileged user when we are root), and makes sure the
 database and the PostGIS extension exist. Every step is safe to repeat.
+
+A :class:`ReplicaCluster` is the same life cycle for a hot standby: created by a base backup
+of a primary that :meth:`LocalCluster.allow_replication`, then following it by streaming.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +36,9 @@ max_wal_size = 4GB
 checkpoint_timeout = 15min
 jit = off
 timezone = 'UTC'
+# a streaming replica can follow this cluster (see ReplicaCluster)
+wal_level = replica
+max_wal_senders = 5
 """
 
 
@@ -180,6 +187,19 @@ class LocalCluster:
         if self.initialized and self.running_pid() is not None:
             self._pg_ctl("stop", "-m", "fast", "-w", "-t", "60")
 
+    def allow_replication(self, role: str = "replicator") -> None:
+        """Let ``role`` (created if missing) stream WAL from 127.0.0.1: a replica's login."""
+        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+            if not exists:
+                conn.execute(f'CREATE ROLE "{role}" WITH REPLICATION LOGIN')
+            hba = self.data_dir / "pg_hba.conf"
+            line = f"host replication {role} 127.0.0.1/32 trust\n"
+            rules = hba.read_text()
+            if line not in rules:
+                hba.write_text(line + rules)  # first match wins: ours goes on top
+            conn.execute("SELECT pg_reload_conf()")
+
     # -- steps ---------------------------------------------------------------------------
     def _initdb(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -261,6 +281,58 @@ class LocalCluster:
             for name in [base, *(os.path.join(base, d) for d in dirs),
                          *(os.path.join(base, f) for f in files)]:
                 os.chown(name, user.pw_uid, user.pw_gid)
+
+
+class ReplicaCluster(LocalCluster):
+    """A hot standby of ``primary`` in ``settings.cluster_dir``: read-only, streaming its WAL.
+
+    ``up`` takes a base backup the first time (``pg_basebackup -R`` writes the standby
+    settings), then starts it like any local cluster, on its own free port.
+    """
+
+    def __init__(self, settings: Settings, primary: LocalCluster, role: str = "replicator"):
+        super().__init__(settings)
+        self.primary, self.role = primary, role
+
+    def _initdb(self) -> None:
+        # A replica is not initialised but copied: the primary's files up to now, plus
+        # standby.signal and the primary_conninfo to follow it with.
+        if self.primary.port is None or self.primary.running_pid() is None:
+            raise ClusterError("the primary must be running before its replica is created")
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.socket_dir.mkdir(exist_ok=True)
+        self._hand_over(self.root)
+        self._run(
+            self.bin_dir / "pg_basebackup", "-h", "127.0.0.1", "-p", self.primary.port,
+            "-U", self.role, "-D", self.data_dir, "-R", "-X", "stream", "-c", "fast",
+            what="pg_basebackup",
+        )
+
+    def _ensure_database(self) -> None:
+        # Nothing can be created on a standby; check it is one.
+        if not self.in_recovery():
+            raise ClusterError(f"{self.data_dir} runs, but not as a standby of its primary")
+
+    def in_recovery(self) -> bool:
+        """True while the server replays its primary's WAL (``pg_is_in_recovery()``)."""
+        with psycopg.connect(self.url("postgres")) as conn:
+            return conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]
+
+    def catch_up(self, timeout: float = 30) -> None:
+        """Wait until everything the primary has written so far is replayed here."""
+        with psycopg.connect(self.primary.url("postgres")) as conn:
+            target = conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
+        deadline = time.monotonic() + timeout
+        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
+            while True:
+                behind = conn.execute(
+                    "SELECT pg_wal_lsn_diff(%s::pg_lsn, pg_last_wal_replay_lsn())", (target,)
+                ).fetchone()[0]
+                if behind is not None and behind <= 0:
+                    return
+                if time.monotonic() > deadline:
+                    raise ClusterError(f"the replica is {behind} bytes behind after {timeout}s")
+                time.sleep(0.05)
 
 
 def _server_user() -> pwd.struct_passwd | None:
