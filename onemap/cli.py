@@ -336,9 +336,11 @@ def serve(settings: Settings, host: str | None, port: int | None, debug: bool | 
     reads = read_url(settings, start=False)
     host, port = host or settings.host, port or settings.port
     if prod:
+        from dashboard.auth import secret_key
         from onemap.wsgi import ServeOptions, serve_prod
 
         options = ServeOptions(host, port, workers or 4, access_log=access_log)
+        secret_key(settings)  # made here, once, so no worker reads it half-written
         click.echo(f"onemap: http://{options.bind}/ with {options.workers} workers; reads "
                    f"from {'DATABASE_READ_URL' if reads != url else 'the primary database'}")
         serve_prod(lambda: create_app(settings, url, reads).server, options)

@@ -3,13 +3,17 @@ dashboard page is served, and a stop is graceful."""
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
+import stat
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import PASSWORD
 
 from onemap.cli import main
 
@@ -48,6 +52,23 @@ def test_prod_answers_from_several_workers_and_stops_gracefully(pg_url, serve):
     server.stop()
     assert server.proc.returncode == 0
     assert not any(Path(f"/proc/{pid}").exists() for pid in pids)
+
+
+@pytest.mark.db
+def test_workers_share_one_session_secret(pg_url, serve, tmp_path):
+    """A fresh home: the key is made once at start; a cookie signed by the worker that took
+    the sign-in opens every request, whichever worker answers it."""
+    server = serve(pg_url, "--prod", "--workers", str(WORKERS), ONEMAP_HOME=str(tmp_path))
+    assert stat.S_IMODE((tmp_path / "secret_key").stat().st_mode) == 0o600
+    assert len(worker_pids(server.url, WORKERS)) == WORKERS
+    browser = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    form = urllib.parse.urlencode({"name": "tester", "password": PASSWORD, "next": "/"})
+    browser.open(server.url + "/login", data=form.encode(), timeout=30)
+    # Each request is a new connection, which either worker may accept: twenty in a row on
+    # one worker would be a 1 in 500,000 chance, and a worker with another key answers 401.
+    statuses = [browser.open(server.url + "/api/kpi", timeout=30).status for _ in range(20)]
+    assert statuses == [200] * 20
 
 
 @pytest.mark.parametrize("args, complaint", [
