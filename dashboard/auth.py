@@ -137,8 +137,9 @@ def _ask_for_login():
 
 
 def _wants_page() -> bool:
-    accept = flask.request.accept_mimetypes
-    return flask.request.method == "GET" and accept.best == "text/html"
+    """A browser navigating (it names text/html), not an API client or a page's XHR."""
+    named = {mime for mime, _ in flask.request.accept_mimetypes}
+    return flask.request.method == "GET" and "text/html" in named
 
 
 def _refused(message: str, retry_after: int = 0):
@@ -147,6 +148,8 @@ def _refused(message: str, retry_after: int = 0):
     response.status_code = status
     if retry_after:
         response.headers["Retry-After"] = str(retry_after)
-    else:
+    elif not flask.request.path.startswith("/_dash"):
+        # API clients learn they may use Basic; a page's own requests must not make the
+        # browser pop up its password dialog.
         response.headers["WWW-Authenticate"] = 'Basic realm="onemap"'
     return response

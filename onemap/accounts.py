@@ -167,16 +167,18 @@ USER_SQL = text("SELECT name, role, scope_code, personal_grant, password_hash, d
 
 def authenticate(engine: Engine, name: str, password: str) -> Principal:
     """The principal behind ``name``/``password``, or :class:`LoginRefused`."""
-    with engine.begin() as conn:
+    with engine.begin() as conn:  # the failure count commits before the refusal is raised
         wait = _locked_for(conn, name)
-        if wait:
-            raise LoginRefused(f"too many failed attempts; try again in {wait} s", wait)
-        row = conn.execute(USER_SQL, {"name": name}).mappings().first()
-        good = verify_password(password, row and row["password_hash"])
-        if not good or row["disabled"]:
+        row = None if wait else conn.execute(USER_SQL, {"name": name}).mappings().first()
+        good = not wait and verify_password(password, row and row["password_hash"])
+        if good and not row["disabled"]:
+            conn.execute(text("DELETE FROM login_failure WHERE name = :n"), {"n": name})
+        elif not wait:
             _fail(conn, name)
-            raise LoginRefused("wrong user name or password, or the account is disabled")
-        conn.execute(text("DELETE FROM login_failure WHERE name = :n"), {"n": name})
+    if wait:
+        raise LoginRefused(f"too many failed attempts; try again in {wait} s", wait)
+    if not good or row["disabled"]:
+        raise LoginRefused("wrong user name or password, or the account is disabled")
     return _principal(row)
 
 
