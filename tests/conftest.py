@@ -9,6 +9,7 @@ import base64
 import io
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -20,7 +21,6 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from onemap.cluster import free_port
 from onemap.database import database_url, libpq_url, make_engine
 from onemap.errors import OnemapError
 from onemap.migrate import migrate
@@ -217,13 +217,22 @@ def ensure_user(db_url: str, name: str, role: str, scope: str | None = None,
         engine.dispose()
 
 
+def unused_port() -> int:
+    """A port the kernel hands out now: test runs side by side on one machine get different
+    ones (scanning from a fixed port gave two of them the same port, and one the other's
+    server)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 class DashServer:
     """``onemap serve`` in a subprocess on a free port, against a given database, with an
     admin ``tester`` to sign in as (``login(page)``, ``open(path)``)."""
 
     def __init__(self, db_url: str, env: dict | None = None, args: tuple[str, ...] = ()):
         ensure_user(db_url, "tester", "admin")
-        self.port = free_port(18050)
+        self.port = unused_port()
         self.url = f"http://127.0.0.1:{self.port}"
         run_env = {**os.environ, "DATABASE_URL": db_url, **(env or {})}
         log = ARTIFACTS / f"serve-{self.port}.log"
