@@ -341,8 +341,9 @@ def serve(settings: Settings, host: str | None, port: int | None, debug: bool | 
 
         options = ServeOptions(host, port, workers or 4, access_log=access_log)
         secret_key(settings)  # made here, once, so no worker reads it half-written
-        click.echo(f"onemap: http://{options.bind}/ with {options.workers} workers; reads "
-                   f"from {'DATABASE_READ_URL' if reads != url else 'the primary database'}")
+        plural = "s" if options.workers > 1 else ""
+        click.echo(f"onemap: http://{options.bind}/ with {options.workers} worker{plural}; "
+                   f"reads from {'DATABASE_READ_URL' if reads != url else 'the primary database'}")
         serve_prod(lambda: create_app(settings, url, reads).server, options)
         return
     create_app(settings, url, reads).run(
