@@ -39,8 +39,9 @@ class ViewState:
         pairs = {**self.params(), "layers": ",".join(self.layers), "metric": self.metric,
                  "lang": self.lang}
         defaults = ViewState()
-        pairs = {k: v for k, v in pairs.items()
-                 if v and not (k in ("metric", "lang") and v == getattr(defaults, k))}
+        # ``layers`` stays even when empty: all layers switched off is a view too.
+        pairs = {k: v for k, v in pairs.items() if (v or k == "layers")
+                 and not (k in ("metric", "lang") and v == getattr(defaults, k))}
         return "?" + urlencode(pairs)
 
 
@@ -52,8 +53,8 @@ def _tuple(values: dict, name: str, allowed: tuple[str, ...] | None = None) -> t
 
 def parse(search: str | None) -> ViewState:
     """The state of a URL query string; unknown values fall back to defaults."""
-    values = parse_qs((search or "").lstrip("?"))
-    one = {k: v[0] for k, v in values.items() if v}
+    values = parse_qs((search or "").lstrip("?"), keep_blank_values=True)
+    one = {k: v[0] for k, v in values.items() if v and v[0]}
     layers = _tuple(values, "layers", LAYERS) if "layers" in values else DEFAULT_LAYERS
     return ViewState(
         scope=one.get("scope") or None,

@@ -85,6 +85,8 @@ def items(conn: Connection, layer: LayerSpec, scope: Scope, filters: Filters,
 def one(conn: Connection, layer: LayerSpec, scope: Scope, feature_id: str,
         personal: str | None = None) -> dict:
     """The feature ``feature_id`` of ``layer`` within ``scope``."""
+    if "\x00" in feature_id:  # no id holds one, and PostgreSQL text cannot take it
+        raise NotFound(f"no feature {feature_id!r} in layer '{layer.id}'")
     where = where_for(layer, scope, Filters()).add(f"t.{layer.key} = :fid", fid=feature_id)
     row = conn.execute(text(select_sql(layer, where, personal)),
                        {**where.params, "tol": SIMPLIFY_DEG}).mappings().first()

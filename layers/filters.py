@@ -80,6 +80,8 @@ def _list(params: Mapping[str, object], name: str) -> tuple[str, ...]:
     for item in items:
         if len(item) > 100:
             raise BadParameter(name, item[:40] + "…", "longer than 100 characters")
+        if "\x00" in item:  # PostgreSQL text cannot hold it: the query would fail
+            raise BadParameter(name, item, "contains a NUL character")
     return tuple(dict.fromkeys(items))
 
 
@@ -152,16 +154,20 @@ def _interval(text: str, zone: ZoneInfo):
 def _instant(name: str, text: str | None, zone: ZoneInfo, end_of_day: bool = False):
     if text is None:
         return None
+    whole_day = re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text) is not None
     try:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        if whole_day:
             day = date.fromisoformat(text)
-            moment = datetime.combine(day + timedelta(days=end_of_day), time(), zone)
-            return moment
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            moment = datetime.combine(day, time(), zone)
+        else:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise BadParameter(name, text, "not an ISO date or date-time") from None
+    # The year is checked before any arithmetic: the day after 9999-12-31 does not exist.
     if not 1900 <= moment.year <= 2200:
         raise BadParameter(name, text, "year out of range")
+    if whole_day and end_of_day:
+        moment += timedelta(days=1)
     return moment if moment.tzinfo else moment.replace(tzinfo=zone)
 
 
