@@ -9,6 +9,7 @@ and show their banner anyway).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from datetime import timedelta
@@ -50,12 +51,15 @@ def secret_key(settings: Settings) -> str:
     path = Path(settings.home) / "secret_key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            os.write(fd, secrets.token_hex(32).encode())
-            os.close(fd)
-        except FileExistsError:
-            pass  # another worker made it first
+        # Written whole under a private name, then linked into place: a worker starting at
+        # the same moment sees either no key or the complete one, never a half-written one.
+        draft = path.with_name(f".secret_key.{os.getpid()}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.write(fd, secrets.token_hex(32).encode())
+        os.close(fd)
+        with contextlib.suppress(FileExistsError):  # another worker linked its key first
+            os.link(draft, path)
+        draft.unlink()
     return path.read_text().strip()
 
 

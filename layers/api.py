@@ -26,7 +26,7 @@ from layers import exports, features, hotspots, kpi, tiles
 from layers.access import check_export, personal_mode, scope_for
 from layers.cases import local_zone
 from layers.catalog import Catalog, LayerSpec
-from layers.errors import BadParameter, Forbidden, LayerError, UnknownLayer
+from layers.errors import BadParameter, Forbidden, LayerError, StorageError, UnknownLayer
 from layers.filters import parse_filters
 from onemap.accounts import audit
 from onemap.principal import Principal
@@ -198,7 +198,7 @@ class Api:
         crs = _first(params, "crs") or "wgs84"
         exports.check_format(fmt, crs)
         personal = personal_mode(who, _flag(params, "personal"))
-        folder = tempfile.mkdtemp(prefix="onemap-export-")
+        folder = _scratch_folder()
         suffix, media = exports.FORMATS[fmt]
         path = Path(folder) / f"{layer.id}{suffix}"
         try:
@@ -213,6 +213,14 @@ class Api:
         return Response(200, _stream_and_delete(path, folder), media, {
             "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}",
             "Content-Length": str(path.stat().st_size)})
+
+
+def _scratch_folder() -> str:
+    try:
+        return tempfile.mkdtemp(prefix="onemap-export-")
+    except OSError as exc:
+        raise StorageError(f"no room for the export in {tempfile.gettempdir()}: "
+                           f"{exc.strerror or exc}") from exc
 
 
 def _stream_and_delete(path: Path, folder: str, size: int = 1 << 20) -> Iterator[bytes]:

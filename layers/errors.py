@@ -29,6 +29,12 @@ class UnknownScope(NotFound):
     """An admin code that is not loaded."""
 
 
+class StorageError(LayerError):
+    """An export cannot be written: read-only folder, full disk. The message names the path."""
+
+    status = 507
+
+
 class Forbidden(LayerError):
     """Outside what the caller may see or do; the attempt is logged."""
 

@@ -6,7 +6,10 @@ carries the codes and names of its grid, community, street and district.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import os
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
@@ -15,16 +18,27 @@ from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
+import pyogrio
+import pyogrio.errors
 import shapely
 from sqlalchemy import Connection
 
 from layers.catalog import LayerSpec
-from layers.errors import BadParameter, LayerError
+from layers.errors import BadParameter, LayerError, StorageError
 from layers.features import iter_rows
 from layers.filters import Filters
 from layers.scope import Scope
 from onemap.crs import from_wgs84
 
+try:
+    from lxml.etree import SerialisationError
+except ImportError:  # openpyxl then writes with the standard library, which raises OSError
+    SerialisationError = OSError
+
+# What writing can fail with when the disk is full or the folder read-only: GDAL and lxml
+# raise their own types for what Python reports as OSError.
+WRITE_ERRORS = (OSError, pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError,
+                pyogrio.errors.FeatureError, SerialisationError)
 FORMATS = {
     "geojson": (".geojson", "application/geo+json"),
     "gpkg": (".gpkg", "application/geopackage+sqlite3"),
@@ -66,17 +80,42 @@ def check_format(fmt: str, crs: str) -> None:
 def export(conn: Connection, layer: LayerSpec, scope: Scope, filters: Filters, fmt: str,
            out: Path, crs: str = "wgs84", personal: str | None = None,
            progress: Callable[[int], None] | None = None) -> ExportResult:
-    """Write the export to ``out``; raise :class:`LayerError` with a clear message when the
-    folder cannot be written (read-only, full disk)."""
+    """Write the export to ``out`` whole or not at all: it is written beside ``out`` and
+    renamed when complete and checked. A folder that cannot be written (read-only, full
+    disk) raises :class:`StorageError` naming the path, and leaves no partial file."""
     check_format(fmt, crs)
     frames = _frames(conn, layer, scope, filters, crs, personal, progress or (lambda n: None))
     out = Path(out)
+    if out.exists() and not out.is_file():
+        raise StorageError(f"cannot write {out}: it exists and is not a regular file")
+    part = out.with_name(f".{out.stem}.part{out.suffix}")  # GDAL goes by the suffix
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        rows = WRITERS[fmt](frames, out, layer, crs)
-    except OSError as exc:
-        raise LayerError(f"cannot write {out}: {exc.strerror or exc}") from exc
+        rows = WRITERS[fmt](frames, part, layer, crs)
+        part.replace(out)
+    except WRITE_ERRORS as exc:
+        raise StorageError(f"cannot write {out}: {_reason(exc)}") from exc
+    finally:
+        part.unlink(missing_ok=True)
     return ExportResult(out, rows, fmt)
+
+
+def _reason(exc: Exception) -> str:
+    """The system's words for a write error (lxml says only 'IO_EFBIG')."""
+    text = getattr(exc, "strerror", None) or str(exc)
+    code = getattr(errno, text[3:], None) if text.startswith("IO_E") else None
+    return os.strerror(code) if code else text
+
+
+def _check_written(path: Path, rows: int) -> None:
+    """GDAL does not always report a short write (a Shapefile's .dbf on a full disk): read
+    the feature count back from what it wrote."""
+    try:
+        found = pyogrio.read_info(path, layer=0)["features"]
+    except pyogrio.errors.DataSourceError as exc:
+        raise OSError(f"the written file does not read back ({exc})") from exc
+    if found != rows:
+        raise OSError(f"only {found:,} of {rows:,} rows reached the disk")
 
 
 def _frames(conn, layer, scope, filters, crs, personal, progress) -> Iterator[gpd.GeoDataFrame]:
@@ -128,6 +167,7 @@ def _gpkg(frames, out: Path, layer: LayerSpec, crs: str) -> int:
         rows += len(frame)
     if not rows:
         _empty(layer, crs).to_file(out, layer=layer.id, driver="GPKG")
+    _check_written(out, rows)
     return rows
 
 
@@ -143,6 +183,8 @@ def _shp(frames, out: Path, layer: LayerSpec, crs: str) -> int:
         if not rows:
             _empty(layer, crs).rename(columns=SHAPEFILE_NAMES).to_file(
                 shp, driver="ESRI Shapefile", encoding="UTF-8")
+        _check_written(shp, rows)
+        _check_dbf(shp.with_suffix(".dbf"))
         with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
             for part in sorted(Path(folder).iterdir()):
                 archive.write(part, part.name)
@@ -155,6 +197,8 @@ def _csv(frames, out: Path, layer: LayerSpec, crs: str) -> int:
         for frame in frames:
             _tabular(frame).to_csv(handle, header=rows == 0, index=False)
             rows += len(frame)
+        if not rows:  # nothing matched: still the header, so the file says what it is
+            _tabular(_empty(layer, crs)).to_csv(handle, index=False)
     return rows
 
 
@@ -163,6 +207,16 @@ def _xlsx(frames, out: Path, layer: LayerSpec, crs: str) -> int:
 
     book = Workbook(write_only=True)
     sheet = book.create_sheet(layer.id)
+    try:
+        rows = _xlsx_rows(frames, sheet)
+        book.save(out)
+    except (*WRITE_ERRORS, LayerError):
+        _discard(sheet)
+        raise
+    return rows
+
+
+def _xlsx_rows(frames, sheet) -> int:
     rows = 0
     for frame in frames:
         table = _tabular(frame)
@@ -174,8 +228,24 @@ def _xlsx(frames, out: Path, layer: LayerSpec, crs: str) -> int:
                              f"({XLSX_MAX_ROWS:,} at most): export CSV or narrow the filters")
         for record in table.itertuples(index=False):
             sheet.append([None if pd.isna(v) else v for v in record])
-    book.save(out)
     return rows
+
+
+def _discard(sheet) -> None:
+    """Close a write-only sheet's half-written stream now: left to the garbage collector,
+    it would print its own error after ours."""
+    with contextlib.suppress(*WRITE_ERRORS):
+        sheet._writer.xf.close()
+
+
+def _check_dbf(path: Path) -> None:
+    """A .dbf is as long as its header says (GDAL reads a cut-off one without complaint)."""
+    with path.open("rb") as handle:
+        head = handle.read(12)
+    count = int.from_bytes(head[4:8], "little")
+    header, record = int.from_bytes(head[8:10], "little"), int.from_bytes(head[10:12], "little")
+    if path.stat().st_size < header + count * record:
+        raise OSError(f"the attribute table {path.name} was cut short")
 
 
 def _tabular(frame: gpd.GeoDataFrame) -> pd.DataFrame:

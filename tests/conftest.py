@@ -226,11 +226,21 @@ def unused_port() -> int:
         return sock.getsockname()[1]
 
 
+def limit_files(size: int) -> None:
+    """In a child process: writes past ``size`` bytes fail with EFBIG, as on a full disk
+    (Python ignores the SIGXFSZ signal that would otherwise end the process)."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+
+
 class DashServer:
     """``onemap serve`` in a subprocess on a free port, against a given database, with an
     admin ``tester`` to sign in as (``login(page)``, ``open(path)``)."""
 
-    def __init__(self, db_url: str, env: dict | None = None, args: tuple[str, ...] = ()):
+    def __init__(self, db_url: str, env: dict | None = None, args: tuple[str, ...] = (),
+                 file_limit: int | None = None):
+        """``file_limit``: the largest file the server may write, in bytes (a full disk)."""
         ensure_user(db_url, "tester", "admin")
         self.port = unused_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -242,6 +252,7 @@ class DashServer:
             [sys.executable, "-m", "onemap.cli", "serve", "--port", str(self.port),
              "--no-debug", *args],
             env=run_env, stdout=log.open("w"), stderr=subprocess.STDOUT,
+            preexec_fn=file_limit and (lambda: limit_files(file_limit)),
         )
         self._wait()
 
