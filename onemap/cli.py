@@ -333,6 +333,7 @@ def serve(settings: Settings, host: str | None, port: int | None, debug: bool | 
         raise click.UsageError("--debug is for the development server, not --prod")
     url = database_url(settings, start=True)
     migrate(url)
+    _warn_without_users(url)
     reads = read_url(settings, start=False)
     host, port = host or settings.host, port or settings.port
     if prod:
@@ -348,6 +349,18 @@ def serve(settings: Settings, host: str | None, port: int | None, debug: bool | 
         return
     create_app(settings, url, reads).run(
         host=host, port=port, debug=settings.debug if debug is None else debug)
+
+
+def _warn_without_users(url: str) -> None:
+    from onemap.accounts import list_users
+    from onemap.database import make_engine
+
+    engine = make_engine(url)
+    if not list_users(engine):
+        click.secho("no users yet: nobody can sign in. Create one with "
+                    "`onemap user add NAME --role admin` (make demo does it for you)",
+                    fg="yellow", err=True)
+    engine.dispose()
 
 
 if __name__ == "__main__":
