@@ -14,6 +14,7 @@ from dashboard.services import Services, install
 from layers.api import Api
 from layers.catalog import default_catalog
 from layers.http import register
+from layers.view import ViewCache
 from onemap.database import make_engine
 from onemap.settings import Settings
 
@@ -34,7 +35,8 @@ def create_app(settings: Settings, db_url: str, read_url: str | None = None) -> 
     )
     engine = make_engine(db_url)
     read_engine = make_engine(read_url) if read_url and read_url != db_url else engine
-    install(app.server, Services(settings=settings, engine=engine, read_engine=read_engine))
+    install(app.server, Services(settings=settings, engine=engine, read_engine=read_engine,
+                                 views=ViewCache(settings.view_cache_seconds)))
     install_auth(app.server, settings, engine)
     register_login(app.server, engine)
     register(app.server, Api(read_engine, default_catalog(), settings.timezone, writer=engine),

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import flask
 from sqlalchemy import Engine
 
+from layers.view import ViewCache
 from onemap.settings import Settings
 
 KEY = "onemap"
@@ -15,11 +16,13 @@ KEY = "onemap"
 @dataclass(frozen=True)
 class Services:
     """``engine`` is the primary (migrations, writes); every read goes to ``read_engine``,
-    a read-only replica when ``DATABASE_READ_URL`` is set, else the same engine."""
+    a read-only replica when ``DATABASE_READ_URL`` is set, else the same engine; ``views``
+    keeps recently read views for a few seconds (this process only)."""
 
     settings: Settings
     engine: Engine
     read_engine: Engine
+    views: ViewCache
 
 
 def install(server: flask.Flask, services: Services) -> None:

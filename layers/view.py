@@ -6,6 +6,9 @@ The dashboard calls this with the URL's parameters and draws what it returns.
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import replace
 
@@ -54,6 +57,62 @@ def view(engine: Engine, params: Mapping, zone: str, layers: set[str],
                                limit=LIST_LIMIT)["features"]
         data["layers"] = _layers(conn, scope, filters, zone, layers)
     return data
+
+
+class ViewCache:
+    """Views read in the last few seconds, shared by the requests of one process.
+
+    Many screens show the same view at once (wall screens touring the same streets, the
+    officials of one street, a shared link): a view read once is answered again for
+    ``seconds`` without the twenty-odd queries. The key holds everything the answer depends
+    on: the parameters, the layers, the time zone, the newest committed batch (so a load
+    shows at once), and the asker's role, own unit and personal-data right, so principals
+    with different scopes or rights never share an entry. Identical requests arriving
+    together wait for the first one instead of each querying. Failures are not kept.
+    Entries are shared: callers must not change what they get.
+    """
+
+    def __init__(self, seconds: float = 15.0, size: int = 256):
+        self.seconds, self.size = seconds, size
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[tuple, tuple[float, dict]] = OrderedDict()
+        self._pending: dict[tuple, threading.Lock] = {}
+
+    def view(self, engine: Engine, params: Mapping, zone: str, layers: set[str],
+             who: Principal, as_of: str | None) -> dict:
+        """:func:`view`, from the cache when a fresh entry exists (``as_of``: the newest
+        committed batch, see :func:`data_as_of`)."""
+        if self.seconds <= 0:
+            return view(engine, params, zone, layers, who)
+        key = (who.role, who.scope, who.personal, zone, as_of, frozenset(layers),
+               tuple(sorted((k, str(v)) for k, v in params.items() if v is not None)))
+        with self._lock:
+            found = self._fresh(key)
+            if found is not None:
+                return found
+            first = self._pending.setdefault(key, threading.Lock())
+        with first:  # the first asker reads; the others wait and take its answer
+            with self._lock:
+                found = self._fresh(key)
+            if found is not None:
+                return found
+            try:
+                data = view(engine, params, zone, layers, who)
+                with self._lock:
+                    self._entries[key] = (time.monotonic() + self.seconds, data)
+                    while len(self._entries) > self.size:
+                        self._entries.popitem(last=False)
+            finally:
+                with self._lock:
+                    self._pending.pop(key, None)
+        return data
+
+    def _fresh(self, key: tuple) -> dict | None:
+        entry = self._entries.get(key)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        self._entries.move_to_end(key)
+        return entry[1]
 
 
 def _shapes(conn: Connection, scope: Scope) -> dict:

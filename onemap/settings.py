@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     tile_url: str | None = Field(default=None, description="optional XYZ basemap URL")
     tile_crs: str = Field(default="wgs84", description="wgs84 or gcj02: the tiles' datum")
     refresh_seconds: int = Field(default=60, ge=2, description="dashboard auto-refresh")
+    view_cache_seconds: float = Field(default=15, ge=0, description="how long a view read "
+                                      "once is shown again to others with the same scope "
+                                      "and rights (0: never)")
     debug: bool = False
     secret_key: str | None = Field(default=None, description="signs session cookies; by "
                                    "default a random key kept in HOME/secret_key")

@@ -18,7 +18,7 @@ from dashboard.messages import t, user_message
 from dashboard.services import services
 from dashboard.state import parse
 from layers.errors import LayerError
-from layers.view import data_as_of, tour_codes, view
+from layers.view import data_as_of, tour_codes
 
 dash.register_page(__name__, path="/bigscreen", title="一张图 · 指挥中心")
 
@@ -104,9 +104,9 @@ def refresh(_tick, tour, screen, lang):
     try:
         scope = _tour_stop(svc, tour["index"])
         params = {"range": "30d", **({"scope": scope} if scope else {})}
-        data = view(svc.read_engine, params, svc.settings.timezone, set(BIG_LAYERS),
-                    current_principal())
         as_of = data_as_of(svc.read_engine)
+        data = svc.views.view(svc.read_engine, params, svc.settings.timezone, set(BIG_LAYERS),
+                              current_principal(), as_of)
     except (SQLAlchemyError, LayerError) as exc:
         banner = html.Div(user_message(exc, lang), className="banner error", id="db-down")
         return (*[no_update] * 7, banner)

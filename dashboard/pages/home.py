@@ -33,7 +33,7 @@ from dashboard.services import services
 from dashboard.state import ViewState, parse
 from layers.admin import loaded_levels
 from layers.errors import LayerError
-from layers.view import case_detail, data_as_of, subcategories, view, vocabularies
+from layers.view import case_detail, data_as_of, subcategories, vocabularies
 
 dash.register_page(__name__, path="/", title="一张图 · onemap")
 
@@ -138,9 +138,9 @@ def render(search, tick):
     refresh_ms = svc.settings.refresh_seconds * 1000
     except_ms = min(RETRY_MS, refresh_ms)
     try:
-        data = view(svc.read_engine, state.params(), svc.settings.timezone, set(state.layers),
-                    current_principal())
         as_of = data_as_of(svc.read_engine)
+        data = svc.views.view(svc.read_engine, state.params(), svc.settings.timezone,
+                              set(state.layers), current_principal(), as_of)
     except LayerError as exc:
         return (*[no_update] * 11, html.Div(user_message(exc, state.lang),
                                              className="banner warn"), no_update,
