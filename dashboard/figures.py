@@ -26,6 +26,14 @@ FACILITY_COLOURS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6a
                     "#a6761d", "#1f78b4", "#666666", "#b15928")
 DEVICE_COLOURS = {"online": "#2e7d32", "offline": "#9e9e9e", "alarm": "#e53935"}
 DARK = {"paper_bgcolor": "#0b1a2b", "plot_bgcolor": "#0b1a2b", "font": {"color": "#dbe8f5"}}
+# The app's own web font first (assets/style.css declares it), as in the pages' CSS, so
+# titles, legends and hover labels match the page and need no system CJK font.
+FONT_FAMILY = ('"Onemap Sans SC", "Noto Sans CJK SC", "Noto Sans SC", "Microsoft YaHei", '
+               '"PingFang SC", sans-serif')
+
+
+def _font(dark: bool) -> dict:
+    return {"family": FONT_FAMILY, **(DARK["font"] if dark else {})}
 
 
 def fit_view(bbox, width_px: int = 800, height_px: int = 560) -> dict:
@@ -97,6 +105,7 @@ def map_figure(data: dict, layers: tuple[str, ...], metric: str, lang: str = "zh
         "uirevision": str(data["scope"]["code"]),
         "paper_bgcolor": "rgba(0,0,0,0)",
         **(DARK if dark else {}),
+        "font": _font(dark),
     })
     return fig
 
@@ -212,7 +221,7 @@ def _chart_layout(fig: go.Figure, title: str, dark: bool) -> go.Figure:
     fig.update_layout(title={"text": title, "font": {"size": 14}}, height=None if dark else 220,
                       margin={"l": 40, "r": 10, "t": 36, "b": 30}, showlegend=False,
                       paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
-                      **({"font": DARK["font"]} if dark else {}))
+                      font=_font(dark))
     return fig
 
 
