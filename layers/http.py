@@ -8,6 +8,7 @@ from collections.abc import Callable
 import flask
 
 from layers.api import Api, Response, json_response
+from layers.errors import NotFound
 from layers.openapi import openapi_document
 from onemap.principal import Principal
 
@@ -41,12 +42,16 @@ def register(server: flask.Flask, api: Api, principal: Callable[[], Principal | 
         "/api/kpi": lambda who: api.kpi(who, params()),
         "/api/hotspots": lambda who: api.hotspots(who, params()),
         "/api/hexbins": lambda who: api.hexbins(who, params()),
-        "/tiles/<layer_id>/<int:z>/<int:x>/<int:y>.pbf":
+        # Signed: a negative tile is a 400 from the handler, not a miss that falls through.
+        "/tiles/<layer_id>/<int(signed=True):z>/<int(signed=True):x>/<int(signed=True):y>.pbf":
             lambda who, layer_id, z, x, y: api.tile(
                 who, layer_id, z, x, y, params(), flask.request.headers.get("If-None-Match")),
         "/export/<layer_id>.<fmt>":
             lambda who, layer_id, fmt: api.export(who, layer_id, fmt, params()),
     }
+    # Anything else below the API's prefixes is a JSON 404, not the dashboard's page (which
+    # answers every other path with 200 for its client-side routing).
+    routes.update({f"/{prefix}/<path:rest>": _unknown for prefix in API_PREFIXES})
     for rule, view in routes.items():
         endpoint = re.sub(r"\W+", "_", rule).strip("_")
         bp.add_url_rule(rule, endpoint, _adapt(api, view, principal))
@@ -54,6 +59,13 @@ def register(server: flask.Flask, api: Api, principal: Callable[[], Principal | 
         bp.add_url_rule(rule, re.sub(r"\W+", "_", rule).strip("_"),
                         lambda: flask.jsonify(openapi_document(base(), api.catalog)))
     server.register_blueprint(bp)
+
+
+API_PREFIXES = ("api", "tiles", "export", "collections", "ogc")
+
+
+def _unknown(who: Principal, rest: str) -> Response:
+    raise NotFound(f"no such resource: {flask.request.path}")
 
 
 def _adapt(api: Api, view, principal: Callable[[], Principal | None]):

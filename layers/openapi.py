@@ -1,9 +1,20 @@
-"""The OpenAPI 3.0 description of the read API (served at ``/openapi.json``)."""
+"""The OpenAPI 3.0 description of the read API (served at ``/openapi.json``).
+
+It states what the handlers do: every parameter they read, every status they answer with
+(401 unsigned, 403 outside the caller's area, 404 unknown, 429 after failed sign-ins, 503
+database away, 507 no room for an export), the media type of each answer and the shape of
+the JSON ones. Fuzzed against the live server in ``tests/test_fuzz.py``.
+"""
 
 from __future__ import annotations
 
 from layers.catalog import Catalog
+from layers.exports import EXPORT_CRS, FORMATS
+from layers.features import MAX_LIMIT
 from layers.filters import CASE_STATUSES, DEVICE_STATUSES, RANGES
+
+GEOJSON = "application/geo+json"
+JSON = "application/json"
 
 
 def _param(name: str, description: str, schema: dict | None = None, where: str = "query",
@@ -12,78 +23,167 @@ def _param(name: str, description: str, schema: dict | None = None, where: str =
             "description": description, "schema": schema or {"type": "string"}}
 
 
+def _comma_list(values: tuple[str, ...]) -> dict:
+    one = "(" + "|".join(values) + ")"
+    return {"type": "string", "pattern": f"^{one}(,{one})*$"}
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
 FILTERS = [
-    _param("scope", "admin code: the unit and its whole subtree"),
+    _param("scope", "admin code: the unit and its whole subtree (a street official: within "
+           "their own unit, else 403)", {"type": "string", "pattern": r"^[\w\- ]{1,40}$"}),
     _param("range", "time range preset", {"type": "string", "enum": list(RANGES)}),
     _param("start", "ISO date or date-time (inclusive)"),
     _param("end", "ISO date or date-time (exclusive; a date includes that day)"),
     _param("datetime", "OGC interval: instant, start/end, ../end or start/.."),
     _param("category", "comma-separated categories of any level"),
     _param("channel", "comma-separated channels"),
-    _param("status", "comma-separated case statuses",
-           {"type": "string", "pattern": "^(" + "|".join(CASE_STATUSES) + ")(,(" +
-            "|".join(CASE_STATUSES) + "))*$"}),
+    _param("status", "comma-separated case statuses", _comma_list(CASE_STATUSES)),
     _param("kind", "comma-separated facility or device kinds"),
-    _param("device_status", "comma-separated device statuses",
-           {"type": "string", "pattern": "^(" + "|".join(DEVICE_STATUSES) + ")(,(" +
-            "|".join(DEVICE_STATUSES) + "))*$"}),
-    _param("bbox", "minx,miny,maxx,maxy in WGS84"),
+    _param("device_status", "comma-separated device statuses", _comma_list(DEVICE_STATUSES)),
+    _param("bbox", "minx,miny,maxx,maxy in WGS84 (min < max)"),
 ]
+PERSONAL = _param("personal", "include the reporter's name and phone (masked unless the "
+                  "caller holds the grant)", {"type": "boolean"})
+
+
+def _error(description: str, **headers: str) -> dict:
+    answer = {"description": description, "content": {JSON: {"schema": _ref("Error")}}}
+    if headers:
+        answer["headers"] = {name: {"description": text, "schema": {"type": "string"}}
+                             for name, text in headers.items()}
+    return answer
+
+
 ERRORS = {
-    "400": {"description": "a parameter is malformed; the message names it",
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-    "404": {"description": "unknown layer, scope or feature",
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-    "503": {"description": "database unavailable",
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+    "400": _error("a parameter is malformed; the message names it"),
+    "401": _error("nobody signed in", **{"WWW-Authenticate": "the schemes accepted"}),
+    "403": _error("outside the caller's area, or not theirs to do (logged)"),
+    "404": _error("unknown layer, scope or feature"),
+    "429": _error("too many failed sign-ins: wait", **{"Retry-After": "seconds"}),
+    "503": _error("database unavailable", **{"Retry-After": "seconds"}),
+}
+LINK = {"type": "object", "required": ["href", "rel"], "properties": {
+    "href": {"type": "string"}, "rel": {"type": "string"}, "type": {"type": "string"},
+    "title": {"type": "string"}}}
+SCHEMAS = {
+    "Error": {"type": "object", "properties": {"error": {"type": "string"}},
+              "required": ["error"]},
+    "Link": LINK,
+    "Links": {"type": "array", "items": _ref("Link")},
+    "Landing": {"type": "object", "required": ["title", "links"], "properties": {
+        "title": {"type": "string"}, "description": {"type": "string"},
+        "links": _ref("Links")}},
+    "Conformance": {"type": "object", "required": ["conformsTo"], "properties": {
+        "conformsTo": {"type": "array", "items": {"type": "string"}}}},
+    "Collection": {"type": "object", "required": ["id", "links", "extent"], "properties": {
+        "id": {"type": "string"}, "title": {"type": "string"},
+        "description": {"type": "string"}, "links": _ref("Links"),
+        "extent": {"type": "object", "required": ["spatial"], "properties": {
+            "spatial": {"type": "object", "required": ["bbox"], "properties": {"bbox": {
+                "type": "array", "minItems": 1, "items": {
+                    "type": "array", "minItems": 4, "maxItems": 4,
+                    "items": {"type": "number"}}}}}}}}},
+    "Collections": {"type": "object", "required": ["collections", "links"], "properties": {
+        "collections": {"type": "array", "items": _ref("Collection")},
+        "links": _ref("Links")}},
+    "Feature": {"type": "object", "required": ["type", "geometry", "properties"],
+                "properties": {"type": {"type": "string", "enum": ["Feature"]},
+                               "properties": {"type": "object", "nullable": True},
+                               "geometry": {"type": "object", "nullable": True}}},
+    "FeatureCollection": {"type": "object", "required": ["type", "features"], "properties": {
+        "type": {"type": "string", "enum": ["FeatureCollection"]},
+        "features": {"type": "array", "items": _ref("Feature")},
+        "numberMatched": {"type": "integer", "minimum": 0},
+        "numberReturned": {"type": "integer", "minimum": 0}, "links": _ref("Links")}},
+    "Unit": {"type": "object", "required": ["code", "name", "level"], "properties": {
+        "code": {"type": "string", "nullable": True}, "name": {"type": "string"},
+        "level": {"type": "integer", "minimum": 0, "maximum": 4}}},
+    "Kpi": {"type": "object", "required": ["scope", "cases", "children", "breadcrumb"],
+            "properties": {"scope": _ref("Unit"), "cases": {"type": "object"},
+                           "children": {"type": "array", "items": {"type": "object"}},
+                           "breadcrumb": {"type": "array", "items": _ref("Unit")}}},
 }
 
 
-def _get(summary: str, params: list[dict], media: str = "application/json") -> dict:
+def _get(summary: str, params: list[dict], schema: str | None = None, media: str = JSON,
+         **extra: dict) -> dict:
+    body = {"schema": _ref(schema)} if schema else {"schema": {"type": "string",
+                                                              "format": "binary"}}
     return {"get": {"summary": summary, "parameters": params, "responses": {
-        "200": {"description": "OK", "content": {media: {"schema": {"type": "object"}}}},
-        **ERRORS}}}
+        "200": {"description": "OK", "content": {media: body}}, **ERRORS, **extra}}}
+
+
+def _export_answers() -> dict:
+    """Each format has its own media type; GeoJSON is a FeatureCollection."""
+    content = {}
+    for media in {media.split(";")[0] for _, media in FORMATS.values()}:
+        content[media] = {"schema": _ref("FeatureCollection") if media == GEOJSON else
+                          {"type": "string", "format": "binary"}}
+    return {"description": "the file, as an attachment", "content": content,
+            "headers": {"Content-Disposition": {
+                "description": "attachment; the file name names the layer and scope",
+                "schema": {"type": "string"}}}}
 
 
 def openapi_document(base: str, catalog: Catalog) -> dict:
     layer = _param("layer_id", "layer id", {"type": "string",
                                               "enum": [spec.id for spec in catalog]}, "path")
-    tile = [layer, *(_param(n, n, {"type": "integer", "minimum": 0}, "path")
-                     for n in ("z", "x", "y"))]
-    paging = [_param("limit", "page size", {"type": "integer", "minimum": 1, "maximum": 10000}),
-              _param("offset", "first row", {"type": "integer", "minimum": 0})]
+    tile = [layer, _param("z", "zoom", {"type": "integer", "minimum": 0, "maximum": 22}, "path"),
+            *(_param(n, f"{n} (below 2^z)", {"type": "integer", "minimum": 0}, "path")
+              for n in ("x", "y")),
+            _param("If-None-Match", "the ETag of a tile held already", where="header")]
+    paging = [_param("limit", "page size",
+                     {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}),
+              _param("offset", "first row", {"type": "integer", "minimum": 0,
+                                              "maximum": 10**9})]
     zoom = _param("zoom", "map zoom", {"type": "number", "minimum": 0, "maximum": 22})
     unit = _param("unit", "grid or hex", {"type": "string", "enum": ["grid", "hex"]})
+    fmt = _param("fmt", "file format", {"type": "string", "enum": list(FORMATS)}, "path")
+    crs = _param("crs", "output CRS", {"type": "string", "enum": list(EXPORT_CRS)})
+    export = _get("the layer as a file (not for kiosks: 403)", [layer, fmt, crs, PERSONAL,
+                                                               *FILTERS])
+    export["get"]["responses"]["200"] = _export_answers()
+    export["get"]["responses"]["507"] = _error("no room to write the export")
     return {
         "openapi": "3.0.3",
         "info": {"title": "onemap 一张图", "version": "1.0",
-                 "description": "OGC API – Features and the dashboard's data"},
+                 "description": "OGC API – Features and the dashboard's data. Every answer "
+                                "is cut to the caller's area."},
         "servers": [{"url": base}],
+        "security": [{"basic": []}, {"bearer": []}, {"session": []}],
         "paths": {
-            "/ogc/": _get("landing page", []),
-            "/conformance": _get("conformance classes", []),
-            "/collections": _get("the layers", []),
-            "/collections/{layer_id}": _get("one layer", [layer]),
-            "/collections/{layer_id}/items": _get("features of a layer",
-                                                  [layer, *paging, *FILTERS],
-                                                  "application/geo+json"),
+            "/ogc/": _get("landing page", [], "Landing"),
+            "/conformance": _get("conformance classes", [], "Conformance"),
+            "/collections": _get("the layers", [], "Collections"),
+            "/collections/{layer_id}": _get("one layer", [layer], "Collection"),
+            "/collections/{layer_id}/items": _get(
+                "features of a layer", [layer, *paging, PERSONAL, *FILTERS],
+                "FeatureCollection", GEOJSON),
             "/collections/{layer_id}/items/{feature_id}": _get(
-                "one feature", [layer, _param("feature_id", "feature id", where="path")],
-                "application/geo+json"),
-            "/api/kpi": _get("KPIs of a scope and of its children", FILTERS),
+                "one feature", [layer, _param("feature_id", "feature id", where="path"),
+                                PERSONAL], "Feature", GEOJSON),
+            "/api/kpi": _get("KPIs of a scope and of its children", FILTERS, "Kpi"),
             "/api/hotspots": _get("Gi* hotspots", [*FILTERS, unit, zoom],
-                                  "application/geo+json"),
-            "/api/hexbins": _get("H3 hex bins", [*FILTERS, zoom], "application/geo+json"),
-            "/tiles/{layer_id}/{z}/{x}/{y}.pbf": _get("a vector tile", [*tile, *FILTERS],
-                                                     "application/vnd.mapbox-vector-tile"),
-            "/export/{layer_id}.{fmt}": _get(
-                "the layer as a file", [layer, _param("fmt", "file format", {
-                    "type": "string", "enum": ["geojson", "gpkg", "shp", "csv", "xlsx", "html"]},
-                    "path"), _param("crs", "output CRS", {"type": "string", "enum": [
-                        "wgs84", "cgcs2000", "gcj02", "bd09"]}), *FILTERS],
-                "application/octet-stream"),
+                                  "FeatureCollection", GEOJSON),
+            "/api/hexbins": _get("H3 hex bins", [*FILTERS, zoom], "FeatureCollection",
+                                 GEOJSON),
+            "/tiles/{layer_id}/{z}/{x}/{y}.pbf": _get(
+                "a vector tile", [*tile, *FILTERS], None,
+                "application/vnd.mapbox-vector-tile",
+                **{"304": {"description": "the tile named by If-None-Match is current"}}),
+            "/export/{layer_id}.{fmt}": export,
         },
-        "components": {"schemas": {"Error": {
-            "type": "object", "properties": {"error": {"type": "string"}},
-            "required": ["error"]}}},
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {
+                "basic": {"type": "http", "scheme": "basic"},
+                "bearer": {"type": "http", "scheme": "bearer",
+                           "description": "a kiosk token"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "onemap_session",
+                            "description": "after the sign-in page"}},
+        },
     }

@@ -4,12 +4,28 @@ answer is a server error and none holds data outside the official's street."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import io
+import json
 import math
 import re
-from datetime import datetime
+import urllib.error
+import urllib.request
+import warnings
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo
 
+import mapbox_vector_tile
+import numpy as np
+import pandas as pd
+import psycopg
+import pyogrio
+import pytest
+import schemathesis
+from conftest import PASSWORD, DashServer, ensure_user
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -27,6 +43,7 @@ from layers.filters import (
     Where,
     parse_filters,
 )
+from layers.openapi import openapi_document
 from layers.scope import Scope
 
 PARSER = settings(max_examples=300, derandomize=True, deadline=None,
@@ -186,3 +203,293 @@ def test_where_binds_every_value(category, channel, code, level):
         assert {v for v in (category, channel, code) if v in bound} == {
             {"a": category, "b": channel, "c": code}[v] for p in good.params.values()
             for v in (p if isinstance(p, list) else [p]) if v in ("a", "b", "c")}
+
+
+# -- schemathesis against the served OpenAPI document, as a street official -------------
+OFFICIAL = "fuzzer"
+# Cross-parameter rules (start < end, min < max in a bbox, x and y below 2^z) answer 400 to
+# requests the schema cannot tell from good ones, and the server reads leniently what the
+# schema states strictly (blank = absent, spaces around list items): schema-valid data may
+# be refused and schema-violating data accepted, so those two checks stay off. A wrong
+# password would lock the official out for a second (the sign-in slowdown): no auth fuzzing
+# here; test_every_operation_needs_a_signed_in_caller covers it.
+CHECKS_OFF = ("positive_data_acceptance", "negative_data_rejection", "ignored_auth")
+MAX_EXAMPLES = 15
+
+
+@dataclass
+class Area:
+    """The official's street, what lies in it, and codes, ids and tiles inside and out."""
+
+    own: str
+    subtree: set[str]
+    bbox: tuple[float, float, float, float]
+    ids: dict[str, set[str]]           # table → ids of the rows in the street
+    codes: list[str]                   # scopes to ask for: in the street and out of it
+    features: dict[str, list[str]]     # layer id → feature ids in the street and out of it
+    tiles: list[tuple[int, int, int]]  # z/x/y over the street and elsewhere
+    week: tuple[str, str]              # the data's last week: exports of it stay small
+
+
+def _sql(url: str, query: str, *args) -> list[tuple]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(query, args).fetchall()
+
+
+def _tile_of(lon: float, lat: float, z: int) -> tuple[int, int, int]:
+    n = 2 ** z
+    y = (1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n
+    return z, int((lon + 180) / 360 * n), int(y)
+
+
+def _tile_box(z: int, x: int, y: int) -> tuple[float, float, float, float]:
+    n = 2 ** z
+
+    def lat(row: int) -> float:
+        return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * row / n))))
+
+    return x / n * 360 - 180, lat(y + 1), (x + 1) / n * 360 - 180, lat(y)
+
+
+def _area_of(url: str) -> Area:
+    own, other = [r[0] for r in _sql(url, "SELECT code FROM admin_unit WHERE level = 2 "
+                                          "ORDER BY area_km2 DESC LIMIT 2")]
+    subtree = {r[0] for r in _sql(url, "SELECT code FROM admin_unit WHERE street_code = %s",
+                                  own)}
+    bbox = _sql(url, "SELECT ST_XMin(geom), ST_YMin(geom), ST_XMax(geom), ST_YMax(geom) "
+                     "FROM admin_unit WHERE code = %s", own)[0]
+    ids = {table: {r[0] for r in _sql(url, f"SELECT id FROM {table} WHERE street_code = %s",
+                                      own)}
+           for table in ("facility", "iot_device", "case_event")}
+
+    def one_of(query: str, street: str) -> str:
+        return _sql(url, query + " LIMIT 1", street)[0][0]
+
+    def sample(table: str) -> list[str]:
+        q = f"SELECT id FROM {table} WHERE street_code = %s ORDER BY id"
+        return [one_of(q, own), one_of(q, other)]
+
+    grids = [one_of("SELECT code FROM admin_unit WHERE level = 4 AND street_code = %s "
+                    "ORDER BY code", s) for s in (own, other)]
+    communities = [one_of("SELECT code FROM admin_unit WHERE level = 3 AND street_code = %s "
+                          "ORDER BY code", s) for s in (own, other)]
+    district = _sql(url, "SELECT code FROM admin_unit WHERE level = 1")[0][0]
+    centres = [_sql(url, "SELECT ST_X(c), ST_Y(c) FROM (SELECT ST_PointOnSurface(geom) c "
+                         "FROM admin_unit WHERE code = %s) p", s)[0] for s in (own, other)]
+    last = _sql(url, "SELECT max(reported_at) FROM case_event")[0][0]
+    return Area(
+        own, subtree, tuple(bbox), ids,
+        codes=[own, *grids, *communities, other, district, "440310999", f" {other} "],
+        features={"cases": sample("case_event"), "facilities": sample("facility"),
+                  "iot-devices": sample("iot_device"), "admin-4": grids,
+                  "admin-3": communities, "admin-2": [own, other], "admin-1": [district]},
+        tiles=[_tile_of(lon, lat, z) for lon, lat in centres for z in (10, 12, 14)],
+        week=((last - timedelta(days=7)).isoformat(), last.isoformat()))
+
+
+# The areas of the running servers, by base URL: the hooks below draw from it.
+AREAS: dict[str, Area] = {}
+fuzzed = schemathesis.openapi.from_dict(
+    openapi_document("http://127.0.0.1", default_catalog()),
+    config=schemathesis.Config.from_dict({
+        "seed": 20250615,  # with deterministic generation: the same cases on every run
+        "generation": {"max-examples": MAX_EXAMPLES, "deterministic": True, "mode": "all",
+                       "database": "none"},
+        "checks": {name: {"enabled": False} for name in CHECKS_OFF},
+    }))
+fuzzed.config.update(basic_auth=(OFFICIAL, PASSWORD))
+
+
+@fuzzed.hook
+def flatmap_query(context, query):
+    """Codes in the official's street and out of it, besides the generated ones."""
+    if not isinstance(query, dict) or not any(p.name == "scope" for p in context.operation.query):
+        return st.just(query)
+    # The codes come first: deterministic generation favours the first branch.
+    return st.one_of(st.deferred(lambda: st.sampled_from(_area().codes)).map(
+        lambda code: {**query, "scope": code}), st.just(query))
+
+
+@fuzzed.hook
+def flatmap_path_parameters(context, path):
+    """Feature ids and tiles in the official's street and out of it."""
+    if not isinstance(path, dict):
+        return st.just(path)
+    if "feature_id" in path and path.get("layer_id") in {spec.id for spec in default_catalog()}:
+        return st.one_of(st.deferred(lambda: st.sampled_from(
+            _area().features[path["layer_id"]])).map(lambda fid: {**path, "feature_id": fid}),
+            st.just(path))
+    if "z" in path:
+        return st.one_of(st.deferred(lambda: st.sampled_from(_area().tiles)).map(
+            lambda zxy: {**path, **dict(zip("zxy", zxy, strict=True))}), st.just(path))
+    return st.just(path)
+
+
+def _area() -> Area:
+    (area,) = AREAS.values()
+    return area
+
+
+@pytest.fixture(scope="module")
+def fuzz_site(city_db):
+    """A server on the demo city and a street official limited to its largest street; it
+    serves the document the fuzzing reads."""
+    area = _area_of(city_db)
+    ensure_user(city_db, OFFICIAL, "street_official", area.own)
+    server = DashServer(city_db)
+    served = json.loads(server.open("/openapi.json", OFFICIAL).read())
+    assert served == openapi_document(server.url, default_catalog())
+    AREAS[server.url] = server.area = area
+    yield server
+    del AREAS[server.url]
+    server.stop()
+
+
+@fuzzed.parametrize()
+def test_fuzz_as_street_official(case, fuzz_site):
+    """No server error, answers as documented, and nothing outside the official's street."""
+    if case.path.startswith("/export/") and isinstance(case.query, dict) and not any(
+            k in case.query for k in ("range", "start", "end", "datetime")):
+        case.query["start"], case.query["end"] = fuzz_site.area.week  # a whole street: ~10 s
+    case.call_and_validate(base_url=fuzz_site.url, timeout=60,
+                           additional_checks=[_in_area(fuzz_site.area)])
+
+
+@pytest.mark.parametrize(("path", "status"), [
+    ("/api/kpi?end=9999-12-31", 400),            # was 500: the day after overflowed
+    ("/api/kpi?start=9999-12-31", 400),          # was accepted: a year past 2200
+    ("/api/kpi?category=a%00b", 400),            # was 503: NUL reached PostgreSQL
+    ("/collections/cases/items?channel=%00", 400),
+    ("/collections/cases/items/a%00b", 404),     # was 503
+    ("/tiles/cases/1/0/-1.pbf", 400),            # was 200: the dashboard's page
+    ("/api/nothing", 404), ("/export/cases", 404), ("/collections/cases/items/", 404),
+])
+def test_what_fuzzing_found_answers_4xx_in_json(fuzz_site, path, status):
+    code, body, kind = _get(fuzz_site, path)
+    assert (code, kind) == (status, "application/json") and "error" in json.loads(body)
+
+
+def test_every_operation_needs_a_signed_in_caller(fuzz_site):
+    """Without credentials, or with a wrong password, no operation answers with data."""
+    for path in ("/ogc/", "/conformance", "/collections", "/collections/cases",
+                 "/collections/cases/items", "/api/kpi", "/api/hotspots", "/api/hexbins",
+                 "/tiles/cases/12/3418/1779.pbf", "/export/cases.csv", "/api/nothing"):
+        code, body, _ = _get(fuzz_site, path, None)
+        assert code == 401 and "error" in json.loads(body), (path, code)
+    assert _get(fuzz_site, "/api/kpi", "nobody")[0] == 401
+
+
+def _get(site, path: str, user: str | None = OFFICIAL) -> tuple[int, bytes, str]:
+    headers = {"Accept": "application/json"}
+    if user:
+        token = base64.b64encode(f"{user}:{PASSWORD}".encode()).decode()
+        headers["Authorization"] = f"Basic {token}"
+    request = urllib.request.Request(site.url + path, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return answer.status, answer.read(), answer.headers.get_content_type()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read(), error.headers.get_content_type()
+
+
+def _in_area(area: Area):
+    """A check: a 200 answer holds only what lies in the official's street."""
+
+    def in_area(ctx, response, case) -> None:
+        if response.status_code != 200 or response.request.method != "GET":
+            return  # (the coverage phase also asks with other methods, e.g. OPTIONS)
+        sent = parse_qs(urlsplit(response.request.url).query, keep_blank_values=True)
+        asked = (sent.get("scope") or [""])[0].strip()
+        assert not asked or asked in area.subtree, f"200 for scope {asked!r} outside {area.own}"
+        path = urlsplit(response.request.url).path
+        kind = path.split("/")[1]
+        if kind == "tiles":
+            _tile_in_area(area, path, response.content)
+        elif kind == "export":
+            _export_in_area(area, path, response)
+        else:
+            _json_in_area(area, path, response.json())
+
+    return in_area
+
+
+def _json_in_area(area: Area, path: str, data: dict) -> None:
+    if path.endswith("/items") or "/items/" in path:
+        for feature in data.get("features", [data]):
+            assert feature["properties"]["street_code"] == area.own, feature["properties"]
+    elif path.startswith("/collections"):
+        for doc in data.get("collections", [data]):
+            (minx, miny, maxx, maxy), = doc["extent"]["spatial"]["bbox"]
+            assert _inside((minx, miny, maxx, maxy), area.bbox), (doc["id"], doc["extent"])
+    elif path == "/api/kpi":
+        assert data["breadcrumb"][0]["code"] == area.own, data["breadcrumb"]
+        codes = [data["scope"]["code"], *(c.get("code") for c in data["children"])]
+        assert set(codes) <= area.subtree, codes
+    elif path in ("/api/hotspots", "/api/hexbins"):
+        for feature in data["features"]:
+            if data.get("unit", "hex") == "grid":
+                assert feature["id"] in area.subtree, feature["id"]
+            else:
+                assert _meets(_bounds(feature["geometry"]), area.bbox), feature["id"]
+
+
+def _tile_in_area(area: Area, path: str, content: bytes) -> None:
+    layer, z, x, y = re.fullmatch(r"/tiles/([\w-]+)/(\d+)/(\d+)/(\d+)\.pbf", path).groups()
+    z, x, y = int(z), int(x), int(y)
+    table = {"cases": "case_event", "facilities": "facility", "iot-devices": "iot_device"}
+    for name, found in mapbox_vector_tile.decode(content).items():
+        assert name == layer
+        assert _meets(_tile_box(z, x, y), area.bbox), f"a tile away from {area.own}: {path}"
+        for feature in found["features"]:
+            props = feature["properties"]
+            if "code" in props:
+                assert props["code"] in area.subtree, props
+            elif "id" in props:
+                assert props["id"] in area.ids[table[layer]], props
+
+
+def _export_in_area(area: Area, path: str, response) -> None:
+    """The file name names the scope the rows were cut to; the rows say their street."""
+    layer, fmt = re.fullmatch(r"/export/([\w-]+)\.(\w+)", path).groups()
+    disposition = response.headers["content-disposition"][0]
+    name = unquote(disposition.split("''", 1)[1])
+    assert name.startswith(layer + "-") and name[len(layer) + 1:].split(".")[0] in area.subtree
+    content = response.content
+    if fmt == "geojson":
+        rows = pd.DataFrame([f["properties"] for f in json.loads(content)["features"]])
+    elif fmt == "csv":
+        rows = pd.read_csv(io.BytesIO(content), dtype=str)
+    elif fmt == "xlsx":
+        rows = pd.read_excel(io.BytesIO(content), dtype=str)
+    elif fmt in ("gpkg", "shp"):
+        with warnings.catch_warnings():  # read from memory: "non conformant file extension"
+            warnings.simplefilter("ignore", RuntimeWarning)
+            rows = pyogrio.read_dataframe(io.BytesIO(content), read_geometry=False)
+    else:  # the HTML map carries its rows as GeoJSON
+        rows = pd.DataFrame({"street_code": re.findall(r'"street_code": ?"([^"]*)"',
+                                                       content.decode())})
+    column = next((c for c in rows.columns if c.startswith("street_co")), None)  # .shp: 10
+    assert column or rows.empty, rows.columns
+    assert column is None or set(rows[column]) <= {area.own}, set(rows[column])
+
+
+def _bounds(geometry: dict) -> tuple[float, float, float, float]:
+    points = np.array(list(_coordinates(geometry["coordinates"])))
+    return (*points.min(axis=0), *points.max(axis=0))
+
+
+def _coordinates(nested):
+    if isinstance(nested[0], int | float):
+        yield nested[:2]
+        return
+    for part in nested:
+        yield from _coordinates(part)
+
+
+def _inside(box, outer, slack: float = 1e-6) -> bool:
+    return (box[0] >= outer[0] - slack and box[1] >= outer[1] - slack
+            and box[2] <= outer[2] + slack and box[3] <= outer[3] + slack)
+
+
+def _meets(box, other) -> bool:
+    return box[0] <= other[2] and other[0] <= box[2] and box[1] <= other[3] and other[1] <= box[3]
