@@ -11,10 +11,16 @@ import plotly.graph_objects as go
 from dashboard.messages import t
 from onemap.crs import from_wgs84
 
+# An empty source, not ``"sources": {}``: plotly's update in place drops the empty object,
+# takes the style for a new one and waits for MapLibre to load it, which never happens for
+# an identical style; the map would then keep its old data and report no hover or click.
+NO_SOURCES = {"none": {"type": "geojson",
+                       "data": {"type": "FeatureCollection", "features": []}}}
+
 
 def _empty_style(colour: str) -> dict:
     """A MapLibre style with only a background: no tiles, glyphs or sprites to fetch."""
-    return {"version": 8, "sources": {}, "layers": [
+    return {"version": 8, "sources": NO_SOURCES, "layers": [
         {"id": "background", "type": "background", "paint": {"background-color": colour}}]}
 
 

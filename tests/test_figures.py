@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dashboard.figures import OFFLINE_STYLE, map_figure
+from dashboard.figures import DARK_STYLE, OFFLINE_STYLE, map_figure
 from onemap.crs import wgs84_to_gcj02
 
 SQUARE = [[[114.30, 22.65], [114.32, 22.65], [114.32, 22.67], [114.30, 22.67], [114.30, 22.65]]]
@@ -24,6 +24,21 @@ def test_offline_by_default():
     assert fig.layout.map.style == OFFLINE_STYLE  # no tiles, glyphs or sprites
     assert not fig.layout.map.layers
     assert list(fig.data[0].z) == [5]
+
+
+def empties(value) -> list:
+    """The empty objects (dicts) anywhere inside ``value``; empty lists survive."""
+    if isinstance(value, dict):
+        return [value] if not value else [e for v in value.values() for e in empties(v)]
+    if isinstance(value, list):
+        return [e for v in value for e in empties(v)]
+    return []
+
+
+def test_map_styles_hold_no_empty_object():
+    """plotly drops an empty object of the style when it updates the map in place, then
+    waits for a style load that never comes: the map would keep its old data, unclickable."""
+    assert empties(OFFLINE_STYLE) == [] and empties(DARK_STYLE) == []
 
 
 def test_gcj02_tiles_get_shifted_data():

@@ -74,7 +74,10 @@ def _body(state: ViewState, words: dict) -> html.Div:
     return html.Div([
         html.Aside(ui.filter_panel(state, words["categories"], words["channels"]),
                    className="left"),
-        html.Section(id=ids.MAP_BOX, className="center"),
+        # One map for the page's life: each view updates it in place, which is much quicker
+        # than a new MapLibre map (and WebGL context) per view.
+        html.Section(dcc.Graph(id=ids.MAP_BOX, className="map", config=GRAPH_CONFIG,
+                               style={"height": "100%"}), className="center"),
         html.Aside([html.Div(id=ids.KPIS, className="cards"),
                     dcc.Graph(id=ids.TREND, **chart), dcc.Graph(id=ids.CATEGORIES, **chart),
                     dcc.Graph(id=ids.CHANNELS, **chart), dcc.Graph(id=ids.RESOLUTION, **chart)],
@@ -104,10 +107,10 @@ def controls_to_url(range_, category, subcategory, channel, status, layers, metr
 
 
 # A click on a unit drills down: the scope changes in the URL right in the browser (no
-# round trip before the view's own request). Points of other layers carry no location.
+# round trip before the view's own request). A hotspot's location is its grid: a click on
+# it zooms there. Points of other layers carry no location.
 clientside_callback(
-    """function(clicks, search) {
-        const click = (clicks || []).find(c => c);
+    """function(click, search) {
         const code = click && click.points && click.points[0] && click.points[0].location;
         if (!code) { return window.dash_clientside.no_update; }
         const params = new URLSearchParams(search || '');
@@ -115,13 +118,13 @@ clientside_callback(
         return '?' + params.toString();
     }""",
     Output(ids.URL, "search", allow_duplicate=True),
-    Input({"type": ids.MAP, "view": ALL}, "clickData"), State(ids.URL, "search"),
+    Input(ids.MAP_BOX, "clickData"), State(ids.URL, "search"),
     prevent_initial_call=True,
 )
 
 
 @callback(
-    Output(ids.MAP_BOX, "children"), Output(ids.KPIS, "children"),
+    Output(ids.MAP_BOX, "figure"), Output(ids.KPIS, "children"),
     Output(ids.BREADCRUMB, "children"),
     Output(ids.TREND, "figure"), Output(ids.CATEGORIES, "figure"),
     Output(ids.CHANNELS, "figure"), Output(ids.RESOLUTION, "figure"),
@@ -150,16 +153,9 @@ def render(search, tick):
         return (*[no_update] * 11, banner, no_update, except_ms)
     figure, *rest = draw(data, state, svc.settings.tile_url, svc.settings.tile_crs,
                          current_principal().can_export)
-    return (map_graph(figure, f"{search}#{tick}"), *rest, None,
+    return (figure, *rest, None,
             f"{t('asof', state.lang)} {as_of[:16].replace('T', ' ') if as_of else '—'}",
             refresh_ms)
-
-
-def map_graph(figure, view: str) -> dcc.Graph:
-    """A new graph per view: plotly's map stops reporting clicks after a redraw in place,
-    so each view gets its own component (the id names the view)."""
-    return dcc.Graph(id={"type": ids.MAP, "view": view}, figure=figure, className="map",
-                     config=GRAPH_CONFIG, style={"height": "100%"})
 
 
 def draw(data: dict, state: ViewState, tile_url: str | None = None,
