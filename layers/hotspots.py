@@ -76,14 +76,13 @@ def getis_ord(values: np.ndarray, neighbours: list[list[int]]) -> np.ndarray:
     if n < 3 or x.std() == 0:
         return np.zeros(n)
     mean, s = x.mean(), x.std()
-    z = np.empty(n)
-    for i, nbrs in enumerate(neighbours):
-        members = [i, *nbrs]
-        w = len(members)
-        numerator = x[members].sum() - mean * w
-        denominator = s * np.sqrt((n * w - w * w) / (n - 1))
-        z[i] = numerator / denominator if denominator else 0.0
-    return z
+    w = np.array([len(nbrs) + 1 for nbrs in neighbours], dtype=float)
+    members = np.fromiter((j for i, nbrs in enumerate(neighbours) for j in (i, *nbrs)),
+                          dtype=np.intp, count=int(w.sum()))
+    starts = np.concatenate(([0], np.cumsum(w[:-1]))).astype(np.intp)
+    numerator = np.add.reduceat(x[members], starts) - mean * w
+    denominator = s * np.sqrt((n * w - w * w) / (n - 1))
+    return np.divide(numerator, denominator, out=np.zeros(n), where=denominator > 0)
 
 
 def significance(z: float) -> float | None:
@@ -125,7 +124,7 @@ def hotspots(conn: Connection, scope: Scope, filters: Filters, unit: str = "grid
         return {"type": "FeatureCollection", "features": [], "unit": unit}
     early, late = _halves(conn, filters, zone)
     if unit == "grid" and all(rollup_answers(conn, f, zone) for f in (early, late)):
-        counts = _grid_counts_by_half(conn, scope, filters, late, units.ids, zone)
+        counts = _grid_counts_by_half(conn, filters, late, units.ids, zone)
     else:
         counts = {name: _counts(conn, scope, part, unit, resolution, units.ids, zone)
                   for name, part in (("all", filters), ("early", early), ("late", late))}
@@ -193,13 +192,10 @@ def _counts(conn, scope: Scope, filters: Filters, unit: str, resolution: int,
     if unit == "hex":
         found = hex_counts(conn, scope, filters, resolution)
     elif rollup_answers(conn, filters, zone):
-        table = rollup_table(filters)
-        where = rollup_where(filters, 4, None, False, zone)
-        if scope.column:
-            where.add(f"a.{scope.column} = :scope", scope=scope.code)
+        where = _grid_rows(filters, ids, zone)
         found = dict(conn.execute(text(
-            f"SELECT r.unit_code, sum(r.total) FROM {table} r JOIN admin_unit a "
-            f"ON a.code = r.unit_code WHERE {where.sql} GROUP BY 1"), where.params).all())
+            f"SELECT r.unit_code, sum(r.total) FROM {rollup_table(filters)} r "
+            f"WHERE {where.sql} GROUP BY 1"), where.params).all())
     else:
         where = raw_where(filters, scope).add("c.grid_code IS NOT NULL")
         found = dict(conn.execute(text(
@@ -208,22 +204,26 @@ def _counts(conn, scope: Scope, filters: Filters, unit: str, resolution: int,
     return np.array([found.get(uid, 0) for uid in ids], dtype=float)
 
 
-def _grid_counts_by_half(conn, scope: Scope, filters: Filters, late: Filters, ids: list,
+def _grid_counts_by_half(conn, filters: Filters, late: Filters, ids: list,
                          zone: str) -> dict[str, np.ndarray]:
     """Whole-period, early and late counts per grid in one pass over the daily aggregates."""
-    where = rollup_where(filters, 4, None, False, zone)
-    if scope.column:
-        where.add(f"a.{scope.column} = :scope", scope=scope.code)
+    where = _grid_rows(filters, ids, zone)
     middle = late.start.astimezone(ZoneInfo(zone)).date()
     rows = conn.execute(text(
         f"SELECT r.unit_code, sum(r.total), sum(r.total) FILTER (WHERE r.day < :middle), "
         f"sum(r.total) FILTER (WHERE r.day >= :middle) FROM {rollup_table(filters)} r "
-        f"JOIN admin_unit a ON a.code = r.unit_code WHERE {where.sql} GROUP BY 1"),
-        {**where.params, "middle": middle}).all()
+        f"WHERE {where.sql} GROUP BY 1"), {**where.params, "middle": middle}).all()
     found = {code: (whole, early or 0, recent or 0) for code, whole, early, recent in rows}
     empty = (0, 0, 0)
     return {name: np.array([found.get(uid, empty)[i] for uid in ids], dtype=float)
             for i, name in enumerate(("all", "early", "late"))}
+
+
+def _grid_rows(filters: Filters, ids: list, zone: str):
+    """The aggregate rows of the grids ``ids`` (the scope's, read already): looked up by
+    unit code in the primary key, day range included, rather than by a join on the scope
+    column, which scans every grid's days when the scope is the district."""
+    return rollup_where(filters, 4, None, False, zone).add("r.unit_code = ANY(:ids)", ids=ids)
 
 
 def _halves(conn: Connection, filters: Filters, zone: str) -> tuple[Filters, Filters]:

@@ -56,8 +56,7 @@ def kpis(conn: Connection, scope: Scope, filters: Filters, zone: str) -> dict:
         "scope": {"code": scope.code, "name": scope.name, "level": scope.level},
         "source": "rollup" if fast else "cases",
         "cases": figures,
-        "channels": _mix(conn, scope, filters, zone, fast, "channel"),
-        "categories": _mix(conn, scope, filters, zone, fast, "category_1", limit=10),
+        **_mixes(conn, scope, filters, zone, fast),
         "trend": trend(conn, scope, filters, zone, fast),
         "iot": iot_counts(conn, scope, filters),
         "facilities": facility_counts(conn, scope, filters),
@@ -170,14 +169,21 @@ def _live_open(conn, scope: Scope, filters: Filters, by_child: bool = False) -> 
     return found if by_child else {None: found.get(None, {"open": 0, "overdue": 0})}
 
 
-def _mix(conn, scope, filters, zone, fast: bool, column: str, limit: int = 50) -> list[dict]:
-    # Mixes need the category and channel columns: the full-grain aggregates.
+def _mixes(conn, scope, filters, zone, fast: bool) -> dict[str, list[dict]]:
+    """The channel mix and the top 10 categories, from one pass over the rows (grouping
+    sets). Mixes need the category and channel columns: the full-grain aggregates."""
     where, source = _scope_rows(scope, filters, zone, fast, table="case_rollup")
-    key, measure = (f"r.{column}", "sum(r.total)") if fast else (f"c.{column}", "count(*)")
-    query = (f"SELECT {key} AS key, {measure} AS n FROM {source} WHERE {where.sql} "
-             "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT :limit")
-    rows = conn.execute(text(query), {**where.params, "limit": limit})
-    return [{"key": key, "n": int(n)} for key, n in rows]
+    a, measure = ("r", "sum(r.total)") if fast else ("c", "count(*)")
+    query = (f"SELECT GROUPING({a}.channel) = 0 AS by_channel, "
+             f"coalesce({a}.channel, {a}.category_1) AS key, {measure} AS n "
+             f"FROM {source} WHERE {where.sql} "
+             f"GROUP BY GROUPING SETS (({a}.channel), ({a}.category_1)) ORDER BY 1, 3 DESC, 2")
+    mixes: dict[str, list[dict]] = {"channels": [], "categories": []}
+    for by_channel, key, n in conn.execute(text(query), where.params):
+        mixes["channels" if by_channel else "categories"].append({"key": key, "n": int(n)})
+    mixes["channels"] = mixes["channels"][:50]
+    mixes["categories"] = mixes["categories"][:10]
+    return mixes
 
 
 def trend(conn, scope: Scope, filters: Filters, zone: str, fast: bool) -> dict:
