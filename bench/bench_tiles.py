@@ -31,6 +31,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import version
+from importlib.util import find_spec
 
 import psycopg
 
@@ -264,6 +265,8 @@ def zoom_metrics(z: int, times: dict, bodies: dict, xys: list) -> list[dict]:
 
 
 def main() -> None:
+    if find_spec("tipg") is None or find_spec("uvicorn") is None:
+        raise SystemExit("bench_tiles needs tipg and uvicorn: pip install -e '.[bench]'")
     url = with_database(server_url(), os.environ.get("BENCH_TILES_DB", "onemap_bench_city_l"))
     with psycopg.connect(url) as conn:
         cases = conn.execute("SELECT count(*) FROM case_event").fetchone()[0]
