@@ -14,6 +14,7 @@ from dashboard.state import LAYERS, METRICS, RANGES, ViewState, with_scope
 EXPORT_FORMATS = ("geojson", "gpkg", "shp", "csv", "xlsx", "html")
 STAGES = ("reported_at", "accepted_at", "dispatched_at", "handled_at", "feedback_at",
           "closed_at", "evaluated_at")
+CASE_ROWS = 20
 
 
 def header(state: ViewState, page: str = "/", who: str | None = None) -> html.Header:
@@ -46,7 +47,9 @@ def breadcrumb(crumbs: list[dict], state: ViewState) -> list:
 
 
 def filter_panel(state: ViewState, categories: list[str], channels: list[str]) -> html.Div:
+    """Time, category tree, channel, status, layers, metric and exports, set from the URL."""
     lang = state.lang
+    chosen_subcategories = [c for c in state.category if c not in categories]
     return html.Div([
         html.Label(t("filter.range", lang)),
         dcc.RadioItems(id=ids.RANGE, value=state.range, className="ranges",
@@ -55,8 +58,11 @@ def filter_panel(state: ViewState, categories: list[str], channels: list[str]) -
         dcc.Dropdown(id=ids.CATEGORY, value=[c for c in state.category if c in categories],
                      multi=True, options=categories, placeholder=t("filter.any", lang)),
         html.Label(t("filter.subcategory", lang)),
+        # The link's subcategories are options from the start: a dropdown drops a value it
+        # has no option for, which would rewrite the URL without it before the callback
+        # filling the options has answered.
         dcc.Dropdown(id=ids.SUBCATEGORY, multi=True, placeholder=t("filter.any", lang),
-                     value=[c for c in state.category if c not in categories]),
+                     value=chosen_subcategories, options=chosen_subcategories),
         html.Label(t("filter.channel", lang)),
         dcc.Dropdown(id=ids.CHANNEL, value=list(state.channel), multi=True, options=channels,
                      placeholder=t("filter.any", lang)),
@@ -116,13 +122,18 @@ def _hours(value, lang: str) -> str:
 
 
 def case_rows(latest: list[dict], lang: str) -> html.Table:
+    """The view's newest cases; a click on a row opens its lifecycle. Every component costs
+    the browser time on each view (the page's components are all re-checked per update),
+    so a row is one clickable component around its cells and the table shows the newest
+    ``CASE_ROWS`` (the export has them all)."""
     head = html.Tr([html.Th(t(f"col.{c}", lang)) for c in ("id", "reported_at", "category",
                                                           "status")])
-    body = [html.Tr([html.Td(html.A(r["id"], id={"type": "case", "id": r["id"]},
-                                    className="case-link", n_clicks=0)),
+    body = [html.Tr([html.Td(r["id"], className="case-link"),
                      html.Td(r["reported_at"][:16].replace("T", " ")),
                      html.Td(f"{r['category_1']} / {r['category_2'] or ''}"),
-                     html.Td(t(f"status.{r['status']}", lang))]) for r in latest]
+                     html.Td(t(f"status.{r['status']}", lang))],
+                    id={"type": "case", "id": r["id"]}, n_clicks=0, className="case-row")
+            for r in latest[:CASE_ROWS]]
     return html.Table([html.Thead(head), html.Tbody(body)], className="table")
 
 
