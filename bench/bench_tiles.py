@@ -9,8 +9,10 @@ server runs as deployed, one worker process: ``onemap serve --prod`` (gunicorn) 
 under uvicorn; onemap's API wants a signed-in caller, so its requests carry a kiosk token.
 
 tipg runs with its defaults (at most 10,000 features a tile, ordered by the primary key)
-and is asked for the properties onemap's tiles carry. onemap's tiles bin points into 16-px
-cells with their count below zoom 13 and carry the points themselves from zoom 13 on.
+and is asked for the properties onemap's tiles carry. onemap's tiles hold at most 10,000
+points too, the first in table order (``layers.tiles``): below zoom 13 binned into 16-px
+cells with their count, from zoom 13 on the points themselves. Tile sizes and feature
+counts are recorded beside the times.
 
 Run: ``python -m bench.bench_tiles`` (``BENCH_TILES_DB`` names another database than the
 L city; ``BENCH_TILES_ROUNDS`` sets the number of measured rounds).
