@@ -34,6 +34,7 @@ USER, PASSWORD = "bench-browser", "bench-browser-password"
 # get their centres then) and MapLibre has loaded them and stopped moving.
 MAP_READY = """() => { const gd = document.querySelector('#map-box .js-plotly-plot');
     if (!gd || !gd._fullLayout || !gd._fullLayout.map || !gd.calcdata) return null;
+    if (!gd.data.some(t => (t.locations || t.lon || []).length)) return null;  // no view yet
     const m = gd._fullLayout.map._subplot.map;
     const handed = gd.calcdata.every(t => t[0].trace.type !== 'choroplethmap'
                                           || t.some(p => p.ct !== undefined));
