@@ -129,7 +129,7 @@ def demo_users(url: str, settings) -> None:
         os.close(fd)
     engine.dispose()
     if notes.exists():
-        Console().print(notes.read_text().strip())
+        print(notes.read_text().strip())  # plain: a console would wrap the long kiosk link
     else:
         Console().print("users exist already: `onemap user list`, `onemap user add`")
 
