@@ -23,8 +23,9 @@ SELECT DISTINCT (c.reported_at AT TIME ZONE %(tz)s)::date FROM case_event c
 JOIN stage s ON s.id = c.id
 """
 
-# One pass over the touched days computes all four levels (GROUPING SETS); a level's
-# groups with no unit (cases placed above the grid) are left out.
+# One pass over the touched days computes all four levels (GROUPING SETS), each split by
+# status so a status filter reads the aggregates too; a level's groups with no unit (cases
+# placed above the grid) are left out.
 AGGREGATE = """
 INSERT INTO case_rollup
 SELECT level,
@@ -33,12 +34,12 @@ SELECT level,
        CASE level WHEN 4 THEN community_code WHEN 3 THEN street_code
                   WHEN 2 THEN district_code END,
        day, category_1, channel, total, closed, closed_on_time, closed_late, closed_same_day,
-       closed_3d, hours_sum, hours_hist, satisfaction_sum, satisfaction_n, resolved
+       closed_3d, hours_sum, hours_hist, satisfaction_sum, satisfaction_n, resolved, status
 FROM (
     SELECT CASE GROUPING(grid_code, community_code, street_code, district_code)
                 WHEN 3 THEN 4 WHEN 9 THEN 3 WHEN 12 THEN 2 ELSE 1 END AS level,
            grid_code, community_code, street_code, district_code, day, category_1, channel,
-           count(*) AS total,
+           status, count(*) AS total,
            count(*) FILTER (WHERE closed_at IS NOT NULL) AS closed,
            count(*) FILTER (WHERE on_time) AS closed_on_time,
            count(*) FILTER (WHERE NOT on_time) AS closed_late,
@@ -58,10 +59,10 @@ FROM (
           FROM case_event c
           WHERE (c.reported_at AT TIME ZONE %(tz)s)::date IN (SELECT day FROM touched_day)) c
     GROUP BY GROUPING SETS (
-        (district_code, day, category_1, channel),
-        (district_code, street_code, day, category_1, channel),
-        (street_code, community_code, day, category_1, channel),
-        (community_code, grid_code, day, category_1, channel))
+        (district_code, day, category_1, channel, status),
+        (district_code, street_code, day, category_1, channel, status),
+        (street_code, community_code, day, category_1, channel, status),
+        (community_code, grid_code, day, category_1, channel, status))
 ) g
 WHERE CASE level WHEN 4 THEN grid_code WHEN 3 THEN community_code
                  WHEN 2 THEN street_code ELSE district_code END IS NOT NULL
@@ -74,9 +75,9 @@ INSERT INTO case_unit_day
 SELECT level, unit_code, parent_code, day, sum(total), sum(closed), sum(closed_on_time),
        sum(closed_late), sum(closed_same_day), sum(closed_3d), sum(hours_sum), ARRAY[{hist}],
        sum(satisfaction_sum), sum(satisfaction_n),
-       ARRAY[sum(resolved[1]), sum(resolved[2]), sum(resolved[3]), sum(resolved[4])]
+       ARRAY[sum(resolved[1]), sum(resolved[2]), sum(resolved[3]), sum(resolved[4])], status
 FROM case_rollup WHERE day IN (SELECT day FROM touched_day)
-GROUP BY level, unit_code, parent_code, day
+GROUP BY level, unit_code, parent_code, day, status
 """
 
 
