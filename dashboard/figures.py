@@ -1,12 +1,17 @@
 """Figure builders: pure functions from read-side data to plotly figures, tested without a
-browser. Maps use MapLibre's empty style, so they need no tiles, glyphs or internet."""
+browser. Maps use MapLibre's empty style, so they need no tiles, glyphs or internet.
+
+Figures are plain dicts in plotly's JSON form (``{"data": [...], "layout": {...}}``), which
+dcc.Graph takes as they are: plotly's figure objects validate and deep-copy every property,
+several times over, and cost more than the queries behind a view.
+"""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
-import plotly.graph_objects as go
+from plotly.colors import get_colorscale
 
 from dashboard.messages import t
 from onemap.crs import from_wgs84
@@ -26,8 +31,10 @@ def _empty_style(colour: str) -> dict:
 
 OFFLINE_STYLE = _empty_style("#f7f9fc")
 DARK_STYLE = _empty_style("#0b1a2b")
-SEQUENTIAL = "Blues"
-RATE_SCALE = "RdYlGn"
+# Colour scales spelled out: plotly.js's own scales of the same names run the other way.
+SEQUENTIAL = get_colorscale("Blues")
+RATE_SCALE = get_colorscale("RdYlGn")
+HEAT_SCALE = get_colorscale("YlOrRd")
 FACILITY_COLOURS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02",
                     "#a6761d", "#1f78b4", "#666666", "#b15928")
 DEVICE_COLOURS = {"online": "#2e7d32", "offline": "#9e9e9e", "alarm": "#e53935"}
@@ -82,28 +89,26 @@ def shifted(data: dict, crs: str) -> dict:
 
 def map_figure(data: dict, layers: tuple[str, ...], metric: str, lang: str = "zh",
                tile_url: str | None = None, dark: bool = False,
-               size: tuple[float, float] = (800, 560), tile_crs: str = "wgs84") -> go.Figure:
+               size: tuple[float, float] = (800, 560), tile_crs: str = "wgs84") -> dict:
     """The one map: units coloured by ``metric`` and the switched-on layers above them."""
     if tile_url and tile_crs in ("gcj02", "bd09"):
         data = shifted(data, tile_crs)
-    fig = go.Figure()
+    traces = []
     if "units" in layers or not data["children"]:
-        fig.add_trace(units_trace(data, metric, lang, dark))
+        traces.append(units_trace(data, metric, lang, dark))
     extra = data.get("layers", {})
     if extra.get("hexbins", {}).get("features"):
-        fig.add_trace(hex_trace(extra["hexbins"], lang))
+        traces.append(hex_trace(extra["hexbins"], lang))
     if any(f["properties"]["hot"] for f in extra.get("hotspots", {}).get("features", [])):
-        fig.add_trace(hotspot_trace(extra["hotspots"], lang))
+        traces.append(hotspot_trace(extra["hotspots"], lang))
     if extra.get("cases", {}).get("features"):
-        fig.add_trace(point_trace(extra["cases"], t("layer.cases", lang), "#5c6bc0", 5,
+        traces.append(point_trace(extra["cases"], t("layer.cases", lang), "#5c6bc0", 5,
                                   ("category_1", "status")))
-    for trace in facility_traces(extra.get("facilities"), lang):
-        fig.add_trace(trace)
-    for trace in device_traces(extra.get("iot"), lang):
-        fig.add_trace(trace)
+    traces += facility_traces(extra.get("facilities"), lang)
+    traces += device_traces(extra.get("iot"), lang)
     view = fit_view(data["bbox"], *size) if data.get("bbox") else {"center": {"lon": 0, "lat": 0},
                                                             "zoom": 1}
-    fig.update_layout({
+    layout = {
         "map": {"style": DARK_STYLE if dark else OFFLINE_STYLE, **view, **_basemap(tile_url)},
         "margin": {"l": 0, "r": 0, "t": 0, "b": 0},
         "legend": {"x": 0.01, "y": 0.99, "bgcolor": "rgba(255,255,255,0.8)" if not dark
@@ -112,11 +117,11 @@ def map_figure(data: dict, layers: tuple[str, ...], metric: str, lang: str = "zh
         "paper_bgcolor": "rgba(0,0,0,0)",
         **(DARK if dark else {}),
         "font": _font(dark),
-    })
-    return fig
+    }
+    return {"data": traces, "layout": layout}
 
 
-def units_trace(data: dict, metric: str, lang: str, dark: bool = False) -> go.Choroplethmap:
+def units_trace(data: dict, metric: str, lang: str, dark: bool = False) -> dict:
     """Child units coloured by ``metric`` (the colour bar is the legend); click drills down."""
     rows = {row["code"]: row for row in data["children"]}
     features = data["units"]["features"]
@@ -127,20 +132,24 @@ def units_trace(data: dict, metric: str, lang: str, dark: bool = False) -> go.Ch
     names = [f["properties"]["name"] for f in features]
     totals = [(rows.get(c) or {}).get("total", 0) for c in codes]
     rate = metric == "on_time_rate"
-    return go.Choroplethmap(
-        geojson=data["units"], locations=codes, z=values, text=names,
-        customdata=[[n, (rows.get(c) or {}).get("overdue", 0)] for c, n in zip(codes, totals,
-                                                                              strict=True)],
-        colorscale=RATE_SCALE if rate else SEQUENTIAL, zmin=0 if not rate else None,
-        marker={"opacity": 0.72, "line": {"color": "#ffffff" if not dark else "#7fb3e6",
-                                          "width": 1.2}},
-        colorbar={"title": {"text": t(f"metric.{metric}", lang)}, "thickness": 12,
-                  "len": 0.5, "x": 0.99, "xanchor": "right"},
-        hovertemplate=(f"<b>%{{text}}</b><br>{t(f'metric.{metric}', lang)}: %{{z}}<br>"
-                       f"{t('kpi.total', lang)}: %{{customdata[0]}} · "
-                       f"{t('kpi.overdue', lang)}: %{{customdata[1]}}<extra></extra>"),
-        name=t("layer.units", lang), showlegend=False,
-    )
+    trace = {
+        "type": "choroplethmap", "geojson": data["units"], "locations": codes, "z": values,
+        "text": names,
+        "customdata": [[n, (rows.get(c) or {}).get("overdue", 0)]
+                       for c, n in zip(codes, totals, strict=True)],
+        "colorscale": RATE_SCALE if rate else SEQUENTIAL,
+        "marker": {"opacity": 0.72, "line": {"color": "#ffffff" if not dark else "#7fb3e6",
+                                             "width": 1.2}},
+        "colorbar": {"title": {"text": t(f"metric.{metric}", lang)}, "thickness": 12,
+                     "len": 0.5, "x": 0.99, "xanchor": "right"},
+        "hovertemplate": (f"<b>%{{text}}</b><br>{t(f'metric.{metric}', lang)}: %{{z}}<br>"
+                          f"{t('kpi.total', lang)}: %{{customdata[0]}} · "
+                          f"{t('kpi.overdue', lang)}: %{{customdata[1]}}<extra></extra>"),
+        "name": t("layer.units", lang), "showlegend": False,
+    }
+    if not rate:
+        trace["zmin"] = 0
+    return trace
 
 
 def _value(row: dict | None, metric: str):
@@ -150,45 +159,48 @@ def _value(row: dict | None, metric: str):
     return round(value * 100, 1) if metric == "on_time_rate" and value is not None else value
 
 
-def hex_trace(collection: dict, lang: str) -> go.Choroplethmap:
+def hex_trace(collection: dict, lang: str) -> dict:
     features = collection["features"]
-    return go.Choroplethmap(
-        geojson=collection, locations=[f["id"] for f in features],
-        z=[f["properties"]["n"] for f in features], colorscale="YlOrRd", showscale=False,
-        marker={"opacity": 0.55, "line": {"width": 0}},
-        hovertemplate=f"{t('kpi.total', lang)}: %{{z}}<extra></extra>",
-        name=t("layer.hexbins", lang), showlegend=True,
-    )
+    return {
+        "type": "choroplethmap", "geojson": collection,
+        "locations": [f["id"] for f in features],
+        "z": [f["properties"]["n"] for f in features], "colorscale": HEAT_SCALE,
+        "showscale": False, "marker": {"opacity": 0.55, "line": {"width": 0}},
+        "hovertemplate": f"{t('kpi.total', lang)}: %{{z}}<extra></extra>",
+        "name": t("layer.hexbins", lang), "showlegend": True,
+    }
 
 
-def hotspot_trace(collection: dict, lang: str) -> go.Choroplethmap:
+def hotspot_trace(collection: dict, lang: str) -> dict:
     """Hot grids outlined in red; cold spots are not drawn."""
     hot = {"type": "FeatureCollection",
            "features": [f for f in collection["features"] if f["properties"]["hot"]]}
     labels = [t(f"trend.{f['properties']['trend']}", lang) if f["properties"]["trend"] else ""
               for f in hot["features"]]
-    return go.Choroplethmap(
-        geojson=hot, locations=[f["id"] for f in hot["features"]],
-        z=[f["properties"]["z"] for f in hot["features"]],
-        colorscale=[[0, "rgba(229,57,53,0.05)"], [1, "rgba(229,57,53,0.25)"]],
-        showscale=False, marker={"line": {"color": "#e53935", "width": 2.5}},
-        text=labels, hovertemplate="Gi* z = %{z:.2f}<br>%{text}<extra></extra>",
-        name=t("layer.hotspots", lang), showlegend=True,
-    )
+    return {
+        "type": "choroplethmap", "geojson": hot,
+        "locations": [f["id"] for f in hot["features"]],
+        "z": [f["properties"]["z"] for f in hot["features"]],
+        "colorscale": [[0, "rgba(229,57,53,0.05)"], [1, "rgba(229,57,53,0.25)"]],
+        "showscale": False, "marker": {"line": {"color": "#e53935", "width": 2.5}},
+        "text": labels, "hovertemplate": "Gi* z = %{z:.2f}<br>%{text}<extra></extra>",
+        "name": t("layer.hotspots", lang), "showlegend": True,
+    }
 
 
 def point_trace(collection: dict, name: str, colour: str, size: int,
-                fields: tuple[str, ...]) -> go.Scattermap:
+                fields: tuple[str, ...]) -> dict:
     features = collection["features"]
-    lon = [f["geometry"]["coordinates"][0] for f in features]
-    lat = [f["geometry"]["coordinates"][1] for f in features]
+    # NumPy coordinates go to the browser as typed arrays (base64), not as long lists.
+    lon, lat = np.array([f["geometry"]["coordinates"] for f in features], dtype=float).reshape(
+        -1, 2).T
     text = [" · ".join(str(f["properties"].get(k) or "") for k in fields) for f in features]
-    return go.Scattermap(lon=lon, lat=lat, mode="markers", text=text, name=name,
-                         marker={"size": size, "color": colour, "opacity": 0.85},
-                         hovertemplate="%{text}<extra></extra>")
+    return {"type": "scattermap", "lon": lon, "lat": lat, "mode": "markers", "text": text,
+            "name": name, "marker": {"size": size, "color": colour, "opacity": 0.85},
+            "hovertemplate": "%{text}<extra></extra>"}
 
 
-def facility_traces(collection: dict | None, lang: str) -> list[go.Scattermap]:
+def facility_traces(collection: dict | None, lang: str) -> list[dict]:
     """One trace (colour) per facility kind, so the legend names the kinds."""
     if not collection:
         return []
@@ -200,7 +212,7 @@ def facility_traces(collection: dict | None, lang: str) -> list[go.Scattermap]:
             for i, (kind, feats) in enumerate(sorted(kinds.items()))]
 
 
-def device_traces(collection: dict | None, lang: str) -> list[go.Scattermap]:
+def device_traces(collection: dict | None, lang: str) -> list[dict]:
     """Devices by status: alarms last (on top) and larger."""
     if not collection:
         return []
@@ -222,34 +234,37 @@ def _basemap(tile_url: str | None) -> dict:
 
 
 # -- charts ----------------------------------------------------------------------------------
-def _chart_layout(fig: go.Figure, title: str, dark: bool) -> go.Figure:
-    """Desk charts are 220 px high; on the big screen they fill their box (autosize)."""
-    fig.update_layout(title={"text": title, "font": {"size": 14}}, height=None if dark else 220,
-                      margin={"l": 40, "r": 10, "t": 36, "b": 30}, showlegend=False,
-                      paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
-                      font=_font(dark))
-    return fig
+def _chart(trace: dict, title: str, dark: bool) -> dict:
+    """Desk charts are 220 px high; on the big screen they fill their box (autosize).
+    Axes make room for their labels and keep their grid faint on either background."""
+    grid = "rgba(219,232,245,0.14)" if dark else "#e3e8ef"
+    axis = {"automargin": True, "gridcolor": grid, "zerolinecolor": grid, "linecolor": grid}
+    layout = {"title": {"text": title, "font": {"size": 14}},
+              "margin": {"l": 40, "r": 10, "t": 36, "b": 30}, "showlegend": False,
+              "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)",
+              "xaxis": axis, "yaxis": axis, "font": _font(dark)}
+    if not dark:
+        layout["height"] = 220
+    return {"data": [trace], "layout": layout}
 
 
-def trend_figure(trend: dict, lang: str, dark: bool = False) -> go.Figure:
+def trend_figure(trend: dict, lang: str, dark: bool = False) -> dict:
     points = trend["points"]
-    fig = go.Figure(go.Scatter(x=[p["period"] for p in points], y=[p["n"] for p in points],
-                               mode="lines", line={"color": "#1f77b4", "width": 2},
-                               fill="tozeroy"))
-    return _chart_layout(fig, t("chart.trend", lang), dark)
+    return _chart({"type": "scatter", "x": [p["period"] for p in points],
+                   "y": [p["n"] for p in points], "mode": "lines",
+                   "line": {"color": "#1f77b4", "width": 2}, "fill": "tozeroy"},
+                  t("chart.trend", lang), dark)
 
 
-def bars_figure(rows: list[dict], title: str, dark: bool = False, top: int = 8) -> go.Figure:
+def bars_figure(rows: list[dict], title: str, dark: bool = False, top: int = 8) -> dict:
     rows = rows[:top][::-1]
-    fig = go.Figure(go.Bar(x=[r["n"] for r in rows], y=[r["key"] for r in rows],
-                           orientation="h", marker={"color": "#4e79a7"}))
-    return _chart_layout(fig, title, dark)
+    return _chart({"type": "bar", "x": [r["n"] for r in rows], "y": [r["key"] for r in rows],
+                   "orientation": "h", "marker": {"color": "#4e79a7"}}, title, dark)
 
 
 def share_figure(shares: dict, title: str, labels: dict[str, str],
-                 dark: bool = False) -> go.Figure:
+                 dark: bool = False) -> dict:
     keys = [k for k, v in shares.items() if v]
-    fig = go.Figure(go.Pie(labels=[labels.get(k, k) for k in keys],
-                           values=[shares[k] for k in keys], hole=0.5, sort=False,
-                           textinfo="label+percent"))
-    return _chart_layout(fig, title, dark)
+    return _chart({"type": "pie", "labels": [labels.get(k, k) for k in keys],
+                   "values": [shares[k] for k in keys], "hole": 0.5, "sort": False,
+                   "textinfo": "label+percent"}, title, dark)

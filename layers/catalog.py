@@ -23,6 +23,7 @@ class LayerSpec:
     time_column: str | None = None         # the column the time filter applies to
     filters: tuple[str, ...] = ()          # which filter families apply
     key: str = "id"
+    hover: tuple[str, ...] = ()            # what a point on the map carries (its hover text)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -44,13 +45,16 @@ LAYERS: tuple[LayerSpec, ...] = (
       for level, zh, en in ((1, "区", "Districts"), (2, "街道", "Streets"),
                             (3, "社区", "Communities"), (4, "网格", "Grids"))),
     LayerSpec("facilities", {"zh": "公共设施", "en": "Facilities"}, "points", "facility",
-              ("id", "kind", "name", "address"), filters=("kind",)),
+              ("id", "kind", "name", "address"), filters=("kind",),
+              hover=("kind", "name", "address")),
     LayerSpec("iot-devices", {"zh": "物联感知设备", "en": "IoT devices"}, "points", "iot_device",
-              ("id", "kind", "name", "status", "last_seen"), filters=("kind", "device_status")),
+              ("id", "kind", "name", "status", "last_seen"), filters=("kind", "device_status"),
+              hover=("kind", "name", "status")),
     LayerSpec("cases", {"zh": "民生诉求", "en": "Cases"}, "points", "case_event", CASE_COLUMNS,
               personal=(("reporter_name", "name"), ("reporter_phone", "phone")),
               time_column="reported_at",
-              filters=("time", "category", "channel", "status")),
+              filters=("time", "category", "channel", "status"),
+              hover=("category_1", "status")),
 )
 
 

@@ -85,6 +85,25 @@ def items(conn: Connection, layer: LayerSpec, scope: Scope, filters: Filters,
             "numberMatched": int(matched), "numberReturned": len(features)}
 
 
+def map_points(conn: Connection, layer: LayerSpec, scope: Scope, filters: Filters,
+               limit: int) -> dict:
+    """Up to ``limit`` points of a point layer for the map: each with its id, the layer's
+    ``hover`` properties and its coordinates only (no admin names, no count), several times
+    cheaper than :func:`items` for the thousands of points a map layer holds."""
+    where = where_for(layer, scope, filters)
+    hover = ", ".join(f"t.{c}" for c in layer.hover)
+    query = (f"SELECT t.{layer.key}, {hover}, ST_X(t.geom), ST_Y(t.geom) FROM {layer.table} t "
+             f"WHERE {where.sql} AND t.geom IS NOT NULL ORDER BY t.{layer.key} LIMIT :limit")
+    rows = conn.execute(text(query), {**where.params, "limit": limit}).all()
+    fields = layer.hover
+    features = [{"type": "Feature", "id": row[0],
+                 "properties": dict(zip(fields, row[1:-2], strict=True)),
+                 "geometry": {"type": "Point", "coordinates": [row[-2], row[-1]]}}
+                for row in rows]
+    return {"type": "FeatureCollection", "features": features,
+            "numberReturned": len(features)}
+
+
 def one(conn: Connection, layer: LayerSpec, scope: Scope, feature_id: str,
         personal: str | None = None) -> dict:
     """The feature ``feature_id`` of ``layer`` within ``scope``."""

@@ -19,7 +19,7 @@ from layers.access import scope_for
 from layers.admin import units
 from layers.cases import local_zone, raw_where
 from layers.catalog import default_catalog
-from layers.features import items, one
+from layers.features import items, map_points, one
 from layers.filters import Filters, parse_filters
 from layers.kpi import children, kpis
 from layers.scope import Scope
@@ -129,17 +129,16 @@ def _layers(conn, scope: Scope, filters: Filters, zone: str, wanted: set[str]) -
     zoom = ZOOM_FOR_LEVEL[scope.level]
     found: dict = {}
     if "facilities" in wanted:
-        found["facilities"] = items(conn, catalog.get("facilities"), scope, filters,
-                                    limit=POINT_LIMIT)
+        found["facilities"] = map_points(conn, catalog.get("facilities"), scope, filters,
+                                         POINT_LIMIT)
     if "iot" in wanted:
-        found["iot"] = items(conn, catalog.get("iot-devices"), scope, filters,
-                             limit=POINT_LIMIT)
+        found["iot"] = map_points(conn, catalog.get("iot-devices"), scope, filters, POINT_LIMIT)
     if "hexbins" in wanted:
         found["hexbins"] = hot.hexbins(conn, scope, filters, zoom)
     if "hotspots" in wanted:
         found["hotspots"] = hot.hotspots(conn, scope, filters, "grid", zoom, zone)
     if "cases" in wanted and scope.level >= CASE_POINTS_FROM_LEVEL:
-        found["cases"] = items(conn, catalog.get("cases"), scope, filters, limit=POINT_LIMIT)
+        found["cases"] = map_points(conn, catalog.get("cases"), scope, filters, POINT_LIMIT)
     return found
 
 

@@ -21,9 +21,9 @@ def view(total: int = 5) -> dict:
 
 def test_offline_by_default():
     fig = map_figure(view(), ("units",), "total")
-    assert fig.layout.map.style == OFFLINE_STYLE  # no tiles, glyphs or sprites
-    assert not fig.layout.map.layers
-    assert list(fig.data[0].z) == [5]
+    assert fig["layout"]["map"]["style"] == OFFLINE_STYLE  # no tiles, glyphs or sprites
+    assert not fig["layout"]["map"].get("layers")
+    assert list(fig["data"][0]["z"]) == [5]
 
 
 def empties(value) -> list:
@@ -44,14 +44,14 @@ def test_map_styles_hold_no_empty_object():
 def test_gcj02_tiles_get_shifted_data():
     fig = map_figure(view(), ("units",), "total", tile_url="http://tiles.local/{z}/{x}/{y}.png",
                      tile_crs="gcj02")
-    ring = np.array(fig.data[0].geojson["features"][0]["geometry"]["coordinates"][0])
+    ring = np.array(fig["data"][0]["geojson"]["features"][0]["geometry"]["coordinates"][0])
     want_x, want_y = wgs84_to_gcj02(np.array(SQUARE[0])[:, 0], np.array(SQUARE[0])[:, 1])
     assert np.allclose(ring[:, 0], want_x) and np.allclose(ring[:, 1], want_y)
     assert abs(ring[0, 0] - SQUARE[0][0][0]) > 0.003  # a few hundred metres: really moved
-    assert fig.layout.map.layers[0].source == ("http://tiles.local/{z}/{x}/{y}.png",)
+    assert fig["layout"]["map"]["layers"][0]["source"] == ["http://tiles.local/{z}/{x}/{y}.png"]
 
 
 def test_wgs84_tiles_leave_data_alone():
     fig = map_figure(view(), ("units",), "total", tile_url="http://tiles.local/{z}/{x}/{y}.png")
-    ring = fig.data[0].geojson["features"][0]["geometry"]["coordinates"][0]
+    ring = fig["data"][0]["geojson"]["features"][0]["geometry"]["coordinates"][0]
     assert [list(p) for p in ring] == SQUARE[0]

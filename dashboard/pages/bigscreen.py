@@ -126,16 +126,20 @@ def refresh(_tick, tour, screen, lang):
     )
 
 
-def scaled(fig, scale: float):
+def scaled(fig: dict, scale: float) -> dict:
     """Type and margins in proportion to the screen (12 px at 1920 wide)."""
-    fig.update_layout(font={"size": round(12 * scale)}, title_font={"size": round(15 * scale)},
-                      legend_font={"size": round(12 * scale)})
-    if fig.layout.margin.t:
-        fig.update_layout(margin={"t": round(40 * scale), "l": round(48 * scale),
-                                  "b": round(30 * scale)})
-    for trace in fig.data:
-        if trace.type == "scattermap" and trace.marker.size:
-            trace.marker.size = trace.marker.size * scale
+    layout = fig["layout"]
+    layout["font"] = {**layout.get("font", {}), "size": round(12 * scale)}
+    if "title" in layout:
+        layout["title"] = {**layout["title"], "font": {"size": round(15 * scale)}}
+    if "legend" in layout:
+        layout["legend"] = {**layout["legend"], "font": {"size": round(12 * scale)}}
+    if layout.get("margin", {}).get("t"):
+        layout["margin"] = {**layout["margin"], "t": round(40 * scale), "l": round(48 * scale),
+                            "b": round(30 * scale)}
+    for trace in fig["data"]:
+        if trace["type"] == "scattermap" and trace.get("marker", {}).get("size"):
+            trace["marker"] = {**trace["marker"], "size": trace["marker"]["size"] * scale}
     return fig
 
 
