@@ -353,12 +353,16 @@ class Session(threading.Thread):
         self._sleep_until(self.start_at)
         while not self._signed_in() and time.monotonic() < self.stop_at:
             self._sleep_until(time.monotonic() + 2)
-        while time.monotonic() < self.stop_at:
+        while True:
+            pause = KIOSK_REFRESH_S if self.role == "kiosk" else self.rng.uniform(*THINK_S)
+            self._sleep_until(time.monotonic() + pause)
+            # A pause cut short by the phase's end is not a click: acting on it would fire
+            # every session's request in the same instant, a burst no real screen makes.
+            if time.monotonic() >= self.stop_at:
+                break
             if self.role == "kiosk":
-                self._sleep_until(time.monotonic() + KIOSK_REFRESH_S)
                 self._big_screen_refresh()
             else:
-                self._sleep_until(time.monotonic() + self.rng.uniform(*THINK_S))
                 self._person_step()
 
     def _sleep_until(self, moment: float) -> None:
@@ -662,6 +666,13 @@ def recovery(samples: list[Sample], facts: dict) -> dict:
     }
 
 
+def dump_samples(samples: list[Sample], phase: str) -> None:
+    """Every sample of a phase, one JSON line each, for looking into the tail."""
+    with (RESULTS / f".serve-load-{phase}.out").open("w") as out:
+        for s in samples:
+            out.write(json.dumps(s.__dict__, ensure_ascii=False) + "\n")
+
+
 def main() -> None:
     cluster = bench_cluster()
     url = cluster.url(DATABASE)
@@ -673,6 +684,7 @@ def main() -> None:
     with onemap_server(url, prod=True) as (base, pid):
         samples, facts = run_phase(base, city, SECONDS, cpu_of=(pid, cluster.running_pid()))
         steady = {**summary(samples, facts["wall_s"]), **facts}
+        dump_samples(samples, "phase1")
         extra["phase1"] = {**steady, **facts}
         samples2, facts2 = run_phase(base, city, SECONDS,
                                      restart_database(cluster, SECONDS / 3))

@@ -23,6 +23,7 @@ STORED_RESOLUTION = 11
 ZOOM_RESOLUTION = ((9, 6), (11, 7), (12, 8), (14, 9), (15, 10))  # (up to zoom, resolution)
 SIGNIFICANCE = ((2.576, 0.99), (1.960, 0.95), (1.645, 0.90))
 HOT_Z = 1.960
+MIN_UNITS = 3  # fewer units than this have no Gi* z-scores (see getis_ord)
 
 
 def resolution_for_zoom(zoom: float) -> int:
@@ -73,7 +74,7 @@ def getis_ord(values: np.ndarray, neighbours: list[list[int]]) -> np.ndarray:
     """Gi* z-scores with binary weights, each unit counted among its own neighbours."""
     x = np.asarray(values, dtype=float)
     n = len(x)
-    if n < 3 or x.std() == 0:
+    if n < MIN_UNITS or x.std() == 0:
         return np.zeros(n)
     mean, s = x.mean(), x.std()
     w = np.array([len(nbrs) + 1 for nbrs in neighbours], dtype=float)
@@ -120,8 +121,9 @@ def hotspots(conn: Connection, scope: Scope, filters: Filters, unit: str = "grid
         raise BadParameter("unit", unit, "must be grid or hex")
     resolution = resolution_for_zoom(zoom)
     units = _grid_units(conn, scope) if unit == "grid" else _hex_units(conn, scope, resolution)
-    if not units.ids:
-        return {"type": "FeatureCollection", "features": [], "unit": unit}
+    if len(units.ids) < MIN_UNITS:  # Gi* needs a neighbourhood to compare with
+        return {"type": "FeatureCollection", "features": [], "unit": unit,
+                "resolution": resolution if unit == "hex" else None}
     early, late = _halves(conn, filters, zone)
     if unit == "grid" and all(rollup_answers(conn, f, zone) for f in (early, late)):
         counts = _grid_counts_by_half(conn, filters, late, units.ids, zone)
@@ -140,7 +142,7 @@ def hotspots(conn: Connection, scope: Scope, filters: Filters, unit: str = "grid
                  "confidence": level, "hot": bool(z["all"][i] > 0), "trend": trend}
         features.append({"type": "Feature", "id": props["id"], "properties": props,
                          "geometry": units.geometries[i] if units.geometries else None})
-    if units.geometries is None:
+    if units.geometries is None and features:
         shapes = _grid_shapes(conn, [f["id"] for f in features])
         for feature in features:
             feature["geometry"] = shapes[feature["id"]]

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from layers.catalog import default_catalog
 from layers.errors import BadParameter, UnknownLayer, UnknownScope
 from layers.exports import FORMATS, export
-from layers.features import items
+from layers.features import items, map_points
 from layers.filters import parse_filters
 from layers.hotspots import getis_ord, hexbins, hotspots, parent_sql
 from layers.kpi import children, kpis
@@ -126,6 +126,21 @@ def test_items_page_with_codes_and_names(conn):
         assert f"{level}_code" in props and f"{level}_name" in props
     assert props["street_code"] == "BRONX 12" and props["district_name"] == "Bronx"
     assert "reporter_name" not in props and "reporter_phone" not in props
+
+
+def test_map_points_carry_only_their_hover_fields_within_the_scope(conn):
+    scope = resolve_scope(conn, "BRONX 12")
+    filters = parse_filters({"status": "closed"})
+    layer = CATALOG.get("cases")
+    found = map_points(conn, layer, scope, filters, 1000)
+    want = sql(conn, "SELECT id, category_1, status, ST_X(geom) AS x, ST_Y(geom) AS y "
+                     "FROM case_event WHERE street_code = 'BRONX 12' AND status = 'closed' "
+                     "AND geom IS NOT NULL ORDER BY id")
+    assert want and [f["id"] for f in found["features"]] == [w["id"] for w in want]
+    first = found["features"][0]
+    assert first["properties"] == {"category_1": want[0]["category_1"], "status": "closed"}
+    assert first["geometry"] == {"type": "Point", "coordinates": [want[0]["x"], want[0]["y"]]}
+    assert len(map_points(conn, layer, scope, filters, 3)["features"]) == 3
 
 
 def test_hexbins_follow_zoom_and_count_in_the_database(conn):
