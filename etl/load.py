@@ -18,6 +18,7 @@ import psycopg
 
 from etl import admin, places, rollup, staging
 from etl.errors import LoadError
+from etl.grids import GridIndex
 from etl.mapping import Mapping, check_against_columns, load_mapping
 from etl.readers import read_chunks, sniff_columns
 from etl.transform import Context, raw_records, transform
@@ -108,7 +109,9 @@ def _run(conn, request: LoadRequest, report: LoadReport, progress: Progress) -> 
     report.batch_id = _open_batch(conn, request)
     target = request.mapping.target
     staging.create(conn, target)
-    ctx = Context(request.mapping, _crs(request), request.timezone, _bounds(conn, request))
+    grids = None if target.kind in ("admin", "iot-events") else GridIndex.read(conn)
+    ctx = Context(request.mapping, _crs(request), request.timezone, _bounds(conn, request),
+                  grids)
     for file_no, path in enumerate(request.paths):
         _stage_file(conn, request, file_no, path, ctx, report, progress)
     if target.kind == "admin":

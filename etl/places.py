@@ -1,8 +1,9 @@
 """Set-based SQL for point loads: place every staged row, reject what cannot be placed,
 then upsert the rest into the target table.
 
-Rows with a point get the grid whose piece contains it (lowest code on a shared border, so
-the answer never depends on scan order) and that grid's ancestors. Rows without a point are
+Rows with a point come with the grid that contains it, found while the chunk was
+transformed (``etl.grids``: lowest code on a shared border, so the answer never depends on
+scan order), and get that grid's ancestors here. Rows without a point are
 placed by an admin code or name when the target allows it. IoT events take their device's.
 """
 
@@ -54,7 +55,6 @@ def place(conn: psycopg.Connection, target: Target, place_level: int | None) -> 
     key = sql.SQL(", ").join(sql.Identifier(k) for k in target.key)
     devices = target.kind == "iot-events"
     source = DEVICE_CODES if devices else POINT_CODES
-    conn.execute(NO_HIT if devices else HIT)
     conn.execute(sql.SQL(PLACED).format(key=key, codes=sql.SQL(source)),
                  {"level": place_level})
     point_rules = [] if target.kind == "iot-events" else POINT_RULES
@@ -74,15 +74,6 @@ def place(conn: psycopg.Connection, target: Target, place_level: int | None) -> 
     ).format(cases, reasons))
 
 
-# Each point's grid: one join on the pieces' GiST index, the lowest code on a border.
-HIT = """
-CREATE TEMP TABLE hit ON COMMIT DROP AS
-SELECT DISTINCT ON (s.file_no, s.row_number) s.file_no, s.row_number, gp.grid_code
-FROM stage s JOIN grid_piece gp ON ST_Intersects(gp.geom, s.geom)
-ORDER BY s.file_no, s.row_number, gp.grid_code
-"""
-NO_HIT = "CREATE TEMP TABLE hit (file_no int, row_number bigint, grid_code text) ON COMMIT DROP"
-
 PLACED = """
 CREATE TEMP TABLE placed ON COMMIT DROP AS
 SELECT s.row_number, s.source_file,
@@ -90,7 +81,6 @@ SELECT s.row_number, s.source_file,
        first_value(s.source_file) OVER w AS first_file,
        row_number() OVER w AS occurrence, c.*
 FROM stage s
-LEFT JOIN hit h ON h.file_no = s.file_no AND h.row_number = s.row_number
 LEFT JOIN LATERAL ({codes}) c ON true
 WINDOW w AS (PARTITION BY {key} ORDER BY s.file_no, s.row_number)
 """
@@ -99,7 +89,7 @@ POINT_CODES = """
 SELECT a.grid_code, a.community_code, a.street_code, a.district_code
 FROM admin_unit a
 WHERE a.code = CASE
-    WHEN s.geom IS NOT NULL THEN h.grid_code
+    WHEN s.geom IS NOT NULL THEN s.grid_code
     WHEN s.place_code IS NOT NULL THEN s.place_code
     ELSE (SELECT min(u.code) FROM admin_unit u
           WHERE (u.name = s.place_name OR regexp_replace(u.name, '(居委会|村委会)$', '')

@@ -23,7 +23,8 @@ def create(conn: psycopg.Connection, target: Target) -> None:
     conn.execute(sql.SQL(
         "CREATE TEMP TABLE stage (row_number bigint NOT NULL, source_file text NOT NULL, "
         "file_no integer NOT NULL, {}, "
-        "geom geometry, h3 bigint, place_code text, place_name text) ON COMMIT DROP"
+        "geom geometry, h3 bigint, grid_code text, place_code text, place_name text) "
+        "ON COMMIT DROP"
     ).format(sql.SQL(", ").join(typed)))
     conn.execute(
         "CREATE TEMP TABLE stage_reject (row_number bigint NOT NULL, source_file text NOT NULL,"

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import shapely
 
+from etl.grids import GridIndex
 from etl.mapping import FieldSpec, Mapping
 from etl.readers import Chunk
 from etl.targets import Field
@@ -36,11 +37,13 @@ class Context:
     crs: str | None          # None: the file's own CRS, else WGS84
     timezone: str
     bounds: tuple[float, float, float, float] | None
+    grids: GridIndex | None = None  # places points in their grid (None: no grids loaded)
 
 
 @dataclass
 class Result:
-    rows: pd.DataFrame      # target fields + row_number, geom (hex EWKB), place_code, place_name
+    rows: pd.DataFrame      # target fields + row_number, geom (hex EWKB), h3, grid_code,
+    #                         place_code, place_name
     rejects: pd.DataFrame   # row_number, field, reason, raw (JSON text)
     repaired: list[int]     # row numbers whose geometry make_valid repaired
 
@@ -227,6 +230,7 @@ def _geometry(chunk: Chunk, out: pd.DataFrame, ctx: Context, problems: Problems)
     else:
         geoms = _points(geoms, target.geometry == "required", ctx, problems)
         out["h3"] = _h3_cells(geoms)
+        out["grid_code"] = ctx.grids.place(geoms) if ctx.grids else None
     geoms = shapely.set_srid(geoms, 4326)
     out["geom"] = shapely.to_wkb(geoms, hex=True, include_srid=True)
 
