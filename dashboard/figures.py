@@ -102,8 +102,7 @@ def map_figure(data: dict, layers: tuple[str, ...], metric: str, lang: str = "zh
     if any(f["properties"]["hot"] for f in extra.get("hotspots", {}).get("features", [])):
         traces.append(hotspot_trace(extra["hotspots"], lang))
     if extra.get("cases", {}).get("features"):
-        traces.append(point_trace(extra["cases"], t("layer.cases", lang), "#5c6bc0", 5,
-                                  ("category_1", "status")))
+        traces.append(point_trace(extra["cases"], t("layer.cases", lang), "#5c6bc0", 5))
     traces += facility_traces(extra.get("facilities"), lang)
     traces += device_traces(extra.get("iot"), lang)
     view = fit_view(data["bbox"], *size) if data.get("bbox") else {"center": {"lon": 0, "lat": 0},
@@ -189,12 +188,15 @@ def hotspot_trace(collection: dict, lang: str) -> dict:
 
 
 def point_trace(collection: dict, name: str, colour: str, size: int,
-                fields: tuple[str, ...]) -> dict:
+                leave_out: tuple[str, ...] = ()) -> dict:
+    """Points whose hover text is their properties (the layer's ``hover`` fields, in order),
+    but for ``leave_out`` (what the trace's name already says)."""
     features = collection["features"]
     # NumPy coordinates go to the browser as typed arrays (base64), not as long lists.
     lon, lat = np.array([f["geometry"]["coordinates"] for f in features], dtype=float).reshape(
         -1, 2).T
-    text = [" · ".join(str(f["properties"].get(k) or "") for k in fields) for f in features]
+    text = [" · ".join(str(v or "") for k, v in f["properties"].items() if k not in leave_out)
+            for f in features]
     return {"type": "scattermap", "lon": lon, "lat": lat, "mode": "markers", "text": text,
             "name": name, "marker": {"size": size, "color": colour, "opacity": 0.85},
             "hovertemplate": "%{text}<extra></extra>"}
@@ -208,7 +210,7 @@ def facility_traces(collection: dict | None, lang: str) -> list[dict]:
     for feature in collection["features"]:
         kinds.setdefault(feature["properties"]["kind"], []).append(feature)
     return [point_trace({"features": feats}, kind, FACILITY_COLOURS[i % len(FACILITY_COLOURS)],
-                        7, ("name", "address"))
+                        7, leave_out=("kind",))
             for i, (kind, feats) in enumerate(sorted(kinds.items()))]
 
 
@@ -222,8 +224,7 @@ def device_traces(collection: dict | None, lang: str) -> list[dict]:
         if feats:
             size = 11 if status == "alarm" else 5
             name = f"{t('layer.iot', lang)} · {t(f'device.{status}', lang)}"
-            traces.append(point_trace({"features": feats}, name,
-                                      DEVICE_COLOURS[status], size, ("kind", "name", "status")))
+            traces.append(point_trace({"features": feats}, name, DEVICE_COLOURS[status], size))
     return traces
 
 

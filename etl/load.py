@@ -109,7 +109,8 @@ def _run(conn, request: LoadRequest, report: LoadReport, progress: Progress) -> 
     report.batch_id = _open_batch(conn, request)
     target = request.mapping.target
     staging.create(conn, target)
-    grids = None if target.kind in ("admin", "iot-events") else GridIndex.read(conn)
+    points = target.geometry in ("required", "optional")
+    grids = GridIndex.read(conn) if points else None
     ctx = Context(request.mapping, _crs(request), request.timezone, _bounds(conn, request),
                   grids)
     for file_no, path in enumerate(request.paths):

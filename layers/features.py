@@ -95,9 +95,8 @@ def map_points(conn: Connection, layer: LayerSpec, scope: Scope, filters: Filter
     query = (f"SELECT t.{layer.key}, {hover}, ST_X(t.geom), ST_Y(t.geom) FROM {layer.table} t "
              f"WHERE {where.sql} AND t.geom IS NOT NULL ORDER BY t.{layer.key} LIMIT :limit")
     rows = conn.execute(text(query), {**where.params, "limit": limit}).all()
-    fields = layer.hover
     features = [{"type": "Feature", "id": row[0],
-                 "properties": dict(zip(fields, row[1:-2], strict=True)),
+                 "properties": dict(zip(layer.hover, row[1:-2], strict=True)),
                  "geometry": {"type": "Point", "coordinates": [row[-2], row[-1]]}}
                 for row in rows]
     return {"type": "FeatureCollection", "features": features,
