@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlparse
 import pandas as pd
 import psycopg
 import pytest
-from conftest import ensure_user, screenshot
+from conftest import bluish_share, ensure_user, screenshot
 
 from etl.load import load
 from onemap.cluster import LocalCluster
@@ -202,8 +202,13 @@ def test_bigscreen_fits_the_screen(city_db, serve, browser, width, height):
     assert "kiosk=" not in page.url
     page.wait_for_function("() => document.querySelector('#bs-kpi-cards .card')",
                            timeout=30_000)
+    page.wait_for_function(  # the map holds the view's units, not just its empty style
+        "() => document.querySelector('#bs-map .js-plotly-plot')?._fullData?.[0]"
+        "?.locations?.length > 0", timeout=30_000)
     page.wait_for_timeout(2500)
-    screenshot(page, f"bigscreen-{width}x{height}")
+    shot = screenshot(page, f"bigscreen-{width}x{height}")
+    share = bluish_share(page.locator("#bs-map").screenshot())
+    assert share > 0.1, f"share of the map showing the units: {share:.2f} ({shot})"
     size = page.evaluate("() => [document.documentElement.scrollWidth,"
                          " document.documentElement.scrollHeight]")
     assert size == [width, height]  # no scrollbars
