@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-import h3
+import h3.api.basic_int as h3
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -163,9 +163,13 @@ def _timestamp(raw, name, spec, ctx, problems):
 
 
 def _parse_times(raw: pd.Series, fmt: str | None, tz: str) -> pd.Series:
-    """UTC times, naive (NaT where unparsable). Fast path: one inferred format; the rest mixed."""
-    utc = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[us]")
-    todo = raw.notna()
+    """UTC times, naive (NaT where unparsable). Fast paths: the mapping's format read by
+    Arrow, else one inferred format; what they leave goes through pandas (the format, or
+    mixed formats)."""
+    utc = _arrow_times(raw, fmt, tz) if fmt else None
+    if utc is None:
+        utc = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[us]")
+    todo = raw.notna() & utc.isna()
     for how in ([fmt] if fmt else [None, "mixed"]):
         if not todo.any():
             break
@@ -175,6 +179,23 @@ def _parse_times(raw: pd.Series, fmt: str | None, tz: str) -> pd.Series:
             utc.loc[converted.index] = converted
         todo = raw.notna() & utc.isna()
     return utc
+
+
+def _arrow_times(raw: pd.Series, fmt: str, tz: str) -> pd.Series | None:
+    """``raw`` read with ``fmt`` by Arrow, naive times localised as :func:`_to_utc` does (a
+    repeated hour is its first occurrence, a skipped time moves forward); NaT where Arrow
+    could not read a value. None when Arrow cannot use the format at all."""
+    try:
+        parsed = pc.strptime(pa.array(raw.to_numpy(), type=pa.string(), from_pandas=True),
+                             format=fmt, unit="us", error_is_null=True)
+        if parsed.type.tz is None:
+            parsed = pc.assume_timezone(parsed, timezone=tz, ambiguous="earliest",
+                                        nonexistent="latest")
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    naive = parsed.cast(pa.timestamp("us", tz="UTC")).cast(pa.timestamp("us"))
+    return pd.Series(naive.to_numpy(zero_copy_only=False), index=raw.index,
+                     dtype="datetime64[us]")
 
 
 def _by_zone_awareness(values: pd.Series) -> list[pd.Series]:
@@ -238,9 +259,11 @@ def _geometry(chunk: Chunk, out: pd.DataFrame, ctx: Context, problems: Problems)
 def _h3_cells(points: np.ndarray) -> pd.Series:
     """Each point's H3 cell at ``H3_RESOLUTION`` (signed 64-bit: H3's top bit is always 0)."""
     lon, lat = shapely.get_x(points), shapely.get_y(points)
-    cells = [None if np.isnan(y) else h3.latlng_to_cell(y, x, H3_RESOLUTION)
-             for x, y in zip(lon, lat, strict=True)]
-    return pd.Series([None if c is None else int(c, 16) for c in cells], dtype="Int64")
+    present = np.flatnonzero(~np.isnan(lat))
+    cells = np.zeros(len(points), dtype=np.int64)
+    cells[present] = [h3.latlng_to_cell(y, x, H3_RESOLUTION)
+                      for x, y in zip(lon[present], lat[present], strict=True)]
+    return pd.Series(pd.arrays.IntegerArray(cells, np.isnan(lat)))
 
 
 def _geoms_from_columns(frame, spec, ctx: Context, problems: Problems) -> np.ndarray:
