@@ -9,7 +9,8 @@ import json
 import re
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,8 +21,8 @@ from etl import admin, places, rollup, staging
 from etl.errors import LoadError
 from etl.grids import GridIndex
 from etl.mapping import Mapping, check_against_columns, load_mapping
-from etl.readers import read_chunks, sniff_columns
-from etl.transform import Context, raw_records, transform
+from etl.readers import Chunk, read_chunks, sniff_columns
+from etl.transform import Context, Result, raw_records, transform
 from onemap.database import libpq_url
 from onemap.errors import OnemapError
 
@@ -125,7 +126,7 @@ def _run(conn, request: LoadRequest, report: LoadReport, progress: Progress) -> 
             rollup.mark_touched(conn, request.local_zone)
         report.inserted, report.updated = places.upsert(conn, target, report.batch_id)
         if target.kind == "cases":
-            rollup.refresh(conn, request.local_zone)
+            rollup.refresh(conn, request.local_zone, report.inserted + report.updated)
     _keep_rejects(conn, request, report)
     _close_batch(conn, report, "dry-run" if request.dry_run else "committed")
     conn.rollback() if request.dry_run else conn.commit()
@@ -147,8 +148,7 @@ def _bounds(conn, request: LoadRequest):
 
 def _stage_file(conn, request, file_no: int, path: Path, ctx: Context, report: LoadReport,
                 progress) -> None:
-    for chunk in _chunks(request, path):
-        result = transform(chunk, ctx)
+    for chunk, result in _transformed(_chunks(request, path), ctx):
         result.rows.insert(1, "source_file", str(path))
         result.rows.insert(2, "file_no", file_no)
         result.rejects.insert(1, "source_file", str(path))
@@ -157,6 +157,20 @@ def _stage_file(conn, request, file_no: int, path: Path, ctx: Context, report: L
         report.read += len(chunk.frame)
         report.repaired += result.repaired
         progress(len(chunk.frame), path)
+
+
+def _transformed(chunks: Iterator[Chunk], ctx: Context) -> Iterator[tuple[Chunk, Result]]:
+    """Each chunk with its transform, the next one read and transformed in a thread while
+    the caller stages this one: the server's COPY and the client's parsing overlap."""
+    def step():
+        chunk = next(chunks, None)
+        return None if chunk is None else (chunk, transform(chunk, ctx))
+
+    with ThreadPoolExecutor(1, thread_name_prefix="transform") as pool:
+        pending = pool.submit(step)
+        while (ready := pending.result()) is not None:
+            pending = pool.submit(step)
+            yield ready
 
 
 def _chunks(request: LoadRequest, path: Path):

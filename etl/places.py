@@ -12,6 +12,7 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
+from etl import indexes
 from etl.targets import Target
 
 CODES = ("grid_code", "community_code", "street_code", "district_code")
@@ -105,29 +106,13 @@ FROM iot_device d WHERE d.id = s.device_id
 """
 
 
-# A batch this large next to its table loads faster by rebuilding the secondary indexes
-# once than by maintaining them row by row (all inside the batch's transaction).
-REBUILD_MIN_ROWS = 100_000
-REBUILD_SHARE = 0.3
-
-
 def upsert(conn: psycopg.Connection, target: Target, batch_id: int) -> tuple[int, int]:
     """Insert accepted rows, update changed ones; return (inserted, updated)."""
     staged = conn.execute("SELECT count(*) FROM stage").fetchone()[0]
-    existing = conn.execute("SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = %s::regclass",
-                            (target.table,)).fetchone()[0]
-    if staged < max(REBUILD_MIN_ROWS, REBUILD_SHARE * existing):
+    if not indexes.worth_rebuilding(staged, indexes.row_estimate(conn, target.table)):
         return _upsert(conn, target, batch_id)
-    indexes = conn.execute(
-        "SELECT i.indexname, i.indexdef FROM pg_indexes i WHERE i.schemaname = "
-        "current_schema() AND i.tablename = %s AND i.indexname NOT IN (SELECT conname FROM "
-        "pg_constraint WHERE conrelid = %s::regclass)", (target.table, target.table)).fetchall()
-    for name, _ in indexes:
-        conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(name)))
-    counts = _upsert(conn, target, batch_id)
-    for _, definition in indexes:
-        conn.execute(definition)
-    return counts
+    with indexes.rebuilt(conn, target.table):
+        return _upsert(conn, target, batch_id)
 
 
 def _upsert(conn: psycopg.Connection, target: Target, batch_id: int) -> tuple[int, int]:

@@ -8,7 +8,9 @@ days correctly, and a load in another zone recounts every day.
 from __future__ import annotations
 
 import psycopg
+from psycopg import sql
 
+from etl import indexes
 from onemap.schema import HOUR_BUCKETS
 
 TOUCHED = """
@@ -94,13 +96,26 @@ def mark_touched(conn: psycopg.Connection, timezone: str) -> None:
                  "ON CONFLICT (one) DO UPDATE SET zone = EXCLUDED.zone", (timezone,))
 
 
-def refresh(conn: psycopg.Connection, timezone: str) -> None:
-    """After the upsert: recompute every level's aggregates for the touched days."""
-    conn.execute("DELETE FROM case_rollup WHERE day IN (SELECT day FROM touched_day)")
-    conn.execute(AGGREGATE.format(hist=_histogram()), {"tz": timezone})
-    conn.execute("DELETE FROM case_unit_day WHERE day IN (SELECT day FROM touched_day)")
-    conn.execute(UNIT_DAY.format(hist=", ".join(
+def refresh(conn: psycopg.Connection, timezone: str, changed: int) -> None:
+    """After the upsert of ``changed`` cases: recompute every level's aggregates for the
+    touched days."""
+    _rewrite(conn, "case_rollup", changed, AGGREGATE.format(hist=_histogram()), {"tz": timezone})
+    _rewrite(conn, "case_unit_day", changed, UNIT_DAY.format(hist=", ".join(
         f"sum(hours_hist[{i + 1}])" for i in range(len(HOUR_BUCKETS) + 1))))
+
+
+def _rewrite(conn: psycopg.Connection, table: str, changed: int, insert: str,
+             params=None) -> None:
+    """Replace ``table``'s rows of the touched days; when that is most of the table (a first
+    load, a full re-export), with its indexes built afterwards instead of kept up row by row."""
+    before = indexes.row_estimate(conn, table)
+    deleted = conn.execute(sql.SQL("DELETE FROM {} WHERE day IN (SELECT day FROM touched_day)")
+                           .format(sql.Identifier(table))).rowcount
+    if not indexes.worth_rebuilding(max(changed, deleted), before - deleted):
+        conn.execute(insert, params)
+        return
+    with indexes.rebuilt(conn, table, constraints=True):
+        conn.execute(insert, params)
 
 
 def _histogram() -> str:

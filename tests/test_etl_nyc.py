@@ -11,6 +11,7 @@ import pytest
 from conftest import NYC_LEVELS as LEVELS
 from conftest import load_nyc
 
+from etl import indexes, rollup
 from etl.load import load
 
 pytestmark = pytest.mark.db
@@ -165,3 +166,46 @@ def test_rollup_matches_the_cases_after_every_load(nyc):
                          "count(*) FILTER (WHERE on_time), count(satisfaction) FROM case_event "
                          f"WHERE {column} IS NOT NULL GROUP BY 1 ORDER BY 1")
         assert rolled == raw and raw, level
+
+
+AGGREGATES = ("SELECT * FROM case_rollup ORDER BY level, unit_code, day, category_1, channel, "
+              "status", "SELECT * FROM case_unit_day ORDER BY level, unit_code, day, status")
+
+
+def schema_of(url: str) -> list[tuple]:
+    """Every index and key constraint of the tables a case load writes."""
+    return query(url, """
+        SELECT tablename, indexname, indexdef FROM pg_indexes
+        WHERE tablename IN ('case_event', 'case_rollup', 'case_unit_day')
+        UNION ALL
+        SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint
+        WHERE conrelid::regclass::text IN ('case_event', 'case_rollup', 'case_unit_day')
+        ORDER BY 1, 2, 3""")
+
+
+def test_a_large_batch_rebuilds_indexes_and_counts_the_same(fresh_db, shared_data, monkeypatch):
+    """A batch large next to its tables (here: any batch) drops the indexes of case_event
+    and of both aggregates and builds them again; the schema is as before and the
+    aggregates equal those counted with every index kept."""
+    url = fresh_db()
+    schema = schema_of(url)
+    monkeypatch.setattr(indexes, "REBUILD_MIN_ROWS", 1)
+    rebuilt, real = [], indexes.rebuilt
+
+    def spy(conn, table, **kwargs):
+        rebuilt.append(table)
+        return real(conn, table, **kwargs)
+
+    monkeypatch.setattr(indexes, "rebuilt", spy)
+    reports = load_nyc(url, shared_data)
+    assert rebuilt == ["case_event", "case_rollup", "case_unit_day"]
+    assert schema_of(url) == schema
+    with psycopg.connect(url) as conn:
+        counted = [conn.execute(q).fetchall() for q in AGGREGATES]
+        assert all(counted)
+        monkeypatch.setattr(indexes, "REBUILD_MIN_ROWS", 10**9)
+        zone = conn.execute("SELECT zone FROM rollup_zone").fetchone()[0]
+        conn.execute("CREATE TEMP TABLE touched_day AS SELECT DISTINCT day FROM case_unit_day")
+        rollup.refresh(conn, zone, reports["311"].loaded)
+        assert rebuilt == ["case_event", "case_rollup", "case_unit_day"]
+        assert [conn.execute(q).fetchall() for q in AGGREGATES] == counted
