@@ -7,6 +7,8 @@ days correctly, and a load in another zone recounts every day.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import psycopg
 from psycopg import sql
 
@@ -25,61 +27,70 @@ SELECT DISTINCT (c.reported_at AT TIME ZONE %(tz)s)::date FROM case_event c
 JOIN stage s ON s.id = c.id
 """
 
-# One pass over the touched days computes all four levels (GROUPING SETS), each split by
-# status so a status filter reads the aggregates too; a level's groups with no unit (cases
-# placed above the grid) are left out.
-AGGREGATE = """
-INSERT INTO case_rollup
-SELECT level,
-       CASE level WHEN 4 THEN grid_code WHEN 3 THEN community_code
-                  WHEN 2 THEN street_code ELSE district_code END,
-       CASE level WHEN 4 THEN community_code WHEN 3 THEN street_code
-                  WHEN 2 THEN district_code END,
-       day, category_1, channel, total, closed, closed_on_time, closed_late, closed_same_day,
-       closed_3d, hours_sum, hours_hist, satisfaction_sum, satisfaction_n, resolved, status
-FROM (
-    SELECT CASE GROUPING(grid_code, community_code, street_code, district_code)
-                WHEN 3 THEN 4 WHEN 9 THEN 3 WHEN 12 THEN 2 ELSE 1 END AS level,
-           grid_code, community_code, street_code, district_code, day, category_1, channel,
-           status, count(*) AS total,
-           count(*) FILTER (WHERE closed_at IS NOT NULL) AS closed,
-           count(*) FILTER (WHERE on_time) AS closed_on_time,
-           count(*) FILTER (WHERE NOT on_time) AS closed_late,
-           count(*) FILTER (WHERE closed_day = day) AS closed_same_day,
-           count(*) FILTER (WHERE closed_at <= reported_at + interval '72 hours') AS closed_3d,
-           coalesce(sum(handling_hours), 0) AS hours_sum,
-           ARRAY[{hist}] AS hours_hist,
-           coalesce(sum(satisfaction), 0) AS satisfaction_sum,
-           count(satisfaction) AS satisfaction_n,
-           ARRAY[count(*) FILTER (WHERE resolved_level = 4 AND closed_at IS NOT NULL),
-                 count(*) FILTER (WHERE resolved_level = 3 AND closed_at IS NOT NULL),
-                 count(*) FILTER (WHERE resolved_level = 2 AND closed_at IS NOT NULL),
-                 count(*) FILTER (WHERE resolved_level = 1 AND closed_at IS NOT NULL)]
-               AS resolved
-    FROM (SELECT c.*, (c.reported_at AT TIME ZONE %(tz)s)::date AS day,
-                 (c.closed_at AT TIME ZONE %(tz)s)::date AS closed_day
-          FROM case_event c
-          WHERE (c.reported_at AT TIME ZONE %(tz)s)::date IN (SELECT day FROM touched_day)) c
-    GROUP BY GROUPING SETS (
-        (district_code, day, category_1, channel, status),
-        (district_code, street_code, day, category_1, channel, status),
-        (street_code, community_code, day, category_1, channel, status),
-        (community_code, grid_code, day, category_1, channel, status))
-) g
-WHERE CASE level WHEN 4 THEN grid_code WHEN 3 THEN community_code
-                 WHEN 2 THEN street_code ELSE district_code END IS NOT NULL
+# The measures each aggregate row carries, counted from cases (integers, except the sum of
+# hours); a coarser level sums them. Arrays are assembled only when rows are written.
+def _measures() -> list[tuple[str, str]]:
+    bounds = (0, *HOUR_BUCKETS)
+    hist = [f"handling_hours >= {lo} AND handling_hours < {hi}"
+            for lo, hi in zip(bounds, bounds[1:], strict=False)]
+    hist.append(f"handling_hours >= {HOUR_BUCKETS[-1]}")
+    return [
+        ("total", "count(*)"),
+        ("closed", "count(*) FILTER (WHERE closed_at IS NOT NULL)"),
+        ("closed_on_time", "count(*) FILTER (WHERE on_time)"),
+        ("closed_late", "count(*) FILTER (WHERE NOT on_time)"),
+        ("closed_same_day", "count(*) FILTER (WHERE closed_day = day)"),
+        ("closed_3d", "count(*) FILTER (WHERE closed_at <= reported_at + interval '72 hours')"),
+        ("hours_sum", "coalesce(sum(handling_hours), 0)"),
+        *((f"h{i}", f"count(*) FILTER (WHERE {cond})") for i, cond in enumerate(hist)),
+        ("satisfaction_sum", "coalesce(sum(satisfaction), 0)"),
+        ("satisfaction_n", "count(satisfaction)"),
+        *((f"r{level}", f"count(*) FILTER (WHERE resolved_level = {level} "
+                        "AND closed_at IS NOT NULL)") for level in (4, 3, 2, 1)),
+    ]
+
+
+MEASURES = _measures()
+HIST = [f"h{i}" for i in range(len(HOUR_BUCKETS) + 1)]   # → hours_hist
+RESOLVED = ["r4", "r3", "r2", "r1"]                      # → resolved
+COLUMNS = [name for name, _ in MEASURES if name not in HIST + RESOLVED]
+# Each level's code column and its parent's; a row of a level carries its ancestors' codes.
+LEVELS = {4: ("grid_code", "community_code"), 3: ("community_code", "street_code"),
+          2: ("street_code", "district_code"), 1: ("district_code", None)}
+ANCESTRY = ("grid_code", "community_code", "street_code", "district_code")
+GRAIN = "day, category_1, channel, status"
+
+# The finest rows, counted once from the touched days' cases: one per grid (or, for cases
+# placed above the grid, per community), day, category, channel and status.
+LEAF = """
+CREATE TEMP TABLE rollup_4 ON COMMIT DROP AS
+SELECT {codes}, {grain}, {measures}
+FROM (SELECT c.*, (c.reported_at AT TIME ZONE %(tz)s)::date AS day,
+             (c.closed_at AT TIME ZONE %(tz)s)::date AS closed_day
+      FROM case_event c
+      WHERE (c.reported_at AT TIME ZONE %(tz)s)::date IN (SELECT day FROM touched_day)) c
+GROUP BY {codes}, {grain}
 """
 
+# Every coarser level sums the level below it (fewer rows each time than the cases).
+COARSER = """
+CREATE TEMP TABLE rollup_{level} ON COMMIT DROP AS
+SELECT {codes}, {grain}, {sums} FROM rollup_{below} GROUP BY {codes}, {grain}
+"""
 
-# The same measures summed over categories and channels: one row per unit and day.
+ROLLUP = """
+INSERT INTO case_rollup (level, unit_code, parent_code, day, category_1, channel, status,
+                         {measures}, hours_hist, resolved)
+SELECT {level}, {unit}, {parent}, {grain}, {measures}, ARRAY[{hist}], ARRAY[{resolved}]
+FROM rollup_{level} WHERE {unit} IS NOT NULL
+"""
+
+# The same measures summed over categories and channels: one row per unit, day and status.
 UNIT_DAY = """
-INSERT INTO case_unit_day
-SELECT level, unit_code, parent_code, day, sum(total), sum(closed), sum(closed_on_time),
-       sum(closed_late), sum(closed_same_day), sum(closed_3d), sum(hours_sum), ARRAY[{hist}],
-       sum(satisfaction_sum), sum(satisfaction_n),
-       ARRAY[sum(resolved[1]), sum(resolved[2]), sum(resolved[3]), sum(resolved[4])], status
-FROM case_rollup WHERE day IN (SELECT day FROM touched_day)
-GROUP BY level, unit_code, parent_code, day, status
+INSERT INTO case_unit_day (level, unit_code, parent_code, day, status, {measures}, hours_hist,
+                           resolved)
+SELECT {level}, {unit}, {parent}, day, status, {sums}, ARRAY[{hist}], ARRAY[{resolved}]
+FROM rollup_{level} WHERE {unit} IS NOT NULL GROUP BY {group}
 """
 
 
@@ -99,28 +110,54 @@ def mark_touched(conn: psycopg.Connection, timezone: str) -> None:
 def refresh(conn: psycopg.Connection, timezone: str, changed: int) -> None:
     """After the upsert of ``changed`` cases: recompute every level's aggregates for the
     touched days."""
-    _rewrite(conn, "case_rollup", changed, AGGREGATE.format(hist=_histogram()), {"tz": timezone})
-    _rewrite(conn, "case_unit_day", changed, UNIT_DAY.format(hist=", ".join(
-        f"sum(hours_hist[{i + 1}])" for i in range(len(HOUR_BUCKETS) + 1))))
+    _count_levels(conn, timezone)
+    _rewrite(conn, "case_rollup", changed, [_rollup(level) for level in LEVELS])
+    _rewrite(conn, "case_unit_day", changed, [_unit_day(level) for level in LEVELS])
 
 
-def _rewrite(conn: psycopg.Connection, table: str, changed: int, insert: str,
-             params=None) -> None:
+def _count_levels(conn: psycopg.Connection, timezone: str) -> None:
+    """Temp tables ``rollup_4`` … ``rollup_1``: each level's rows for the touched days."""
+    names = [name for name, _ in MEASURES]
+    leaf = ", ".join(f"({expr})::{_type(name)} AS {name}" for name, expr in MEASURES)
+    conn.execute(LEAF.format(codes=", ".join(ANCESTRY), grain=GRAIN, measures=leaf),
+                 {"tz": timezone})
+    for level in (3, 2, 1):
+        conn.execute(COARSER.format(level=level, below=level + 1, grain=GRAIN,
+                                    codes=", ".join(ANCESTRY[4 - level:]),
+                                    sums=", ".join(_sum(n) + f" AS {n}" for n in names)))
+
+
+def _rollup(level: int) -> str:
+    unit, parent = LEVELS[level]
+    return ROLLUP.format(level=level, unit=unit, parent=parent or "NULL", grain=GRAIN,
+                         measures=", ".join(COLUMNS), hist=", ".join(HIST),
+                         resolved=", ".join(RESOLVED))
+
+
+def _unit_day(level: int) -> str:
+    unit, parent = LEVELS[level]
+    return UNIT_DAY.format(level=level, unit=unit, parent=parent or "NULL",
+                           group=", ".join(c for c in (unit, parent, "day", "status") if c),
+                           measures=", ".join(COLUMNS), sums=", ".join(map(_sum, COLUMNS)),
+                           hist=", ".join(map(_sum, HIST)),
+                           resolved=", ".join(map(_sum, RESOLVED)))
+
+
+def _type(name: str) -> str:
+    return "float8" if name == "hours_sum" else "int"
+
+
+def _sum(name: str) -> str:
+    return f"sum({name})::{_type(name)}"
+
+
+def _rewrite(conn: psycopg.Connection, table: str, changed: int, inserts: list[str]) -> None:
     """Replace ``table``'s rows of the touched days; when that is most of the table (a first
     load, a full re-export), with its indexes built afterwards instead of kept up row by row."""
     before = indexes.row_estimate(conn, table)
     deleted = conn.execute(sql.SQL("DELETE FROM {} WHERE day IN (SELECT day FROM touched_day)")
                            .format(sql.Identifier(table))).rowcount
-    if not indexes.worth_rebuilding(max(changed, deleted), before - deleted):
-        conn.execute(insert, params)
-        return
-    with indexes.rebuilt(conn, table, constraints=True):
-        conn.execute(insert, params)
-
-
-def _histogram() -> str:
-    bounds = (0, *HOUR_BUCKETS)
-    parts = [f"count(*) FILTER (WHERE handling_hours >= {lo} AND handling_hours < {hi})"
-             for lo, hi in zip(bounds, bounds[1:], strict=False)]
-    parts.append(f"count(*) FILTER (WHERE handling_hours >= {HOUR_BUCKETS[-1]})")
-    return ", ".join(parts)
+    rebuild = indexes.worth_rebuilding(max(changed, deleted), before - deleted)
+    with indexes.rebuilt(conn, table, constraints=True) if rebuild else nullcontext():
+        for insert in inserts:
+            conn.execute(insert)
