@@ -121,10 +121,7 @@ def _upsert(conn: psycopg.Connection, target: Target, batch_id: int) -> tuple[in
     values = [_value(target, c) for c in columns]
     keys = sql.SQL(", ").join(sql.Identifier(k) for k in target.key)
     changeable = [c for c in columns if c not in target.key]
-    statement = sql.SQL(UPSERT).format(
-        table=sql.Identifier(target.table),
-        columns=sql.SQL(", ").join(sql.Identifier(c) for c in columns),
-        values=sql.SQL(", ").join(values),
+    conflict = sql.SQL(ON_CONFLICT).format(
         keys=keys,
         sets=sql.SQL(", ").join(
             [sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in changeable]
@@ -133,8 +130,25 @@ def _upsert(conn: psycopg.Connection, target: Target, batch_id: int) -> tuple[in
         new=sql.SQL(", ").join(sql.SQL("EXCLUDED.{}").format(sql.Identifier(c))
                                for c in changeable),
     )
+    statement = sql.SQL(UPSERT).format(
+        table=sql.Identifier(target.table),
+        columns=sql.SQL(", ").join(sql.Identifier(c) for c in columns),
+        values=sql.SQL(", ").join(values),
+        conflict=conflict if _any_existing(conn, target) else sql.SQL(""),
+    )
     inserted, updated = conn.execute(statement, {"batch": batch_id}).fetchone()
     return inserted, updated
+
+
+def _any_existing(conn: psycopg.Connection, target: Target) -> bool:
+    """Whether any staged key is in the table already. When none is (a first load, a batch
+    of new records), the rows are inserted without ON CONFLICT's speculative insertion,
+    which costs nearly as much as the insert itself. Keys repeated within the batch were
+    rejected by ``place``."""
+    same = sql.SQL(" AND ").join(sql.SQL("t.{} = {}").format(sql.Identifier(k), _value(target, k))
+                                 for k in target.key)
+    return conn.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM stage s JOIN {} t ON {})").format(
+        sql.Identifier(target.table), same)).fetchone()[0]
 
 
 UPSERT = """
@@ -144,11 +158,15 @@ WITH up AS (
     FROM stage s JOIN placed p USING (row_number, source_file)
     WHERE NOT EXISTS (SELECT 1 FROM stage_reject r
                       WHERE r.row_number = s.row_number AND r.source_file = s.source_file)
-    ON CONFLICT ({keys}) DO UPDATE SET {sets}, batch_id = EXCLUDED.batch_id
-    WHERE ({old}) IS DISTINCT FROM ({new})
+    {conflict}
     RETURNING (xmax = 0) AS inserted
 )
 SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up
+"""
+
+ON_CONFLICT = """
+    ON CONFLICT ({keys}) DO UPDATE SET {sets}, batch_id = EXCLUDED.batch_id
+    WHERE ({old}) IS DISTINCT FROM ({new})
 """
 
 DERIVED = {
