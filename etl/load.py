@@ -116,6 +116,9 @@ def _run(conn, request: LoadRequest, report: LoadReport, progress: Progress) -> 
                   grids)
     for file_no, path in enumerate(request.paths):
         _stage_file(conn, request, file_no, path, ctx, report, progress)
+    # Temp tables have no statistics until analysed: without them, a million staged rows
+    # are planned as a few hundred thousand and joined by sorts that spill to disk.
+    conn.execute("ANALYZE stage")
     if target.kind == "admin":
         admin.place(conn, request.level)
         report.inserted, report.updated = admin.upsert(conn, request.level, report.batch_id)

@@ -58,6 +58,7 @@ def place(conn: psycopg.Connection, target: Target, place_level: int | None) -> 
     source = DEVICE_CODES if devices else POINT_CODES
     conn.execute(sql.SQL(PLACED).format(key=key, codes=sql.SQL(source)),
                  {"level": place_level})
+    conn.execute("ANALYZE placed")  # the joins below are planned on its real size
     point_rules = [] if target.kind == "iot-events" else POINT_RULES
     rules = COMMON_RULES + point_rules + EXTRA_RULES.get(target.kind, [])
     cases = sql.SQL(" ").join(
