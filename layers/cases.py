@@ -57,9 +57,12 @@ def rollup_where(filters: Filters, level: int, unit: str | None, by_parent: bool
                  zone: str) -> Where:
     """Filters on ``case_rollup`` rows of ``level`` for one unit, or for a parent's children."""
     where = Where().add("r.level = :level", level=level)
-    if unit is not None:
-        column = "r.parent_code" if by_parent else "r.unit_code"
-        where.add(f"{column} = :unit", unit=unit)
+    if unit is not None and by_parent:
+        # The children's own keys, so their rows come from the primary key.
+        where.add("r.unit_code IN (SELECT a.code FROM admin_unit a "
+                  "WHERE a.parent_code = :unit AND a.level = :level)", unit=unit)
+    elif unit is not None:
+        where.add("r.unit_code = :unit", unit=unit)
     if filters.start:
         where.add("r.day >= :start_day", start_day=filters.start.astimezone(ZoneInfo(zone)).date())
     if filters.end:
