@@ -28,6 +28,15 @@ def row_estimate(conn: psycopg.Connection, table: str) -> float:
                         (table,)).fetchone()[0]
 
 
+def rebuilt_if_large(conn: psycopg.Connection, table: str, written: int, kept: float, *,
+                     constraints: bool = False):
+    """:func:`rebuilt` when writing ``written`` rows next to ``kept`` untouched ones is
+    worth it, else a block that keeps the indexes as they are."""
+    if worth_rebuilding(written, kept):
+        return rebuilt(conn, table, constraints=constraints)
+    return contextlib.nullcontext()
+
+
 @contextlib.contextmanager
 def rebuilt(conn: psycopg.Connection, table: str, *, constraints: bool = False):
     """Drop ``table``'s indexes for the block and build them again after it. Indexes that

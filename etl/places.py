@@ -110,9 +110,8 @@ FROM iot_device d WHERE d.id = s.device_id
 def upsert(conn: psycopg.Connection, target: Target, batch_id: int) -> tuple[int, int]:
     """Insert accepted rows, update changed ones; return (inserted, updated)."""
     staged = conn.execute("SELECT count(*) FROM stage").fetchone()[0]
-    if not indexes.worth_rebuilding(staged, indexes.row_estimate(conn, target.table)):
-        return _upsert(conn, target, batch_id)
-    with indexes.rebuilt(conn, target.table):
+    existing = indexes.row_estimate(conn, target.table)
+    with indexes.rebuilt_if_large(conn, target.table, staged, existing):
         return _upsert(conn, target, batch_id)
 
 

@@ -7,13 +7,11 @@ days correctly, and a load in another zone recounts every day.
 
 from __future__ import annotations
 
-from contextlib import nullcontext
-
 import psycopg
 from psycopg import sql
 
 from etl import indexes
-from onemap.schema import HOUR_BUCKETS
+from onemap.schema import HOUR_BUCKETS, LEVEL_COLUMN
 
 TOUCHED = """
 CREATE TEMP TABLE touched_day ON COMMIT DROP AS
@@ -26,6 +24,10 @@ UNION
 SELECT DISTINCT (c.reported_at AT TIME ZONE %(tz)s)::date FROM case_event c
 JOIN stage s ON s.id = c.id
 """
+
+HIST = [f"h{i}" for i in range(len(HOUR_BUCKETS) + 1)]   # → hours_hist
+RESOLVED = ["r4", "r3", "r2", "r1"]                      # → resolved
+
 
 # The measures each aggregate row carries, counted from cases (integers, except the sum of
 # hours); a coarser level sums them. Arrays are assembled only when rows are written.
@@ -42,22 +44,19 @@ def _measures() -> list[tuple[str, str]]:
         ("closed_same_day", "count(*) FILTER (WHERE closed_day = day)"),
         ("closed_3d", "count(*) FILTER (WHERE closed_at <= reported_at + interval '72 hours')"),
         ("hours_sum", "coalesce(sum(handling_hours), 0)"),
-        *((f"h{i}", f"count(*) FILTER (WHERE {cond})") for i, cond in enumerate(hist)),
+        *((name, f"count(*) FILTER (WHERE {cond})") for name, cond in zip(HIST, hist,
+                                                                          strict=True)),
         ("satisfaction_sum", "coalesce(sum(satisfaction), 0)"),
         ("satisfaction_n", "count(satisfaction)"),
-        *((f"r{level}", f"count(*) FILTER (WHERE resolved_level = {level} "
-                        "AND closed_at IS NOT NULL)") for level in (4, 3, 2, 1)),
+        *((name, f"count(*) FILTER (WHERE resolved_level = {name[1]} AND closed_at IS NOT NULL)")
+          for name in RESOLVED),
     ]
 
 
 MEASURES = _measures()
-HIST = [f"h{i}" for i in range(len(HOUR_BUCKETS) + 1)]   # → hours_hist
-RESOLVED = ["r4", "r3", "r2", "r1"]                      # → resolved
 COLUMNS = [name for name, _ in MEASURES if name not in HIST + RESOLVED]
-# Each level's code column and its parent's; a row of a level carries its ancestors' codes.
-LEVELS = {4: ("grid_code", "community_code"), 3: ("community_code", "street_code"),
-          2: ("street_code", "district_code"), 1: ("district_code", None)}
-ANCESTRY = ("grid_code", "community_code", "street_code", "district_code")
+# A level's rows carry its own code column and its ancestors': grid first, district last.
+ANCESTRY = tuple(LEVEL_COLUMN[level] for level in (4, 3, 2, 1))
 GRAIN = "day, category_1, channel, status"
 
 # The finest rows, counted once from the touched days' cases: one per grid (or, for cases
@@ -111,8 +110,8 @@ def refresh(conn: psycopg.Connection, timezone: str, changed: int) -> None:
     """After the upsert of ``changed`` cases: recompute every level's aggregates for the
     touched days."""
     _count_levels(conn, timezone)
-    _rewrite(conn, "case_rollup", changed, [_rollup(level) for level in LEVELS])
-    _rewrite(conn, "case_unit_day", changed, [_unit_day(level) for level in LEVELS])
+    _rewrite(conn, "case_rollup", changed, [_rollup(level) for level in LEVEL_COLUMN])
+    _rewrite(conn, "case_unit_day", changed, [_unit_day(level) for level in LEVEL_COLUMN])
 
 
 def _count_levels(conn: psycopg.Connection, timezone: str) -> None:
@@ -127,17 +126,23 @@ def _count_levels(conn: psycopg.Connection, timezone: str) -> None:
                                     sums=", ".join(_sum(n) + f" AS {n}" for n in names)))
 
 
+def _unit_and_parent(level: int) -> tuple[str, str]:
+    """The code columns naming a level's unit and its parent (NULL for the district)."""
+    return LEVEL_COLUMN[level], LEVEL_COLUMN.get(level - 1, "NULL")
+
+
 def _rollup(level: int) -> str:
-    unit, parent = LEVELS[level]
-    return ROLLUP.format(level=level, unit=unit, parent=parent or "NULL", grain=GRAIN,
+    unit, parent = _unit_and_parent(level)
+    return ROLLUP.format(level=level, unit=unit, parent=parent, grain=GRAIN,
                          measures=", ".join(COLUMNS), hist=", ".join(HIST),
                          resolved=", ".join(RESOLVED))
 
 
 def _unit_day(level: int) -> str:
-    unit, parent = LEVELS[level]
-    return UNIT_DAY.format(level=level, unit=unit, parent=parent or "NULL",
-                           group=", ".join(c for c in (unit, parent, "day", "status") if c),
+    unit, parent = _unit_and_parent(level)
+    return UNIT_DAY.format(level=level, unit=unit, parent=parent,
+                           group=", ".join(c for c in (unit, parent, "day", "status")
+                                           if c != "NULL"),
                            measures=", ".join(COLUMNS), sums=", ".join(map(_sum, COLUMNS)),
                            hist=", ".join(map(_sum, HIST)),
                            resolved=", ".join(map(_sum, RESOLVED)))
@@ -157,7 +162,7 @@ def _rewrite(conn: psycopg.Connection, table: str, changed: int, inserts: list[s
     before = indexes.row_estimate(conn, table)
     deleted = conn.execute(sql.SQL("DELETE FROM {} WHERE day IN (SELECT day FROM touched_day)")
                            .format(sql.Identifier(table))).rowcount
-    rebuild = indexes.worth_rebuilding(max(changed, deleted), before - deleted)
-    with indexes.rebuilt(conn, table, constraints=True) if rebuild else nullcontext():
+    with indexes.rebuilt_if_large(conn, table, max(changed, deleted), before - deleted,
+                                  constraints=True):
         for insert in inserts:
             conn.execute(insert)
