@@ -33,8 +33,10 @@ def create_app(settings: Settings, db_url: str, read_url: str | None = None) -> 
         title="一张图 · onemap",
         suppress_callback_exceptions=True,
     )
-    engine = make_engine(db_url)
-    read_engine = make_engine(read_url) if read_url and read_url != db_url else engine
+    wait = settings.read_lock_timeout_seconds
+    engine = make_engine(db_url, lock_timeout=wait)
+    read_engine = (make_engine(read_url, lock_timeout=wait) if read_url and read_url != db_url
+                   else engine)
     install(app.server, Services(settings=settings, engine=engine, read_engine=read_engine,
                                  views=ViewCache(settings.view_cache_seconds)))
     install_auth(app.server, settings, engine)

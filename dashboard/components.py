@@ -8,8 +8,9 @@ from urllib.parse import urlencode
 from dash import dcc, html
 
 from dashboard import ids
-from dashboard.messages import t
+from dashboard.messages import t, user_message
 from dashboard.state import LAYERS, METRICS, RANGES, ViewState, with_scope
+from onemap.database import waited_for_a_load
 
 EXPORT_FORMATS = ("geojson", "gpkg", "shp", "csv", "xlsx", "html")
 STAGES = ("reported_at", "accepted_at", "dispatched_at", "handled_at", "feedback_at",
@@ -183,6 +184,13 @@ def _reporter(case: dict, lang: str) -> list:
         return []
     who = " ".join(v for v in (case.get("reporter_name"), case.get("reporter_phone")) if v)
     return [html.P(f"{t('detail.reporter', lang)}: {who or '—'}", className="reporter")]
+
+
+def database_banner(exc: Exception, lang: str) -> html.Div:
+    """The banner of a failed read: a load being committed (wait) or the database away."""
+    busy = waited_for_a_load(exc)
+    return html.Div(user_message(exc, lang), className="banner warn" if busy else "banner error",
+                    id="db-busy" if busy else "db-down")
 
 
 def empty_state(lang: str, key: str = "empty") -> html.Div:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from layers.errors import Forbidden
+from onemap.database import waited_for_a_load
 
 MESSAGES: dict[str, dict[str, str]] = {
     "app.title": {"zh": "一张图", "en": "One Map"},
@@ -16,6 +17,8 @@ MESSAGES: dict[str, dict[str, str]] = {
               "to generate and load the demo city.",
     },
     "db.down": {"zh": "数据库不可用，正在自动重试…", "en": "Database unavailable, retrying…"},
+    "db.loading": {"zh": "正在入库一批数据，完成后自动刷新…",
+                   "en": "A data load is being committed; the page refreshes when it is done…"},
     "error.generic": {"zh": "出现错误，请稍后再试。", "en": "Something went wrong; try again."},
     "map.outline": {"zh": "辖区边界", "en": "District outline"},
     "unit.area": {"zh": "面积", "en": "Area"},
@@ -135,6 +138,8 @@ def t(key: str, lang: str = "zh") -> str:
 
 def user_message(exc: Exception, lang: str = "zh") -> str:
     """The one place where errors become words on the screen (never a traceback)."""
+    if waited_for_a_load(exc):
+        return t("db.loading", lang)
     if isinstance(exc, OperationalError | DBAPIError):
         return t("db.down", lang)
     if isinstance(exc, Forbidden):

@@ -29,6 +29,7 @@ from layers.catalog import Catalog, LayerSpec
 from layers.errors import BadParameter, Forbidden, LayerError, StorageError, UnknownLayer
 from layers.filters import parse_filters
 from onemap.accounts import audit
+from onemap.database import waited_for_a_load
 from onemap.principal import Principal
 
 LOG = logging.getLogger(__name__)
@@ -60,6 +61,9 @@ def error_response(exc: Exception) -> Response:
     database is away; the message says what was wrong."""
     if isinstance(exc, LayerError):
         return json_response({"error": str(exc)}, exc.status)
+    if waited_for_a_load(exc):
+        return json_response({"error": "a data load is being committed; retry shortly"}, 503,
+                             **{"Retry-After": "30"})
     if isinstance(exc, OperationalError):
         return json_response({"error": "database unavailable"}, 503, **{"Retry-After": "5"})
     return json_response({"error": "the query failed; see the server log"}, 503)

@@ -7,8 +7,10 @@ psql and ogr2ogr understand them; engines name the psycopg 3 driver explicitly.
 
 from __future__ import annotations
 
+from psycopg.errors import LockNotAvailable
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from onemap.cluster import LocalCluster
 from onemap.settings import Settings
@@ -43,19 +45,36 @@ def libpq_url(url: str) -> str:
     return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def make_engine(url: str, **kwargs) -> Engine:
-    """An engine that checks connections before use, so a restarted server is survived."""
+def make_engine(url: str, lock_timeout: float | None = None, **kwargs) -> Engine:
+    """An engine that checks connections before use, so a restarted server is survived.
+
+    ``lock_timeout``: seconds a statement may wait for a table lock before it fails with
+    :class:`psycopg.errors.LockNotAvailable` (see :func:`waited_for_a_load`); by default it
+    waits as long as it takes."""
     options = {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 10}
     options.update(kwargs)
     engine = create_engine(sqlalchemy_url(url), **options)
-    event.listen(engine, "connect", _custom_plans)
+    settings = ["SET plan_cache_mode = force_custom_plan"]
+    if lock_timeout:
+        settings.append(f"SET lock_timeout = {int(lock_timeout * 1000)}")
+    event.listen(engine, "connect", lambda conn, _record: _session(conn, settings))
     return engine
 
 
-def _custom_plans(dbapi_connection, _record) -> None:
-    """Plan every statement for its values. psycopg prepares a statement after a few runs,
-    and PostgreSQL may then switch to a generic plan, blind to the scope's grid list and
-    period: the district's hotspot counts went from 17 ms to 140 ms on the tenth view."""
+def _session(dbapi_connection, statements: list[str]) -> None:
+    """Session settings of every new connection.
+
+    ``plan_cache_mode``: plan every statement for its values. psycopg prepares a statement
+    after a few runs, and PostgreSQL may then switch to a generic plan, blind to the scope's
+    grid list and period: the district's hotspot counts went from 17 ms to 140 ms on the
+    tenth view."""
     with dbapi_connection.cursor() as cursor:
-        cursor.execute("SET plan_cache_mode = force_custom_plan")
+        for statement in statements:
+            cursor.execute(statement)
     dbapi_connection.commit()
+
+
+def waited_for_a_load(exc: BaseException) -> bool:
+    """True when ``exc`` is a statement that gave up waiting for a table lock: a large load
+    holds its tables from the moment it rebuilds their indexes until it commits."""
+    return isinstance(exc, DBAPIError) and isinstance(exc.orig, LockNotAvailable)

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     view_cache_seconds: float = Field(default=15, ge=0, description="how long a view read "
                                       "once is shown again to others with the same scope "
                                       "and rights (0: never)")
+    read_lock_timeout_seconds: float = Field(default=5, ge=0, description="how long a "
+                                             "view waits for a table a load is rewriting "
+                                             "before it says so (0: as long as it takes)")
     debug: bool = False
     secret_key: str | None = Field(default=None, description="signs session cookies; by "
                                    "default a random key kept in HOME/secret_key")

@@ -1,12 +1,16 @@
 """The dashboard in headless Chromium against the demo city: drill down three levels by
 clicking the map with KPI cards equal to independent SQL, back up by the breadcrumb,
-filters, a shared URL, an export download, the database going away and coming back, and
-screenshots of both pages in both languages and both big-screen sizes."""
+filters, a shared URL, an export download, the database going away and coming back, a
+load holding the tables, and screenshots of both pages in both languages and both big-screen
+sizes."""
 
 from __future__ import annotations
 
 import io
+import json
 import shutil
+import time
+import urllib.error
 import uuid
 from urllib.parse import parse_qs, urlparse
 
@@ -190,6 +194,35 @@ def test_database_down_shows_a_banner_and_recovers(serve, page):
     finally:
         cluster.down()
         shutil.rmtree(home, ignore_errors=True)
+
+
+def test_a_view_behind_a_load_says_so_and_recovers(city_db, serve, page):
+    """A large load holds its tables from the index rebuild to the commit: views and the
+    API stop waiting after the read lock timeout, say a load is being committed, and come
+    back by themselves once it has."""
+    server = serve(city_db, ONEMAP_READ_LOCK_TIMEOUT_SECONDS="1", ONEMAP_REFRESH_SECONDS="2",
+                   ONEMAP_VIEW_CACHE_SECONDS="0")
+    server.login(page)
+    page.goto(server.url + "/")
+    page.wait_for_selector("#kpi-total", timeout=30_000)
+    before = kpi(page, "total")
+    with psycopg.connect(city_db) as loader:
+        loader.execute("LOCK TABLE case_event, case_unit_day, case_rollup "
+                       "IN ACCESS EXCLUSIVE MODE")
+        started = time.monotonic()
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            server.open("/api/kpi")
+        assert time.monotonic() - started < 10
+        assert refused.value.code == 503
+        assert refused.value.headers["Retry-After"] == "30"
+        assert "data load" in json.loads(refused.value.read())["error"]
+        page.wait_for_selector("#db-busy", timeout=30_000)
+        assert "正在入库" in page.inner_text("#banner")
+        screenshot(page, "main-load-busy")
+        loader.rollback()
+    page.wait_for_selector("#db-busy", state="detached", timeout=30_000)
+    assert kpi(page, "total") == before > 0
+    assert server.open("/api/kpi").status == 200
 
 
 @pytest.mark.parametrize("width,height", [(1920, 1080), (3840, 2160)])

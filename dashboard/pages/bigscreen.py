@@ -12,9 +12,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard import ids
 from dashboard.auth import current_principal
-from dashboard.components import kpi_cards
+from dashboard.components import database_banner, kpi_cards
 from dashboard.figures import bars_figure, map_figure, trend_figure
-from dashboard.messages import t, user_message
+from dashboard.messages import t
 from dashboard.services import services
 from dashboard.state import parse
 from layers.errors import LayerError
@@ -108,8 +108,7 @@ def refresh(_tick, tour, screen, lang):
         data = svc.views.view(svc.read_engine, params, svc.settings.timezone, set(BIG_LAYERS),
                               current_principal(), as_of)
     except (SQLAlchemyError, LayerError) as exc:
-        banner = html.Div(user_message(exc, lang), className="banner error", id="db-down")
-        return (*[no_update] * 7, banner)
+        return (*[no_update] * 7, database_banner(exc, lang))
     crumbs = " › ".join(c["name"] for c in data["breadcrumb"])
     width, height = (screen or {}).get("w", 1920), (screen or {}).get("h", 1080)
     scale = width / 1920

@@ -51,7 +51,7 @@ def layout(**query) -> html.Div:
             levels = loaded_levels(conn)
         words = vocabularies(svc.read_engine) if levels else {"categories": [], "channels": []}
     except SQLAlchemyError as exc:
-        return _shell(state, html.Div(user_message(exc, state.lang), className="banner error"))
+        return _shell(state, ui.database_banner(exc, state.lang))
     if not levels:
         return _shell(state, ui.empty_state(state.lang))
     return _shell(state, _body(state, words))
@@ -149,8 +149,7 @@ def render(search, tick):
                                              className="banner warn"), no_update,
                 refresh_ms)
     except SQLAlchemyError as exc:
-        banner = html.Div(user_message(exc, state.lang), className="banner error", id="db-down")
-        return (*[no_update] * 11, banner, no_update, except_ms)
+        return (*[no_update] * 11, ui.database_banner(exc, state.lang), no_update, except_ms)
     figure, *rest = draw(data, state, svc.settings.tile_url, svc.settings.tile_crs,
                          current_principal().can_export)
     return (figure, *rest, None,
