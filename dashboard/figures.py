@@ -32,7 +32,9 @@ def _empty_style(colour: str) -> dict:
 OFFLINE_STYLE = _empty_style("#f7f9fc")
 DARK_STYLE = _empty_style("#0b1a2b")
 # Colour scales spelled out: plotly.js's own scales of the same names run the other way.
-SEQUENTIAL = get_colorscale("Blues")
+# Blues without its near-white end: a unit with few cases still reads as filled, not a hole.
+_BLUES = [colour for _, colour in get_colorscale("Blues")[2:]]
+SEQUENTIAL = [[i / (len(_BLUES) - 1), colour] for i, colour in enumerate(_BLUES)]
 RATE_SCALE = get_colorscale("RdYlGn")
 HEAT_SCALE = get_colorscale("YlOrRd")
 FACILITY_COLOURS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02",
@@ -146,8 +148,9 @@ def units_trace(data: dict, metric: str, lang: str, dark: bool = False) -> dict:
                           f"{t('kpi.overdue', lang)}: %{{customdata[1]}}<extra></extra>"),
         "name": t("layer.units", lang), "showlegend": False,
     }
-    if not rate:
+    if not rate:  # counts start at 0; plotly honours zmin only with zmax beside it
         trace["zmin"] = 0
+        trace["zmax"] = max((v for v in values if v is not None), default=0) or 1
     return trace
 
 

@@ -26,6 +26,14 @@ def test_offline_by_default():
     assert list(fig["data"][0]["z"]) == [5]
 
 
+def test_count_colours_start_at_zero():
+    """One unit (a grid's own view) or several: the colour bar runs from 0 to the largest
+    count, not over a meaningless sliver around a single value."""
+    trace = map_figure(view(172), ("units",), "total")["data"][0]
+    assert (trace["zmin"], trace["zmax"]) == (0, 172)
+    assert map_figure(view(0), ("units",), "total")["data"][0]["zmax"] == 1  # all zero
+
+
 def empties(value) -> list:
     """The empty objects (dicts) anywhere inside ``value``; empty lists survive."""
     if isinstance(value, dict):
