@@ -156,6 +156,8 @@ def _grid_units(conn: Connection, scope: Scope) -> Units:
     ids = [r[0] for r in conn.execute(text(
         f"SELECT a.code FROM admin_unit a WHERE a.level = 4 AND {scope_clause} ORDER BY a.code"),
         {"scope": scope.code})]
+    if len(ids) < MIN_UNITS:  # no Gi* for so few: their neighbours are not needed
+        return Units(ids, None, [[] for _ in ids])
     index = {code: i for i, code in enumerate(ids)}
     pairs = conn.execute(text(
         f"SELECT n.grid_code, n.neighbour_code FROM grid_neighbour n JOIN admin_unit a "
