@@ -50,6 +50,8 @@ XLSX_SUFFIXES = frozenset({".xlsx", ".xlsm"})
 ZIP_MEMBER_SUFFIXES = (".shp", ".gpkg", ".geojson", ".json")
 
 SNIFF_BYTES = 1 << 20  # how much of a CSV decides its encoding
+CSV_CHUNK_BYTES = 32 << 20  # about this much of a CSV per chunk: wide rows, shorter chunks
+MIN_CSV_CHUNK_ROWS = 1_000
 DBF_SNIFF_BYTES = 64 << 20  # how much of a .dbf decides UTF-8 versus GB18030
 GBK = "GB18030"  # superset of GBK/GB2312: the fallback for undeclared Chinese text
 _ESCAPED = re.compile("[\udc80-\udcff]")  # bytes that failed to decode (surrogateescape)
@@ -499,7 +501,19 @@ class _CsvFormat:
 def _read_csv(path: Path, chunk_rows: int, encoding: str | None) -> Iterator[Chunk]:
     """Stream a CSV through pandas' C parser."""
     fmt = _csv_format(path, encoding)
-    return _csv_chunks(path, fmt, chunk_rows)
+    return _csv_chunks(path, fmt, _csv_chunk_rows(path, chunk_rows))
+
+
+def _csv_chunk_rows(path: Path, chunk_rows: int) -> int:
+    """``chunk_rows``, or fewer when the file's rows are so wide that a chunk would hold
+    more than ``CSV_CHUNK_BYTES`` of it: memory follows a chunk's bytes, not its rows."""
+    with path.open("rb") as handle:
+        sample = handle.read(SNIFF_BYTES)
+    lines = sample.count(b"\n")
+    if lines < 2:
+        return chunk_rows
+    fitting = int(CSV_CHUNK_BYTES * lines / len(sample))
+    return max(min(chunk_rows, MIN_CSV_CHUNK_ROWS), min(chunk_rows, fitting))
 
 
 def _csv_chunks(path: Path, fmt: _CsvFormat, chunk_rows: int) -> Iterator[Chunk]:

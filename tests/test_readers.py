@@ -338,6 +338,22 @@ def test_csv_chunking_120k_rows(tmp_path):
     assert sum(len(c.frame) for c in chunks) == 120_000
 
 
+def test_csv_chunks_of_wide_rows_are_shorter(tmp_path, monkeypatch):
+    """A chunk holds about CSV_CHUNK_BYTES of the file, so wide rows do not raise the
+    memory a load needs; every row still comes, in order."""
+    monkeypatch.setattr(readers, "CSV_CHUNK_BYTES", 1_500_000)
+    path = tmp_path / "wide.csv"
+    path.write_text("id,text\n" + "".join(f"{i},{'x' * 1000}\n" for i in range(5_000)))
+
+    chunks = list(read_chunks(path, chunk_rows=100_000))
+
+    assert 1_400 <= len(chunks[0].frame) <= 1_500  # 1.5 MB of 1 kB rows
+    assert sum(len(c.frame) for c in chunks) == 5_000
+    assert [c.first_row for c in chunks] == list(range(1, 5_001, len(chunks[0].frame)))
+    narrow = _write_csv(tmp_path / "narrow.csv", 3_000, columns=3)
+    assert [len(c.frame) for c in read_chunks(narrow, chunk_rows=2_000)] == [2_000, 1_000]
+
+
 def test_csv_memory_stays_flat(tmp_path):
     path = _write_csv(tmp_path / "200k.csv", 200_000)
     whole = pd.read_csv(path, dtype=object).memory_usage(deep=True).sum()
