@@ -39,8 +39,10 @@ def rebuilt_if_large(conn: psycopg.Connection, table: str, written: int, kept: f
 
 @contextlib.contextmanager
 def rebuilt(conn: psycopg.Connection, table: str, *, constraints: bool = False):
-    """Drop ``table``'s indexes for the block and build them again after it. Indexes that
-    back a constraint (the key an upsert's ON CONFLICT needs) stay unless ``constraints``."""
+    """Drop ``table``'s indexes for the block and build them again after it, then analyse the
+    table, so the first views after the commit are planned on its new contents rather than
+    on statistics of before (autovacuum comes minutes later). Indexes that back a constraint
+    (the key an upsert's ON CONFLICT needs) stay unless ``constraints``."""
     kept = _constraints(conn, table)
     indexes = [(name, ddl) for name, ddl in _indexes(conn, table) if name not in kept]
     dropped = kept if constraints else {}
@@ -55,6 +57,7 @@ def rebuilt(conn: psycopg.Connection, table: str, *, constraints: bool = False):
             sql.Identifier(table), sql.Identifier(name), sql.SQL(definition)))
     for _, ddl in indexes:
         conn.execute(ddl)
+    conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
 
 
 def _constraints(conn, table: str) -> dict[str, str]:

@@ -188,8 +188,8 @@ def schema_of(url: str) -> list[tuple]:
 
 def test_a_large_batch_rebuilds_indexes_and_counts_the_same(fresh_db, shared_data, monkeypatch):
     """A batch large next to its tables (here: any batch) drops the indexes of case_event
-    and of both aggregates and builds them again; the schema is as before and the
-    aggregates equal those counted with every index kept."""
+    and of both aggregates, builds them again and analyses the tables; the schema is as
+    before and the aggregates equal those counted with every index kept."""
     url = fresh_db()
     schema = schema_of(url)
     monkeypatch.setattr(indexes, "REBUILD_MIN_ROWS", 1)
@@ -203,6 +203,9 @@ def test_a_large_batch_rebuilds_indexes_and_counts_the_same(fresh_db, shared_dat
     reports = load_nyc(url, shared_data)
     assert rebuilt == ["case_event", "case_rollup", "case_unit_day"]
     assert schema_of(url) == schema
+    analysed = dict(query(url, "SELECT tablename, count(*) FROM pg_stats WHERE tablename IN "
+                               "('case_event', 'case_rollup', 'case_unit_day') GROUP BY 1"))
+    assert set(analysed) == set(rebuilt)  # planned on their new rows from the commit on
     with psycopg.connect(url) as conn:
         counted = [conn.execute(q).fetchall() for q in AGGREGATES]
         assert all(counted)
