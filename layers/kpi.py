@@ -15,7 +15,7 @@ from layers.catalog import default_catalog
 from layers.features import where_for
 from layers.filters import Filters, Where
 from layers.scope import Scope
-from onemap.schema import HOUR_BUCKETS
+from onemap.schema import HOUR_BUCKETS, LEVEL_COLUMN
 
 RESOLUTION = ("grid", "community", "street", "district")  # resolved_level 4, 3, 2, 1
 TREND_WEEKLY_AFTER_DAYS = 120
@@ -162,6 +162,10 @@ def _live_open(conn, scope: Scope, filters: Filters, by_child: bool = False) -> 
     if filters.statuses and not {"open", "overdue"} & set(filters.statuses):
         return {} if by_child else {None: {"open": 0, "overdue": 0}}  # closed ones only
     where = raw_where(filters, scope).add("c.status = 'open'")
+    for code, _, level in scope.breadcrumb:
+        # The scope's street and community as well: the index on open cases leads with them.
+        if 2 <= level < scope.level:
+            where.add(f"c.{LEVEL_COLUMN[level]} = :above_{level}", **{f"above_{level}": code})
     key = f"c.{child_column(scope)}" if by_child else "NULL"
     query = (f"SELECT {key} AS code, count(*) AS open, "
              f"count(*) FILTER (WHERE c.deadline < now()) AS overdue "

@@ -186,10 +186,20 @@ def schema_of(url: str) -> list[tuple]:
         ORDER BY 1, 2, 3""")
 
 
+# Rows whose unit and day come before those of the row stored before them (same level).
+BACKWARDS = """
+SELECT count(*) FILTER (WHERE unit_code < before_unit OR (unit_code = before_unit
+                                                         AND day < before_day))
+FROM (SELECT unit_code, day, lag(unit_code) OVER w AS before_unit, lag(day) OVER w AS before_day
+      FROM {table} WINDOW w AS (PARTITION BY level ORDER BY ctid)) x
+"""
+
+
 def test_a_large_batch_rebuilds_indexes_and_counts_the_same(fresh_db, shared_data, monkeypatch):
     """A batch large next to its tables (here: any batch) drops the indexes of case_event
-    and of both aggregates, builds them again and analyses the tables; the schema is as
-    before and the aggregates equal those counted with every index kept."""
+    and of both aggregates, builds them again and analyses the tables; the aggregates are
+    stored in unit and day order; the schema is as before and the aggregates equal those
+    counted with every index kept."""
     url = fresh_db()
     schema = schema_of(url)
     monkeypatch.setattr(indexes, "REBUILD_MIN_ROWS", 1)
@@ -206,6 +216,8 @@ def test_a_large_batch_rebuilds_indexes_and_counts_the_same(fresh_db, shared_dat
     analysed = dict(query(url, "SELECT tablename, count(*) FROM pg_stats WHERE tablename IN "
                                "('case_event', 'case_rollup', 'case_unit_day') GROUP BY 1"))
     assert set(analysed) == set(rebuilt)  # planned on their new rows from the commit on
+    for table in ("case_rollup", "case_unit_day"):  # written unit by unit, day by day
+        assert query(url, BACKWARDS.format(table=table)) == [(0,)], table
     with psycopg.connect(url) as conn:
         counted = [conn.execute(q).fetchall() for q in AGGREGATES]
         assert all(counted)
