@@ -171,8 +171,10 @@ def count_aggregates(url: str) -> float:
     """Seconds of the aggregate refresh a first load of case_event's rows ends with: every
     day counted into empty aggregate tables (indexes built after), then rolled back."""
     from etl import rollup
+    from etl.load import SESSION
 
     with psycopg.connect(url) as conn:
+        conn.execute(SESSION)  # the loader's memory for sorts and temp tables
         conn.execute("TRUNCATE case_rollup, case_unit_day")
         cases = conn.execute("SELECT count(*) FROM case_event").fetchone()[0]
         started = time.perf_counter()

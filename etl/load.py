@@ -56,6 +56,10 @@ class LoadReport:
         return self.loaded - self.inserted - self.updated
 
 
+# Sorts and temp tables of a million rows stay in memory instead of spilling to disk.
+SESSION = "SET TimeZone = 'UTC'; SET temp_buffers = '512MB'; SET work_mem = '256MB'"
+
+
 @dataclass
 class LoadRequest:
     kind: str
@@ -105,8 +109,7 @@ def _check_request(request: LoadRequest) -> None:
 
 
 def _run(conn, request: LoadRequest, report: LoadReport, progress: Progress) -> None:
-    # Sorts and temp tables of a million rows stay in memory instead of spilling to disk.
-    conn.execute("SET TimeZone = 'UTC'; SET temp_buffers = '512MB'; SET work_mem = '256MB'")
+    conn.execute(SESSION)
     report.batch_id = _open_batch(conn, request)
     target = request.mapping.target
     staging.create(conn, target)
