@@ -21,7 +21,7 @@ from bench.common import metric, print_table, server_url, with_database, write_r
 from layers.cases import local_zone
 from layers.filters import parse_filters
 from layers.hotspots import hotspots
-from layers.kpi import children, kpis
+from layers.kpi import with_children
 from layers.scope import resolve_scope
 from onemap.database import make_engine
 
@@ -104,8 +104,7 @@ def main() -> None:
             scope = resolve_scope(conn, code)
 
             def view(scope=scope, filters=filters):
-                kpis(conn, scope, filters, zone)
-                children(conn, scope, filters, zone)
+                with_children(conn, scope, filters, zone)  # what /api/kpi and the views call
                 hotspots(conn, scope, filters, "grid", 12, zone)
 
             def raw(level=level, code=code, filters=filters):

@@ -162,8 +162,7 @@ class Api:
     # -- dashboard data -------------------------------------------------------------------
     def kpi(self, who: Principal, params: Mapping) -> Response:
         with self.query(who, params) as (conn, zone, filters, scope):
-            data = kpi.kpis(conn, scope, filters, zone)
-            data["children"] = kpi.children(conn, scope, filters, zone)
+            data = kpi.with_children(conn, scope, filters, zone)
             data["breadcrumb"] = [{"code": c, "name": n, "level": lv}
                                   for c, n, lv in scope.breadcrumb]
         return json_response(data)

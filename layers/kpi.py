@@ -46,12 +46,23 @@ ROLLUP_MEASURES = """
 """ + ", ".join(f"sum(r.hours_hist[{i + 1}]) AS h{i}" for i in range(len(HOUR_BUCKETS) + 1))
 
 
-def kpis(conn: Connection, scope: Scope, filters: Filters, zone: str) -> dict:
-    """Every KPI of ``scope`` under ``filters`` (times in the local ``zone``)."""
+def with_children(conn: Connection, scope: Scope, filters: Filters, zone: str) -> dict:
+    """:func:`kpis` with :func:`children` under ``"children"``: the open cases are counted
+    once for both, by child, and summed for the scope."""
+    live = _live_open(conn, scope, filters, by_child=True) if scope.child_level else None
+    data = kpis(conn, scope, filters, zone, live)
+    data["children"] = children(conn, scope, filters, zone, live)
+    return data
+
+
+def kpis(conn: Connection, scope: Scope, filters: Filters, zone: str,
+         open_by_child: dict | None = None) -> dict:
+    """Every KPI of ``scope`` under ``filters`` (times in the local ``zone``);
+    ``open_by_child``: the children's open cases, when counted already."""
     fast = rollup_answers(conn, filters, zone)
     row = _closed_figures(conn, scope, filters, zone, fast)
     figures = summarize(row)
-    figures.update(_live_open(conn, scope, filters)[None])
+    figures.update(_scope_open(conn, scope, filters, open_by_child))
     return {
         "scope": {"code": scope.code, "name": scope.name, "level": scope.level},
         "source": "rollup" if fast else "cases",
@@ -63,8 +74,10 @@ def kpis(conn: Connection, scope: Scope, filters: Filters, zone: str) -> dict:
     }
 
 
-def children(conn: Connection, scope: Scope, filters: Filters, zone: str) -> list[dict]:
-    """The KPIs of each child unit of ``scope`` (the drill-down's next level), zero-filled."""
+def children(conn: Connection, scope: Scope, filters: Filters, zone: str,
+             open_by_child: dict | None = None) -> list[dict]:
+    """The KPIs of each child unit of ``scope`` (the drill-down's next level), zero-filled;
+    ``open_by_child``: their open cases, when counted already."""
     if scope.child_level is None:
         return []
     units = conn.execute(text(
@@ -73,7 +86,8 @@ def children(conn: Connection, scope: Scope, filters: Filters, zone: str) -> lis
         {"level": scope.child_level, "parent": scope.code}).mappings().all()
     fast = rollup_answers(conn, filters, zone)
     closed = _closed_by_child(conn, scope, filters, zone, fast)
-    live = _live_open(conn, scope, filters, by_child=True)
+    live = (open_by_child if open_by_child is not None
+            else _live_open(conn, scope, filters, by_child=True))
     rows = []
     for unit in units:
         figures = summarize(closed.get(unit["code"], {}))
@@ -155,6 +169,14 @@ def _closed_by_child(conn, scope: Scope, filters: Filters, zone: str, fast: bool
                  f"WHERE {where.sql} AND c.{column} IS NOT NULL GROUP BY 1")
     rows = conn.execute(text(query), {**where.params, "tz": zone}).mappings()
     return {r["code"]: dict(r) for r in rows}
+
+
+def _scope_open(conn, scope: Scope, filters: Filters, by_child: dict | None) -> dict:
+    """The scope's open and overdue cases: its children's summed, when counted already
+    (cases placed above the child level are under the key None)."""
+    if by_child is None:
+        return _live_open(conn, scope, filters)[None]
+    return {key: sum(child[key] for child in by_child.values()) for key in ("open", "overdue")}
 
 
 def _live_open(conn, scope: Scope, filters: Filters, by_child: bool = False) -> dict:

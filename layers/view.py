@@ -21,7 +21,7 @@ from layers.cases import local_zone, raw_where
 from layers.catalog import default_catalog
 from layers.features import items, map_points, one
 from layers.filters import Filters, parse_filters
-from layers.kpi import children, kpis
+from layers.kpi import with_children
 from layers.scope import Scope
 from onemap.principal import Principal
 
@@ -46,8 +46,7 @@ def view(engine: Engine, params: Mapping, zone: str, layers: set[str],
         zone = local_zone(conn, zone)
         filters = parse_filters(params, zone)
         scope = scope_for(conn, who, filters.scope)
-        data = kpis(conn, scope, filters, zone)
-        data["children"] = children(conn, scope, filters, zone)
+        data = with_children(conn, scope, filters, zone)
         data["units"] = _shapes(conn, scope)
         data["breadcrumb"] = [{"code": c, "name": n, "level": lv} for c, n, lv in scope.breadcrumb]
         data["bbox"] = scope.bbox

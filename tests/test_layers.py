@@ -21,7 +21,7 @@ from layers.exports import FORMATS, export
 from layers.features import items, map_points
 from layers.filters import parse_filters
 from layers.hotspots import getis_ord, hexbins, hotspots, parent_sql
-from layers.kpi import children, kpis
+from layers.kpi import children, kpis, with_children
 from layers.scope import resolve_scope
 from layers.tiles import tile
 from onemap.database import make_engine
@@ -71,6 +71,10 @@ def test_kpis_equal_independent_sql(conn, code):
                                    ({"status": "closed,open,overdue"}, None, "cases")):
         filters = parse_filters(params, NYC_ZONE)
         got = kpis(conn, scope, filters, NYC_ZONE)
+        # The view's way: open cases counted once, by child, summed for the scope.
+        both = with_children(conn, scope, filters, NYC_ZONE)
+        assert both.pop("children") == children(conn, scope, filters, NYC_ZONE)
+        assert both == got
         where = f"{scope.column} = :code" if scope.column else "TRUE"
         if status:
             where += f" AND status = '{status}'"
@@ -90,6 +94,20 @@ def test_kpis_equal_independent_sql(conn, code):
         tolerance = 0.01 if source == "cases" else max(2.0, float(want["median"]) * 0.5)
         assert cases["median_hours"] == pytest.approx(float(want["median"]), abs=tolerance)
         assert sum(c["n"] for c in got["channels"]) == want["total"]
+
+
+def test_open_cases_above_the_child_level_count_for_the_scope(conn):
+    """Cases placed by community board have no NTA: the board's open cases include them,
+    although none of its NTAs (the children) has them."""
+    code = sql(conn, "SELECT street_code FROM case_event WHERE status = 'open' AND "
+                     "community_code IS NULL GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1"
+               )[0]["street_code"]
+    data = with_children(conn, resolve_scope(conn, code), parse_filters({}, NYC_ZONE), NYC_ZONE)
+    want = sql(conn, "SELECT count(*) AS open, count(*) FILTER (WHERE deadline < now()) "
+                     "AS overdue FROM case_event WHERE street_code = :code AND status = 'open'",
+               code=code)[0]
+    assert (data["cases"]["open"], data["cases"]["overdue"]) == (want["open"], want["overdue"])
+    assert sum(child["open"] for child in data["children"]) < want["open"]
 
 
 def test_children_add_up_and_match_sql(conn):
