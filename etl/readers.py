@@ -491,28 +491,27 @@ def _bytes_are_utf8(blocks: Iterable[bytes]) -> bool:
 
 @dataclass(frozen=True)
 class _CsvFormat:
-    """What a CSV header tells us: encoding, delimiter and column names."""
+    """What a CSV's first bytes tell us: encoding, delimiter, column names and the width of
+    a row (bytes per line of the first ``SNIFF_BYTES``; None with fewer than two lines)."""
 
     encoding: str
     sep: str
     header: tuple[str, ...]
+    line_bytes: float | None
 
 
 def _read_csv(path: Path, chunk_rows: int, encoding: str | None) -> Iterator[Chunk]:
     """Stream a CSV through pandas' C parser."""
     fmt = _csv_format(path, encoding)
-    return _csv_chunks(path, fmt, _csv_chunk_rows(path, chunk_rows))
+    return _csv_chunks(path, fmt, _csv_chunk_rows(fmt, chunk_rows))
 
 
-def _csv_chunk_rows(path: Path, chunk_rows: int) -> int:
+def _csv_chunk_rows(fmt: _CsvFormat, chunk_rows: int) -> int:
     """``chunk_rows``, or fewer when the file's rows are so wide that a chunk would hold
     more than ``CSV_CHUNK_BYTES`` of it: memory follows a chunk's bytes, not its rows."""
-    with path.open("rb") as handle:
-        sample = handle.read(SNIFF_BYTES)
-    lines = sample.count(b"\n")
-    if lines < 2:
+    if fmt.line_bytes is None:
         return chunk_rows
-    fitting = int(CSV_CHUNK_BYTES * lines / len(sample))
+    fitting = int(CSV_CHUNK_BYTES / fmt.line_bytes)
     return max(min(chunk_rows, MIN_CSV_CHUNK_ROWS), min(chunk_rows, fitting))
 
 
@@ -555,8 +554,10 @@ def _blank_to_none(path: Path, frame: pd.DataFrame, header: tuple[str, ...]) -> 
 
 
 def _csv_format(path: Path, encoding: str | None) -> _CsvFormat:
-    """Encoding (given or sniffed), delimiter and header of a CSV."""
-    enc = _csv_encoding(path, encoding)
+    """Encoding (given or sniffed), delimiter, header and row width of a CSV."""
+    with path.open("rb") as handle:
+        head = handle.read(SNIFF_BYTES)
+    enc = _csv_encoding(path, encoding, head)
     _allow_big_fields()
     try:
         with path.open(encoding=enc, newline="") as handle:
@@ -567,7 +568,9 @@ def _csv_format(path: Path, encoding: str | None) -> _CsvFormat:
         raise SourceError(path, f"the header is not valid {enc} text; pass encoding=") from exc
     except csv.Error as exc:
         raise SourceError(path, f"the header line is malformed ({exc})") from exc
-    return _CsvFormat(enc, sep, tuple(_csv_header(path, fields)))
+    lines = head.count(b"\n")
+    return _CsvFormat(enc, sep, tuple(_csv_header(path, fields)),
+                      len(head) / lines if lines >= 2 else None)
 
 
 def _csv_header(path: Path, fields: list[str]) -> list[str]:
@@ -581,16 +584,15 @@ def _csv_header(path: Path, fields: list[str]) -> list[str]:
     return _unique(path, fields)
 
 
-def _csv_encoding(path: Path, encoding: str | None) -> str:
-    """Python codec for a CSV: the given one, else UTF-8 (BOM or not), UTF-16 or GB18030."""
+def _csv_encoding(path: Path, encoding: str | None, head: bytes) -> str:
+    """Python codec for a CSV: the given one, else UTF-8 (BOM or not), UTF-16 or GB18030,
+    judged by the file's first bytes ``head``."""
     if encoding:
         try:
             name = codecs.lookup(encoding).name
         except LookupError as exc:
             raise SourceError(path, f"unknown encoding {encoding!r}") from exc
         return "utf-8-sig" if name == "utf-8" else name
-    with path.open("rb") as handle:
-        head = handle.read(SNIFF_BYTES)
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
     return "utf-8-sig" if _bytes_are_utf8([head]) else GBK.lower()
