@@ -16,7 +16,7 @@ import mapbox_vector_tile
 import pandas as pd
 import psycopg
 import pytest
-from conftest import PASSWORD, DashServer, ensure_user, screenshot
+from conftest import PASSWORD, DashServer, bluish_share, ensure_user, screenshot
 from openpyxl import load_workbook
 
 from layers.access import scope_for
@@ -265,7 +265,11 @@ def test_official_in_the_browser_and_a_crafted_callback(site, city_db, area, pag
                            " == String(n)", arg=count(city_db, "street_code = %s", area["own"]),
                            timeout=30_000)
     assert page.locator("#breadcrumb .here, #breadcrumb a").count() == 1
-    screenshot(page, "official-own-street")
+    page.wait_for_function("() => document.querySelector('#map-box .js-plotly-plot')"
+                           "?._fullData?.[0]?.locations?.length > 0", timeout=30_000)
+    page.wait_for_timeout(1500)  # MapLibre paints a moment after plotly has the units
+    shot = screenshot(page, "official-own-street")
+    assert bluish_share(page.locator("#map-box").screenshot()) > 0.1, f"map not drawn: {shot}"
     with page.expect_request(lambda r: "_dash-update-component" in r.url
                              and '"map-box' in (r.post_data or "")) as caught:
         page.goto(f"{site.url}/?range=all&scope={area['other']}")  # a crafted URL
