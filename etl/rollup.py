@@ -11,7 +11,7 @@ import psycopg
 from psycopg import sql
 
 from etl import indexes
-from onemap.schema import HOUR_BUCKETS, LEVEL_COLUMN
+from onemap.schema import HOUR_BUCKETS, HOURS_COLUMNS, LEVEL_COLUMN
 
 TOUCHED = """
 CREATE TEMP TABLE touched_day ON COMMIT DROP AS
@@ -25,12 +25,11 @@ SELECT DISTINCT (c.reported_at AT TIME ZONE %(tz)s)::date FROM case_event c
 JOIN stage s ON s.id = c.id
 """
 
-HIST = [f"h{i}" for i in range(len(HOUR_BUCKETS) + 1)]   # → hours_hist
-RESOLVED = ["r4", "r3", "r2", "r1"]                      # → resolved
+RESOLVED = {"res_grid": 4, "res_community": 3, "res_street": 2, "res_district": 1}
 
 
 # The measures each aggregate row carries, counted from cases (integers, except the sum of
-# hours); a coarser level sums them. Arrays are assembled only when rows are written.
+# hours); a coarser level sums them.
 def _measures() -> list[tuple[str, str]]:
     bounds = (0, *HOUR_BUCKETS)
     hist = [f"handling_hours >= {lo} AND handling_hours < {hi}"
@@ -44,17 +43,17 @@ def _measures() -> list[tuple[str, str]]:
         ("closed_same_day", "count(*) FILTER (WHERE closed_day = day)"),
         ("closed_3d", "count(*) FILTER (WHERE closed_at <= reported_at + interval '72 hours')"),
         ("hours_sum", "coalesce(sum(handling_hours), 0)"),
-        *((name, f"count(*) FILTER (WHERE {cond})") for name, cond in zip(HIST, hist,
-                                                                          strict=True)),
+        *((name, f"count(*) FILTER (WHERE {cond})")
+          for name, cond in zip(HOURS_COLUMNS, hist, strict=True)),
         ("satisfaction_sum", "coalesce(sum(satisfaction), 0)"),
         ("satisfaction_n", "count(satisfaction)"),
-        *((name, f"count(*) FILTER (WHERE resolved_level = {name[1]} AND closed_at IS NOT NULL)")
-          for name in RESOLVED),
+        *((name, f"count(*) FILTER (WHERE resolved_level = {level} AND closed_at IS NOT NULL)")
+          for name, level in RESOLVED.items()),
     ]
 
 
 MEASURES = _measures()
-COLUMNS = [name for name, _ in MEASURES if name not in HIST + RESOLVED]
+NAMES = [name for name, _ in MEASURES]
 # A level's rows carry its own code column and its ancestors': grid first, district last.
 ANCESTRY = tuple(LEVEL_COLUMN[level] for level in (4, 3, 2, 1))
 GRAIN = "day, category_1, channel, status"
@@ -82,16 +81,15 @@ SELECT {codes}, {grain}, {sums} FROM rollup_{below} GROUP BY {codes}, {grain}
 # pages and 13 ms, clustered 180 pages and 2.4 ms).
 ROLLUP = """
 INSERT INTO case_rollup (level, unit_code, parent_code, day, category_1, channel, status,
-                         {measures}, hours_hist, resolved)
-SELECT {level}, {unit}, {parent}, {grain}, {measures}, ARRAY[{hist}], ARRAY[{resolved}]
+                         {measures})
+SELECT {level}, {unit}, {parent}, {grain}, {measures}
 FROM rollup_{level} WHERE {unit} IS NOT NULL ORDER BY {unit}, day
 """
 
 # The same measures summed over categories and channels: one row per unit, day and status.
 UNIT_DAY = """
-INSERT INTO case_unit_day (level, unit_code, parent_code, day, status, {measures}, hours_hist,
-                           resolved)
-SELECT {level}, {unit}, {parent}, day, status, {sums}, ARRAY[{hist}], ARRAY[{resolved}]
+INSERT INTO case_unit_day (level, unit_code, parent_code, day, status, {measures})
+SELECT {level}, {unit}, {parent}, day, status, {sums}
 FROM rollup_{level} WHERE {unit} IS NOT NULL GROUP BY {group} ORDER BY {unit}, day
 """
 
@@ -119,14 +117,13 @@ def refresh(conn: psycopg.Connection, timezone: str, changed: int) -> None:
 
 def _count_levels(conn: psycopg.Connection, timezone: str) -> None:
     """Temp tables ``rollup_4`` … ``rollup_1``: each level's rows for the touched days."""
-    names = [name for name, _ in MEASURES]
     leaf = ", ".join(f"({expr})::{_type(name)} AS {name}" for name, expr in MEASURES)
     conn.execute(LEAF.format(codes=", ".join(ANCESTRY), grain=GRAIN, measures=leaf),
                  {"tz": timezone})
     for level in (3, 2, 1):
         conn.execute(COARSER.format(level=level, below=level + 1, grain=GRAIN,
                                     codes=", ".join(ANCESTRY[4 - level:]),
-                                    sums=", ".join(_sum(n) + f" AS {n}" for n in names)))
+                                    sums=", ".join(_sum(n) + f" AS {n}" for n in NAMES)))
 
 
 def _unit_and_parent(level: int) -> tuple[str, str]:
@@ -137,8 +134,7 @@ def _unit_and_parent(level: int) -> tuple[str, str]:
 def _rollup(level: int) -> str:
     unit, parent = _unit_and_parent(level)
     return ROLLUP.format(level=level, unit=unit, parent=parent, grain=GRAIN,
-                         measures=", ".join(COLUMNS), hist=", ".join(HIST),
-                         resolved=", ".join(RESOLVED))
+                         measures=", ".join(NAMES))
 
 
 def _unit_day(level: int) -> str:
@@ -146,9 +142,7 @@ def _unit_day(level: int) -> str:
     return UNIT_DAY.format(level=level, unit=unit, parent=parent,
                            group=", ".join(c for c in (unit, parent, "day", "status")
                                            if c != "NULL"),
-                           measures=", ".join(COLUMNS), sums=", ".join(map(_sum, COLUMNS)),
-                           hist=", ".join(map(_sum, HIST)),
-                           resolved=", ".join(map(_sum, RESOLVED)))
+                           measures=", ".join(NAMES), sums=", ".join(map(_sum, NAMES)))
 
 
 def _type(name: str) -> str:

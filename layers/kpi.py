@@ -15,7 +15,7 @@ from layers.catalog import default_catalog
 from layers.features import where_for
 from layers.filters import Filters, Where
 from layers.scope import Scope
-from onemap.schema import HOUR_BUCKETS, LEVEL_COLUMN
+from onemap.schema import HOUR_BUCKETS, HOURS_COLUMNS, LEVEL_COLUMN
 
 RESOLUTION = ("grid", "community", "street", "district")  # resolved_level 4, 3, 2, 1
 TREND_WEEKLY_AFTER_DAYS = 120
@@ -41,9 +41,9 @@ ROLLUP_MEASURES = """
     sum(r.closed_late) AS closed_late, sum(r.closed_same_day) AS closed_same_day,
     sum(r.closed_3d) AS closed_3d, NULL::float8 AS median_hours,
     sum(r.satisfaction_sum) AS satisfaction_sum, sum(r.satisfaction_n) AS satisfaction_n,
-    sum(r.resolved[1]) AS res_grid, sum(r.resolved[2]) AS res_community,
-    sum(r.resolved[3]) AS res_street, sum(r.resolved[4]) AS res_district,
-""" + ", ".join(f"sum(r.hours_hist[{i + 1}]) AS h{i}" for i in range(len(HOUR_BUCKETS) + 1))
+    sum(r.res_grid) AS res_grid, sum(r.res_community) AS res_community,
+    sum(r.res_street) AS res_street, sum(r.res_district) AS res_district,
+""" + ", ".join(f"sum(r.{h}) AS {h}" for h in HOURS_COLUMNS)
 
 
 def with_children(conn: Connection, scope: Scope, filters: Filters, zone: str) -> dict:
@@ -109,7 +109,7 @@ def summarize(row) -> dict:
     with_deadline = int(get("closed_on_time")) + int(get("closed_late"))
     resolved = [int(get(f"res_{name}")) for name in RESOLUTION]
     median = get("median_hours") or median_from_histogram(
-        [int(get(f"h{i}")) for i in range(len(HOUR_BUCKETS) + 1)])
+        [int(get(h)) for h in HOURS_COLUMNS])
     return {
         "total": total, "closed": closed,
         "on_time_rate": _ratio(int(get("closed_on_time")), with_deadline),
