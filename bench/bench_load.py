@@ -51,6 +51,7 @@ from bench.common import (
     scratch_database,
     write_results,
 )
+from etl import rollup
 from onemap.migrate import migrate
 
 DATABASE = "onemap_bench_load"
@@ -100,8 +101,7 @@ def reset(url: str) -> None:
     migrate(url)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("TRUNCATE case_event")
-        if conn.execute("SELECT to_regclass('case_rollup')").fetchone()[0]:
-            conn.execute("TRUNCATE case_rollup")
+        conn.execute(f"TRUNCATE {', '.join(rollup.TABLES)}")
         conn.execute("DELETE FROM load_batch WHERE kind = 'cases'")  # cascades to rejected_row
         for table in ("bench_gpd", "bench_ogr", "bench_copy", "bench_floor"):
             conn.execute(f"DROP TABLE IF EXISTS {table}")
@@ -170,12 +170,11 @@ def write_floor(url: str) -> dict:
 def count_aggregates(url: str) -> float:
     """Seconds of the aggregate refresh a first load of case_event's rows ends with: every
     day counted into empty aggregate tables (indexes built after), then rolled back."""
-    from etl import rollup
     from etl.load import SESSION
 
     with psycopg.connect(url) as conn:
         conn.execute(SESSION)  # the loader's memory for sorts and temp tables
-        conn.execute("TRUNCATE case_rollup, case_unit_day")
+        conn.execute(f"TRUNCATE {', '.join(rollup.TABLES)}")
         cases = conn.execute("SELECT count(*) FROM case_event").fetchone()[0]
         started = time.perf_counter()
         conn.execute("CREATE TEMP TABLE touched_day ON COMMIT DROP AS SELECT DISTINCT "

@@ -42,6 +42,9 @@ RAW_GRID_COUNTS = """
 SELECT grid_code, count(*) FROM case_event WHERE {scope} AND reported_at >= :start
   AND reported_at < :end AND grid_code IS NOT NULL GROUP BY 1
 """
+# The plain GROUP BY runs with the server's own settings, not the read side's session ones
+# (onemap.database.make_engine): parallel workers included.
+DEFAULTS = "RESET plan_cache_mode; RESET max_parallel_workers_per_gather"
 CHILD = {1: "street_code", 2: "community_code", 3: "grid_code", 4: "grid_code"}
 COLUMN = {1: "district_code", 2: "street_code", 3: "community_code", 4: "grid_code"}
 
@@ -96,7 +99,9 @@ def main() -> None:
     url = with_database(server_url(), os.environ.get("BENCH_READ_DB", "onemap_bench_city_l"))
     engine = make_engine(url)
     metrics = []
-    with engine.connect() as conn:
+    with engine.connect() as conn, engine.connect() as plain:
+        plain.execute(text(DEFAULTS))
+        plain.commit()
         zone = local_zone(conn, "Asia/Shanghai")
         cases = conn.execute(text("SELECT count(*) FROM case_event")).scalar_one()
         for level, code in scopes(conn).items():
@@ -107,11 +112,11 @@ def main() -> None:
                 with_children(conn, scope, filters, zone)  # what /api/kpi and the views call
                 hotspots(conn, scope, filters, "grid", 12, zone)
 
-            def raw(level=level, code=code, filters=filters):
+            def raw(level=level, code=code, filters=filters, plain=plain):
                 params = {"code": code, "start": filters.start, "end": filters.end}
                 where = f"{COLUMN[level]} = :code"
-                conn.execute(text(RAW.format(child=CHILD[level], scope=where)), params).all()
-                conn.execute(text(RAW_GRID_COUNTS.format(scope=where)), params).all()
+                plain.execute(text(RAW.format(child=CHILD[level], scope=where)), params).all()
+                plain.execute(text(RAW_GRID_COUNTS.format(scope=where)), params).all()
 
             view()
             raw()  # warm both once

@@ -2,7 +2,9 @@
 
 Days are local days in the zone recorded in ``rollup_zone`` (the settings' time zone at
 load time); a batch recomputes whole days, so rows updated by a newer export move between
-days correctly, and a load in another zone recounts every day.
+days correctly, and a load in another zone recounts every day. Each daily table has a
+weekly one (weeks from Monday, keyed by their Monday) summed from it for the touched weeks:
+a range's whole weeks are read from those (``layers.cases.rollup_rows``).
 """
 
 from __future__ import annotations
@@ -93,6 +95,25 @@ SELECT {level}, {unit}, {parent}, day, status, {sums}
 FROM rollup_{level} WHERE {unit} IS NOT NULL GROUP BY {group} ORDER BY {unit}, day
 """
 
+# The weekly tables and the daily ones they sum, with the key columns beside unit and day.
+WEEKLY = {"case_rollup_week": ("case_rollup", "category_1, channel, status"),
+          "case_unit_week": ("case_unit_day", "status")}
+
+TABLES = ("case_rollup", "case_unit_day", *WEEKLY)
+
+TOUCHED_WEEK = """
+CREATE TEMP TABLE touched_week ON COMMIT DROP AS
+SELECT DISTINCT date_trunc('week', day)::date AS day FROM touched_day
+"""
+
+# A touched week's rows, from all of its days (untouched ones included).
+WEEK = """
+INSERT INTO {week} (level, unit_code, parent_code, day, {keys}, {measures})
+SELECT level, unit_code, parent_code, w.day, {keys}, {sums}
+FROM {daily} r JOIN touched_week w ON date_trunc('week', r.day)::date = w.day
+GROUP BY level, unit_code, parent_code, w.day, {keys} ORDER BY unit_code, w.day
+"""
+
 
 def mark_touched(conn: psycopg.Connection, timezone: str) -> None:
     """Before the upsert: note the days of staged rows and of the rows they will replace.
@@ -101,8 +122,8 @@ def mark_touched(conn: psycopg.Connection, timezone: str) -> None:
     rezoned = row is not None and row[0] != timezone
     conn.execute(TOUCHED, {"tz": timezone, "everything": rezoned})
     if rezoned:
-        conn.execute("DELETE FROM case_rollup")
-        conn.execute("DELETE FROM case_unit_day")
+        for table in TABLES:
+            conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(table)))
     conn.execute("INSERT INTO rollup_zone (zone) VALUES (%s) "
                  "ON CONFLICT (one) DO UPDATE SET zone = EXCLUDED.zone", (timezone,))
 
@@ -113,6 +134,11 @@ def refresh(conn: psycopg.Connection, timezone: str, changed: int) -> None:
     _count_levels(conn, timezone)
     _rewrite(conn, "case_rollup", changed, [_rollup(level) for level in LEVEL_COLUMN])
     _rewrite(conn, "case_unit_day", changed, [_unit_day(level) for level in LEVEL_COLUMN])
+    conn.execute(TOUCHED_WEEK)
+    for week, (daily, keys) in WEEKLY.items():
+        insert = WEEK.format(week=week, daily=daily, keys=keys, measures=", ".join(NAMES),
+                             sums=", ".join(map(_sum, NAMES)))
+        _rewrite(conn, week, changed, [insert], touched="touched_week")
 
 
 def _count_levels(conn: psycopg.Connection, timezone: str) -> None:
@@ -153,12 +179,14 @@ def _sum(name: str) -> str:
     return f"sum({name})::{_type(name)}"
 
 
-def _rewrite(conn: psycopg.Connection, table: str, changed: int, inserts: list[str]) -> None:
-    """Replace ``table``'s rows of the touched days; when that is most of the table (a first
-    load, a full re-export), with its indexes built afterwards instead of kept up row by row."""
+def _rewrite(conn: psycopg.Connection, table: str, changed: int, inserts: list[str],
+             touched: str = "touched_day") -> None:
+    """Replace ``table``'s rows of the days (or weeks) in ``touched``; when that is most of
+    the table (a first load, a full re-export), with its indexes built afterwards instead of
+    kept up row by row."""
     before = indexes.row_estimate(conn, table)
-    deleted = conn.execute(sql.SQL("DELETE FROM {} WHERE day IN (SELECT day FROM touched_day)")
-                           .format(sql.Identifier(table))).rowcount
+    deleted = conn.execute(sql.SQL("DELETE FROM {} WHERE day IN (SELECT day FROM {})")
+                           .format(sql.Identifier(table), sql.Identifier(touched))).rowcount
     with indexes.rebuilt_if_large(conn, table, max(changed, deleted), before - deleted,
                                   constraints=True):
         for insert in inserts:

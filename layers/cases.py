@@ -1,13 +1,16 @@
-"""Case filters as SQL, for the raw table and for its daily aggregates.
+"""Case filters as SQL, for the raw table and for its aggregates.
 
 The aggregates (``case_rollup``) answer whenever the filters are whole local days, top-level
 categories, channels and open or closed; anything finer (overdue, bbox, lower category levels,
 hours) reads ``case_event`` through its indexes instead. Both paths give the same figures.
+The aggregates of a range's whole weeks come from the weekly tables, those of the days
+around them from the daily ones (:func:`rollup_rows`).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, text
@@ -17,6 +20,15 @@ from layers.scope import Scope
 from onemap.schema import LEVEL_COLUMN
 
 CATEGORY_COLUMNS = ("category_1", "category_2", "category_3", "category_4")
+WEEKLY = {"case_rollup": "case_rollup_week", "case_unit_day": "case_unit_week"}
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Rows to aggregate as a FROM item (aliased ``r`` or ``c``), with its bound values."""
+
+    sql: str
+    params: dict
 
 
 def local_zone(conn: Connection, default: str) -> str:
@@ -53,9 +65,15 @@ def _status(status: str, a: str) -> str:
             "overdue": f"({a}status = 'open' AND {a}deadline < now())"}[status]
 
 
-def rollup_where(filters: Filters, level: int, unit: str | None, by_parent: bool,
-                 zone: str) -> Where:
-    """Filters on ``case_rollup`` rows of ``level`` for one unit, or for a parent's children."""
+def raw_rows(filters: Filters, scope: Scope) -> Rows:
+    """The scope's cases under the filters, as ``c``."""
+    where = raw_where(filters, scope)
+    return Rows(f"(SELECT * FROM case_event c WHERE {where.sql}) c", where.params)
+
+
+def rollup_where(filters: Filters, level: int, unit: str | None, by_parent: bool) -> Where:
+    """Filters other than days on aggregate rows (``r``) of ``level`` for one unit, or for a
+    parent's children."""
     where = Where().add("r.level = :level", level=level)
     if unit is not None and by_parent:
         # The children's own keys, so their rows come from the primary key.
@@ -63,10 +81,6 @@ def rollup_where(filters: Filters, level: int, unit: str | None, by_parent: bool
                   "WHERE a.parent_code = :unit AND a.level = :level)", unit=unit)
     elif unit is not None:
         where.add("r.unit_code = :unit", unit=unit)
-    if filters.start:
-        where.add("r.day >= :start_day", start_day=filters.start.astimezone(ZoneInfo(zone)).date())
-    if filters.end:
-        where.add("r.day < :end_day", end_day=filters.end.astimezone(ZoneInfo(zone)).date())
     if filters.categories:
         where.add("r.category_1 = ANY(:categories)", categories=list(filters.categories))
     if filters.channels:
@@ -74,6 +88,45 @@ def rollup_where(filters: Filters, level: int, unit: str | None, by_parent: bool
     if filters.statuses:
         where.add("r.status = ANY(:statuses)", statuses=list(filters.statuses))
     return where
+
+
+def rollup_rows(where: Where, filters: Filters, zone: str, table: str, *,
+                cut: date | None = None, weeks: bool = True) -> Rows:
+    """The rows of the daily aggregate ``table`` that ``where`` selects, over the filters'
+    local days: whole weeks from its weekly table and the days around them from ``table``,
+    each side of the day ``cut`` apart (so that no week straddles it); all from ``table``
+    when not ``weeks``."""
+    start, end = (t.astimezone(ZoneInfo(zone)).date() if t else None
+                  for t in (filters.start, filters.end))
+    inside = (cut is not None and cut.weekday() != 0  # no week straddles a Monday
+              and (start is None or start < cut) and (end is None or cut < end))
+    bounds = [start, cut, end] if inside else [start, end]
+    parts, params = [], dict(where.params)
+    for lo, hi in zip(bounds, bounds[1:], strict=False):
+        for weekly, first, last in _spans(lo, hi, weeks):
+            days = Where()
+            for op, name, day in ((">=", "lo", first), ("<", "hi", last)):
+                if day is not None:
+                    days.add(f"r.day {op} :{name}{len(parts)}", **{f"{name}{len(parts)}": day})
+            params.update(days.params)
+            source = WEEKLY[table] if weekly else table
+            parts.append(f"SELECT * FROM {source} r WHERE {where.sql} AND {days.sql}")
+    return Rows("(" + " UNION ALL ".join(parts) + ") r", params)
+
+
+def _spans(lo: date | None, hi: date | None, weeks: bool) -> list[tuple[bool, date, date]]:
+    """The days [lo, hi) (None: open) as (weekly, first, last) spans: the whole weeks inside
+    (Monday to Monday) and the days before and after them."""
+    first = lo + timedelta(days=-lo.weekday() % 7) if lo else None  # the first Monday
+    last = hi - timedelta(days=hi.weekday()) if hi else None        # the last Monday
+    if not weeks or (first and last and first >= last):
+        return [(False, lo, hi)]
+    spans = [(True, first, last)]
+    if lo and lo < first:
+        spans.insert(0, (False, lo, first))
+    if hi and last < hi:
+        spans.append((False, last, hi))
+    return spans
 
 
 def rollup_table(filters: Filters) -> str:

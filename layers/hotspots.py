@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
-from datetime import datetime, time
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import h3
 import numpy as np
 from sqlalchemy import Connection, text
 
-from layers.cases import raw_where, rollup_answers, rollup_table, rollup_where
+from layers.cases import raw_where, rollup_answers, rollup_rows, rollup_table, rollup_where
 from layers.errors import BadParameter
 from layers.filters import Filters
 from layers.scope import Scope
@@ -24,6 +24,7 @@ ZOOM_RESOLUTION = ((9, 6), (11, 7), (12, 8), (14, 9), (15, 10))  # (up to zoom, 
 SIGNIFICANCE = ((2.576, 0.99), (1.960, 0.95), (1.645, 0.90))
 HOT_Z = 1.960
 MIN_UNITS = 3  # fewer units than this have no Gi* z-scores (see getis_ord)
+WEEKS_FROM_DAYS = 28  # periods this long are split into early and late halves on a Monday
 
 
 def resolution_for_zoom(zoom: float) -> int:
@@ -196,10 +197,9 @@ def _counts(conn, scope: Scope, filters: Filters, unit: str, resolution: int,
     if unit == "hex":
         found = hex_counts(conn, scope, filters, resolution)
     elif rollup_answers(conn, filters, zone):
-        where = _grid_rows(filters, ids, zone)
+        rows = _grid_rows(filters, ids, zone)
         found = dict(conn.execute(text(
-            f"SELECT r.unit_code, sum(r.total) FROM {rollup_table(filters)} r "
-            f"WHERE {where.sql} GROUP BY 1"), where.params).all())
+            f"SELECT r.unit_code, sum(r.total) FROM {rows.sql} GROUP BY 1"), rows.params).all())
     else:
         where = raw_where(filters, scope).add("c.grid_code IS NOT NULL")
         found = dict(conn.execute(text(
@@ -211,28 +211,31 @@ def _counts(conn, scope: Scope, filters: Filters, unit: str, resolution: int,
 def _grid_counts_by_half(conn, filters: Filters, late: Filters, ids: list,
                          zone: str) -> dict[str, np.ndarray]:
     """Whole-period, early and late counts per grid in one pass over the daily aggregates."""
-    where = _grid_rows(filters, ids, zone)
     middle = late.start.astimezone(ZoneInfo(zone)).date()
-    rows = conn.execute(text(
+    rows = _grid_rows(filters, ids, zone, cut=middle)
+    counted = conn.execute(text(
         f"SELECT r.unit_code, sum(r.total), sum(r.total) FILTER (WHERE r.day < :middle), "
-        f"sum(r.total) FILTER (WHERE r.day >= :middle) FROM {rollup_table(filters)} r "
-        f"WHERE {where.sql} GROUP BY 1"), {**where.params, "middle": middle}).all()
-    found = {code: (whole, early or 0, recent or 0) for code, whole, early, recent in rows}
+        f"sum(r.total) FILTER (WHERE r.day >= :middle) FROM {rows.sql} GROUP BY 1"),
+        {**rows.params, "middle": middle}).all()
+    found = {code: (whole, early or 0, recent or 0) for code, whole, early, recent in counted}
     empty = (0, 0, 0)
     return {name: np.array([found.get(uid, empty)[i] for uid in ids], dtype=float)
             for i, name in enumerate(("all", "early", "late"))}
 
 
-def _grid_rows(filters: Filters, ids: list, zone: str):
+def _grid_rows(filters: Filters, ids: list, zone: str, cut: date | None = None):
     """The aggregate rows of the grids ``ids`` (the scope's, read already): looked up by
     unit code in the primary key, day range included, rather than by a join on the scope
-    column, which scans every grid's days when the scope is the district."""
-    return rollup_where(filters, 4, None, False, zone).add("r.unit_code = ANY(:ids)", ids=ids)
+    column, which scans every grid's days when the scope is the district; no week of them
+    straddles the day ``cut``."""
+    where = rollup_where(filters, 4, None, False).add("r.unit_code = ANY(:ids)", ids=ids)
+    return rollup_rows(where, filters, zone, rollup_table(filters), cut=cut)
 
 
 def _halves(conn: Connection, filters: Filters, zone: str) -> tuple[Filters, Filters]:
     """The filter's period split in two halves at a local midnight (the data's own span
-    when the period is open), so the daily aggregates can count both."""
+    when the period is open), so the daily aggregates can count both; from four weeks on,
+    at the Monday nearest the middle, so that the weekly ones can too."""
     start, end = filters.start, filters.end
     if start is None or end is None:
         lo, hi = conn.execute(text(
@@ -241,6 +244,8 @@ def _halves(conn: Connection, filters: Filters, zone: str) -> tuple[Filters, Fil
     if start is None:
         return filters, filters
     local = ZoneInfo(zone)
-    middle = (start + (end - start) / 2).astimezone(local)
-    middle = datetime.combine(middle.date(), time(), local)
+    day = (start + (end - start) / 2).astimezone(local).date()
+    if end - start >= timedelta(days=WEEKS_FROM_DAYS):  # weeks against weeks
+        day += timedelta(days=-day.weekday() if day.weekday() < 4 else 7 - day.weekday())
+    middle = datetime.combine(day, time(), local)
     return replace(filters, end=middle), replace(filters, start=middle)

@@ -10,10 +10,19 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, text
 
-from layers.cases import child_column, raw_where, rollup_answers, rollup_table, rollup_where
+from layers.cases import (
+    Rows,
+    child_column,
+    raw_rows,
+    raw_where,
+    rollup_answers,
+    rollup_rows,
+    rollup_table,
+    rollup_where,
+)
 from layers.catalog import default_catalog
 from layers.features import where_for
-from layers.filters import Filters, Where
+from layers.filters import Filters
 from layers.scope import Scope
 from onemap.schema import HOUR_BUCKETS, HOURS_COLUMNS, LEVEL_COLUMN
 
@@ -141,34 +150,34 @@ def _ratio(part: int, whole: int, digits: int = 4) -> float | None:
 
 
 def _scope_rows(scope: Scope, filters: Filters, zone: str, fast: bool,
-                table: str | None = None) -> tuple[Where, str]:
-    """Where the scope's own figures come from: its aggregates (alias ``r``) or its cases
-    (alias ``c``), with the filters as a WHERE clause."""
+                table: str | None = None, weeks: bool = True) -> Rows:
+    """Where the scope's own figures come from: its aggregates (alias ``r``; by day only
+    unless ``weeks``) or its cases (alias ``c``), under the filters."""
     if fast:
-        where = rollup_where(filters, max(scope.level, 1), scope.code, False, zone)
-        return where, f"{table or rollup_table(filters)} r"
-    return raw_where(filters, scope), "case_event c"
+        where = rollup_where(filters, max(scope.level, 1), scope.code, False)
+        return rollup_rows(where, filters, zone, table or rollup_table(filters), weeks=weeks)
+    return raw_rows(filters, scope)
 
 
 def _closed_figures(conn, scope: Scope, filters: Filters, zone: str, fast: bool):
-    where, source = _scope_rows(scope, filters, zone, fast)
+    rows = _scope_rows(scope, filters, zone, fast)
     measures = ROLLUP_MEASURES if fast else RAW_MEASURES
-    query = f"SELECT {measures} FROM {source} WHERE {where.sql}"
-    return conn.execute(text(query), {**where.params, "tz": zone}).mappings().one()
+    query = f"SELECT {measures} FROM {rows.sql}"
+    return conn.execute(text(query), {**rows.params, "tz": zone}).mappings().one()
 
 
 def _closed_by_child(conn, scope: Scope, filters: Filters, zone: str, fast: bool) -> dict:
     if fast:
-        where = rollup_where(filters, scope.child_level, scope.code, True, zone)
-        query = (f"SELECT r.unit_code AS code, {ROLLUP_MEASURES} FROM {rollup_table(filters)} r "
-                 f"WHERE {where.sql} GROUP BY 1")
+        where = rollup_where(filters, scope.child_level, scope.code, True)
+        rows = rollup_rows(where, filters, zone, rollup_table(filters))
+        query = f"SELECT r.unit_code AS code, {ROLLUP_MEASURES} FROM {rows.sql} GROUP BY 1"
     else:
-        where = raw_where(filters, scope)
         column = child_column(scope)
-        query = (f"SELECT c.{column} AS code, {RAW_MEASURES} FROM case_event c "
-                 f"WHERE {where.sql} AND c.{column} IS NOT NULL GROUP BY 1")
-    rows = conn.execute(text(query), {**where.params, "tz": zone}).mappings()
-    return {r["code"]: dict(r) for r in rows}
+        rows = raw_rows(filters, scope)
+        query = (f"SELECT c.{column} AS code, {RAW_MEASURES} FROM {rows.sql} "
+                 f"WHERE c.{column} IS NOT NULL GROUP BY 1")
+    found = conn.execute(text(query), {**rows.params, "tz": zone}).mappings()
+    return {r["code"]: dict(r) for r in found}
 
 
 def _scope_open(conn, scope: Scope, filters: Filters, by_child: dict | None) -> dict:
@@ -200,14 +209,13 @@ def _live_open(conn, scope: Scope, filters: Filters, by_child: bool = False) -> 
 def _mixes(conn, scope, filters, zone, fast: bool) -> dict[str, list[dict]]:
     """The channel mix and the top 10 categories, from one pass over the rows (grouping
     sets). Mixes need the category and channel columns: the full-grain aggregates."""
-    where, source = _scope_rows(scope, filters, zone, fast, table="case_rollup")
+    rows = _scope_rows(scope, filters, zone, fast, table="case_rollup")
     a, measure = ("r", "sum(r.total)") if fast else ("c", "count(*)")
     query = (f"SELECT GROUPING({a}.channel) = 0 AS by_channel, "
-             f"coalesce({a}.channel, {a}.category_1) AS key, {measure} AS n "
-             f"FROM {source} WHERE {where.sql} "
+             f"coalesce({a}.channel, {a}.category_1) AS key, {measure} AS n FROM {rows.sql} "
              f"GROUP BY GROUPING SETS (({a}.channel), ({a}.category_1)) ORDER BY 1, 3 DESC, 2")
     mixes: dict[str, list[dict]] = {"channels": [], "categories": []}
-    for by_channel, key, n in conn.execute(text(query), where.params):
+    for by_channel, key, n in conn.execute(text(query), rows.params):
         mixes["channels" if by_channel else "categories"].append({"key": key, "n": int(n)})
     mixes["channels"] = mixes["channels"][:50]
     mixes["categories"] = mixes["categories"][:10]
@@ -218,13 +226,13 @@ def trend(conn, scope: Scope, filters: Filters, zone: str, fast: bool) -> dict:
     """Cases per day, or per week when the range is long."""
     days = (filters.end - filters.start).days if filters.start and filters.end else 10_000
     unit = "week" if days > TREND_WEEKLY_AFTER_DAYS else "day"
-    where, source = _scope_rows(scope, filters, zone, fast)
+    rows = _scope_rows(scope, filters, zone, fast, weeks=unit == "week")
     bucket, measure = (("r.day", "sum(r.total)") if fast else
                        ("(c.reported_at AT TIME ZONE :tz)::date", "count(*)"))
     query = (f"SELECT date_trunc('{unit}', {bucket})::date AS period, {measure} AS n "
-             f"FROM {source} WHERE {where.sql} GROUP BY 1 ORDER BY 1")
-    rows = conn.execute(text(query), {**where.params, "tz": zone})
-    return {"unit": unit, "points": [{"period": p.isoformat(), "n": int(n)} for p, n in rows]}
+             f"FROM {rows.sql} GROUP BY 1 ORDER BY 1")
+    points = conn.execute(text(query), {**rows.params, "tz": zone})
+    return {"unit": unit, "points": [{"period": p.isoformat(), "n": int(n)} for p, n in points]}
 
 
 def iot_counts(conn, scope: Scope, filters: Filters) -> dict:

@@ -166,24 +166,36 @@ def test_rollup_matches_the_cases_after_every_load(nyc):
                          "count(*) FILTER (WHERE on_time), count(satisfaction) FROM case_event "
                          f"WHERE {column} IS NOT NULL GROUP BY 1 ORDER BY 1")
         assert rolled == raw and raw, level
+    for week, (daily, keys) in rollup.WEEKLY.items():  # each week the sum of its days
+        sums = ", ".join(f"sum({name})" for name in rollup.NAMES if name != "hours_sum")
+        group = f"level, unit_code, parent_code, {keys}"
+        by_week = query(url, f"SELECT {group}, day, {sums} FROM {week} "
+                             f"GROUP BY {group}, day ORDER BY {group}, day")
+        summed = query(url, f"SELECT {group}, date_trunc('week', day)::date AS w, {sums} "
+                            f"FROM {daily} GROUP BY {group}, w ORDER BY {group}, w")
+        assert by_week == summed and summed, week
 
 
 # Every aggregate row (sums of hours to 1e-6: their float sum depends on the order of rows).
-AGGREGATES = ("SELECT to_jsonb(r) - 'hours_sum', round(hours_sum::numeric, 6) FROM case_rollup r "
-              "ORDER BY level, unit_code, day, category_1, channel, status",
-              "SELECT to_jsonb(r) - 'hours_sum', round(hours_sum::numeric, 6) FROM case_unit_day r "
-              "ORDER BY level, unit_code, day, status")
+AGGREGATES = [f"SELECT to_jsonb(r) - 'hours_sum', round(hours_sum::numeric, 6) FROM {table} r "
+              f"ORDER BY level, unit_code, day, {keys}"
+              for table, keys in (("case_rollup", "category_1, channel, status"),
+                                  ("case_unit_day", "status"),
+                                  *((week, keys) for week, (_, keys) in rollup.WEEKLY.items()))]
+
+
+# The tables a case load writes, in the order it writes them.
+WRITTEN = ["case_event", "case_rollup", "case_unit_day", *rollup.WEEKLY]
 
 
 def schema_of(url: str) -> list[tuple]:
     """Every index and key constraint of the tables a case load writes."""
     return query(url, """
-        SELECT tablename, indexname, indexdef FROM pg_indexes
-        WHERE tablename IN ('case_event', 'case_rollup', 'case_unit_day')
+        SELECT tablename, indexname, indexdef FROM pg_indexes WHERE tablename = ANY(%s)
         UNION ALL
         SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint
-        WHERE conrelid::regclass::text IN ('case_event', 'case_rollup', 'case_unit_day')
-        ORDER BY 1, 2, 3""")
+        WHERE conrelid::regclass::text = ANY(%s)
+        ORDER BY 1, 2, 3""", WRITTEN, WRITTEN)
 
 
 # Rows whose unit and day come before those of the row stored before them (same level).
@@ -211,12 +223,12 @@ def test_a_large_batch_rebuilds_indexes_and_counts_the_same(fresh_db, shared_dat
 
     monkeypatch.setattr(indexes, "rebuilt", spy)
     reports = load_nyc(url, shared_data)
-    assert rebuilt == ["case_event", "case_rollup", "case_unit_day"]
+    assert rebuilt == WRITTEN
     assert schema_of(url) == schema
-    analysed = dict(query(url, "SELECT tablename, count(*) FROM pg_stats WHERE tablename IN "
-                               "('case_event', 'case_rollup', 'case_unit_day') GROUP BY 1"))
+    analysed = dict(query(url, "SELECT tablename, count(*) FROM pg_stats "
+                               "WHERE tablename = ANY(%s) GROUP BY 1", WRITTEN))
     assert set(analysed) == set(rebuilt)  # planned on their new rows from the commit on
-    for table in ("case_rollup", "case_unit_day"):  # written unit by unit, day by day
+    for table in WRITTEN[1:]:  # written unit by unit, day by day
         assert query(url, BACKWARDS.format(table=table)) == [(0,)], table
     with psycopg.connect(url) as conn:
         counted = [conn.execute(q).fetchall() for q in AGGREGATES]
@@ -225,5 +237,5 @@ def test_a_large_batch_rebuilds_indexes_and_counts_the_same(fresh_db, shared_dat
         zone = conn.execute("SELECT zone FROM rollup_zone").fetchone()[0]
         conn.execute("CREATE TEMP TABLE touched_day AS SELECT DISTINCT day FROM case_unit_day")
         rollup.refresh(conn, zone, reports["311"].loaded)
-        assert rebuilt == ["case_event", "case_rollup", "case_unit_day"]
+        assert rebuilt == WRITTEN
         assert [conn.execute(q).fetchall() for q in AGGREGATES] == counted

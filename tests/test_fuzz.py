@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 
 from dashboard import state
 from layers import api
-from layers.cases import raw_where, rollup_where
+from layers.cases import raw_where, rollup_rows, rollup_where
 from layers.catalog import default_catalog
 from layers.errors import BadParameter
 from layers.features import MAX_LIMIT, where_for
@@ -40,7 +40,6 @@ from layers.filters import (
     DEVICE_STATUSES,
     RANGES,
     Filters,
-    Where,
     parse_filters,
 )
 from layers.openapi import openapi_document
@@ -179,15 +178,17 @@ HOSTILE = st.sampled_from([
 ]).flatmap(lambda bad: st.text(max_size=6).map(lambda s: f"{s}{bad}{s}"))
 
 
-def _wheres(code: str, category: str, channel: str, level: int) -> list[Where]:
+def _wheres(code: str, category: str, channel: str, level: int) -> list:
     """Every WHERE builder of the read side, on filters holding the given values."""
     filters = Filters(scope=code, categories=(category,), channels=(channel,), kinds=(code,),
                       statuses=CASE_STATUSES, device_statuses=DEVICE_STATUSES,
                       bbox=(1.0, 2.0, 3.0, 4.0), start=NOW, end=NOW.replace(year=2026))
     scope = Scope(code if level else None, "x", level, None, 1.0, ())
-    wheres = [raw_where(filters, scope), *(rollup_where(filters, lv, code, parent, "Asia/Shanghai")
-                                          for lv in (1, 4) for parent in (False, True))]
-    return wheres + [where_for(layer, scope, filters) for layer in default_catalog()]
+    rollups = [rollup_where(filters, lv, code, parent) for lv in (1, 4) for parent in (False, True)]
+    rows = [rollup_rows(where, filters, "Asia/Shanghai", "case_rollup", cut=NOW.date())
+            for where in rollups]
+    return [raw_where(filters, scope), *rollups, *rows,
+            *(where_for(layer, scope, filters) for layer in default_catalog())]
 
 
 @PARSER

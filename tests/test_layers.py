@@ -4,6 +4,8 @@ hotspots, vector tiles, exports that reopen, and 4xx for bad input. NYC data."""
 from __future__ import annotations
 
 import json
+from datetime import date, time, timedelta
+from zoneinfo import ZoneInfo
 
 import geopandas as gpd
 import h3
@@ -15,11 +17,13 @@ import pytest
 from conftest import NYC_ZONE, PASSWORD
 from sqlalchemy import text
 
+from layers import cases
 from layers.catalog import default_catalog
 from layers.errors import BadParameter, UnknownLayer, UnknownScope
 from layers.exports import FORMATS, export
 from layers.features import items, map_points
 from layers.filters import parse_filters
+from layers.hotspots import _halves as hotspot_halves
 from layers.hotspots import getis_ord, hexbins, hotspots, parent_sql
 from layers.kpi import children, kpis, with_children
 from layers.scope import resolve_scope
@@ -94,6 +98,62 @@ def test_kpis_equal_independent_sql(conn, code):
         tolerance = 0.01 if source == "cases" else max(2.0, float(want["median"]) * 0.5)
         assert cases["median_hours"] == pytest.approx(float(want["median"]), abs=tolerance)
         assert sum(c["n"] for c in got["channels"]) == want["total"]
+
+
+@pytest.mark.parametrize("start, end", [
+    ("2011-03-02", "2011-11-08"),  # days Mar 2-6, weeks Mar 7 - Nov 6, days Nov 7-8
+    ("2011-02-21", "2011-03-02"),  # the week of Feb 21, days Feb 28 - Mar 2
+])
+@pytest.mark.parametrize("code", [None, "2", "BRONX 12"])
+def test_whole_weeks_from_the_weekly_aggregates_give_the_days_figures(conn, monkeypatch, code,
+                                                                       start, end):
+    """A range's whole weeks come from the weekly aggregates and the days around them from
+    the daily ones: every figure of the view is the one the daily aggregates alone give, and
+    the totals are those of case_event over the range's local days."""
+    scope = resolve_scope(conn, code)
+    filters = parse_filters({"start": start, "end": end}, NYC_ZONE)
+
+    def view() -> tuple[dict, dict]:
+        return (with_children(conn, scope, filters, NYC_ZONE),
+                hotspots(conn, scope, filters, "grid", 12, NYC_ZONE))
+
+    read = view()
+    # The daily tables read with the weeks' bounds hold exactly the weeks' days.
+    monkeypatch.setattr(cases, "WEEKLY", {t: t for t in cases.WEEKLY})
+    assert view() == read
+    where = f"{scope.column} = :code" if scope.column else "TRUE"
+    want = sql(conn, f"SELECT count(*) AS n FROM case_event WHERE {where} AND "
+                     f"(reported_at AT TIME ZONE '{NYC_ZONE}')::date >= :start AND "
+                     f"(reported_at AT TIME ZONE '{NYC_ZONE}')::date <= :end",
+               code=code, start=date.fromisoformat(start), end=date.fromisoformat(end))
+    data = read[0]
+    assert data["source"] == "rollup" and data["cases"]["total"] == want[0]["n"] > 0
+    assert sum(p["n"] for p in data["trend"]["points"]) == want[0]["n"]
+
+
+def test_a_range_is_read_as_its_whole_weeks_and_the_days_around_them():
+    wed, mon, mon2, thu = (date(2026, 9, 2), date(2026, 9, 7), date(2026, 11, 30),
+                           date(2026, 12, 3))
+    assert cases._spans(wed, thu, True) == [(False, wed, mon), (True, mon, mon2),
+                                            (False, mon2, thu)]
+    assert cases._spans(mon, mon2, True) == [(True, mon, mon2)]
+    assert cases._spans(None, wed, True) == [(True, None, date(2026, 8, 31)),
+                                             (False, date(2026, 8, 31), wed)]
+    assert cases._spans(wed, date(2026, 9, 6), True) == [(False, wed, date(2026, 9, 6))]
+    assert cases._spans(wed, thu, False) == [(False, wed, thu)]
+
+
+def test_long_periods_are_halved_on_a_monday(conn):
+    for start, end in (("2026-09-02", "2026-12-01"), ("2026-09-04", "2026-10-05")):
+        early, late = hotspot_halves(conn, parse_filters({"start": start, "end": end},
+                                                         NYC_ZONE), NYC_ZONE)
+        middle = late.start.astimezone(ZoneInfo(NYC_ZONE))
+        assert early.end == late.start and middle.time() == time(0) and middle.weekday() == 0
+        halfway = early.start + (late.end - early.start) / 2
+        assert abs(late.start - halfway) <= timedelta(days=4)
+    early, late = hotspot_halves(conn, parse_filters({"start": "2026-09-02", "end": "2026-09-11"},
+                                                     NYC_ZONE), NYC_ZONE)
+    assert late.start.astimezone(ZoneInfo(NYC_ZONE)).date() == date(2026, 9, 7)  # Sep 2-11
 
 
 def test_open_cases_above_the_child_level_count_for_the_scope(conn):
