@@ -99,9 +99,9 @@ def main() -> None:
     url = with_database(server_url(), os.environ.get("BENCH_READ_DB", "onemap_bench_city_l"))
     engine = make_engine(url)
     metrics = []
-    with engine.connect() as conn, engine.connect() as plain:
-        plain.execute(text(DEFAULTS))
-        plain.commit()
+    with engine.connect() as conn, engine.connect() as server_default:
+        server_default.execute(text(DEFAULTS))
+        server_default.commit()
         zone = local_zone(conn, "Asia/Shanghai")
         cases = conn.execute(text("SELECT count(*) FROM case_event")).scalar_one()
         for level, code in scopes(conn).items():
@@ -112,11 +112,12 @@ def main() -> None:
                 with_children(conn, scope, filters, zone)  # what /api/kpi and the views call
                 hotspots(conn, scope, filters, "grid", 12, zone)
 
-            def raw(level=level, code=code, filters=filters, plain=plain):
+            def raw(level=level, code=code, filters=filters):
                 params = {"code": code, "start": filters.start, "end": filters.end}
                 where = f"{COLUMN[level]} = :code"
-                plain.execute(text(RAW.format(child=CHILD[level], scope=where)), params).all()
-                plain.execute(text(RAW_GRID_COUNTS.format(scope=where)), params).all()
+                for query in (RAW.format(child=CHILD[level], scope=where),
+                              RAW_GRID_COUNTS.format(scope=where)):
+                    server_default.execute(text(query), params).all()
 
             view()
             raw()  # warm both once
