@@ -153,20 +153,15 @@ def hotspots(conn: Connection, scope: Scope, filters: Filters, unit: str = "grid
 
 
 def _grid_units(conn: Connection, scope: Scope) -> Units:
+    """The scope's grids with their neighbours (those inside the scope), in one statement."""
     scope_clause = f"a.{scope.column} = :scope" if scope.column else "TRUE"
-    ids = [r[0] for r in conn.execute(text(
-        f"SELECT a.code FROM admin_unit a WHERE a.level = 4 AND {scope_clause} ORDER BY a.code"),
-        {"scope": scope.code})]
-    if len(ids) < MIN_UNITS:  # no Gi* for so few: their neighbours are not needed
-        return Units(ids, None, [[] for _ in ids])
+    rows = conn.execute(text(
+        f"SELECT a.code, array_remove(array_agg(n.neighbour_code), NULL) FROM admin_unit a "
+        f"LEFT JOIN grid_neighbour n ON n.grid_code = a.code WHERE a.level = 4 "
+        f"AND {scope_clause} GROUP BY a.code ORDER BY a.code"), {"scope": scope.code}).all()
+    ids = [code for code, _ in rows]
     index = {code: i for i, code in enumerate(ids)}
-    pairs = conn.execute(text(
-        f"SELECT n.grid_code, n.neighbour_code FROM grid_neighbour n JOIN admin_unit a "
-        f"ON a.code = n.grid_code WHERE {scope_clause}"), {"scope": scope.code}).all()
-    neighbours: list[list[int]] = [[] for _ in ids]
-    for a, b in pairs:
-        if b in index:
-            neighbours[index[a]].append(index[b])
+    neighbours = [[index[b] for b in near if b in index] for _, near in rows]
     return Units(ids, None, neighbours)  # shapes are read for the hotspots found only
 
 

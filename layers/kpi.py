@@ -78,8 +78,7 @@ def kpis(conn: Connection, scope: Scope, filters: Filters, zone: str,
         "cases": figures,
         **_mixes(conn, scope, filters, zone, fast),
         "trend": trend(conn, scope, filters, zone, fast),
-        "iot": iot_counts(conn, scope, filters),
-        "facilities": facility_counts(conn, scope, filters),
+        **point_counts(conn, scope, filters),
     }
 
 
@@ -89,17 +88,13 @@ def children(conn: Connection, scope: Scope, filters: Filters, zone: str,
     ``open_by_child``: their open cases, when counted already."""
     if scope.child_level is None:
         return []
-    units = conn.execute(text(
-        "SELECT code, name, area_km2 FROM admin_unit WHERE level = :level AND "
-        "(CAST(:parent AS text) IS NULL OR parent_code = :parent) ORDER BY code"),
-        {"level": scope.child_level, "parent": scope.code}).mappings().all()
     fast = rollup_answers(conn, filters, zone)
-    closed = _closed_by_child(conn, scope, filters, zone, fast)
+    units = _closed_by_child(conn, scope, filters, zone, fast)
     live = (open_by_child if open_by_child is not None
             else _live_open(conn, scope, filters, by_child=True))
     rows = []
     for unit in units:
-        figures = summarize(closed.get(unit["code"], {}))
+        figures = summarize(unit)
         figures.update(live.get(unit["code"], {"open": 0, "overdue": 0}))
         area = float(unit["area_km2"])
         figures["per_km2"] = round(figures["total"] / area, 2) if area else None
@@ -166,18 +161,23 @@ def _closed_figures(conn, scope: Scope, filters: Filters, zone: str, fast: bool)
     return conn.execute(text(query), {**rows.params, "tz": zone}).mappings().one()
 
 
-def _closed_by_child(conn, scope: Scope, filters: Filters, zone: str, fast: bool) -> dict:
+def _closed_by_child(conn, scope: Scope, filters: Filters, zone: str, fast: bool) -> list:
+    """Every child unit (code, name, area) with its summed figures (NULL when it has no
+    cases), in code order."""
     if fast:
         where = rollup_where(filters, scope.child_level, scope.code, True)
         rows = rollup_rows(where, filters, zone, rollup_table(filters))
-        query = f"SELECT r.unit_code AS code, {ROLLUP_MEASURES} FROM {rows.sql} GROUP BY 1"
+        figures = f"SELECT r.unit_code AS child, {ROLLUP_MEASURES} FROM {rows.sql} GROUP BY 1"
     else:
         column = child_column(scope)
         rows = raw_rows(filters, scope)
-        query = (f"SELECT c.{column} AS code, {RAW_MEASURES} FROM {rows.sql} "
-                 f"WHERE c.{column} IS NOT NULL GROUP BY 1")
-    found = conn.execute(text(query), {**rows.params, "tz": zone}).mappings()
-    return {r["code"]: dict(r) for r in found}
+        figures = (f"SELECT c.{column} AS child, {RAW_MEASURES} FROM {rows.sql} "
+                   f"WHERE c.{column} IS NOT NULL GROUP BY 1")
+    query = (f"SELECT a.code, a.name, a.area_km2, f.* FROM admin_unit a "
+             f"LEFT JOIN ({figures}) f ON f.child = a.code WHERE a.level = :child_level "
+             f"AND (CAST(:parent AS text) IS NULL OR a.parent_code = :parent) ORDER BY a.code")
+    params = {**rows.params, "tz": zone, "child_level": scope.child_level, "parent": scope.code}
+    return conn.execute(text(query), params).mappings().all()
 
 
 def _scope_open(conn, scope: Scope, filters: Filters, by_child: dict | None) -> dict:
@@ -235,21 +235,20 @@ def trend(conn, scope: Scope, filters: Filters, zone: str, fast: bool) -> dict:
     return {"unit": unit, "points": [{"period": p.isoformat(), "n": int(n)} for p, n in points]}
 
 
-def iot_counts(conn, scope: Scope, filters: Filters) -> dict:
-    """Devices by status in the scope: online rate and active alarms."""
-    where = where_for(default_catalog().get("iot-devices"), scope, filters)
-    rows = dict(conn.execute(text(
-        f"SELECT t.status, count(*) FROM iot_device t WHERE {where.sql} GROUP BY 1"),
-        where.params).all())
-    total = sum(rows.values())
-    return {"devices": total, "online": rows.get("online", 0),
-            "offline": rows.get("offline", 0), "alarm": rows.get("alarm", 0),
-            "online_rate": _ratio(rows.get("online", 0), total)}
-
-
-def facility_counts(conn, scope: Scope, filters: Filters) -> dict:
-    where = where_for(default_catalog().get("facilities"), scope, filters)
+def point_counts(conn, scope: Scope, filters: Filters) -> dict:
+    """IoT devices by status (online rate, active alarms) and facilities by kind in the
+    scope, in one statement (both layers' filters bind the same names to the same values)."""
+    catalog = default_catalog()
+    devices = where_for(catalog.get("iot-devices"), scope, filters)
+    places = where_for(catalog.get("facilities"), scope, filters)
     rows = conn.execute(text(
-        f"SELECT t.kind, count(*) FROM facility t WHERE {where.sql} GROUP BY 1 ORDER BY 2 DESC"),
-        where.params)
-    return {kind: int(n) for kind, n in rows}
+        f"SELECT true AS device, t.status AS key, count(*) AS n FROM iot_device t "
+        f"WHERE {devices.sql} GROUP BY 2 UNION ALL "
+        f"SELECT false, t.kind, count(*) FROM facility t WHERE {places.sql} GROUP BY 2 "
+        f"ORDER BY 1, 3 DESC, 2"), {**devices.params, **places.params}).all()
+    status = {key: int(n) for device, key, n in rows if device}
+    total = sum(status.values())
+    iot = {"devices": total, "online": status.get("online", 0),
+           "offline": status.get("offline", 0), "alarm": status.get("alarm", 0),
+           "online_rate": _ratio(status.get("online", 0), total)}
+    return {"iot": iot, "facilities": {key: int(n) for device, key, n in rows if not device}}
