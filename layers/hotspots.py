@@ -18,6 +18,7 @@ from layers.cases import raw_where, rollup_answers, rollup_rows, rollup_table, r
 from layers.errors import BadParameter
 from layers.filters import Filters
 from layers.scope import Scope
+from layers.sql import run
 
 STORED_RESOLUTION = 11
 ZOOM_RESOLUTION = ((9, 6), (11, 7), (12, 8), (14, 9), (15, 10))  # (up to zoom, resolution)
@@ -50,7 +51,7 @@ def hex_counts(conn: Connection, scope: Scope, filters: Filters, resolution: int
     where = raw_where(filters, scope).add("c.h3 IS NOT NULL")
     query = (f"SELECT {parent_sql(resolution)} AS cell, count(*) AS n FROM case_event c "
              f"WHERE {where.sql} GROUP BY 1")
-    return {int(cell): int(n) for cell, n in conn.execute(text(query), where.params)}
+    return {int(cell): int(n) for cell, n in run(conn, query, where.params)}
 
 
 def hexbins(conn: Connection, scope: Scope, filters: Filters, zoom: float) -> dict:
@@ -155,10 +156,10 @@ def hotspots(conn: Connection, scope: Scope, filters: Filters, unit: str = "grid
 def _grid_units(conn: Connection, scope: Scope) -> Units:
     """The scope's grids with their neighbours (those inside the scope), in one statement."""
     scope_clause = f"a.{scope.column} = :scope" if scope.column else "TRUE"
-    rows = conn.execute(text(
-        f"SELECT a.code, array_remove(array_agg(n.neighbour_code), NULL) FROM admin_unit a "
-        f"LEFT JOIN grid_neighbour n ON n.grid_code = a.code WHERE a.level = 4 "
-        f"AND {scope_clause} GROUP BY a.code ORDER BY a.code"), {"scope": scope.code}).all()
+    rows = run(conn,
+               f"SELECT a.code, array_remove(array_agg(n.neighbour_code), NULL) FROM admin_unit a "
+               f"LEFT JOIN grid_neighbour n ON n.grid_code = a.code WHERE a.level = 4 "
+               f"AND {scope_clause} GROUP BY a.code ORDER BY a.code", {"scope": scope.code}).all()
     ids = [code for code, _ in rows]
     index = {code: i for i, code in enumerate(ids)}
     neighbours = [[index[b] for b in near if b in index] for _, near in rows]
@@ -166,9 +167,8 @@ def _grid_units(conn: Connection, scope: Scope) -> Units:
 
 
 def _grid_shapes(conn: Connection, codes: list[str]) -> dict[str, dict]:
-    rows = conn.execute(text(
-        "SELECT code, ST_AsGeoJSON(ST_SimplifyPreserveTopology(geom, 0.00002), 6) "
-        "FROM admin_unit WHERE code = ANY(:codes)"), {"codes": codes})
+    rows = run(conn, "SELECT code, ST_AsGeoJSON(ST_SimplifyPreserveTopology(geom, 0.00002), 6) "
+                     "FROM admin_unit WHERE code = ANY(:codes)", {"codes": codes})
     return {code: json.loads(shape) for code, shape in rows}
 
 
@@ -193,13 +193,12 @@ def _counts(conn, scope: Scope, filters: Filters, unit: str, resolution: int,
         found = hex_counts(conn, scope, filters, resolution)
     elif rollup_answers(conn, filters, zone):
         rows = _grid_rows(filters, ids, zone)
-        found = dict(conn.execute(text(
-            f"SELECT r.unit_code, sum(r.total) FROM {rows.sql} GROUP BY 1"), rows.params).all())
+        found = dict(run(conn, f"SELECT r.unit_code, sum(r.total) FROM {rows.sql} GROUP BY 1",
+                         rows.params).all())
     else:
         where = raw_where(filters, scope).add("c.grid_code IS NOT NULL")
-        found = dict(conn.execute(text(
-            f"SELECT c.grid_code, count(*) FROM case_event c WHERE {where.sql} GROUP BY 1"),
-            where.params).all())
+        found = dict(run(conn, f"SELECT c.grid_code, count(*) FROM case_event c "
+                               f"WHERE {where.sql} GROUP BY 1", where.params).all())
     return np.array([found.get(uid, 0) for uid in ids], dtype=float)
 
 
@@ -208,10 +207,10 @@ def _grid_counts_by_half(conn, filters: Filters, late: Filters, ids: list,
     """Whole-period, early and late counts per grid in one pass over the daily aggregates."""
     middle = late.start.astimezone(ZoneInfo(zone)).date()
     rows = _grid_rows(filters, ids, zone, cut=middle)
-    counted = conn.execute(text(
-        f"SELECT r.unit_code, sum(r.total), sum(r.total) FILTER (WHERE r.day < :middle), "
-        f"sum(r.total) FILTER (WHERE r.day >= :middle) FROM {rows.sql} GROUP BY 1"),
-        {**rows.params, "middle": middle}).all()
+    counted = run(conn,
+                  f"SELECT r.unit_code, sum(r.total), sum(r.total) FILTER (WHERE r.day < :middle), "
+                  f"sum(r.total) FILTER (WHERE r.day >= :middle) FROM {rows.sql} GROUP BY 1",
+                  {**rows.params, "middle": middle}).all()
     found = {code: (whole, early or 0, recent or 0) for code, whole, early, recent in counted}
     empty = (0, 0, 0)
     return {name: np.array([found.get(uid, empty)[i] for uid in ids], dtype=float)

@@ -8,7 +8,7 @@ are always counted live, since "overdue" depends on the clock.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from layers.cases import (
     Rows,
@@ -24,6 +24,7 @@ from layers.catalog import default_catalog
 from layers.features import where_for
 from layers.filters import Filters
 from layers.scope import Scope
+from layers.sql import run
 from onemap.schema import HOUR_BUCKETS, HOURS_COLUMNS, LEVEL_COLUMN
 
 RESOLUTION = ("grid", "community", "street", "district")  # resolved_level 4, 3, 2, 1
@@ -158,7 +159,7 @@ def _closed_figures(conn, scope: Scope, filters: Filters, zone: str, fast: bool)
     rows = _scope_rows(scope, filters, zone, fast)
     measures = ROLLUP_MEASURES if fast else RAW_MEASURES
     query = f"SELECT {measures} FROM {rows.sql}"
-    return conn.execute(text(query), {**rows.params, "tz": zone}).mappings().one()
+    return run(conn, query, {**rows.params, "tz": zone}).mappings().one()
 
 
 def _closed_by_child(conn, scope: Scope, filters: Filters, zone: str, fast: bool) -> list:
@@ -177,7 +178,7 @@ def _closed_by_child(conn, scope: Scope, filters: Filters, zone: str, fast: bool
              f"LEFT JOIN ({figures}) f ON f.child = a.code WHERE a.level = :child_level "
              f"AND (CAST(:parent AS text) IS NULL OR a.parent_code = :parent) ORDER BY a.code")
     params = {**rows.params, "tz": zone, "child_level": scope.child_level, "parent": scope.code}
-    return conn.execute(text(query), params).mappings().all()
+    return run(conn, query, params).mappings().all()
 
 
 def _scope_open(conn, scope: Scope, filters: Filters, by_child: dict | None) -> dict:
@@ -201,7 +202,7 @@ def _live_open(conn, scope: Scope, filters: Filters, by_child: bool = False) -> 
     query = (f"SELECT {key} AS code, count(*) AS open, "
              f"count(*) FILTER (WHERE c.deadline < now()) AS overdue "
              f"FROM case_event c WHERE {where.sql} GROUP BY 1")
-    rows = conn.execute(text(query), where.params).mappings()
+    rows = run(conn, query, where.params).mappings()
     found = {r["code"]: {"open": int(r["open"]), "overdue": int(r["overdue"])} for r in rows}
     return found if by_child else {None: found.get(None, {"open": 0, "overdue": 0})}
 
@@ -215,7 +216,7 @@ def _mixes(conn, scope, filters, zone, fast: bool) -> dict[str, list[dict]]:
              f"coalesce({a}.channel, {a}.category_1) AS key, {measure} AS n FROM {rows.sql} "
              f"GROUP BY GROUPING SETS (({a}.channel), ({a}.category_1)) ORDER BY 1, 3 DESC, 2")
     mixes: dict[str, list[dict]] = {"channels": [], "categories": []}
-    for by_channel, key, n in conn.execute(text(query), rows.params):
+    for by_channel, key, n in run(conn, query, rows.params):
         mixes["channels" if by_channel else "categories"].append({"key": key, "n": int(n)})
     mixes["channels"] = mixes["channels"][:50]
     mixes["categories"] = mixes["categories"][:10]
@@ -231,7 +232,7 @@ def trend(conn, scope: Scope, filters: Filters, zone: str, fast: bool) -> dict:
                        ("(c.reported_at AT TIME ZONE :tz)::date", "count(*)"))
     query = (f"SELECT date_trunc('{unit}', {bucket})::date AS period, {measure} AS n "
              f"FROM {rows.sql} GROUP BY 1 ORDER BY 1")
-    points = conn.execute(text(query), {**rows.params, "tz": zone})
+    points = run(conn, query, {**rows.params, "tz": zone})
     return {"unit": unit, "points": [{"period": p.isoformat(), "n": int(n)} for p, n in points]}
 
 
@@ -241,11 +242,11 @@ def point_counts(conn, scope: Scope, filters: Filters) -> dict:
     catalog = default_catalog()
     devices = where_for(catalog.get("iot-devices"), scope, filters)
     places = where_for(catalog.get("facilities"), scope, filters)
-    rows = conn.execute(text(
-        f"SELECT true AS device, t.status AS key, count(*) AS n FROM iot_device t "
-        f"WHERE {devices.sql} GROUP BY 2 UNION ALL "
-        f"SELECT false, t.kind, count(*) FROM facility t WHERE {places.sql} GROUP BY 2 "
-        f"ORDER BY 1, 3 DESC, 2"), {**devices.params, **places.params}).all()
+    rows = run(conn,
+               f"SELECT true AS device, t.status AS key, count(*) AS n FROM iot_device t "
+               f"WHERE {devices.sql} GROUP BY 2 UNION ALL "
+               f"SELECT false, t.kind, count(*) FROM facility t WHERE {places.sql} GROUP BY 2 "
+               f"ORDER BY 1, 3 DESC, 2", {**devices.params, **places.params}).all()
     status = {key: int(n) for device, key, n in rows if device}
     total = sum(status.values())
     iot = {"devices": total, "online": status.get("online", 0),
