@@ -20,7 +20,10 @@ from layers.scope import Scope
 from onemap.schema import LEVEL_COLUMN
 
 CATEGORY_COLUMNS = ("category_1", "category_2", "category_3", "category_4")
-WEEKLY = {"case_rollup": "case_rollup_week", "case_unit_day": "case_unit_week"}
+# The daily aggregates' weekly sums, and the columns those hold ("*": all of the daily ones).
+WEEKLY = {"case_unit_day": ("case_unit_week", "*"),
+          "case_rollup": ("case_rollup_week",
+                          "level, unit_code, parent_code, day, category_1, channel, status, total")}
 
 
 @dataclass(frozen=True)
@@ -91,11 +94,15 @@ def rollup_where(filters: Filters, level: int, unit: str | None, by_parent: bool
 
 
 def rollup_rows(where: Where, filters: Filters, zone: str, table: str, *,
-                cut: date | None = None, weeks: bool = True) -> Rows:
+                cut: date | None = None, weeks: bool = True, counts: bool = False) -> Rows:
     """The rows of the daily aggregate ``table`` that ``where`` selects, over the filters'
     local days: whole weeks from its weekly table and the days around them from ``table``,
     each side of the day ``cut`` apart (so that no week straddles it); all from ``table``
-    when not ``weeks``."""
+    when not ``weeks``, or when its weekly table lacks measures and not only the ``counts``
+    (``total``) are read."""
+    weekly, columns = WEEKLY[table]
+    weeks = weeks and (counts or columns == "*")
+    columns = columns if weeks else "*"
     start, end = (t.astimezone(ZoneInfo(zone)).date() if t else None
                   for t in (filters.start, filters.end))
     inside = (cut is not None and cut.weekday() != 0  # no week straddles a Monday
@@ -103,14 +110,14 @@ def rollup_rows(where: Where, filters: Filters, zone: str, table: str, *,
     bounds = [start, cut, end] if inside else [start, end]
     parts, params = [], dict(where.params)
     for lo, hi in zip(bounds, bounds[1:], strict=False):
-        for weekly, first, last in _spans(lo, hi, weeks):
+        for is_week, first, last in _spans(lo, hi, weeks):
             days = Where()
             for op, name, day in ((">=", "lo", first), ("<", "hi", last)):
                 if day is not None:
                     days.add(f"r.day {op} :{name}{len(parts)}", **{f"{name}{len(parts)}": day})
             params.update(days.params)
-            source = WEEKLY[table] if weekly else table
-            parts.append(f"SELECT * FROM {source} r WHERE {where.sql} AND {days.sql}")
+            source = weekly if is_week else table
+            parts.append(f"SELECT {columns} FROM {source} r WHERE {where.sql} AND {days.sql}")
     return Rows("(" + " UNION ALL ".join(parts) + ") r", params)
 
 

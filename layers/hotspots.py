@@ -25,6 +25,7 @@ ZOOM_RESOLUTION = ((9, 6), (11, 7), (12, 8), (14, 9), (15, 10))  # (up to zoom, 
 SIGNIFICANCE = ((2.576, 0.99), (1.960, 0.95), (1.645, 0.90))
 HOT_Z = 1.960
 MIN_UNITS = 3  # fewer units than this have no Gi* z-scores (see getis_ord)
+GRID_LEVEL = 4
 WEEKS_FROM_DAYS = 28  # periods this long are split into early and late halves on a Monday
 
 
@@ -122,10 +123,13 @@ def hotspots(conn: Connection, scope: Scope, filters: Filters, unit: str = "grid
     if unit not in ("grid", "hex"):
         raise BadParameter("unit", unit, "must be grid or hex")
     resolution = resolution_for_zoom(zoom)
+    none = {"type": "FeatureCollection", "features": [], "unit": unit,
+            "resolution": resolution if unit == "hex" else None}
+    if unit == "grid" and scope.level == GRID_LEVEL:  # one grid: nothing to compare with
+        return none
     units = _grid_units(conn, scope) if unit == "grid" else _hex_units(conn, scope, resolution)
     if len(units.ids) < MIN_UNITS:  # Gi* needs a neighbourhood to compare with
-        return {"type": "FeatureCollection", "features": [], "unit": unit,
-                "resolution": resolution if unit == "hex" else None}
+        return none
     early, late = _halves(conn, filters, zone)
     if unit == "grid" and all(rollup_answers(conn, f, zone) for f in (early, late)):
         counts = _grid_counts_by_half(conn, filters, late, units.ids, zone)
@@ -223,7 +227,7 @@ def _grid_rows(filters: Filters, ids: list, zone: str, cut: date | None = None):
     column, which scans every grid's days when the scope is the district; no week of them
     straddles the day ``cut``."""
     where = rollup_where(filters, 4, None, False).add("r.unit_code = ANY(:ids)", ids=ids)
-    return rollup_rows(where, filters, zone, rollup_table(filters), cut=cut)
+    return rollup_rows(where, filters, zone, rollup_table(filters), cut=cut, counts=True)
 
 
 def _halves(conn: Connection, filters: Filters, zone: str) -> tuple[Filters, Filters]:

@@ -146,12 +146,14 @@ def _ratio(part: int, whole: int, digits: int = 4) -> float | None:
 
 
 def _scope_rows(scope: Scope, filters: Filters, zone: str, fast: bool,
-                table: str | None = None, weeks: bool = True) -> Rows:
+                table: str | None = None, weeks: bool = True, counts: bool = False) -> Rows:
     """Where the scope's own figures come from: its aggregates (alias ``r``; by day only
-    unless ``weeks``) or its cases (alias ``c``), under the filters."""
+    unless ``weeks``; only ``total`` read if ``counts``) or its cases (alias ``c``), under
+    the filters."""
     if fast:
         where = rollup_where(filters, max(scope.level, 1), scope.code, False)
-        return rollup_rows(where, filters, zone, table or rollup_table(filters), weeks=weeks)
+        return rollup_rows(where, filters, zone, table or rollup_table(filters), weeks=weeks,
+                           counts=counts)
     return raw_rows(filters, scope)
 
 
@@ -210,7 +212,7 @@ def _live_open(conn, scope: Scope, filters: Filters, by_child: bool = False) -> 
 def _mixes(conn, scope, filters, zone, fast: bool) -> dict[str, list[dict]]:
     """The channel mix and the top 10 categories, from one pass over the rows (grouping
     sets). Mixes need the category and channel columns: the full-grain aggregates."""
-    rows = _scope_rows(scope, filters, zone, fast, table="case_rollup")
+    rows = _scope_rows(scope, filters, zone, fast, table="case_rollup", counts=True)
     a, measure = ("r", "sum(r.total)") if fast else ("c", "count(*)")
     query = (f"SELECT GROUPING({a}.channel) = 0 AS by_channel, "
              f"coalesce({a}.channel, {a}.category_1) AS key, {measure} AS n FROM {rows.sql} "
@@ -227,7 +229,7 @@ def trend(conn, scope: Scope, filters: Filters, zone: str, fast: bool) -> dict:
     """Cases per day, or per week when the range is long."""
     days = (filters.end - filters.start).days if filters.start and filters.end else 10_000
     unit = "week" if days > TREND_WEEKLY_AFTER_DAYS else "day"
-    rows = _scope_rows(scope, filters, zone, fast, weeks=unit == "week")
+    rows = _scope_rows(scope, filters, zone, fast, weeks=unit == "week", counts=True)
     bucket, measure = (("r.day", "sum(r.total)") if fast else
                        ("(c.reported_at AT TIME ZONE :tz)::date", "count(*)"))
     query = (f"SELECT date_trunc('{unit}', {bucket})::date AS period, {measure} AS n "

@@ -15,7 +15,7 @@ import openpyxl
 import pandas as pd
 import pytest
 from conftest import NYC_ZONE, PASSWORD
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from layers import cases
 from layers.catalog import default_catalog
@@ -119,7 +119,7 @@ def test_whole_weeks_from_the_weekly_aggregates_give_the_days_figures(conn, monk
 
     read = view()
     # The daily tables read with the weeks' bounds hold exactly the weeks' days.
-    monkeypatch.setattr(cases, "WEEKLY", {t: t for t in cases.WEEKLY})
+    monkeypatch.setattr(cases, "WEEKLY", {t: (t, "*") for t in cases.WEEKLY})
     assert view() == read
     where = f"{scope.column} = :code" if scope.column else "TRUE"
     want = sql(conn, f"SELECT count(*) AS n FROM case_event WHERE {where} AND "
@@ -255,6 +255,19 @@ def test_hotspots_have_significance_and_trend(conn):
         assert props["confidence"] in (0.9, 0.95, 0.99, None)
         assert props["trend"] in ("persistent", "emerging", "fading", None)
         assert props["confidence"] or props["trend"]
+    tract = resolve_scope(conn, sql(conn, "SELECT code FROM admin_unit WHERE level = 4 "
+                                          "LIMIT 1")[0]["code"])
+    statements = []
+
+    def note(_conn, _cursor, statement, *_):
+        statements.append(statement)
+
+    event.listen(conn, "before_cursor_execute", note)
+    try:  # a single grid has no neighbourhood to compare with, so nothing is read
+        one = hotspots(conn, tract, parse_filters({}), "grid")
+    finally:
+        event.remove(conn, "before_cursor_execute", note)
+    assert one["features"] == [] and statements == []
 
 
 def test_tiles_decode_to_the_expected_features(conn):
