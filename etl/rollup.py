@@ -127,13 +127,15 @@ CREATE TEMP TABLE touched_week ON COMMIT DROP AS
 SELECT DISTINCT {MONDAY.format(day="day")} AS day FROM touched_day
 """
 
-# A touched week's rows, from all of its days (untouched ones included).
+# A touched week's rows, from all of its days (untouched ones included). A unit's days may
+# name different parents (cases keep the codes they were placed with when a unit moves):
+# its week takes one of them, as its key has no parent.
 WEEK = f"""
 INSERT INTO {{week}} (level, unit_code, parent_code, day, {{keys}}, {{measures}})
-SELECT level, unit_code, parent_code, week, {{keys}}, {{sums}}
+SELECT level, unit_code, max(parent_code), week, {{keys}}, {{sums}}
 FROM (SELECT *, {MONDAY.format(day="day")} AS week FROM {{daily}}) r
 WHERE week IN (SELECT day FROM touched_week)
-GROUP BY level, unit_code, parent_code, week, {{keys}}{{order}}
+GROUP BY level, unit_code, week, {{keys}}{{order}}
 """
 
 
@@ -151,8 +153,8 @@ def mark_touched(conn: psycopg.Connection, timezone: str) -> None:
 
 
 def refresh(conn: psycopg.Connection, timezone: str, changed: int) -> None:
-    """After the upsert of ``changed`` cases: recompute every level's aggregates for the
-    touched days."""
+    """After the upsert of ``changed`` cases: recompute every level's daily aggregates for
+    the touched days, then the weekly ones for the weeks those fall in."""
     _count_levels(conn, timezone)
     _rewrite(conn, "case_rollup", changed, [_rollup(level) for level in LEVEL_COLUMN])
     _rewrite(conn, "case_unit_day", changed, [_unit_day(level) for level in LEVEL_COLUMN])

@@ -121,7 +121,8 @@ def rollup_rows(where: Where, filters: Filters, zone: str, table: str, *,
     return Rows("(" + " UNION ALL ".join(parts) + ") r", params)
 
 
-def _spans(lo: date | None, hi: date | None, weeks: bool) -> list[tuple[bool, date, date]]:
+def _spans(lo: date | None, hi: date | None,
+           weeks: bool) -> list[tuple[bool, date | None, date | None]]:
     """The days [lo, hi) (None: open) as (weekly, first, last) spans: the whole weeks inside
     (Monday to Monday) and the days before and after them."""
     first = lo + timedelta(days=-lo.weekday() % 7) if lo else None  # the first Monday

@@ -208,8 +208,9 @@ def _counts(conn, scope: Scope, filters: Filters, unit: str, resolution: int,
 
 def _grid_counts_by_half(conn, filters: Filters, late: Filters, ids: list,
                          zone: str) -> dict[str, np.ndarray]:
-    """Whole-period, early and late counts per grid in one pass over the daily aggregates."""
-    middle = late.start.astimezone(ZoneInfo(zone)).date()
+    """Whole-period, early and late counts per grid in one pass over the aggregates (no
+    early or late ones when there are no cases to halve an open period by)."""
+    middle = late.start.astimezone(ZoneInfo(zone)).date() if late.start else None
     rows = _grid_rows(filters, ids, zone, cut=middle)
     counted = run(conn,
                   f"SELECT r.unit_code, sum(r.total), sum(r.total) FILTER (WHERE r.day < :middle), "

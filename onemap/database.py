@@ -70,9 +70,11 @@ def _session(dbapi_connection, statements: list[str]) -> None:
     grid list and period: the district's hotspot counts went from 17 ms to 140 ms on the
     tenth view.
 
-    ``max_parallel_workers_per_gather``: no parallel workers. A view's statements read a few
-    thousand aggregate rows, and starting workers costs more than they save: the district's
-    hotspot counts at L took 21 ms alone and 45-57 ms with two workers."""
+    ``max_parallel_workers_per_gather``: no parallel workers. Most of a view's statements
+    read a few thousand aggregate rows, where starting workers costs more than they save:
+    the district's hotspot counts at L took 21 ms alone and 45-57 ms with two workers. The
+    statements that scan cases (hex bins, filters the aggregates cannot answer, exports)
+    run without them too, leaving the cores to concurrent requests."""
     with dbapi_connection.cursor() as cursor:
         for statement in statements:
             cursor.execute(statement)

@@ -176,6 +176,37 @@ def test_rollup_matches_the_cases_after_every_load(nyc):
         assert by_week == summed and summed, week
 
 
+def test_a_unit_whose_days_name_two_parents_still_has_one_row_a_week(nyc):
+    """Cases keep the codes they were placed with, so after a unit moves its days may name
+    different parents: its week is one row (the weekly key has no parent), their sum."""
+    url, _, _ = nyc
+    with psycopg.connect(url) as conn:
+        zone = conn.execute("SELECT zone FROM rollup_zone").fetchone()[0]
+        grid, day = conn.execute(
+            "SELECT grid_code, min((reported_at AT TIME ZONE %s)::date) FROM case_event "
+            "WHERE grid_code IS NOT NULL GROUP BY 1 "
+            "HAVING count(DISTINCT (reported_at AT TIME ZONE %s)::date) > 1 LIMIT 1",
+            (zone, zone)).fetchone()
+        conn.execute("UPDATE case_event SET community_code = community_code || '-before' "
+                     "WHERE grid_code = %s AND (reported_at AT TIME ZONE %s)::date = %s",
+                     (grid, zone, day))
+        conn.execute("CREATE TEMP TABLE touched_day AS SELECT DISTINCT day FROM case_unit_day")
+        rollup.refresh(conn, zone, 1)
+        parents = query_on(conn, "SELECT count(DISTINCT parent_code) FROM case_unit_day "
+                                 "WHERE level = 4 AND unit_code = %s", grid)
+        weeks = query_on(conn, "SELECT day, status, total FROM case_unit_week WHERE level = 4 "
+                               "AND unit_code = %s ORDER BY 1, 2", grid)
+        days = query_on(conn, "SELECT date_trunc('week', day)::date AS w, status, sum(total) "
+                              "FROM case_unit_day WHERE level = 4 AND unit_code = %s "
+                              "GROUP BY 1, 2 ORDER BY 1, 2", grid)
+        conn.rollback()
+    assert parents == [(2,)] and weeks == days and weeks
+
+
+def query_on(conn, sql: str, *params):
+    return conn.execute(sql, params).fetchall()
+
+
 # Every aggregate row (sums of hours to 1e-6: their float sum depends on the order of rows).
 AGGREGATES = [f"SELECT to_jsonb(r) - 'hours_sum', round((to_jsonb(r) ->> 'hours_sum')::numeric, 6) "
               f"FROM {table} r ORDER BY level, unit_code, day, {keys}"
@@ -209,9 +240,9 @@ FROM (SELECT unit_code, day, lag(unit_code) OVER w AS before_unit, lag(day) OVER
 
 def test_a_large_batch_rebuilds_indexes_and_counts_the_same(fresh_db, shared_data, monkeypatch):
     """A batch large next to its tables (here: any batch) drops the indexes of case_event
-    and of both aggregates, builds them again and analyses the tables; the aggregates are
-    stored in unit and day order; the schema is as before and the aggregates equal those
-    counted with every index kept."""
+    and of every aggregate table, builds them again and analyses the tables; the aggregates
+    read row by row are stored in unit and day order; the schema is as before and the
+    aggregates equal those counted with every index kept."""
     url = fresh_db()
     schema = schema_of(url)
     monkeypatch.setattr(indexes, "REBUILD_MIN_ROWS", 1)

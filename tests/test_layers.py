@@ -17,6 +17,7 @@ import pytest
 from conftest import NYC_ZONE, PASSWORD
 from sqlalchemy import event, text
 
+from etl import rollup
 from layers import cases
 from layers.catalog import default_catalog
 from layers.errors import BadParameter, UnknownLayer, UnknownScope
@@ -151,9 +152,9 @@ def test_long_periods_are_halved_on_a_monday(conn):
         assert early.end == late.start and middle.time() == time(0) and middle.weekday() == 0
         halfway = early.start + (late.end - early.start) / 2
         assert abs(late.start - halfway) <= timedelta(days=4)
-    early, late = hotspot_halves(conn, parse_filters({"start": "2026-09-02", "end": "2026-09-11"},
+    early, late = hotspot_halves(conn, parse_filters({"start": "2026-09-02", "end": "2026-09-10"},
                                                      NYC_ZONE), NYC_ZONE)
-    assert late.start.astimezone(ZoneInfo(NYC_ZONE)).date() == date(2026, 9, 7)  # Sep 2-11
+    assert late.start.astimezone(ZoneInfo(NYC_ZONE)).date() == date(2026, 9, 6)  # a Sunday
 
 
 def test_open_cases_above_the_child_level_count_for_the_scope(conn):
@@ -268,6 +269,18 @@ def test_hotspots_have_significance_and_trend(conn):
     finally:
         event.remove(conn, "before_cursor_execute", note)
     assert one["features"] == [] and statements == []
+
+
+def test_hotspots_of_an_open_period_with_no_cases(nyc_db):
+    """With no cases the open period has no span to halve: no hotspots, and no error."""
+    engine = make_engine(nyc_db)
+    with engine.connect() as empty:
+        for table in ("case_event", *rollup.TABLES):  # rolled back below
+            empty.execute(text(f"DELETE FROM {table}"))
+        found = hotspots(empty, resolve_scope(empty, "2"), parse_filters({}), "grid")
+        empty.rollback()
+    engine.dispose()
+    assert found["features"] == []
 
 
 def test_tiles_decode_to_the_expected_features(conn):
