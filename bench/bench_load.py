@@ -52,6 +52,7 @@ from bench.common import (
     write_results,
 )
 from etl import rollup
+from etl.load import SESSION
 from onemap.migrate import migrate
 
 DATABASE = "onemap_bench_load"
@@ -170,8 +171,6 @@ def write_floor(url: str) -> dict:
 def count_aggregates(url: str) -> float:
     """Seconds of the aggregate refresh a first load of case_event's rows ends with: every
     day counted into empty aggregate tables (indexes built after), then rolled back."""
-    from etl.load import SESSION
-
     with psycopg.connect(url) as conn:
         conn.execute(SESSION)  # the loader's memory for sorts and temp tables
         conn.execute(f"TRUNCATE {', '.join(rollup.TABLES)}")

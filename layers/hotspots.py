@@ -131,7 +131,9 @@ def hotspots(conn: Connection, scope: Scope, filters: Filters, unit: str = "grid
     if len(units.ids) < MIN_UNITS:  # Gi* needs a neighbourhood to compare with
         return none
     early, late = _halves(conn, filters, zone)
-    if unit == "grid" and all(rollup_answers(conn, f, zone) for f in (early, late)):
+    # The halves meet at a local midnight: the aggregates answer them when they answer the
+    # whole period.
+    if unit == "grid" and rollup_answers(conn, filters, zone):
         counts = _grid_counts_by_half(conn, filters, late, units.ids, zone)
     else:
         counts = {name: _counts(conn, scope, part, unit, resolution, units.ids, zone)

@@ -57,19 +57,33 @@ ROLLUP_MEASURES = """
 
 
 def with_children(conn: Connection, scope: Scope, filters: Filters, zone: str) -> dict:
-    """:func:`kpis` with :func:`children` under ``"children"``: the open cases are counted
-    once for both, by child, and summed for the scope."""
+    """:func:`kpis` with :func:`children` under ``"children"``: whether the aggregates
+    answer is asked once, and the open cases are counted once for both, by child, and
+    summed for the scope."""
+    fast = rollup_answers(conn, filters, zone)
     live = _live_open(conn, scope, filters, by_child=True) if scope.child_level else None
-    data = kpis(conn, scope, filters, zone, live)
-    data["children"] = children(conn, scope, filters, zone, live)
+    data = _kpis(conn, scope, filters, zone, fast, live)
+    data["children"] = _children(conn, scope, filters, zone, fast, live)
     return data
 
 
-def kpis(conn: Connection, scope: Scope, filters: Filters, zone: str,
-         open_by_child: dict | None = None) -> dict:
-    """Every KPI of ``scope`` under ``filters`` (times in the local ``zone``);
-    ``open_by_child``: the children's open cases, when counted already."""
-    fast = rollup_answers(conn, filters, zone)
+def kpis(conn: Connection, scope: Scope, filters: Filters, zone: str) -> dict:
+    """Every KPI of ``scope`` under ``filters`` (times in the local ``zone``)."""
+    return _kpis(conn, scope, filters, zone, rollup_answers(conn, filters, zone), None)
+
+
+def children(conn: Connection, scope: Scope, filters: Filters, zone: str) -> list[dict]:
+    """The KPIs of each child unit of ``scope`` (the drill-down's next level), zero-filled."""
+    if scope.child_level is None:
+        return []
+    return _children(conn, scope, filters, zone, rollup_answers(conn, filters, zone),
+                     _live_open(conn, scope, filters, by_child=True))
+
+
+def _kpis(conn: Connection, scope: Scope, filters: Filters, zone: str, fast: bool,
+          open_by_child: dict | None) -> dict:
+    """:func:`kpis`, ``fast`` when the aggregates answer; ``open_by_child``: the children's
+    open cases, when counted already."""
     row = _closed_figures(conn, scope, filters, zone, fast)
     figures = summarize(row)
     figures.update(_scope_open(conn, scope, filters, open_by_child))
@@ -83,20 +97,15 @@ def kpis(conn: Connection, scope: Scope, filters: Filters, zone: str,
     }
 
 
-def children(conn: Connection, scope: Scope, filters: Filters, zone: str,
-             open_by_child: dict | None = None) -> list[dict]:
-    """The KPIs of each child unit of ``scope`` (the drill-down's next level), zero-filled;
-    ``open_by_child``: their open cases, when counted already."""
+def _children(conn: Connection, scope: Scope, filters: Filters, zone: str, fast: bool,
+              open_by_child: dict) -> list[dict]:
+    """:func:`children`, with the children's open cases ``open_by_child``."""
     if scope.child_level is None:
         return []
-    fast = rollup_answers(conn, filters, zone)
-    units = _closed_by_child(conn, scope, filters, zone, fast)
-    live = (open_by_child if open_by_child is not None
-            else _live_open(conn, scope, filters, by_child=True))
     rows = []
-    for unit in units:
+    for unit in _closed_by_child(conn, scope, filters, zone, fast):
         figures = summarize(unit)
-        figures.update(live.get(unit["code"], {"open": 0, "overdue": 0}))
+        figures.update(open_by_child.get(unit["code"], {"open": 0, "overdue": 0}))
         area = float(unit["area_km2"])
         figures["per_km2"] = round(figures["total"] / area, 2) if area else None
         rows.append({"code": unit["code"], "name": unit["name"], "area_km2": area, **figures})

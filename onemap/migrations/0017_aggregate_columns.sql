@@ -35,25 +35,8 @@ DROP TABLE case_rollup;
 ALTER TABLE case_rollup_columns RENAME TO case_rollup;
 ALTER TABLE case_rollup ADD CONSTRAINT case_rollup_pkey
     PRIMARY KEY (level, unit_code, day, category_1, channel, status) INCLUDE (total);
-CREATE TABLE case_unit_day_columns (
-    level            smallint NOT NULL,
-    unit_code        text NOT NULL,
-    parent_code      text,
-    day              date NOT NULL,
-    status           text NOT NULL,
-    total            integer NOT NULL,
-    closed           integer NOT NULL,
-    closed_on_time   integer NOT NULL,
-    closed_late      integer NOT NULL,
-    closed_same_day  integer NOT NULL,
-    closed_3d        integer NOT NULL,
-    hours_sum        double precision NOT NULL,
-    h0 integer NOT NULL, h1 integer NOT NULL, h2 integer NOT NULL, h3 integer NOT NULL, h4 integer NOT NULL, h5 integer NOT NULL, h6 integer NOT NULL, h7 integer NOT NULL, h8 integer NOT NULL,
-    h9 integer NOT NULL, h10 integer NOT NULL, h11 integer NOT NULL, h12 integer NOT NULL, h13 integer NOT NULL, h14 integer NOT NULL, h15 integer NOT NULL, h16 integer NOT NULL,
-    satisfaction_sum integer NOT NULL,
-    satisfaction_n   integer NOT NULL,
-    res_grid integer NOT NULL, res_community integer NOT NULL, res_street integer NOT NULL, res_district integer NOT NULL
-);
+CREATE TABLE case_unit_day_columns (LIKE case_rollup INCLUDING DEFAULTS);
+ALTER TABLE case_unit_day_columns DROP COLUMN category_1, DROP COLUMN channel;
 INSERT INTO case_unit_day_columns
 SELECT level, unit_code, parent_code, day, status, total, closed, closed_on_time, closed_late, closed_same_day, closed_3d, hours_sum,
        hours_hist[1], hours_hist[2], hours_hist[3], hours_hist[4], hours_hist[5], hours_hist[6], hours_hist[7], hours_hist[8], hours_hist[9],
