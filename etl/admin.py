@@ -13,6 +13,9 @@ from etl.places import DUPLICATE
 MIN_PARENT_SHARE = 0.5
 # Flaws smaller than this (m²) are floating-point dust, not worth a line in the report.
 MIN_FLAW_M2 = 1.0
+# A district smaller than this (m²) is coordinates read in the wrong CRS (degrees read as
+# metres land within a metre of 0°, 0°), not a district.
+MIN_DISTRICT_M2 = 1e6
 
 PLACED = """
 CREATE TEMP TABLE placed ON COMMIT DROP AS
@@ -25,7 +28,11 @@ SELECT s.row_number, s.source_file,
 FROM stage s
 LEFT JOIN admin_unit ex ON ex.code = s.code
 LEFT JOIN LATERAL (
-    SELECT p.code, 1.0::float8 AS share, p.district_code, p.street_code, p.community_code
+    -- A parent named by code is still checked against the shapes: the share of the unit
+    -- inside it must pass as for a parent found by overlap.
+    SELECT p.code, ST_Area(ST_Intersection(p.geom, s.geom)) / NULLIF(ST_Area(s.geom), 0)
+                   AS share,
+           p.district_code, p.street_code, p.community_code
     FROM admin_unit p
     WHERE s.parent_code IS NOT NULL AND p.code = s.parent_code AND p.level = %(level)s - 1
     UNION ALL
@@ -42,6 +49,9 @@ WINDOW w AS (PARTITION BY s.code ORDER BY s.file_no, s.row_number)
 
 RULES = [
     ("code", DUPLICATE, "p.occurrence > 1"),
+    ("geometry", "'its area is only ' || round(ST_Area(s.geom::geography)::numeric, 1) "
+                 "|| ' m², too small for a district: coordinates in the wrong CRS?'",
+     "%(level)s = 1 AND ST_Area(s.geom::geography) < " + str(MIN_DISTRICT_M2)),
     ("code", "'code ' || s.code || ' is already a level-' || p.existing_level || ' unit'",
      "p.existing_level IS NOT NULL AND p.existing_level <> %(level)s"),
     ("parent_code", "'parent ' || quote_literal(s.parent_code) || ' is not a loaded unit of "
@@ -49,9 +59,9 @@ RULES = [
      "%(level)s > 1 AND s.parent_code IS NOT NULL AND p.parent IS NULL"),
     ("geometry", "'fits no parent: it lies outside every level-' || (%(level)s - 1) || ' unit'",
      "%(level)s > 1 AND p.parent IS NULL"),
-    ("geometry", "'fits no parent: at most ' || round(100 * p.share) || '%% of it lies in ' "
-                 "|| p.parent",
-     "%(level)s > 1 AND p.share < " + str(MIN_PARENT_SHARE)),
+    ("geometry", "'fits no parent: at most ' || round(100 * coalesce(p.share, 0)) "
+                 "|| '%% of it lies in ' || p.parent || ' (coordinates in the wrong CRS?)'",
+     "%(level)s > 1 AND coalesce(p.share, 0) < " + str(MIN_PARENT_SHARE)),
 ]
 
 UPSERT = """

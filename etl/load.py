@@ -87,7 +87,7 @@ def load(url: str, kind: str, paths: list[str | Path], mapping_path: str | Path,
         try:
             _check_request(request)
             _run(conn, request, report, progress or (lambda n, p: None))
-        except (OnemapError, psycopg.Error) as exc:
+        except Exception as exc:  # whatever went wrong, the batch is recorded as failed
             conn.rollback()
             report.status, report.message = "failed", _reason(exc)
             if not dry_run:
@@ -204,13 +204,26 @@ def _fill_raw(conn, request: LoadRequest) -> None:
 
 
 def _open_batch(conn, request: LoadRequest) -> int:
+    """The batch's row, committed at once as 'running' (a dry run's stays in its
+    transaction): the load's session holds the row's lock until it ends, so a load that is
+    killed shows as interrupted rather than vanishing. Earlier loads that ended so are
+    recorded as interrupted here."""
     mapping = request.mapping.model_dump(mode="json", exclude={"path"})
-    return conn.execute(
+    conn.execute("UPDATE load_batch SET status = 'interrupted', message = %s "
+                 "WHERE status = 'running' AND NOT load_batch_alive(id)", (INTERRUPTED,))
+    batch = conn.execute(
         "INSERT INTO load_batch (kind, source, file_hash, mapping) VALUES (%s, %s, %s, %s) "
         "RETURNING id",
         (request.kind, ", ".join(str(p) for p in request.paths), file_hash(request.paths),
          json.dumps(mapping, ensure_ascii=False)),
     ).fetchone()[0]
+    if not request.dry_run:
+        conn.execute("SELECT load_batch_hold(%s)", (batch,))
+        conn.commit()
+    return batch
+
+
+INTERRUPTED = "the load ended before it finished (process killed or connection lost)"
 
 
 def file_hash(paths: list[Path]) -> str:
@@ -259,8 +272,14 @@ def _report_json(report: LoadReport) -> dict:
 
 
 def _record_failure(conn, request: LoadRequest, report: LoadReport) -> None:
-    """The failed batch itself is remembered, in a transaction of its own."""
+    """The failed batch itself is remembered, in a transaction of its own: its row when it
+    was opened already, else a new one."""
     with conn.transaction():
+        if report.batch_id is not None:
+            conn.execute("UPDATE load_batch SET status = 'failed', finished_at = now(), "
+                         "read_count = %s, message = %s WHERE id = %s",
+                         (report.read, report.message, report.batch_id))
+            return
         conn.execute(
             "INSERT INTO load_batch (kind, source, file_hash, finished_at, read_count, status, "
             "message) VALUES (%s, %s, %s, now(), %s, 'failed', %s)",
@@ -273,4 +292,6 @@ def _reason(exc: Exception) -> str:
     if isinstance(exc, psycopg.Error):
         diag = exc.diag.message_primary or str(exc)
         return f"database error: {diag}"
-    return str(exc)
+    if isinstance(exc, OnemapError):
+        return str(exc)
+    return f"unexpected error ({type(exc).__name__}): {exc}"

@@ -14,6 +14,11 @@ class Field:
     name: str
     type: str = "text"  # text, timestamp, float, int, bool, json
     required: bool = False
+    # The values the column holds (its CHECK constraint, or its integer type's range):
+    # a value outside is one rejected row, never a database error that fails the batch.
+    bounds: tuple[float, float] | None = None
+
+
 
 
 @dataclass(frozen=True)
@@ -80,8 +85,9 @@ TARGETS: dict[str, Target] = {
              Field("handled_at", "timestamp"), Field("feedback_at", "timestamp"),
              Field("closed_at", "timestamp"), Field("evaluated_at", "timestamp"),
              Field("deadline", "timestamp"), Field("handling_unit"),
-             Field("status", required=True), Field("satisfaction", "int"),
-             Field("resolved_level", "int"), Field("reporter_name"), Field("reporter_phone"),
+             Field("status", required=True), Field("satisfaction", "int", bounds=(1, 5)),
+             Field("resolved_level", "int", bounds=(1, 4)), Field("reporter_name"),
+             Field("reporter_phone"),
              Field("properties", "json")),
             geometry="optional",
             personal=("reporter_name", "reporter_phone"),

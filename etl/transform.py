@@ -75,6 +75,7 @@ def transform(chunk: Chunk, ctx: Context) -> Result:
     problems = Problems(len(frame))
     out = pd.DataFrame(index=frame.index)
     out["row_number"] = np.arange(chunk.first_row, chunk.first_row + len(frame))
+    _nul_characters(frame, ctx.mapping, problems)
     for field in ctx.mapping.target.fields:
         spec = ctx.mapping.fields.get(field.name)
         out[field.name] = _field(frame, field, spec, ctx, problems)
@@ -91,6 +92,19 @@ def transform(chunk: Chunk, ctx: Context) -> Result:
 
 
 # -- fields ----------------------------------------------------------------------------------
+def _nul_characters(frame: pd.DataFrame, mapping: Mapping, problems: Problems) -> None:
+    """A NUL character in any column the mapping reads: PostgreSQL text cannot hold it, and
+    one such value would otherwise fail the whole batch's COPY."""
+    fed = {c: name for name, spec in mapping.fields.items() for c in spec.source_columns()}
+    for column in mapping.source_columns():
+        if column not in frame.columns or frame[column].dtype != object:
+            continue
+        has_nul = frame[column].str.contains("\x00", regex=False, na=False).to_numpy()
+        problems.add(has_nul, fed.get(column, column),
+                     f"{column} contains a NUL character (\\x00), which a text value cannot "
+                     f"hold")
+
+
 def _field(frame, field: Field, spec: FieldSpec | None, ctx: Context, problems: Problems):
     raw = _raw_values(frame, spec, len(frame))
     if spec is not None and spec.map is not None:
@@ -137,13 +151,28 @@ def _text(raw, name, spec, ctx, problems):
 
 
 def _number(raw, name, spec, ctx, problems, integer=False):
-    numbers = pd.to_numeric(raw, errors="coerce")
+    numbers = pd.to_numeric(raw, errors="coerce").astype(float)
     problems.add(raw.notna() & numbers.isna(), name, _quoted(raw, "is not a number"))
+    infinite = np.isinf(numbers.to_numpy())
+    problems.add(infinite, name, _quoted(raw, "is not a finite number (out of range)"))
+    numbers = numbers.mask(infinite)
     if integer:
         fractional = numbers.notna() & (numbers != np.floor(numbers.fillna(0)))
         problems.add(fractional, name, _quoted(raw, "is not a whole number"))
-        return numbers.astype("Int64")
-    return numbers
+    low, high = _bounds(name, ctx, integer)
+    outside = numbers.notna() & ((numbers < low) | (numbers > high))
+    problems.add(outside, name, _quoted(raw, f"is out of range (allowed {low:g} to {high:g})"))
+    numbers = numbers.mask(outside)
+    return numbers.round().astype("Int64") if integer else numbers
+
+
+# What a column of each numeric type can hold when its field declares no bounds of its own.
+TYPE_BOUNDS = {True: (-(2.0 ** 63), 2.0 ** 63 - 1024), False: (-1.7e308, 1.7e308)}
+
+
+def _bounds(name: str, ctx: Context, integer: bool) -> tuple[float, float]:
+    declared = next(f.bounds for f in ctx.mapping.target.fields if f.name == name)
+    return declared or TYPE_BOUNDS[integer]
 
 
 def _bool(raw, name, spec, ctx, problems):
@@ -287,9 +316,11 @@ def _geoms_from_columns(frame, spec, ctx: Context, problems: Problems) -> np.nda
 def _coordinate(frame: pd.DataFrame, column: str, problems: Problems) -> np.ndarray:
     raw = frame[column].where(frame[column].notna(), None)
     raw = raw.where(raw.str.strip() != "", None)
-    values = pd.to_numeric(raw, errors="coerce")
+    values = pd.to_numeric(raw, errors="coerce").astype(float)
     problems.add(raw.notna() & values.isna(), column, _quoted(raw, "is not a number"))
-    return values.to_numpy(dtype=float)
+    infinite = np.isinf(values.to_numpy())
+    problems.add(infinite, column, _quoted(raw, "is not a finite number"))
+    return np.where(infinite, np.nan, values.to_numpy())
 
 
 def _points(geoms, required: bool, ctx: Context, problems: Problems) -> np.ndarray:
@@ -298,7 +329,11 @@ def _points(geoms, required: bool, ctx: Context, problems: Problems) -> np.ndarr
         problems.add(missing, "geometry", "no location (empty or missing geometry)")
     kinds = shapely.get_type_id(geoms)
     problems.add(~missing & (kinds != 0), "geometry", "is not a point")
-    geoms = np.where(missing | (kinds != 0), None, geoms)
+    with np.errstate(invalid="ignore"):
+        finite = np.isfinite(shapely.get_x(geoms)) & np.isfinite(shapely.get_y(geoms))
+    problems.add(~missing & (kinds == 0) & ~finite, "geometry",
+                 "has a coordinate that is not a finite number")
+    geoms = np.where(missing | (kinds != 0) | ~finite, None, geoms)
     if ctx.bounds is not None:
         lon, lat = shapely.get_x(geoms), shapely.get_y(geoms)
         problems.add(looks_swapped(lon, lat, ctx.bounds), "geometry",
@@ -321,8 +356,18 @@ def _polygons(geoms, out: pd.DataFrame, problems: Problems) -> np.ndarray:
     repaired = np.where(invalid, shapely.make_valid(geoms), geoms)
     polygonal = np.array([_polygonal_part(g) for g in repaired], dtype=object)
     problems.add(~missing & shapely.is_missing(polygonal), "geometry", "is not a polygon")
+    problems.add(~_lon_lat(polygonal), "geometry",
+                 "its coordinates are not longitudes and latitudes (wrong CRS?)")
     out.attrs["repaired"] = out["row_number"][invalid].tolist()
     return polygonal
+
+
+def _lon_lat(geoms: np.ndarray) -> np.ndarray:
+    """True where a geometry (or its absence) lies within longitude/latitude's range."""
+    with np.errstate(invalid="ignore"):
+        x0, y0, x1, y1 = shapely.bounds(geoms).T
+        inside = (x0 >= -180) & (x1 <= 180) & (y0 >= -90) & (y1 <= 90)
+    return inside | shapely.is_missing(geoms)
 
 
 def _polygonal_part(geom):
@@ -355,5 +400,7 @@ def raw_records(chunk: Chunk, bad: np.ndarray) -> list[str]:
     for i, row in zip(np.flatnonzero(bad), rows.to_dict("records"), strict=True):
         if chunk.geometry is not None and chunk.geometry[i] is not None:
             row["geometry"] = shapely.to_wkt(chunk.geometry[i], rounding_precision=7)
-        records.append(json.dumps(row, ensure_ascii=False, default=str))
+        text = json.dumps(row, ensure_ascii=False, default=str)
+        # jsonb cannot hold \u0000 either: the record keeps it as the visible text \x00.
+        records.append(text.replace("\\u0000", "\\\\x00"))
     return records

@@ -167,7 +167,7 @@ def batches(settings: Settings, limit: int) -> None:
     """List recent load batches."""
     from onemap.console import print_batches
 
-    print_batches(database_url(settings, start=True), limit)
+    print_batches(database_url(settings, start=True), limit, settings.timezone)
 
 
 @main.command()

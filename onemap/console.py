@@ -16,12 +16,23 @@ from rich.table import Table
 from onemap.database import libpq_url
 
 
+def console(stderr: bool = False) -> Console:
+    """Where the CLI prints: data (file names, rejected values, reasons) is printed
+    literally, never read as rich markup or emoji codes (``[/x]`` in a value would crash)."""
+    return Console(stderr=stderr, markup=False, highlight=False, emoji=False)
+
+
+def _text(template: str) -> TextColumn:
+    """A progress column whose text (a file name, say) is printed literally."""
+    return TextColumn(template, markup=False)
+
+
 def load_with_progress(url: str, kind: str, paths: list[Path], mapping: Path, **options):
     """Run an ETL load with a progress bar counting rows per file."""
     from etl.load import load
     from etl.readers import count_hint
 
-    columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,} rows"),
+    columns = [_text("{task.description}"), BarColumn(), _text("{task.completed:,} rows"),
                TimeElapsedColumn()]
     with _progress(columns) as bar:
         tasks = {str(p): bar.add_task(f"{kind} {p.name}", total=_safe_count(count_hint, p))
@@ -44,7 +55,7 @@ def export_with_progress(url: str, settings, layer_id: str, params: dict, fmt: s
 
     engine = make_engine(url)
     who = operator()
-    columns = [TextColumn("{task.description}"), TextColumn("{task.completed:,} rows"),
+    columns = [_text("{task.description}"), _text("{task.completed:,} rows"),
                TimeElapsedColumn()]
     with _progress(columns) as bar, \
             engine.connect() as conn:
@@ -63,14 +74,14 @@ def export_with_progress(url: str, settings, layer_id: str, params: dict, fmt: s
 def _progress(columns) -> Progress:
     """A transient progress display on standard error, silent when that is not a terminal
     (so an error message is the first thing a script reads)."""
-    console = Console(stderr=True)
-    return Progress(*columns, console=console, transient=True, disable=not console.is_terminal)
+    err = console(stderr=True)
+    return Progress(*columns, console=err, transient=True, disable=not err.is_terminal)
 
 
 @contextmanager
 def step_counter(verb: str):
     """A row counter per named step on standard error: yields ``tick(step, rows)``."""
-    columns = [TextColumn("{task.description}"), TextColumn("{task.completed:,} rows"),
+    columns = [_text("{task.description}"), _text("{task.completed:,} rows"),
                TimeElapsedColumn()]
     with _progress(columns) as bar:
         tasks: dict[str, int] = {}
@@ -99,7 +110,7 @@ def demo_city(url: str, settings, size: str, seed: int) -> None:
     if not city.complete:
         city = generate_with_progress(size, seed, None, settings)
     if is_loaded(url, city):
-        Console().print(f"demo city {size.upper()} (seed {seed}) is already loaded")
+        console().print(f"demo city {size.upper()} (seed {seed}) is already loaded")
         return
     with step_counter("load") as tick:
         reports = load_city(url, city, settings.timezone, tick)
@@ -131,7 +142,7 @@ def demo_users(url: str, settings) -> None:
     if notes.exists():
         print(notes.read_text().strip())  # plain: a console would wrap the long kiosk link
     else:
-        Console().print("users exist already: `onemap user list`, `onemap user add`")
+        console().print("users exist already: `onemap user list`, `onemap user add`")
 
 
 def _safe_count(count_hint, path: Path) -> int | None:
@@ -142,38 +153,39 @@ def _safe_count(count_hint, path: Path) -> int | None:
 
 
 def print_load_report(report) -> None:
-    console = Console()
+    out = console()
     table = Table(title=f"{report.kind} batch {report.batch_id or '-'}: {report.status}")
     for name in ("read", "loaded", "inserted", "updated", "unchanged", "rejected"):
         table.add_column(name, justify="right")
     table.add_row(*(f"{getattr(report, n):,}" for n in
                     ("read", "loaded", "inserted", "updated", "unchanged", "rejected")))
-    console.print(table)
+    out.print(table)
     if report.by_reason:
         reasons = Table(title="rejected by reason")
         reasons.add_column("reason")
         reasons.add_column("rows", justify="right")
         for reason, n in report.by_reason.items():
             reasons.add_row(reason, f"{n:,}")
-        console.print(reasons)
+        out.print(reasons)
     if report.repaired:
-        console.print(f"repaired invalid geometry (make_valid) in rows: {report.repaired[:20]}")
+        out.print(f"repaired invalid geometry (make_valid) in rows: {report.repaired[:20]}")
     for flaw, rows in (report.flaws or {}).items():
         if rows:
             total = sum(r["area_m2"] for r in rows)
-            console.print(f"{flaw.replace('_', ' ')}: {len(rows)} ({total:,.0f} m²), "
+            out.print(f"{flaw.replace('_', ' ')}: {len(rows)} ({total:,.0f} m²), "
                           f"largest: {json.dumps(rows[:3], ensure_ascii=False)}")
-    console.print(f"{report.seconds:.1f} s")
+    out.print(f"{report.seconds:.1f} s")
 
 
-def print_batches(url: str, limit: int) -> None:
+def print_batches(url: str, limit: int, zone: str) -> None:
+    """The newest batches, a killed load's as interrupted, start times in ``zone``."""
     with psycopg.connect(libpq_url(url)) as conn:
         rows = conn.execute(
-            "SELECT id, kind, status, read_count, loaded_count, updated_count, rejected_count, "
-            "to_char(started_at, 'YYYY-MM-DD HH24:MI'), "
+            "SELECT id, kind, state, read_count, loaded_count, updated_count, rejected_count, "
+            "to_char(started_at AT TIME ZONE %s, 'YYYY-MM-DD HH24:MI'), "
             "round(extract(epoch FROM finished_at - started_at)::numeric, 1), source, message "
-            "FROM load_batch ORDER BY id DESC LIMIT %s", (limit,)).fetchall()
-    table = Table(title="load batches")
+            "FROM load_batch_state ORDER BY id DESC LIMIT %s", (zone, limit)).fetchall()
+    table = Table(title=f"load batches (times in {zone})")
     for name in ("id", "kind", "status", "read", "loaded", "updated", "rejected", "started",
                  "s"):
         table.add_column(name, no_wrap=True)
@@ -181,7 +193,7 @@ def print_batches(url: str, limit: int) -> None:
     for row in rows:
         *head, source, message = ("" if v is None else str(v) for v in row)
         table.add_row(*head, f"{source}\n{message}" if message else source)
-    Console().print(table)
+    console().print(table)
 
 
 def print_rejects(url: str, batch: int, as_csv: bool) -> None:
@@ -201,4 +213,4 @@ def print_rejects(url: str, batch: int, as_csv: bool) -> None:
         table.add_column(name, overflow="fold")
     for row in rows:
         table.add_row(*(str(v) for v in row[:4]), json.dumps(row[4], ensure_ascii=False)[:200])
-    Console().print(table)
+    console().print(table)

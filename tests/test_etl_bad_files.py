@@ -184,8 +184,8 @@ def stored_rejects(url: str, batch_id: int) -> dict[int, tuple]:
 def snapshot(url: str, *, failed_batches: bool = False) -> dict[str, tuple]:
     """Row count and a hash of the rows of every table: what a load could have changed.
 
-    Batches recorded as failed are left out unless ``failed_batches``: they are the one trace
-    a failed load must leave.
+    Batches that did not commit (failed, or killed: running or interrupted) are left out
+    unless ``failed_batches``: they are the one trace a failed load must leave.
     """
     out = {}
     with psycopg.connect(url) as conn:
@@ -193,7 +193,7 @@ def snapshot(url: str, *, failed_batches: bool = False) -> dict[str, tuple]:
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
             "AND tablename <> 'spatial_ref_sys' ORDER BY 1")]
         for table in tables:
-            where = (sql.SQL("WHERE t.status <> 'failed'")
+            where = (sql.SQL("WHERE t.status NOT IN ('failed', 'running', 'interrupted')")
                      if table == "load_batch" and not failed_batches else sql.SQL(""))
             out[table] = conn.execute(sql.SQL(
                 "SELECT count(*), md5(coalesce(string_agg(t::text, ',' ORDER BY t::text), '')) "
@@ -663,3 +663,109 @@ def test_cli_error_is_the_first_thing_on_stderr(db, tmp_path):
     assert result.returncode == 1
     assert result.stderr.startswith("error:"), repr(result.stderr[:80])
     assert result.stderr.count("\n") == 1, result.stderr
+
+
+# --------------------------------------------------------------------------- hostile values
+
+HOSTILE_COLUMNS = [*CASE_COLUMNS, "满意度"]
+HOSTILE_MAPPING = CASES_MAPPING.replace("geometry:", "  satisfaction: 满意度\ngeometry:")
+
+
+def test_one_bad_value_is_one_rejected_row_not_a_failed_batch(db, tmp_path):
+    """Values that once aborted a whole load (a NUL, an infinite coordinate, numbers past
+    any integer type) are rejected one row each, with their field and a reason."""
+    url, area = db
+    rows = make_cases(area, "HV", 9)
+    for row in rows:
+        row["满意度"] = "4"
+    rows[0]["类别"] = "城市\x00管理"
+    rows[1]["经度"] = "inf"
+    rows[2]["满意度"] = "1e400"
+    rows[3]["满意度"] = str(2 ** 63)
+    rows[4]["满意度"] = "3000000000"
+    rows[5]["纬度"] = "nan"
+    rows[6]["满意度"] = "9"   # a number, but outside the column's 1-5
+    path = write_csv(tmp_path / "hostile.csv", rows, HOSTILE_COLUMNS)
+    mapping_path = write_text(tmp_path / "hostile.yaml", HOSTILE_MAPPING)
+    report = load(url, "cases", [path], mapping_path)
+    stored = check_row_level(url, report, path, rows, {
+        1: ("category_1", [r"NUL"]),
+        2: ("经度", [r"'inf'", r"finite|number"]),
+        3: ("satisfaction", [r"1e400", r"range|finite"]),
+        4: ("satisfaction", [str(2 ** 63), r"range"]),
+        5: ("satisfaction", [r"3000000000", r"range"]),
+        6: ("纬度", [r"'nan'", r"number"]),
+        7: ("satisfaction", [r"'9'", r"1.+5"]),
+    })
+    # The raw record keeps the NUL as visible text (jsonb cannot hold the character).
+    assert stored[1][3]["类别"] == "城市\\x00管理"
+    assert stored[2][3]["经度"] == "inf"
+
+
+def test_an_unexpected_error_still_records_the_batch_as_failed(db, tmp_path, cases_yaml,
+                                                               monkeypatch):
+    """A fault nobody foresaw (here: the transform raising) fails the load with a clear
+    message and leaves the batch recorded as failed with it; nothing else changes."""
+    url, area = db
+    path = write_csv(tmp_path / "cases.csv", make_cases(area, "UE", 4))
+    before = snapshot(url)
+
+    def broken(chunk, ctx):
+        raise RuntimeError("transform fault")
+
+    monkeypatch.setattr("etl.load.transform", broken)
+    with pytest.raises(OnemapError, match=r"unexpected error \(RuntimeError\): transform fault"):
+        load(url, "cases", [path], cases_yaml)
+    assert snapshot(url) == before
+    assert query(url, "SELECT status, message FROM load_batch ORDER BY id DESC LIMIT 1") == [
+        ("failed", "unexpected error (RuntimeError): transform fault")]
+
+
+def test_the_cli_prints_markup_in_data_literally(db, tmp_path, cases_yaml):
+    """A rejected value ``[/x]`` and a file named ``a[/x].csv`` are data, not rich markup:
+    ``onemap load``, ``onemap rejects`` and ``onemap batches`` print them as they are."""
+    url, area = db
+    rows = make_cases(area, "MK", 3)
+    rows[1]["上报时间"] = "[/x]"
+    (tmp_path / "a[").mkdir()  # the path a[/x].csv: a folder "a[" holding "x].csv"
+    path = write_csv(tmp_path / "a[/x].csv", rows)
+    loaded = run_cli(url, "cases", path, cases_yaml)
+    assert loaded.returncode == 0, loaded.stderr
+    batch = last_batch_id(url)
+    env = {**os.environ, "DATABASE_URL": url, "COLUMNS": "250"}
+    env.pop("ONEMAP_DATABASE_URL", None)
+    for args in (["rejects", str(batch)], ["batches"]):
+        shown = subprocess.run([sys.executable, "-m", "onemap.cli", *args], env=env, cwd=ROOT,
+                               capture_output=True, text=True, timeout=60)
+        assert shown.returncode == 0, (args, shown.stderr[-2000:])
+        assert "Traceback" not in shown.stderr
+        assert "[/x]" in shown.stdout, (args, shown.stdout)
+
+
+def test_admin_units_in_a_wrong_crs_are_rejected_not_placed_near_null_island(fresh_db, tmp_path):
+    """Degree coordinates read as EPSG:3857 metres land within a metre of (0°, 0°): a district
+    there is refused for its implausible size, and grids naming their parent explicitly are
+    still checked against the parent's shape."""
+    url = fresh_db()
+    district = load_district(url)
+    x0, y0, x1, y1 = district.bounds
+    wrong_district = write_units(tmp_path / "district.geojson",
+                                 [("440399", "错区", None, district)])
+    mapping_path = write_text(tmp_path / "admin.yaml", ADMIN_MAPPING)
+    report = load(url, "admin", [wrong_district], mapping_path, level=1, crs="EPSG:3857")
+    assert (report.read, report.loaded, report.rejected) == (1, 0, 1)
+    [(_, field, reason, _)] = stored_rejects(url, report.batch_id).values()
+    assert field == "geometry" and re.search(r"m².*wrong CRS", reason), reason
+
+    street = box(x0, y0, (x0 + x1) / 2, y1) & district
+    assert load(url, "admin", [write_units(tmp_path / "street.geojson", [
+        ("440310001", "左街道", "440310", street)])], mapping_path, level=2).rejected == 0
+    cx, cy = street.representative_point().coords[0]
+    grids = [(f"G{i}", f"社区{i}", "440310001", box(cx + i * 1e-3, cy, cx + (i + 1) * 1e-3,
+                                                   cy + 1e-3)) for i in range(3)]
+    path = write_units(tmp_path / "grids.geojson", grids)
+    report = load(url, "admin", [path], mapping_path, level=3, crs="EPSG:3857")
+    assert (report.read, report.loaded, report.rejected) == (3, 0, 3)
+    for _, field, reason, _ in stored_rejects(url, report.batch_id).values():
+        assert field == "geometry" and re.search(r"fits no parent|wrong CRS", reason), reason
+    assert query(url, "SELECT count(*) FROM admin_unit WHERE code LIKE 'G%%'") == [(0,)]

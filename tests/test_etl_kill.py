@@ -5,8 +5,9 @@ of the synthetic 坪山区 hierarchy of ``test_etl_bad_files``) and is killed wh
 session is busy: once while staging (COPY), once while writing ``case_event`` (the upsert).
 The killed client's server backend lingers until it notices the dead socket (the load runs
 with ``client_connection_check_interval`` so that takes well under a second instead of the
-rest of the statement); the tests wait for it to go, then check that nothing changed and
-that no ``running`` batch is left behind, and finally that the same file then loads normally.
+rest of the statement); the tests wait for it to go, then check that nothing changed but
+the batch's own row, which shows the load as interrupted (to ``onemap batches`` too), and
+finally that the same file then loads normally and records the interrupted batch as such.
 """
 
 from __future__ import annotations
@@ -126,13 +127,22 @@ def wait_backend_gone(url: str, app: str) -> float:
 
 
 def running_batches(url: str) -> list[tuple]:
-    return query(url, "SELECT id, source FROM load_batch WHERE status = 'running'")
+    return query(url, "SELECT id, source FROM load_batch_state WHERE state = 'running'")
+
+
+def batch_states(url: str, after: int) -> list[tuple]:
+    return query(url, "SELECT id, state FROM load_batch_state WHERE id > %s ORDER BY id", after)
+
+
+def last_batch(url: str) -> int:
+    return query(url, "SELECT coalesce(max(id), 0) FROM load_batch")[0][0]
 
 
 @pytest.mark.parametrize("phase", list(PHASES))
 def test_sigkill_mid_load_leaves_the_database_as_before(big, tmp_path, phase):
     url, path, mapping = big
-    before = snapshot(url, failed_batches=True)
+    before = snapshot(url)  # all but batches that did not commit
+    newest = last_batch(url)
     app = f"onemap-kill-{uuid.uuid4().hex[:8]}"
     log = tmp_path / "load.log"
     proc = start_load(url, path, mapping, log, app)
@@ -145,19 +155,32 @@ def test_sigkill_mid_load_leaves_the_database_as_before(big, tmp_path, phase):
             proc.kill()
             proc.wait()
     assert busy_with  # the statement it was running when killed
-    # Even while the orphaned backend is still working, nothing of the batch is visible.
-    assert running_batches(url) == []
-    assert snapshot(url, failed_batches=True) == before
+    # While the orphaned backend still works, nothing of the batch's rows is visible.
+    assert snapshot(url) == before
     wait_backend_gone(url, app)
-    assert running_batches(url) == []
-    assert snapshot(url, failed_batches=True) == before
+    assert snapshot(url) == before
     assert query(url, "SELECT count(*) FROM case_event WHERE status = 'open'") == [(SEEDED,)]
+    # The one trace it leaves: its batch, shown as interrupted.
+    [(batch, state)] = batch_states(url, newest)
+    assert state == "interrupted"
+    env = {**os.environ, "DATABASE_URL": url, "COLUMNS": "200"}
+    env.pop("ONEMAP_DATABASE_URL", None)
+    listed = subprocess.run([sys.executable, "-m", "onemap.cli", "batches"], env=env, cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    line = next(ln for ln in listed.stdout.splitlines() if ln.strip("│ ").startswith(str(batch)))
+    assert "interrupted" in line
 
 
 def test_the_same_file_then_loads_normally(big):
     url, path, mapping = big
     assert running_batches(url) == []
+    killed = query(url, "SELECT id FROM load_batch WHERE status = 'running'")
     report = load(url, "cases", [path], mapping)
+    # The next load records the killed ones as interrupted, with a reason.
+    assert killed and query(url, "SELECT DISTINCT status, message IS NOT NULL FROM load_batch "
+                                 "WHERE id = ANY(%s)", [k for k, in killed]) == [
+        ("interrupted", True)]
     assert report.status == "committed"
     assert report.read == ROWS == report.loaded + report.rejected
     assert report.rejected == 0, report.by_reason
