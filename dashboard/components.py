@@ -111,7 +111,18 @@ def kpi_cards(data: dict, lang: str) -> list:
     ]
     return [html.Div([html.Div(value, className="value", id=f"kpi-{key}"),
                       html.Div(t(f"kpi.{key}", lang), className="label")],
-                     className=f"card {extra}") for key, value, extra in cards]
+                     className=f"card {extra}") for key, value, extra in cards] \
+        + _above_grid(cases, lang)
+
+
+def _above_grid(cases: dict, lang: str) -> list:
+    """A line under the cards when some of the view's cases are placed above the grids (no
+    coordinates, only a community, street or district): grid figures do not count them."""
+    n = cases.get("above_grid") or 0
+    if not n:
+        return []
+    return [html.P(t("kpi.above_grid", lang).format(n=f"{n:,}"), id="kpi-above-grid",
+                   className="hint")]
 
 
 def _pct(value) -> str:
@@ -171,10 +182,20 @@ def timeline(case: dict, lang: str) -> html.Div:
                f"{case.get('category_3') or ''}"),
         html.P(f"{case.get('street_name') or ''} {case.get('community_name') or ''} "
                f"{case.get('grid_name') or ''}"),
+        *_placed(case, lang),
         html.Ol(items, className="timeline"),
         html.P(f"{t('stage.deadline', lang)}: {deadline}"),
         *_reporter(case, lang),
     ])
+
+
+def _placed(case: dict, lang: str) -> list:
+    """At which level the case was placed, and how (a point, or a code or name only)."""
+    if not case.get("placed_level"):
+        return []
+    how = t("detail.by_point" if case.get("located_by") == "point" else "detail.by_code", lang)
+    level = t(f"level.{case['placed_level']}", lang)
+    return [html.P(f"{t('detail.placed', lang)}: {level} · {how}", id="case-placed")]
 
 
 def _reporter(case: dict, lang: str) -> list:

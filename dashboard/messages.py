@@ -122,6 +122,13 @@ MESSAGES: dict[str, dict[str, str]] = {
                      "en": "Too many failed attempts; try again in {seconds} s"},
     "logout": {"zh": "退出", "en": "Sign out"},
     "detail.reporter": {"zh": "诉求人", "en": "Reporter"},
+    "detail.placed": {"zh": "定位到", "en": "Placed in"},
+    "detail.by_point": {"zh": "按坐标", "en": "by its coordinates"},
+    "detail.by_code": {"zh": "按编码或名称（无坐标）", "en": "by code or name (no coordinates)"},
+    "kpi.above_grid": {"zh": "其中 {n} 件无坐标、只定位到网格以上（社区、街道或区），"
+                             "不计入任何网格",
+                       "en": "{n} of them have no coordinates and are placed above the grids "
+                             "(in a community, street or district), not in any grid"},
     "access.denied": {"zh": "无权查看该范围的数据", "en": "You may not see data of that area"},
 }
 

@@ -112,7 +112,7 @@ def _run(conn, request: LoadRequest, report: LoadReport, progress: Progress) -> 
     conn.execute(SESSION)
     report.batch_id = _open_batch(conn, request)
     target = request.mapping.target
-    staging.create(conn, target)
+    staging.create(conn, target, len(request.mapping.place))
     points = target.geometry in ("required", "optional")
     grids = GridIndex.read(conn) if points else None
     ctx = Context(request.mapping, _crs(request), request.timezone, _bounds(conn, request),
@@ -127,10 +127,11 @@ def _run(conn, request: LoadRequest, report: LoadReport, progress: Progress) -> 
         report.inserted, report.updated = admin.upsert(conn, request.level, report.batch_id)
         report.flaws = admin.flaws(conn, request.level, report.batch_id)
     else:
-        places.place(conn, target, request.mapping.place.level if request.mapping.place else None)
+        places.place(conn, target, request.mapping.place)
         if target.kind == "cases":
             rollup.mark_touched(conn, request.local_zone)
-        report.inserted, report.updated = places.upsert(conn, target, report.batch_id)
+        report.inserted, report.updated = places.upsert(conn, target, report.batch_id,
+                                                        set(request.mapping.fields))
         if target.kind == "cases":
             rollup.refresh(conn, request.local_zone, report.inserted + report.updated)
     _keep_rejects(conn, request, report)

@@ -9,8 +9,13 @@ fields:
   status: {column: 办理状态, map: {已办结: closed, 办理中: open}}
   properties: {columns: [来源备注, 诉求内容]}
 geometry: {x: 经度, y: 纬度}      # or {wkt: WKT}; omit for GeoJSON/Shapefile/GeoPackage
-place: {code: 社区编码, level: 3}  # places rows that have no coordinates
+place:                         # rows without coordinates: the first rule that finds a unit
+  - {code: 网格编码, level: 4}
+  - {name: 社区名称, level: 3}
+  - {value: "440310"}          # whatever is left: the district itself
 ```
+
+Every key is described in docs/mapping.md.
 """
 
 from __future__ import annotations
@@ -19,7 +24,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from etl.targets import TARGETS, Target
 from onemap.errors import OnemapError
@@ -67,17 +79,55 @@ class GeometrySpec(BaseModel):
 
 
 class PlaceSpec(BaseModel):
-    """Admin code or name columns that place rows lacking coordinates."""
+    """One placement rule for rows lacking coordinates: an admin code column, a name column
+    or a constant code, optionally limited to one level."""
 
     model_config = ConfigDict(extra="forbid")
     code: str | None = None
     name: str | None = None
-    level: int | None = None
-    pattern: str | None = None   # a regex rewriting the code column before lookup …
+    value: str | int | None = None
+    level: int | None = Field(default=None, ge=1, le=4)
+    pattern: str | None = None   # a regex rewriting the column's values before lookup …
     replace: str | None = None   # … into this (``\\2 \\1`` swaps two groups)
 
+    @model_validator(mode="after")
+    def _one_source(self) -> PlaceSpec:
+        if sum(x is not None for x in (self.code, self.name, self.value)) != 1:
+            raise ValueError("a place rule gives exactly one of code, name or value")
+        if self.pattern is not None and self.value is not None:
+            raise ValueError("pattern rewrites a column; a value is used as it is")
+        return self
+
+    @property
+    def by_name(self) -> bool:
+        return self.name is not None
+
+    @property
+    def column(self) -> str | None:
+        return self.code or self.name
+
+    def describe(self) -> str:
+        """How a reject names the rule: its column (or value), kind and level."""
+        source = self.column or f"value {self.value}"
+        level = f", level {self.level}" if self.level else ""
+        return f"{source} ({'name' if self.by_name else 'code'}{level})"
+
     def source_columns(self) -> list[str]:
-        return [c for c in (self.code, self.name) if c]
+        return [self.column] if self.column else []
+
+
+def _place_rules(value: Any) -> list:
+    """``place`` is a rule or a list of rules; a rule naming both a code and a name column is
+    short for the code rule followed by the name rule."""
+    if value is None:
+        return []
+    expanded = []
+    for rule in value if isinstance(value, list) else [value]:
+        if isinstance(rule, dict) and rule.get("code") and rule.get("name"):
+            expanded.append({k: v for k, v in rule.items() if k != "name"})
+            rule = {k: v for k, v in rule.items() if k not in ("code", "pattern", "replace")}
+        expanded.append(rule)
+    return expanded
 
 
 class Mapping(BaseModel):
@@ -90,7 +140,7 @@ class Mapping(BaseModel):
     level: int | None = None
     fields: dict[str, FieldSpec]
     geometry: GeometrySpec | None = None
-    place: PlaceSpec | None = None
+    place: list[PlaceSpec] = []
     bounds: tuple[float, float, float, float] | None = None
     path: Path | None = None
 
@@ -102,6 +152,11 @@ class Mapping(BaseModel):
             raise ValueError("fields must map model fields to source columns")
         return {k: {"column": v} if isinstance(v, str) else v for k, v in value.items()}
 
+    @field_validator("place", mode="before")
+    @classmethod
+    def _rules(cls, value: Any) -> list:
+        return _place_rules(value)
+
     @property
     def target(self) -> Target:
         return TARGETS[self.kind]
@@ -109,7 +164,7 @@ class Mapping(BaseModel):
     def source_columns(self) -> list[str]:
         """Every source column this mapping reads."""
         cols = [c for spec in self.fields.values() for c in spec.source_columns()]
-        for part in (self.geometry, self.place):
+        for part in (self.geometry, *self.place):
             cols += part.source_columns() if part else []
         return list(dict.fromkeys(cols))
 

@@ -3,8 +3,10 @@ then upsert the rest into the target table.
 
 Rows with a point come with the grid that contains it, found while the chunk was
 transformed (``etl.grids``: lowest code on a shared border, so the answer never depends on
-scan order), and get that grid's ancestors here. Rows without a point are
-placed by an admin code or name when the target allows it. IoT events take their device's.
+scan order), and get that grid's ancestors here. Rows without a point are placed, when the
+target allows it, by the mapping's placement rules tried in order: the first whose value
+names a loaded unit (by code, or by a name that only one unit of the rule's level bears)
+places the row at that unit, whatever its level. IoT events take their device's.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import psycopg
 from psycopg import sql
 
 from etl import indexes
+from etl.mapping import PlaceSpec
+from etl.staging import place_columns
 from etl.targets import Target
 
 CODES = ("grid_code", "community_code", "street_code", "district_code")
@@ -25,14 +29,15 @@ POINT_RULES = [
     ("geometry", "'(' || round(ST_X(s.geom)::numeric, 6) || ', ' || round(ST_Y(s.geom)::numeric, 6)"
                  " || ') is outside the district (in no grid)'",
      "s.geom IS NOT NULL AND p.district_code IS NULL"),
-    ("place", "'admin code ' || quote_literal(s.place_code) || ' is not a loaded unit'",
-     "s.geom IS NULL AND s.place_code IS NOT NULL AND p.district_code IS NULL"),
-    ("place", "'admin name ' || quote_literal(s.place_name) || ' matches no unit, or several'",
-     "s.geom IS NULL AND s.place_name IS NOT NULL AND p.district_code IS NULL"),
+    ("place", "'no coordinates, and no placement rule found a loaded unit: ' || "
+              "(SELECT string_agg(quote_literal(v.value) || ' by ' || (%(rules)s::text[])[v.i]"
+              " || CASE WHEN (%(by_name)s::bool[])[v.i] THEN ' names no unit, or several'"
+              " ELSE ' is not a loaded unit' END, '; ' ORDER BY v.i) FROM {values} "
+              "WHERE v.value IS NOT NULL)",
+     "s.geom IS NULL AND p.district_code IS NULL AND EXISTS "
+     "(SELECT 1 FROM {values} WHERE v.value IS NOT NULL)"),
     ("place", "'no coordinates and no admin code or name'",
      "s.geom IS NULL AND p.district_code IS NULL"),
-    ("place", "'admin unit ' || quote_literal(s.place_code) || ' is a district; a street or "
-              "finer unit is needed'", "p.street_code IS NULL"),
 ]
 EXTRA_RULES = {
     "cases": [
@@ -51,21 +56,29 @@ EXTRA_RULES = {
 }
 
 
-def place(conn: psycopg.Connection, target: Target, place_level: int | None) -> None:
+def place(conn: psycopg.Connection, target: Target, place_rules: list[PlaceSpec]) -> None:
     """Build ``placed``: each staged row's codes and its first problem (or none)."""
     key = sql.SQL(", ").join(sql.Identifier(k) for k in target.key)
-    devices = target.kind == "iot-events"
-    source = DEVICE_CODES if devices else POINT_CODES
-    conn.execute(sql.SQL(PLACED).format(key=key, codes=sql.SQL(source)),
-                 {"level": place_level})
+    values = _rule_values(len(place_rules))
+    params = {"rules": [r.describe() for r in place_rules],
+              "by_name": [r.by_name for r in place_rules],
+              "levels": [r.level for r in place_rules]}
+    if target.kind == "iot-events":
+        source, point_rules = DEVICE_CODES, []
+    else:
+        conn.execute(PLACE_KEY.format(values=values, name=_name_key("k.value"),
+                                      unit_name=_name_key("u.name")), params)
+        source, point_rules = POINT_CODES.format(values=values), POINT_RULES
+    conn.execute(sql.SQL(PLACED).format(key=key, codes=sql.SQL(source)))
     conn.execute("ANALYZE placed")  # the joins below are planned on its real size
-    point_rules = [] if target.kind == "iot-events" else POINT_RULES
     rules = COMMON_RULES + point_rules + EXTRA_RULES.get(target.kind, [])
     cases = sql.SQL(" ").join(
-        sql.SQL("WHEN {} THEN {}").format(sql.SQL(cond), sql.Literal(field))
+        sql.SQL("WHEN {} THEN {}").format(sql.SQL(cond.format(values=values)),
+                                          sql.Literal(field))
         for field, _, cond in rules)
     reasons = sql.SQL(" ").join(
-        sql.SQL("WHEN {} THEN {}").format(sql.SQL(cond), sql.SQL(reason))
+        sql.SQL("WHEN {} THEN {}").format(sql.SQL(cond.format(values=values)),
+                                          sql.SQL(reason.format(values=values)))
         for _, reason, cond in rules)
     conn.execute(sql.SQL(
         "INSERT INTO stage_reject (row_number, source_file, field, reason, raw) "
@@ -73,7 +86,44 @@ def place(conn: psycopg.Connection, target: Target, place_level: int | None) -> 
         "CASE {} END AS reason, NULL::jsonb AS raw "
         "FROM stage s JOIN placed p USING (row_number, source_file)) r "
         "WHERE r.reason IS NOT NULL"
-    ).format(cases, reasons))
+    ).format(cases, reasons), params)
+
+
+# Suffixes a name may carry or lack and still match a unit's name (坑梓社区居委会 is the unit
+# 坑梓社区): the office of a unit named in place of the unit. Names also match whatever
+# their case and surrounding spaces.
+NAME_SUFFIXES = ("居委会", "村委会", "办事处", "管委会")
+
+
+def _name_key(column: str) -> str:
+    """SQL comparing names as :data:`NAME_SUFFIXES` describes (the suffixes are constants)."""
+    suffixes = "|".join(NAME_SUFFIXES)
+    return f"lower(regexp_replace(btrim({column}), '({suffixes})$', ''))"
+
+
+def _rule_values(rules: int) -> str:
+    """A staged row's placement values as rows (value, i): i is the rule's 1-based number."""
+    columns = ", ".join(f"s.{c}" for c in place_columns(rules))
+    return f"unnest(ARRAY[{columns}]::text[]) WITH ORDINALITY AS v(value, i)"
+
+
+# Each distinct (rule, value) of the staged rows without a point, looked up once: a code
+# rule finds the unit of that code, a name rule the one unit bearing that name (none when
+# several do); both limited to the rule's level when it gives one.
+PLACE_KEY = """
+CREATE TEMP TABLE place_key ON COMMIT DROP AS
+SELECT k.i, k.value, CASE WHEN (%(by_name)s::bool[])[k.i] THEN
+    (SELECT min(u.code) FROM admin_unit u
+     WHERE {unit_name} = {name}
+       AND ((%(levels)s::int[])[k.i] IS NULL OR u.level = (%(levels)s::int[])[k.i])
+     HAVING count(*) = 1)
+  ELSE
+    (SELECT u.code FROM admin_unit u WHERE u.code = k.value
+       AND ((%(levels)s::int[])[k.i] IS NULL OR u.level = (%(levels)s::int[])[k.i]))
+  END AS code
+FROM (SELECT DISTINCT v.i, v.value FROM stage s CROSS JOIN LATERAL {values}
+      WHERE s.geom IS NULL AND v.value IS NOT NULL) k
+"""
 
 
 PLACED = """
@@ -87,17 +137,14 @@ LEFT JOIN LATERAL ({codes}) c ON true
 WINDOW w AS (PARTITION BY {key} ORDER BY s.file_no, s.row_number)
 """
 
+# A row's unit: its point's grid, else the unit of its first rule that found one.
 POINT_CODES = """
 SELECT a.grid_code, a.community_code, a.street_code, a.district_code
 FROM admin_unit a
 WHERE a.code = CASE
     WHEN s.geom IS NOT NULL THEN s.grid_code
-    WHEN s.place_code IS NOT NULL THEN s.place_code
-    ELSE (SELECT min(u.code) FROM admin_unit u
-          WHERE (u.name = s.place_name OR regexp_replace(u.name, '(居委会|村委会)$', '')
-                 = regexp_replace(s.place_name, '(居委会|村委会)$', ''))
-            AND (CAST(%(level)s AS int) IS NULL OR u.level = %(level)s)
-          HAVING count(*) = 1)
+    ELSE (SELECT k.code FROM {values} JOIN place_key k USING (i, value)
+          WHERE k.code IS NOT NULL ORDER BY v.i LIMIT 1)
 END
 """
 
@@ -107,18 +154,22 @@ FROM iot_device d WHERE d.id = s.device_id
 """
 
 
-def upsert(conn: psycopg.Connection, target: Target, batch_id: int) -> tuple[int, int]:
-    """Insert accepted rows, update changed ones; return (inserted, updated)."""
+def upsert(conn: psycopg.Connection, target: Target, batch_id: int,
+           mapped: set[str] = frozenset()) -> tuple[int, int]:
+    """Insert accepted rows, update changed ones; return (inserted, updated). ``mapped``: the
+    fields the mapping gives (a derived field given by the source is taken as given)."""
     staged = conn.execute("SELECT count(*) FROM stage").fetchone()[0]
     existing = indexes.row_estimate(conn, target.table)
     with indexes.rebuilt_if_large(conn, target.table, staged, existing):
-        return _upsert(conn, target, batch_id)
+        return _upsert(conn, target, batch_id, mapped)
 
 
-def _upsert(conn: psycopg.Connection, target: Target, batch_id: int) -> tuple[int, int]:
+def _upsert(conn: psycopg.Connection, target: Target, batch_id: int,
+            mapped: set[str]) -> tuple[int, int]:
     geom = [] if target.geometry == "none" else ["geom", "h3"]
-    columns = target.names + list(DERIVED.get(target.kind, {})) + geom + list(CODES)
-    values = [_value(target, c) for c in columns]
+    derived = [c for c in DERIVED.get(target.kind, {}) if c not in target.names]
+    columns = target.names + derived + geom + list(CODES)
+    values = [_value(target, c, mapped) for c in columns]
     keys = sql.SQL(", ").join(sql.Identifier(k) for k in target.key)
     changeable = [c for c in columns if c not in target.key]
     conflict = sql.SQL(ON_CONFLICT).format(
@@ -145,7 +196,8 @@ def _any_existing(conn: psycopg.Connection, target: Target) -> bool:
     of new records), the rows are inserted without ON CONFLICT's speculative insertion,
     which costs nearly as much as the insert itself. Keys repeated within the batch were
     rejected by ``place``."""
-    same = sql.SQL(" AND ").join(sql.SQL("t.{} = {}").format(sql.Identifier(k), _value(target, k))
+    same = sql.SQL(" AND ").join(sql.SQL("t.{} = {}").format(sql.Identifier(k),
+                                                             _value(target, k, set()))
                                  for k in target.key)
     return conn.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM stage s JOIN {} t ON {})").format(
         sql.Identifier(target.table), same)).fetchone()[0]
@@ -169,22 +221,29 @@ ON_CONFLICT = """
     WHERE ({old}) IS DISTINCT FROM ({new})
 """
 
+# Fields computed from others. The status decides whether a case is closed: a closed time
+# on an open case makes it neither on time nor late and gives it no handling time. A source's
+# own on-time (or, mapped through a value map, late) flag is taken as given when the mapping
+# names one; only otherwise is it derived from the closing time and the deadline.
 DERIVED = {
     "cases": {
-        "on_time": "CASE WHEN s.closed_at IS NOT NULL AND s.deadline IS NOT NULL "
-                   "THEN s.closed_at <= s.deadline END",
-        "handling_hours": "extract(epoch FROM s.closed_at - s.reported_at) / 3600.0",
+        "on_time": "CASE WHEN s.status = 'closed' THEN {} END",
+        "handling_hours": "CASE WHEN s.status = 'closed' "
+                          "THEN extract(epoch FROM s.closed_at - s.reported_at) / 3600.0 END",
         "located_by": "CASE WHEN s.geom IS NULL THEN 'code' ELSE 'point' END",
     },
 }
+# What a derived field is when the source gives none (else: the source's value).
+UNMAPPED = {"on_time": "s.closed_at <= s.deadline"}
 
 
-def _value(target: Target, column: str) -> sql.Composable:
+def _value(target: Target, column: str, mapped: set[str]) -> sql.Composable:
     if column in CODES:
         return sql.SQL("p.{}").format(sql.Identifier(column))
     derived = DERIVED.get(target.kind, {}).get(column)
     if derived:
-        return sql.SQL(derived)
+        given = f"s.{column}" if column in mapped else UNMAPPED.get(column)
+        return sql.SQL(derived.format(given) if given else derived)
     if column == "properties":
         return sql.SQL("COALESCE(s.properties, '{}'::jsonb)")
     if column == "metric":

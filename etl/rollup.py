@@ -33,7 +33,8 @@ RESOLVED = {"res_grid": 4, "res_community": 3, "res_street": 2, "res_district": 
 
 
 # The measures each aggregate row carries, counted from cases (integers, except the sum of
-# hours); a coarser level sums them.
+# hours); a coarser level sums them. The status decides what is closed (a closing time on an
+# open case counts for nothing); on_time and handling_hours are set on closed cases only.
 def _measures() -> list[tuple[str, str]]:
     bounds = (0, *HOUR_BUCKETS)
     hist = [f"handling_hours >= {lo} AND handling_hours < {hi}"
@@ -41,18 +42,20 @@ def _measures() -> list[tuple[str, str]]:
     hist.append(f"handling_hours >= {HOUR_BUCKETS[-1]}")
     return [
         ("total", "count(*)"),
-        ("closed", "count(*) FILTER (WHERE closed_at IS NOT NULL)"),
+        ("closed", "count(*) FILTER (WHERE status = 'closed')"),
         ("closed_on_time", "count(*) FILTER (WHERE on_time)"),
         ("closed_late", "count(*) FILTER (WHERE NOT on_time)"),
-        ("closed_same_day", "count(*) FILTER (WHERE closed_day = day)"),
-        ("closed_3d", "count(*) FILTER (WHERE closed_at <= reported_at + interval '72 hours')"),
+        ("closed_same_day", "count(*) FILTER (WHERE status = 'closed' AND closed_day = day)"),
+        ("closed_3d", "count(*) FILTER (WHERE status = 'closed' "
+                      "AND closed_at <= reported_at + interval '72 hours')"),
         ("hours_sum", "coalesce(sum(handling_hours), 0)"),
         *((name, f"count(*) FILTER (WHERE {cond})")
           for name, cond in zip(HOURS_COLUMNS, hist, strict=True)),
         ("satisfaction_sum", "coalesce(sum(satisfaction), 0)"),
         ("satisfaction_n", "count(satisfaction)"),
-        *((name, f"count(*) FILTER (WHERE resolved_level = {level} AND closed_at IS NOT NULL)")
+        *((name, f"count(*) FILTER (WHERE resolved_level = {level} AND status = 'closed')")
           for name, level in RESOLVED.items()),
+        ("above_grid", "count(*) FILTER (WHERE grid_code IS NULL)"),
     ]
 
 

@@ -16,20 +16,25 @@ SQL_TYPES = {"text": "text", "timestamp": "timestamptz", "float": "float8", "int
              "bool": "boolean", "json": "jsonb"}
 
 
-def create(conn: psycopg.Connection, target: Target) -> None:
-    """``stage`` for rows that passed the chunk checks, ``stage_reject`` for those that did not."""
+def create(conn: psycopg.Connection, target: Target, place_rules: int = 0) -> None:
+    """``stage`` for rows that passed the chunk checks, ``stage_reject`` for those that did not.
+    Each of the mapping's ``place_rules`` has a column ``place_1`` … of its values."""
     typed = [sql.SQL("{} {}").format(sql.Identifier(f.name), sql.SQL(SQL_TYPES[f.type]))
              for f in target.fields]
+    typed += [sql.SQL("{} text").format(sql.Identifier(c)) for c in place_columns(place_rules)]
     conn.execute(sql.SQL(
         "CREATE TEMP TABLE stage (row_number bigint NOT NULL, source_file text NOT NULL, "
-        "file_no integer NOT NULL, {}, "
-        "geom geometry, h3 bigint, grid_code text, place_code text, place_name text) "
-        "ON COMMIT DROP"
+        "file_no integer NOT NULL, {}, geom geometry, h3 bigint, grid_code text) ON COMMIT DROP"
     ).format(sql.SQL(", ").join(typed)))
     conn.execute(
         "CREATE TEMP TABLE stage_reject (row_number bigint NOT NULL, source_file text NOT NULL,"
         " field text, reason text NOT NULL, raw jsonb) ON COMMIT DROP"
     )
+
+
+def place_columns(rules: int) -> list[str]:
+    """The staging columns holding each placement rule's value of a row."""
+    return [f"place_{i}" for i in range(1, rules + 1)]
 
 
 def copy_frame(conn: psycopg.Connection, table: str, frame: pd.DataFrame) -> None:

@@ -19,6 +19,7 @@ import shapely
 from etl.grids import GridIndex
 from etl.mapping import FieldSpec, Mapping
 from etl.readers import Chunk
+from etl.staging import place_columns
 from etl.targets import Field
 from onemap.crs import geometry_to_wgs84, looks_swapped, outside, to_wgs84
 
@@ -43,7 +44,7 @@ class Context:
 @dataclass
 class Result:
     rows: pd.DataFrame      # target fields + row_number, geom (hex EWKB), h3, grid_code,
-    #                         place_code, place_name
+    #                         place_1 … (one value per placement rule)
     rejects: pd.DataFrame   # row_number, field, reason, raw (JSON text)
     repaired: list[int]     # row numbers whose geometry make_valid repaired
 
@@ -382,15 +383,21 @@ def _polygonal_part(geom):
 
 # -- placing by admin code or name, and the raw records ---------------------------------------
 def _place(frame: pd.DataFrame, out: pd.DataFrame, ctx: Context) -> None:
-    spec = ctx.mapping.place
-    for key in ("code", "name"):
-        column = getattr(spec, key) if spec else None
-        out[f"place_{key}"] = frame[column].str.strip() if column else None
-    if spec is not None and spec.code and spec.pattern:
-        codes = out["place_code"]
-        unique = codes.dropna().unique()
-        rewritten = pd.Series(unique).str.replace(spec.pattern, spec.replace or "", regex=True)
-        out["place_code"] = codes.map(dict(zip(unique, rewritten, strict=True)))
+    """Each placement rule's value of each row (``place_1`` …), stripped and rewritten by the
+    rule's pattern; the database looks them up (``etl.places``)."""
+    rules = ctx.mapping.place
+    for name, rule in zip(place_columns(len(rules)), rules, strict=True):
+        if rule.column is None:
+            out[name] = str(rule.value)
+            continue
+        values = frame[rule.column].str.strip()
+        values = values.where(values != "", None)
+        if rule.pattern:
+            unique = values.dropna().unique()
+            rewritten = pd.Series(unique).str.replace(rule.pattern, rule.replace or "",
+                                                      regex=True)
+            values = values.map(dict(zip(unique, rewritten, strict=True)))
+        out[name] = values
 
 
 def raw_records(chunk: Chunk, bad: np.ndarray) -> list[str]:

@@ -37,6 +37,7 @@ CASE_COLUMNS = (
     "title", "address", "reported_at", "accepted_at", "dispatched_at", "handled_at",
     "feedback_at", "closed_at", "evaluated_at", "deadline", "handling_unit", "status",
     "satisfaction", "resolved_level", "on_time", "handling_hours", "located_by",
+    "placed_level",
 )
 
 LAYERS: tuple[LayerSpec, ...] = (

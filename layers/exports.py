@@ -59,6 +59,7 @@ SHAPEFILE_NAMES = {
     "feedback_at": "feedback", "closed_at": "closed", "evaluated_at": "evaluated",
     "reported_at": "reported", "handling_unit": "handl_unit", "satisfaction": "satisfact",
     "resolved_level": "res_level", "handling_hours": "handl_hrs", "located_by": "located_by",
+    "placed_level": "placed_lvl",
     "reporter_name": "rep_name", "reporter_phone": "rep_phone",
 }
 

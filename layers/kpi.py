@@ -32,19 +32,21 @@ TREND_WEEKLY_AFTER_DAYS = 120
 
 RAW_MEASURES = """
     count(*) AS total,
-    count(*) FILTER (WHERE c.closed_at IS NOT NULL) AS closed,
+    count(*) FILTER (WHERE c.status = 'closed') AS closed,
     count(*) FILTER (WHERE c.on_time) AS closed_on_time,
     count(*) FILTER (WHERE NOT c.on_time) AS closed_late,
-    count(*) FILTER (WHERE (c.closed_at AT TIME ZONE :tz)::date
+    count(*) FILTER (WHERE c.status = 'closed' AND (c.closed_at AT TIME ZONE :tz)::date
                            = (c.reported_at AT TIME ZONE :tz)::date) AS closed_same_day,
-    count(*) FILTER (WHERE c.closed_at <= c.reported_at + interval '72 hours') AS closed_3d,
+    count(*) FILTER (WHERE c.status = 'closed'
+                     AND c.closed_at <= c.reported_at + interval '72 hours') AS closed_3d,
     percentile_cont(0.5) WITHIN GROUP (ORDER BY c.handling_hours) AS median_hours,
     coalesce(sum(c.satisfaction), 0) AS satisfaction_sum,
     count(c.satisfaction) AS satisfaction_n,
-    count(*) FILTER (WHERE c.resolved_level = 4 AND c.closed_at IS NOT NULL) AS res_grid,
-    count(*) FILTER (WHERE c.resolved_level = 3 AND c.closed_at IS NOT NULL) AS res_community,
-    count(*) FILTER (WHERE c.resolved_level = 2 AND c.closed_at IS NOT NULL) AS res_street,
-    count(*) FILTER (WHERE c.resolved_level = 1 AND c.closed_at IS NOT NULL) AS res_district
+    count(*) FILTER (WHERE c.resolved_level = 4 AND c.status = 'closed') AS res_grid,
+    count(*) FILTER (WHERE c.resolved_level = 3 AND c.status = 'closed') AS res_community,
+    count(*) FILTER (WHERE c.resolved_level = 2 AND c.status = 'closed') AS res_street,
+    count(*) FILTER (WHERE c.resolved_level = 1 AND c.status = 'closed') AS res_district,
+    count(*) FILTER (WHERE c.grid_code IS NULL) AS above_grid
 """
 ROLLUP_MEASURES = """
     sum(r.total) AS total, sum(r.closed) AS closed, sum(r.closed_on_time) AS closed_on_time,
@@ -53,6 +55,7 @@ ROLLUP_MEASURES = """
     sum(r.satisfaction_sum) AS satisfaction_sum, sum(r.satisfaction_n) AS satisfaction_n,
     sum(r.res_grid) AS res_grid, sum(r.res_community) AS res_community,
     sum(r.res_street) AS res_street, sum(r.res_district) AS res_district,
+    sum(r.above_grid) AS above_grid,
 """ + ", ".join(f"sum(r.{h}) AS {h}" for h in HOURS_COLUMNS)
 
 
@@ -125,7 +128,7 @@ def summarize(row) -> dict:
     median = get("median_hours") or median_from_histogram(
         [int(get(h)) for h in HOURS_COLUMNS])
     return {
-        "total": total, "closed": closed,
+        "total": total, "closed": closed, "above_grid": int(get("above_grid")),
         "on_time_rate": _ratio(int(get("closed_on_time")), with_deadline),
         "same_day_rate": _ratio(int(get("closed_same_day")), closed),
         "within_3d_rate": _ratio(int(get("closed_3d")), closed),

