@@ -16,6 +16,18 @@ EXPORT_FORMATS = ("geojson", "gpkg", "shp", "csv", "xlsx", "html")
 STAGES = ("reported_at", "accepted_at", "dispatched_at", "handled_at", "feedback_at",
           "closed_at", "evaluated_at")
 CASE_ROWS = 20
+# Plotly's modebar offers to upload a chart to its cloud ("Share chart…", on by default in
+# this plotly.js, and the older Chart Studio links): a figure holds the district's data and
+# must not leave the machine, so every graph is configured through ``graph_config``.
+CLOUD_BUTTONS = ("sendChartToCloud", "sendDataToCloud", "editInChartStudio")
+
+
+def graph_config(**options) -> dict:
+    """A dcc.Graph ``config`` with ``options`` and no control that sends data elsewhere."""
+    return {**options, "showSendToCloud": False, "showEditInChartStudio": False,
+            "showLink": False, "plotlyServerURL": "",
+            "modeBarButtonsToRemove": [*options.get("modeBarButtonsToRemove", ()),
+                                       *CLOUD_BUTTONS]}
 
 
 def header(state: ViewState, page: str = "/", who: str | None = None) -> html.Header:

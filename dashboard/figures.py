@@ -8,6 +8,7 @@ several times over, and cost more than the queries behind a view.
 
 from __future__ import annotations
 
+import html
 import math
 
 import numpy as np
@@ -45,6 +46,13 @@ DARK = {"paper_bgcolor": "#0b1a2b", "plot_bgcolor": "#0b1a2b", "font": {"color":
 # titles, legends and hover labels match the page and need no system CJK font.
 FONT_FAMILY = ('"Onemap Sans SC", "Noto Sans CJK SC", "Noto Sans SC", "Microsoft YaHei", '
                '"PingFang SC", sans-serif')
+
+
+def as_text(value) -> str:
+    """A value from the data as plotly text. Plotly reads a subset of HTML in labels, names
+    and hover text (a category holding ``<a href>`` would become a link in a chart); with
+    ``&``, ``<`` and ``>`` as entities it shows exactly the characters of the data."""
+    return html.escape("" if value is None else str(value), quote=False)
 
 
 def _font(dark: bool) -> dict:
@@ -130,7 +138,7 @@ def units_trace(data: dict, metric: str, lang: str, dark: bool = False) -> dict:
         rows = {f["id"]: {**data["cases"], "per_km2": None} for f in features}
     codes = [f["id"] for f in features]
     values = [_value(rows.get(code), metric) for code in codes]
-    names = [f["properties"]["name"] for f in features]
+    names = [as_text(f["properties"]["name"]) for f in features]
     totals = [(rows.get(c) or {}).get("total", 0) for c in codes]
     rate = metric == "on_time_rate"
     trace = {
@@ -198,10 +206,10 @@ def point_trace(collection: dict, name: str, colour: str, size: int,
     # NumPy coordinates go to the browser as typed arrays (base64), not as long lists.
     lon, lat = np.array([f["geometry"]["coordinates"] for f in features], dtype=float).reshape(
         -1, 2).T
-    text = [" · ".join(str(v or "") for k, v in f["properties"].items() if k not in leave_out)
-            for f in features]
+    text = [" · ".join(as_text(v or "") for k, v in f["properties"].items()
+                       if k not in leave_out) for f in features]
     return {"type": "scattermap", "lon": lon, "lat": lat, "mode": "markers", "text": text,
-            "name": name, "marker": {"size": size, "color": colour, "opacity": 0.85},
+            "name": as_text(name), "marker": {"size": size, "color": colour, "opacity": 0.85},
             "hovertemplate": "%{text}<extra></extra>"}
 
 
@@ -262,13 +270,14 @@ def trend_figure(trend: dict, lang: str, dark: bool = False) -> dict:
 
 def bars_figure(rows: list[dict], title: str, dark: bool = False, top: int = 8) -> dict:
     rows = rows[:top][::-1]
-    return _chart({"type": "bar", "x": [r["n"] for r in rows], "y": [r["key"] for r in rows],
-                   "orientation": "h", "marker": {"color": "#4e79a7"}}, title, dark)
+    return _chart({"type": "bar", "x": [r["n"] for r in rows],
+                   "y": [as_text(r["key"]) for r in rows], "orientation": "h",
+                   "marker": {"color": "#4e79a7"}}, title, dark)
 
 
 def share_figure(shares: dict, title: str, labels: dict[str, str],
                  dark: bool = False) -> dict:
     keys = [k for k, v in shares.items() if v]
-    return _chart({"type": "pie", "labels": [labels.get(k, k) for k in keys],
+    return _chart({"type": "pie", "labels": [as_text(labels.get(k, k)) for k in keys],
                    "values": [shares[k] for k in keys], "hole": 0.5, "sort": False,
                    "textinfo": "label+percent"}, title, dark)

@@ -49,6 +49,8 @@ FORMATS = {
 }
 EXPORT_CRS = {"wgs84": "EPSG:4326", "cgcs2000": "EPSG:4490", "gcj02": None, "bd09": None}
 XLSX_MAX_ROWS = 1_048_575
+# What makes a spreadsheet read a cell as a formula (OWASP, CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 HTML_MAX_ROWS = 20_000
 # Shapefile field names are at most 10 characters: say what they become, not GDAL's guess.
 SHAPEFILE_NAMES = {
@@ -250,14 +252,30 @@ def _check_dbf(path: Path) -> None:
 
 
 def _tabular(frame: gpd.GeoDataFrame) -> pd.DataFrame:
-    """Points as lon/lat columns, other shapes as WKT."""
-    table = pd.DataFrame(frame.drop(columns="geometry"))
+    """Points as lon/lat columns, other shapes as WKT; text that could start a formula
+    made inert."""
+    table = _inert(pd.DataFrame(frame.drop(columns="geometry")))
     geometry = frame.geometry.values
     if len(frame) and (shapely.get_type_id(geometry) == 0).all():
         table["lon"], table["lat"] = shapely.get_x(geometry), shapely.get_y(geometry)
     else:
         table["wkt"] = shapely.to_wkt(geometry, rounding_precision=7)
     return table
+
+
+def _inert(table: pd.DataFrame) -> pd.DataFrame:
+    """Text cells that a spreadsheet would run as a formula (``=HYPERLINK(…)``, ``+cmd|…``)
+    get a leading apostrophe, as OWASP advises: Excel then shows the text, in CSV and in
+    XLSX (where openpyxl would otherwise store it as a formula). Numbers stay numbers."""
+    for column in table.columns:
+        if not pd.api.types.is_numeric_dtype(table[column]):  # object or str: text in it
+            table[column] = table[column].map(_inert_value)
+    return table
+
+
+def _inert_value(value):
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) \
+        else value
 
 
 def _html(frames, out: Path, layer: LayerSpec, crs: str) -> int:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import folium
 import geopandas as gpd
+from folium.template import Template
 
 from layers.catalog import LayerSpec
 
@@ -21,6 +22,29 @@ class OfflineMap(folium.Map):
 
     default_js: list = []
     default_css: list = []
+
+
+class TextTooltip(folium.GeoJsonTooltip):
+    """folium's tooltip writes the values into ``innerHTML``, so a name holding markup runs
+    as script when the file is opened; this one builds the table node by node and sets
+    every label and value as text."""
+
+    _template = Template("""
+    {% macro script(this, kwargs) %}
+    {{ this._parent.get_name() }}.bindTooltip(function (layer) {
+        const table = L.DomUtil.create('table');
+        const fields = {{ this.fields | tojson }};
+        const labels = {{ this.aliases | tojson }};
+        fields.forEach(function (field, i) {
+            const row = L.DomUtil.create('tr', '', table);
+            const value = layer.feature.properties[field];
+            L.DomUtil.create('th', '', row).textContent = labels[i];
+            L.DomUtil.create('td', '', row).textContent = value == null ? '' : String(value);
+        });
+        return table;
+    }, {{ this.tooltip_options | tojavascript }});
+    {% endmacro %}
+    """)
 
 
 def _leaflet_css() -> str:
@@ -48,6 +72,6 @@ def standalone_map(frame: gpd.GeoDataFrame, layer: LayerSpec) -> str:
             frame.to_json(drop_id=True), name=layer.title["zh"],
             marker=folium.CircleMarker(radius=4, weight=1, fill=True, fill_opacity=0.8),
             style_function=lambda _: {"color": "#1f5fa8", "weight": 1, "fillOpacity": 0.3},
-            tooltip=folium.GeoJsonTooltip(fields=fields) if fields else None,
+            tooltip=TextTooltip(fields=fields) if fields else None,
         ).add_to(fmap)
     return fmap.get_root().render()

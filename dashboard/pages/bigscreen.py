@@ -12,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard import ids
 from dashboard.auth import current_principal
-from dashboard.components import database_banner, kpi_cards
+from dashboard.components import database_banner, graph_config, kpi_cards
 from dashboard.figures import bars_figure, map_figure, trend_figure
 from dashboard.messages import t
 from dashboard.services import services
@@ -33,7 +33,7 @@ BIG_LAYERS = ("units", "hotspots", "iot")
 def layout(refresh: str | None = None, tour: str | None = None, **query) -> html.Div:
     state = parse("?" + urlencode(query))
     seconds = _seconds(refresh, services().settings.refresh_seconds)
-    chart = {"config": {"displayModeBar": False, "staticPlot": True, "responsive": True},
+    chart = {"config": graph_config(displayModeBar=False, staticPlot=True, responsive=True),
              "className": "chart", "style": {"height": "100%"}}
     return html.Div([
         html.Header([html.H1(t("bigscreen.title", state.lang)),
@@ -44,7 +44,7 @@ def layout(refresh: str | None = None, tour: str | None = None, **query) -> html
         html.Div([
             html.Div(id=BS[ids.KPIS], className="bs-cards"),
             dcc.Graph(id=BS[ids.MAP], className="bs-map", style={"height": "100%"},
-                      config={"displayModeBar": False, "scrollZoom": True}),
+                      config=graph_config(displayModeBar=False, scrollZoom=True)),
             html.Div([dcc.Graph(id=BS[ids.TREND], **chart),
                       dcc.Graph(id=BS[ids.CATEGORIES], **chart)], className="bs-charts"),
         ], className="bs-grid"),

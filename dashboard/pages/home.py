@@ -38,8 +38,8 @@ from layers.view import case_detail, data_as_of, subcategories, vocabularies
 dash.register_page(__name__, path="/", title="一张图 · onemap")
 
 RETRY_MS = 5_000
-GRAPH_CONFIG = {"displaylogo": False, "scrollZoom": True,
-                "toImageButtonOptions": {"format": "png", "filename": "onemap-map", "scale": 2}}
+GRAPH_CONFIG = ui.graph_config(displaylogo=False, scrollZoom=True, toImageButtonOptions={
+    "format": "png", "filename": "onemap-map", "scale": 2})
 
 
 def layout(**query) -> html.Div:
@@ -65,7 +65,7 @@ def _shell(state: ViewState, body) -> html.Div:
 
 
 def _body(state: ViewState, words: dict) -> html.Div:
-    chart = {"config": {"displayModeBar": False}, "className": "chart"}
+    chart = {"config": ui.graph_config(displayModeBar=False), "className": "chart"}
     tabs = dcc.Tabs([
         dcc.Tab(html.Div(id=ids.CASES), label=t("table.cases", state.lang)),
         dcc.Tab(html.Div(id=ids.HOTSPOTS), label=t("table.hotspots", state.lang)),
