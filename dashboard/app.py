@@ -10,6 +10,7 @@ from dash import Dash, html
 
 from dashboard.auth import current_principal, install_auth
 from dashboard.login import register_login
+from dashboard.payloads import install_payload_check
 from dashboard.services import Services, install
 from layers.api import Api
 from layers.catalog import default_catalog
@@ -41,6 +42,7 @@ def create_app(settings: Settings, db_url: str, read_url: str | None = None) -> 
                                  views=ViewCache(settings.view_cache_seconds)))
     install_auth(app.server, settings, engine)
     register_login(app.server, engine)
+    install_payload_check(app)
     register(app.server, Api(read_engine, default_catalog(), settings.timezone, writer=engine),
              current_principal)
     app.layout = html.Div([dash.page_container], className="shell")

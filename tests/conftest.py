@@ -275,10 +275,11 @@ class DashServer:
         assert answer.status == 302, f"sign-in as {name} failed: {answer.status}"
 
     def open(self, path: str, name: str = "tester", password: str = PASSWORD,
-             headers: dict | None = None):
-        """``urlopen`` of ``path`` with HTTP Basic credentials (an API client's way)."""
+             headers: dict | None = None, data: bytes | None = None):
+        """``urlopen`` of ``path`` with HTTP Basic credentials (an API client's way); a POST
+        of ``data`` when given."""
         token = base64.b64encode(f"{name}:{password}".encode()).decode()
-        request = urllib.request.Request(self.url + path, headers={
+        request = urllib.request.Request(self.url + path, data=data, headers={
             "Authorization": f"Basic {token}", **(headers or {})})
         return urllib.request.urlopen(request, timeout=60)
 
