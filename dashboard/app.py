@@ -39,7 +39,8 @@ def create_app(settings: Settings, db_url: str, read_url: str | None = None) -> 
     read_engine = (make_engine(read_url, lock_timeout=wait) if read_url and read_url != db_url
                    else engine)
     install(app.server, Services(settings=settings, engine=engine, read_engine=read_engine,
-                                 views=ViewCache(settings.view_cache_seconds)))
+                                 views=ViewCache(settings.view_cache_seconds,
+                                                 int(settings.view_cache_mb * 2**20))))
     install_auth(app.server, settings, engine)
     register_login(app.server, engine)
     install_payload_check(app)

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     view_cache_seconds: float = Field(default=15, ge=0, description="how long a view read "
                                       "once is shown again to others with the same scope "
                                       "and rights (0: never)")
+    view_cache_mb: float = Field(default=64, ge=0, description="the most memory the views "
+                                 "kept for others take in one process (0: keep none)")
     read_lock_timeout_seconds: float = Field(default=5, ge=0, description="how long a "
                                              "view waits for a table a load is rewriting "
                                              "before it says so (0: as long as it takes)")
