@@ -220,12 +220,16 @@ def case_detail(engine: Engine, case_id: str, who: Principal) -> dict:
     return feature["properties"]
 
 
-def vocabularies(engine: Engine) -> dict[str, list[str]]:
-    """Top-level categories and channels, for the filter lists (from the aggregates)."""
+def vocabularies(engine: Engine, who: Principal) -> dict[str, list[str]]:
+    """Top-level categories and channels of ``who``'s area, for the filter lists (from the
+    aggregates of their own unit: a street official never learns another street's)."""
     with engine.connect() as conn:
+        scope = scope_for(conn, who, None)
+        unit = {"level": max(scope.level, 1), "code": scope.code}
         found = {column: [r[0] for r in conn.execute(text(
-            f"SELECT {column} FROM case_rollup WHERE level = 1 GROUP BY 1 "
-            f"ORDER BY sum(total) DESC"))] for column in ("category_1", "channel")}
+            f"SELECT {column} FROM case_rollup WHERE level = :level "
+            f"AND (CAST(:code AS text) IS NULL OR unit_code = :code) GROUP BY 1 "
+            f"ORDER BY sum(total) DESC"), unit)] for column in ("category_1", "channel")}
     return {"categories": found["category_1"], "channels": found["channel"]}
 
 
@@ -248,11 +252,16 @@ def tour_codes(engine: Engine, who: Principal) -> list[str]:
             {"level": scope.level + 1, "parent": scope.code})]
 
 
-def subcategories(engine: Engine, tops: list[str], limit: int = 300) -> list[str]:
-    """The second-level categories under the given top-level ones (the category tree)."""
+def subcategories(engine: Engine, tops: list[str], who: Principal,
+                  limit: int = 300) -> list[str]:
+    """The second-level categories under the given top-level ones (the category tree), as
+    found in ``who``'s area."""
     if not tops:
         return []
     with engine.connect() as conn:
+        scope = scope_for(conn, who, None)
+        inside = f"AND c.{scope.column} = :code " if scope.column else ""
         return [r[0] for r in conn.execute(text(
-            "SELECT DISTINCT category_2 FROM case_event WHERE category_1 = ANY(:tops) "
-            "AND category_2 IS NOT NULL ORDER BY 1 LIMIT :limit"), {"tops": tops, "limit": limit})]
+            "SELECT DISTINCT category_2 FROM case_event c WHERE category_1 = ANY(:tops) "
+            f"AND category_2 IS NOT NULL {inside}ORDER BY 1 LIMIT :limit"),
+            {"tops": tops, "code": scope.code, "limit": limit})]

@@ -49,9 +49,12 @@ def layout(**query) -> html.Div:
     try:
         with svc.read_engine.connect() as conn:
             levels = loaded_levels(conn)
-        words = vocabularies(svc.read_engine) if levels else {"categories": [], "channels": []}
+        words = (vocabularies(svc.read_engine, current_principal()) if levels
+                 else {"categories": [], "channels": []})
     except SQLAlchemyError as exc:
         return _shell(state, ui.database_banner(exc, state.lang))
+    except LayerError as exc:  # the principal's own unit is not loaded
+        return _shell(state, html.Div(user_message(exc, state.lang), className="banner warn"))
     if not levels:
         return _shell(state, ui.empty_state(state.lang))
     return _shell(state, _body(state, words))
@@ -188,8 +191,8 @@ def subcategory_options(tops, chosen):
     """The category tree: second-level choices under the chosen top-level categories (and
     whatever a shared link already chose)."""
     try:
-        found = subcategories(services().read_engine, list(tops or ()))
-    except SQLAlchemyError:
+        found = subcategories(services().read_engine, list(tops or ()), current_principal())
+    except (SQLAlchemyError, LayerError):
         return no_update
     return list(dict.fromkeys([*found, *(chosen or ())]))
 
