@@ -1,6 +1,8 @@
 """Fuzzing the read side: hypothesis on every parser of request parameters, and
-schemathesis against the served OpenAPI document as a street official, checking that no
-answer is a server error and none holds data outside the official's street."""
+schemathesis against the served OpenAPI document as every role — a street official most
+thoroughly, then an admin, the command centre, an analyst and a kiosk limited to the same
+street — checking that no answer is a server error, none holds data outside the caller's
+street, and personal fields reach only those entitled to them."""
 
 from __future__ import annotations
 
@@ -216,6 +218,7 @@ OFFICIAL = "fuzzer"
 # here; test_every_operation_needs_a_signed_in_caller covers it.
 CHECKS_OFF = ("positive_data_acceptance", "negative_data_rejection", "ignored_auth")
 MAX_EXAMPLES = 15
+ROLE_EXAMPLES = 5   # per operation for each of the other roles
 
 
 @dataclass
@@ -290,20 +293,26 @@ def _area_of(url: str) -> Area:
 
 # The areas of the running servers, by base URL: the hooks below draw from it.
 AREAS: dict[str, Area] = {}
-fuzzed = schemathesis.openapi.from_dict(
-    openapi_document("http://127.0.0.1", default_catalog()),
-    config=schemathesis.Config.from_dict({
-        "seed": 20250615,  # with deterministic generation: the same cases on every run
-        "generation": {"max-examples": MAX_EXAMPLES, "deterministic": True, "mode": "all",
-                       "database": "none"},
-        "checks": {name: {"enabled": False} for name in CHECKS_OFF},
-    }))
-fuzzed.config.update(basic_auth=(OFFICIAL, PASSWORD))
 
 
-@fuzzed.hook
+def _schema(examples: int, seed: int):
+    """The served document as schemathesis reads it, drawing scopes, feature ids and tiles
+    from the running server's area (in the caller's street and out of it)."""
+    schema = schemathesis.openapi.from_dict(
+        openapi_document("http://127.0.0.1", default_catalog()),
+        config=schemathesis.Config.from_dict({
+            "seed": seed,  # with deterministic generation: the same cases on every run
+            "generation": {"max-examples": examples, "deterministic": True, "mode": "all",
+                           "database": "none"},
+            "checks": {name: {"enabled": False} for name in CHECKS_OFF},
+        }))
+    schema.hook(flatmap_query)
+    schema.hook(flatmap_path_parameters)
+    return schema
+
+
 def flatmap_query(context, query):
-    """Codes in the official's street and out of it, besides the generated ones."""
+    """Codes in the caller's street and out of it, besides the generated ones."""
     if not isinstance(query, dict) or not any(p.name == "scope" for p in context.operation.query):
         return st.just(query)
     # The codes come first: deterministic generation favours the first branch.
@@ -311,9 +320,8 @@ def flatmap_query(context, query):
         lambda code: {**query, "scope": code}), st.just(query))
 
 
-@fuzzed.hook
 def flatmap_path_parameters(context, path):
-    """Feature ids and tiles in the official's street and out of it."""
+    """Feature ids and tiles in the caller's street and out of it."""
     if not isinstance(path, dict):
         return st.just(path)
     if "feature_id" in path and path.get("layer_id") in {spec.id for spec in default_catalog()}:
@@ -324,6 +332,11 @@ def flatmap_path_parameters(context, path):
         return st.one_of(st.deferred(lambda: st.sampled_from(_area().tiles)).map(
             lambda zxy: {**path, **dict(zip("zxy", zxy, strict=True))}), st.just(path))
     return st.just(path)
+
+
+fuzzed = _schema(MAX_EXAMPLES, 20250615)
+fuzzed.config.update(basic_auth=(OFFICIAL, PASSWORD))
+every_role = _schema(ROLE_EXAMPLES, 20261203)
 
 
 def _area() -> Area:
@@ -349,11 +362,77 @@ def fuzz_site(city_db):
 @fuzzed.parametrize()
 def test_fuzz_as_street_official(case, fuzz_site):
     """No server error, answers as documented, and nothing outside the official's street."""
-    if case.path.startswith("/export/") and isinstance(case.query, dict) and not any(
-            k in case.query for k in ("range", "start", "end", "datetime")):
-        case.query["start"], case.query["end"] = fuzz_site.area.week  # a whole street: ~10 s
+    _one_week_exports(case, fuzz_site.area)
     case.call_and_validate(base_url=fuzz_site.url, timeout=60,
                            additional_checks=[_in_area(fuzz_site.area)])
+
+
+def _one_week_exports(case, area: Area) -> None:
+    if case.path.startswith("/export/") and isinstance(case.query, dict) and not any(
+            k in case.query for k in ("range", "start", "end", "datetime")):
+        case.query["start"], case.query["end"] = area.week  # a whole street: ~10 s
+
+
+# Every other role: (name, scope in the official's street?, personal grant). The analyst
+# and the kiosk are limited to the street, so the same out-of-area check holds for them.
+ROLES = {"admin": (False, False), "command_center": (False, False),
+         "analyst": (True, False), "kiosk": (True, False)}
+
+
+@pytest.fixture(scope="module", params=list(ROLES))
+def fuzz_role(request, fuzz_site, city_db):
+    """(role, Authorization header, the street it is limited to or None)."""
+    role = request.param
+    limited, grant = ROLES[role]
+    area = fuzz_site.area
+    name = f"fuzz-{role.replace('_', '-')}"
+    token = ensure_user(city_db, name, role, area.own if limited else None, grant)
+    if role == "kiosk":
+        header = f"Bearer {token}"
+    else:
+        header = "Basic " + base64.b64encode(f"{name}:{PASSWORD}".encode()).decode()
+    return role, header, area if limited else None
+
+
+@every_role.parametrize()
+def test_fuzz_as_every_role(case, fuzz_site, fuzz_role):
+    """No server error for any role; nothing outside the street of those limited to it;
+    personal fields in clear for the admin only, masked for the command centre, absent
+    for kiosks; exports refused to kiosks."""
+    role, header, area = fuzz_role
+    _one_week_exports(case, fuzz_site.area)
+    checks = [_personal_as(role)] + ([_in_area(area)] if area else [])
+    response = case.call_and_validate(base_url=fuzz_site.url, timeout=60,
+                                      headers={"Authorization": header}, additional_checks=checks)
+    assert response.status_code != 401, (role, response.text[:200])  # it was signed in
+
+
+MASKED_PHONE = re.compile(r"^.{3}\*{4}.{4}$|^\*+$")  # as layers/masking.py masks
+
+
+def _personal_as(role: str):
+    """A check: what a 200 answer shows of reporters, as ``role`` may see it."""
+
+    def personal_as(ctx, response, case) -> None:
+        if response.status_code != 200 or response.request.method != "GET":
+            return
+        path = urlsplit(response.request.url).path
+        if path.startswith("/export/"):
+            assert role != "kiosk", f"a kiosk exported {path}"
+            return
+        if "application/json" not in response.headers.get("content-type", [""])[0]:
+            return
+        data = response.json()
+        features = data.get("features", [data]) if isinstance(data, dict) else []
+        for feature in features:
+            props = (feature.get("properties") if isinstance(feature, dict) else None) or {}
+            phone = props.get("reporter_phone")
+            if role == "kiosk":
+                assert "reporter_phone" not in props and "reporter_name" not in props, props
+            elif phone and role != "admin":
+                assert MASKED_PHONE.match(phone), (role, phone)
+
+    return personal_as
 
 
 @pytest.mark.parametrize(("path", "status"), [
