@@ -139,7 +139,8 @@ def run_ogr2ogr(url: str, csv_path: Path) -> Run:
 def _pg_dsn(url: str) -> str:
     parsed = make_url(url)
     parts = {"host": parsed.host, "port": parsed.port, "dbname": parsed.database,
-             "user": parsed.username, "password": parsed.password}
+             "user": parsed.username, "password": parsed.password,
+             "passfile": parsed.query.get("passfile")}
     return "PG:" + " ".join(f"{k}={v}" for k, v in parts.items() if v is not None)
 
 

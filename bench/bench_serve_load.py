@@ -62,6 +62,7 @@ from bench.common import (
     write_results,
 )
 from onemap.cluster import LocalCluster
+from onemap.roles import create_database
 from onemap.settings import get_settings
 
 DATABASE = "onemap_bench_city_m"
@@ -109,9 +110,10 @@ def copy_city(source: str, cluster: LocalCluster) -> None:
     try:
         subprocess.run(["pg_dump", "-Fd", "-j", "2", "-Z", "1", "-f", str(dump / "d"), source],
                        check=True)
-        with psycopg.connect(cluster.url("postgres"), autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{DATABASE}"')
-        subprocess.run(["pg_restore", "-j", "2", "-d", target, str(dump / "d")], check=True)
+        create_database(cluster.admin_url(), DATABASE, cluster.roles.app)
+        # As the superuser, who may give each object the owner it had in the dump.
+        subprocess.run(["pg_restore", "-j", "2", "-d", cluster.admin_url(DATABASE),
+                        str(dump / "d")], check=True)
         with psycopg.connect(target, autocommit=True) as conn:
             conn.execute("VACUUM ANALYZE")
     finally:

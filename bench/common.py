@@ -39,6 +39,14 @@ def server_url() -> str:
     return libpq_url(database_url(get_settings(), start=True))
 
 
+def server_admin_url() -> str:
+    """A role of the onemap server that may create databases."""
+    from onemap.database import admin_url
+    from onemap.settings import get_settings
+
+    return admin_url(get_settings(), start=True)
+
+
 def with_database(url: str, name: str) -> str:
     """``url`` pointing at database ``name`` on the same server."""
     return make_url(url).set(database=name).render_as_string(hide_password=False)
@@ -50,9 +58,9 @@ def scratch_database(name: str, keep: bool = False):
     (so a later benchmark can read what this one loaded). Yields its URL."""
     from onemap.migrate import migrate
 
-    admin_url = server_url()
+    admin_url = server_admin_url()
     _drop_create(admin_url, name, create=True)
-    url = with_database(admin_url, name)
+    url = with_database(server_url(), name)
     try:
         migrate(url)
         yield url
@@ -62,11 +70,13 @@ def scratch_database(name: str, keep: bool = False):
 
 
 def _drop_create(admin_url: str, name: str, create: bool) -> None:
+    from onemap.roles import create_database
+
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
             sql.Identifier(name)))
-        if create:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    if create:
+        create_database(admin_url, name, make_url(server_url()).username)
 
 
 def git_commit() -> str | None:

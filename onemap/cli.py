@@ -50,10 +50,23 @@ def db() -> None:
 @click.pass_obj
 @friendly
 def db_up(settings: Settings) -> None:
-    """Create (first time) and start the local cluster, then migrate the schema."""
+    """Create (first time) and start the local cluster, then migrate the schema. A cluster
+    made before its roles (every local connection trusted) is secured in place."""
+    cluster = LocalCluster(settings)
+    trusting = not settings.database_url and cluster.initialized and not cluster.secured
+    if trusting:
+        cluster.up()
     url = database_url(settings, start=True)
     applied = migrate(url)
     where = "DATABASE_URL" if settings.database_url else f"local cluster ({settings.cluster_dir})"
+    if trusting:
+        click.echo(f"local cluster secured: passwords in {cluster.credentials.path}; the app "
+                   f"is role {settings.pg_user}, reads {settings.pg_read_user}, the superuser "
+                   f"{settings.pg_admin_user}")
+    if not settings.database_url:
+        for name in cluster.hand_over_leftovers():
+            click.secho(f"database {name} is busy and stays the superuser's (the app cannot "
+                        "change it): run `onemap db up` again later", fg="yellow", err=True)
     click.echo(f"database ready: {where}; {len(applied)} migration(s) applied")
     click.echo(url)
 
@@ -344,11 +357,19 @@ def serve(settings: Settings, host: str | None, port: int | None, debug: bool | 
         secret_key(settings)  # made here, once, so no worker reads it half-written
         plural = "s" if options.workers > 1 else ""
         click.echo(f"onemap: http://{options.bind}/ with {options.workers} worker{plural}; "
-                   f"reads from {'DATABASE_READ_URL' if reads != url else 'the primary database'}")
+                   f"reads from {_reads_from(settings)}")
         serve_prod(lambda: create_app(settings, url, reads).server, options)
         return
     create_app(settings, url, reads).run(
         host=host, port=port, debug=settings.debug if debug is None else debug)
+
+
+def _reads_from(settings: Settings) -> str:
+    if settings.database_read_url:
+        return "DATABASE_READ_URL"
+    if settings.database_url:
+        return "the primary database"
+    return f"the local cluster as the read-only role {settings.pg_read_user}"
 
 
 def _warn_without_users(url: str) -> None:

@@ -2,7 +2,12 @@
 
 ``up`` creates the cluster the first time, recovers a stale ``postmaster.pid``, picks a free
 port, starts the server (as an unprivileged user when we are root), and makes sure the
-database and the PostGIS extension exist. Every step is safe to repeat.
+roles, the database and the PostGIS extension exist. Every step is safe to repeat.
+
+Nobody gets in without a password (see :mod:`onemap.roles`): the app connects as a role that
+owns its database and nothing else, reads may use a read-only role, and only setting-up
+connects as the superuser. A cluster made before that (every local connection trusted, the
+app its superuser) is secured in place by the next ``up``.
 
 A :class:`ReplicaCluster` is the same life cycle for a hot standby: created by a base backup
 of a primary that :meth:`LocalCluster.allow_replication`, then following it by streaming.
@@ -10,6 +15,8 @@ of a primary that :meth:`LocalCluster.allow_replication`, then following it by s
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import glob
 import os
 import pwd
@@ -21,8 +28,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 
 from onemap.errors import ClusterError
+from onemap.roles import (
+    HBA,
+    MARK,
+    Credentials,
+    Roles,
+    create_database,
+    ensure_role,
+    grant_reads,
+    hand_over,
+    set_password,
+)
 from onemap.settings import Settings
 
 SERVER_CONF = """\
@@ -36,6 +55,7 @@ max_wal_size = 4GB
 checkpoint_timeout = 15min
 jit = off
 timezone = 'UTC'
+password_encryption = 'scram-sha-256'
 # a streaming replica can follow this cluster (see ReplicaCluster)
 wal_level = replica
 max_wal_senders = 5
@@ -126,6 +146,10 @@ class LocalCluster:
         self.socket_dir = self.root / "run"
         self.log_file = self.root / "server.log"
         self.port_file = self.root / "port"
+        self.roles = Roles(settings.pg_admin_user, settings.pg_user, settings.pg_read_user)
+        # Outside the folder handed to the server user: only we may read it.
+        self.credentials = Credentials(settings.home / "pgpass", self.roles)
+        self.left_alone: list[str] = []  # databases securing in place could not hand over
         self._bin_dir: Path | None = None
 
     # -- facts -------------------------------------------------------------------------
@@ -146,12 +170,30 @@ class LocalCluster:
         except (FileNotFoundError, ValueError):
             return None
 
-    def url(self, database: str | None = None) -> str:
-        """The URL psql understands, e.g. ``postgresql://onemap@127.0.0.1:54320/onemap``."""
+    @property
+    def secured(self) -> bool:
+        """True when connections need a password (a cluster made before did not)."""
+        hba = self.data_dir / "pg_hba.conf"
+        return hba.exists() and any(line.startswith(MARK) for line in
+                                    hba.read_text().splitlines())
+
+    def url(self, database: str | None = None, role: str | None = None) -> str:
+        """The app's URL, which psql understands, e.g.
+        ``postgresql://onemap@127.0.0.1:54320/onemap?passfile=/…/.onemap/pgpass``: the
+        password stays in the file, readable by us alone."""
         if self.port is None:
             raise ClusterError("the local cluster has never been started: run `onemap db up`")
         db = database or self.settings.pg_database
-        return f"postgresql://{self.settings.pg_user}@127.0.0.1:{self.port}/{db}"
+        return (f"postgresql://{role or self.roles.app}@127.0.0.1:{self.port}/{db}"
+                f"?passfile={self.credentials.path}")
+
+    def read_url(self, database: str | None = None) -> str:
+        """The read-only role's URL (SELECT in read-only transactions)."""
+        return self.url(database, self.roles.read)
+
+    def admin_url(self, database: str = "postgres") -> str:
+        """The superuser's URL: for creating databases and looking after the cluster."""
+        return self.url(database, self.roles.admin)
 
     def running_pid(self) -> int | None:
         """PID of our postmaster if it is alive, else None."""
@@ -173,13 +215,21 @@ class LocalCluster:
 
     # -- life cycle ----------------------------------------------------------------------
     def up(self) -> ClusterStatus:
-        """Create (first time) and start the cluster; make sure the database and PostGIS exist."""
+        """Create (first time) and start the cluster; make sure the roles, the database and
+        PostGIS exist, and secure a cluster made before the roles."""
         if not self.initialized:
             self._initdb()
         if self.running_pid() is None:
             self._remove_stale_pid()
             self._start(self._choose_port())
-        self._ensure_database()
+        with self._setting_up():
+            if not self.secured:
+                self._secure_in_place()
+            elif not self.credentials.exists:
+                raise ClusterError(
+                    f"the passwords of the local cluster ({self.credentials.path}) are "
+                    "missing: restore that file, or delete the cluster (make clean-db)")
+            self._ensure_database()
         return self.status()
 
     def down(self) -> None:
@@ -187,14 +237,14 @@ class LocalCluster:
         if self.initialized and self.running_pid() is not None:
             self._pg_ctl("stop", "-m", "fast", "-w", "-t", "60")
 
-    def allow_replication(self, role: str = "replicator") -> None:
-        """Let ``role`` (created if missing) stream WAL from 127.0.0.1: a replica's login."""
-        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
-            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
-            if not exists:
-                conn.execute(f'CREATE ROLE "{role}" WITH REPLICATION LOGIN')
+    def allow_replication(self) -> None:
+        """Let the replication role (created if missing) stream WAL from 127.0.0.1, with its
+        password: a replica's login."""
+        role = self.roles.replicator
+        with psycopg.connect(self.admin_url(), autocommit=True) as conn:
+            ensure_role(conn, role, self.credentials.password(role), replication=True)
             hba = self.data_dir / "pg_hba.conf"
-            line = f"host replication {role} 127.0.0.1/32 trust\n"
+            line = f"host replication {role} 127.0.0.1/32 scram-sha-256\n"
             rules = hba.read_text()
             if line not in rules:
                 hba.write_text(line + rules)  # first match wins: ours goes on top
@@ -204,15 +254,28 @@ class LocalCluster:
     def _initdb(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         self.socket_dir.mkdir(exist_ok=True)
+        self.credentials.ensure()
+        # initdb reads the superuser's password from a file the server user can read.
+        pwfile = self.root / f".pwfile.{os.getpid()}"
+        pwfile.write_text(self.credentials.password(self.roles.admin) + "\n")
+        pwfile.chmod(0o600)
         self._hand_over(self.root)
-        self._run(
-            self.bin_dir / "initdb", "-D", self.data_dir, "-U", self.settings.pg_user,
-            "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", what="initdb",
-        )
+        try:
+            self._run(
+                self.bin_dir / "initdb", "-D", self.data_dir, "-U", self.roles.admin,
+                "--auth=scram-sha-256", f"--pwfile={pwfile}", "-E", "UTF8",
+                "--locale=C.UTF-8", what="initdb",
+            )
+        finally:
+            pwfile.unlink()
         (self.data_dir / "onemap.conf").write_text(SERVER_CONF)
         with (self.data_dir / "postgresql.conf").open("a") as conf:
             conf.write("\ninclude_if_exists = 'onemap.conf'\n")
+        self._write_hba()
         self._hand_over(self.root)
+
+    def _write_hba(self) -> None:
+        (self.data_dir / "pg_hba.conf").write_text(HBA.format(passfile=self.credentials.path))
 
     def _choose_port(self) -> int:
         previous = self.port
@@ -222,6 +285,7 @@ class LocalCluster:
 
     def _start(self, port: int) -> None:
         self.socket_dir.mkdir(parents=True, exist_ok=True)
+        self.socket_dir.chmod(0o700)  # the server user's alone: no other user's socket
         self._hand_over(self.socket_dir)
         options = f"-p {port} -k {self.socket_dir}"
         self._pg_ctl("start", "-w", "-t", "120", "-l", self.log_file, "-o", options)
@@ -232,14 +296,28 @@ class LocalCluster:
         if pid_file.exists():
             pid_file.unlink()
 
+    @contextlib.contextmanager
+    def _setting_up(self):
+        """One process at a time sets up roles and databases (many start together: the
+        workers of ``serve --prod``, test runs side by side)."""
+        self.settings.home.mkdir(parents=True, exist_ok=True)
+        with (self.settings.home / "pg-setup.lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
     def _ensure_database(self) -> None:
-        admin_url = self.url("postgres")
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            exists = conn.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", (self.settings.pg_database,)
-            ).fetchone()
-            if not exists:
-                conn.execute(f'CREATE DATABASE "{self.settings.pg_database}"')
+        """The app's and the reader's roles, the app's database (owned by the app, readable
+        by the reader) and PostGIS in it, as the superuser."""
+        db = self.settings.pg_database
+        with psycopg.connect(self.admin_url(), autocommit=True) as conn:
+            ensure_role(conn, self.roles.app, self.credentials.password(self.roles.app))
+            ensure_role(conn, self.roles.read, self.credentials.password(self.roles.read),
+                        read_only=True)
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                                  (db,)).fetchone()
             available = conn.execute(
                 "SELECT 1 FROM pg_available_extensions WHERE name = 'postgis'"
             ).fetchone()
@@ -248,17 +326,103 @@ class LocalCluster:
                 "PostGIS is not installed for PostgreSQL "
                 f"{server_major(self.bin_dir)}: run `{postgis_install_hint(self.bin_dir)}`"
             )
-        with psycopg.connect(self.url(), autocommit=True) as conn:
-            conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+        if not exists:
+            create_database(self.admin_url(), db, self.roles.app, self.roles.read)
+
+    def _secure_in_place(self) -> None:
+        """A cluster made before the roles trusted every local connection and ran the app
+        as its superuser: its superuser becomes the admin role, the app gets a role of its
+        own that is given every database the superuser owned (and what is in them), all
+        get passwords, and from then on every connection needs one. Until the last step
+        (the new pg_hba.conf) nothing is refused, so an interrupted run is run again."""
+        self.credentials.ensure()
+        admin = self._become_admin()
+        with psycopg.connect(self._trusted(admin, "postgres"), autocommit=True) as conn:
+            set_password(conn, admin, self.credentials.password(admin))
+            for role in (self.roles.app, self.roles.read):
+                ensure_role(conn, role, self.credentials.password(role),
+                            read_only=role == self.roles.read)
+                set_password(conn, role, self.credentials.password(role))
+            databases = _owned_databases(conn, admin)
+        for database in databases:
+            self._hand_over_database(database, self._trusted(admin, database), admin)
+        self.socket_dir.chmod(0o700)
+        self._write_hba()
+        with psycopg.connect(self._trusted(admin, "postgres"), autocommit=True) as conn:
+            conn.execute("SELECT pg_reload_conf()")
+
+    def hand_over_leftovers(self) -> list[str]:
+        """Give the app the databases that securing in place had to leave to the superuser
+        (they were busy); return those still left."""
+        with psycopg.connect(self.admin_url(), autocommit=True) as conn:
+            databases = _owned_databases(conn, self.roles.admin)
+        self.left_alone = []
+        for database in databases:
+            self._hand_over_database(database, self.admin_url(database), self.roles.admin)
+        return self.left_alone
+
+    def _hand_over_database(self, database: str, url: str, admin: str) -> None:
+        """Give the app ``database`` and what is in it (``url``: the superuser's). Another
+        database that stays busy (a test run's, say, in the middle of a long load) or
+        vanishes meanwhile is left as it is and named in ``self.left_alone``; the app's
+        own database must be given."""
+        ours = database == self.settings.pg_database
+        try:
+            with psycopg.connect(url) as conn:
+                conn.execute("SELECT set_config('lock_timeout', %s, false)",
+                             ("60s" if ours else "10s",))
+                hand_over(conn, database, admin, self.roles.app)
+                if ours:
+                    grant_reads(conn, self.roles.app, self.roles.read)
+        except psycopg.Error as exc:
+            if ours:
+                raise ClusterError(f"could not give the database {database} to the role "
+                                   f"{self.roles.app}: {exc}; run `onemap db up` again") from exc
+            self.left_alone.append(database)
+
+    def _become_admin(self) -> str:
+        """The superuser's name made the admin role's (it was the app's name): renamed by a
+        temporary superuser, since no role may rename itself."""
+        admin, app = self.roles.admin, self.roles.app
+        with psycopg.connect(self._trusted(admin if self._role_exists(admin) else app,
+                                           "postgres"), autocommit=True) as conn:
+            boot = conn.execute("SELECT rolname FROM pg_roles WHERE oid = 10").fetchone()[0]
+            if boot == admin:
+                return admin
+            helper = "onemap_setup"
+            if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s",
+                                (helper,)).fetchone():
+                conn.execute(sql.SQL("CREATE ROLE {} SUPERUSER LOGIN").format(
+                    sql.Identifier(helper)))
+        with psycopg.connect(self._trusted(helper, "postgres"), autocommit=True) as conn:
+            conn.execute(sql.SQL("ALTER ROLE {} RENAME TO {}").format(
+                sql.Identifier(boot), sql.Identifier(admin)))
+        with psycopg.connect(self._trusted(admin, "postgres"), autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(helper)))
+        return admin
+
+    def _role_exists(self, role: str) -> bool:
+        try:
+            psycopg.connect(self._trusted(role, "postgres")).close()
+        except psycopg.OperationalError:
+            return False
+        return True
+
+    def _trusted(self, role: str, database: str) -> str:
+        """A URL without password, for a cluster that still trusts local connections."""
+        return f"postgresql://{role}@127.0.0.1:{self.port}/{database}"
 
     # -- process helpers -----------------------------------------------------------------
     def _pg_ctl(self, *args) -> None:
         self._run(self.bin_dir / "pg_ctl", "-D", self.data_dir, *args, what=f"pg_ctl {args[0]}")
 
-    def _run(self, *cmd, what: str) -> None:
-        result = subprocess.run(
-            [str(c) for c in cmd], capture_output=True, text=True, **_as_server_user()
-        )
+    def _run(self, *cmd, what: str, env: dict | None = None) -> None:
+        """Run ``cmd`` (as the server user when we are root) with ``env`` added."""
+        options = _as_server_user()
+        if env:
+            options["env"] = {**options.get("env", os.environ), **env}
+        result = subprocess.run([str(c) for c in cmd], capture_output=True, text=True,
+                                **options)
         if result.returncode != 0:
             tail = self._log_tail()
             raise ClusterError(
@@ -290,9 +454,10 @@ class ReplicaCluster(LocalCluster):
     settings), then starts it like any local cluster, on its own free port.
     """
 
-    def __init__(self, settings: Settings, primary: LocalCluster, role: str = "replicator"):
+    def __init__(self, settings: Settings, primary: LocalCluster):
         super().__init__(settings)
-        self.primary, self.role = primary, role
+        self.primary = primary
+        self.credentials = primary.credentials  # a copy has the primary's roles
 
     def _initdb(self) -> None:
         # A replica is not initialised but copied: the primary's files up to now, plus
@@ -302,10 +467,13 @@ class ReplicaCluster(LocalCluster):
         self.root.mkdir(parents=True, exist_ok=True)
         self.socket_dir.mkdir(exist_ok=True)
         self._hand_over(self.root)
+        # The password goes by the environment (not the command line, which every user
+        # sees); -R writes it into the standby's primary_conninfo, in its private folder.
+        role = self.roles.replicator
         self._run(
             self.bin_dir / "pg_basebackup", "-h", "127.0.0.1", "-p", self.primary.port,
-            "-U", self.role, "-D", self.data_dir, "-R", "-X", "stream", "-c", "fast",
-            what="pg_basebackup",
+            "-U", role, "-D", self.data_dir, "-R", "-X", "stream", "-c", "fast",
+            what="pg_basebackup", env={"PGPASSWORD": self.credentials.password(role)},
         )
 
     def _ensure_database(self) -> None:
@@ -333,6 +501,15 @@ class ReplicaCluster(LocalCluster):
                 if time.monotonic() > deadline:
                     raise ClusterError(f"the replica is {behind} bytes behind after {timeout}s")
                 time.sleep(0.05)
+
+
+def _owned_databases(conn: psycopg.Connection, owner: str) -> list[str]:
+    """The databases ``owner`` owns, but the system's own."""
+    return [r[0] for r in conn.execute(
+        "SELECT datname FROM pg_database WHERE datdba = "
+        "(SELECT oid FROM pg_roles WHERE rolname = %s) "
+        "AND datname NOT IN ('postgres', 'template0', 'template1') "
+        "AND datallowconn ORDER BY datname", (owner,))]
 
 
 def _server_user() -> pwd.struct_passwd | None:

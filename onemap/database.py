@@ -1,8 +1,9 @@
 """Which database to use, and SQLAlchemy engines for it.
 
 ``DATABASE_URL`` (or ``ONEMAP_DATABASE_URL``) names a server; without it the embedded local
-cluster is used and started on demand. URLs shown to people stay plain ``postgresql://`` so
-psql and ogr2ogr understand them; engines name the psycopg 3 driver explicitly.
+cluster is used and started on demand, the app signing in as its own role, reads as the
+read-only one. URLs shown to people stay plain ``postgresql://`` so psql and ogr2ogr
+understand them; engines name the psycopg 3 driver explicitly.
 """
 
 from __future__ import annotations
@@ -27,8 +28,27 @@ def database_url(settings: Settings, start: bool = True) -> str:
 
 
 def read_url(settings: Settings, start: bool = True) -> str:
-    """Where read queries go: ``DATABASE_READ_URL`` when set, else the main database."""
-    return settings.database_read_url or database_url(settings, start=start)
+    """Where read queries go: ``DATABASE_READ_URL`` when set, else ``DATABASE_URL``, else
+    the local cluster's read-only role (which can change nothing, whatever a read path
+    were made to run)."""
+    if settings.database_read_url or settings.database_url:
+        return settings.database_read_url or settings.database_url
+    cluster = LocalCluster(settings)
+    if start:
+        cluster.up()
+    return cluster.read_url()
+
+
+def admin_url(settings: Settings, start: bool = True) -> str:
+    """A role that may create databases (its ``postgres`` database): ``DATABASE_URL``'s own,
+    else the local cluster's superuser."""
+    if settings.database_url:
+        return make_url(settings.database_url).set(database="postgres").render_as_string(
+            hide_password=False)
+    cluster = LocalCluster(settings)
+    if start:
+        cluster.up()
+    return cluster.admin_url()
 
 
 def sqlalchemy_url(url: str) -> str:

@@ -25,7 +25,12 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("DATABASE_READ_URL", "ONEMAP_DATABASE_READ_URL"),
     )
     home: Path = Field(default=PROJECT_ROOT / ".onemap", description="local state folder")
-    pg_user: str = "onemap"
+    pg_user: str = Field(default="onemap", description="the local cluster's role of the "
+                         "app: owns its database, nothing more")
+    pg_read_user: str = Field(default="onemap_read", description="the local cluster's "
+                              "read-only role, for reads when DATABASE_READ_URL is not set")
+    pg_admin_user: str = Field(default="onemap_admin", description="the local cluster's "
+                               "superuser (creates the database, roles and extensions)")
     pg_database: str = "onemap"
     pg_port: int = Field(default=54320, description="first port tried by the local cluster")
     host: str = "127.0.0.1"

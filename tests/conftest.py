@@ -21,9 +21,10 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from onemap.database import database_url, libpq_url, make_engine
+from onemap.database import admin_url, database_url, libpq_url, make_engine
 from onemap.errors import OnemapError
 from onemap.migrate import migrate
+from onemap.roles import create_database
 from onemap.settings import get_settings
 
 CHROMIUM = os.environ.get("ONEMAP_CHROMIUM", "/usr/bin/chromium")
@@ -53,14 +54,15 @@ def server_url() -> str:
 
 @pytest.fixture(scope="session")
 def fresh_db(server_url: str):
-    """A factory of fresh, migrated databases; all are dropped at the end of the session."""
-    admin = make_url(server_url).set(database="postgres").render_as_string(hide_password=False)
+    """A factory of fresh, migrated databases, owned by the app's role (created by a role
+    that may: the local cluster's superuser); all are dropped at the end of the session."""
+    admin = admin_url(get_settings(), start=False)
+    owner = make_url(server_url).username
     made: list[str] = []
 
     def make() -> str:
         name = f"onemap_test_{uuid.uuid4().hex[:10]}"
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
+        create_database(admin, name, owner)
         made.append(name)
         url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
         migrate(url)

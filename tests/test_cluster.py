@@ -16,6 +16,7 @@ import pytest
 from onemap.cluster import LocalCluster, find_bin_dir, postgis_install_hint
 from onemap.errors import OnemapError
 from onemap.migrate import _apply, applied, available, migrate
+from onemap.roles import create_database
 from onemap.schema import HOURS_COLUMNS
 from onemap.settings import PROJECT_ROOT, get_settings
 
@@ -95,8 +96,7 @@ def test_taken_port_means_another_port(cluster):
 def test_database_url_points_at_another_server(cluster):
     """With DATABASE_URL set, the CLI migrates and uses that server, not the local cluster."""
     name = f"other_{uuid.uuid4().hex[:6]}"
-    with psycopg.connect(cluster.url("postgres"), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+    create_database(cluster.admin_url(), name, cluster.roles.app)
     url = cluster.url(name)
     env = {**os.environ, "DATABASE_URL": url}
     run = [sys.executable, "-m", "onemap.cli", "db"]
@@ -112,8 +112,7 @@ def test_database_url_points_at_another_server(cluster):
 
 def test_migrations_on_an_empty_database(cluster):
     name = f"empty_{uuid.uuid4().hex[:6]}"
-    with psycopg.connect(cluster.url("postgres"), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+    create_database(cluster.admin_url(), name, cluster.roles.app)
     url = cluster.url(name)
     assert [m.version for m in migrate(url)] == [m.version for m in available()]
     assert migrate(url) == []  # a second run has nothing to do
@@ -147,8 +146,7 @@ VALUES (4, 'g1', 'c1', '2026-11-02', {values} 'closed', 40, 34, 30, 4, 12, 28, 3
 def test_the_aggregates_keep_their_figures_as_columns(cluster):
     """Migration 0017 turns the aggregates' arrays into columns, every figure kept."""
     name = f"arrays_{uuid.uuid4().hex[:6]}"
-    with psycopg.connect(cluster.url("postgres"), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+    create_database(cluster.admin_url(), name, cluster.roles.app)
     url = cluster.url(name)
     with psycopg.connect(url) as conn:
         applied(conn)  # the ledger

@@ -96,7 +96,7 @@ def test_replica_follows_the_primary_and_refuses_writes(loaded):
     primary, replica, _ = loaded
     assert replica.in_recovery()
     assert scalar(primary.url(), "SELECT pg_is_in_recovery()") is False
-    assert scalar(primary.url("postgres"), "SELECT count(*) FROM pg_stat_replication "
+    assert scalar(primary.admin_url(), "SELECT count(*) FROM pg_stat_replication "
                   "WHERE state = 'streaming'") == 1
     count = "SELECT count(*) FROM case_event"
     assert scalar(replica.url(), count) == scalar(primary.url(), count) == CASES
@@ -114,8 +114,8 @@ def test_prod_reads_from_the_replica_and_writes_to_the_primary(loaded, serve, tm
 
     # With replay paused the replica stays behind the primary: the app counts what the
     # replica holds, not what the primary holds.
-    with psycopg.connect(replica.url("postgres"), autocommit=True) as conn:
-        conn.execute("SELECT pg_wal_replay_pause()")
+    with psycopg.connect(replica.admin_url(), autocommit=True) as conn:
+        conn.execute("SELECT pg_wal_replay_pause()")  # a superuser's right
         try:
             load_cases(primary.url(), area, CASES, MORE, tmp_path)
             assert scalar(primary.url(), "SELECT count(*) FROM case_event") == CASES + MORE
