@@ -164,9 +164,10 @@ def case_rows(latest: list[dict], lang: str) -> html.Table:
     return html.Table([html.Thead(head), html.Tbody(body)], className="table")
 
 
-def hotspot_rows(hotspots: dict | None, state: ViewState, names: dict[str, str]) -> html.Div:
-    """The hot grids, hottest first (those of the hotspot layer: none read while it is off,
-    which the list says rather than "none")."""
+def hotspot_rows(hotspots: dict | None, state: ViewState) -> html.Div:
+    """The view's hot grids by name (e.g. 六和社区第12网格), hottest first; a click on one
+    opens its grid (those of the hotspot layer: none read while it is off, which the list
+    says rather than "none"). The note under them says how they were judged."""
     lang = state.lang
     if hotspots is None:
         return html.P(t("list.hotspots_off", lang), id="hotspot-count", className="list-note")
@@ -174,13 +175,16 @@ def hotspot_rows(hotspots: dict | None, state: ViewState, names: dict[str, str])
     rows = hot[:HOTSPOT_ROWS]
     head = html.Tr([html.Th(t(f"col.{c}", lang)) for c in ("where", "cases", "trend")] +
                    [html.Th("z")])
-    body = [html.Tr([html.Td(dcc.Link(names.get(r["id"], r["id"]),
-                                      href="/" + with_scope(state, r["id"]).query())),
+    body = [html.Tr([html.Td(dcc.Link(r.get("name") or r["id"],
+                                      href="/" + with_scope(state, r["id"]).query()),
+                             className="hotspot-name"),
                      html.Td(r["n"]),
                      html.Td(t(f"trend.{r['trend']}", lang) if r["trend"] else ""),
                      html.Td(f"{r['z']:.2f}")]) for r in rows]
+    note = t("hotspots.note", lang).format(alpha=f"{hotspots.get('alpha', 0):.0%}")
     return html.Div([list_note(len(rows), len(hot), lang, "hotspot"),
-                     html.Table([html.Thead(head), html.Tbody(body)], className="table")])
+                     html.Table([html.Thead(head), html.Tbody(body)], className="table"),
+                     html.P(note, className="note")])
 
 
 def list_note(shown: int, total: int, lang: str, name: str) -> html.P:

@@ -238,7 +238,11 @@ def hotspot_trace(collection: dict, lang: str) -> dict:
         "z": [f["properties"]["z"] for f in hot["features"]],
         "colorscale": [[0, "rgba(229,57,53,0.05)"], [1, "rgba(229,57,53,0.25)"]],
         "showscale": False, "marker": {"line": {"color": "#e53935", "width": 2.5}},
-        "text": labels, "hovertemplate": "Gi* z = %{z:.2f}<br>%{text}<extra></extra>",
+        "text": labels,
+        "customdata": [[f["properties"].get("name") or f["id"], f["properties"]["n"]]
+                       for f in hot["features"]],
+        "hovertemplate": (f"<b>%{{customdata[0]}}</b><br>{t('kpi.total', lang)}: "
+                          f"%{{customdata[1]}}<br>Gi* z = %{{z:.2f}}<br>%{{text}}<extra></extra>"),
         "name": t("layer.hotspots", lang), "showlegend": True,
     }
 

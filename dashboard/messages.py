@@ -111,6 +111,13 @@ MESSAGES: dict[str, dict[str, str]] = {
     "trend.persistent": {"zh": "持续热点", "en": "Persistent"},
     "trend.emerging": {"zh": "新兴热点", "en": "Emerging"},
     "trend.fading": {"zh": "消退热点", "en": "Fading"},
+    "hotspots.note": {"zh": "Getis-Ord Gi*：每个网格与全区所有网格比较，"
+                            "错误发现率 {alpha}（Benjamini–Hochberg）；"
+                            "所选时段无案件的网格不算热点；趋势比较时段前后两半。",
+                      "en": "Getis-Ord Gi*: every grid is compared with all of the "
+                            "district's grids, false discovery rate {alpha} "
+                            "(Benjamini–Hochberg); a grid with no case in the period is never "
+                            "hot; the trend compares the period's two halves."},
     "detail.title": {"zh": "诉求详情", "en": "Case detail"},
     "stage.reported_at": {"zh": "上报", "en": "Reported"},
     "stage.accepted_at": {"zh": "受理", "en": "Accepted"},

@@ -185,8 +185,6 @@ def draw(data: dict, state: ViewState, tile_url: str | None = None,
          tile_crs: str = "wgs84", can_export: bool = True, zone: str = "Asia/Shanghai") -> tuple:
     """The components and figures of one view (a pure function of the data)."""
     lang = state.lang
-    names = {f["id"]: f["properties"]["name"] for f in data["units"]["features"]}
-    names.update({c["code"]: c["name"] for c in data["children"]})
     hotspots = data["layers"].get("hotspots")
     labels = {k: t(f"resolution.{k}", lang) for k in data["cases"]["resolution"]}
     return (
@@ -201,7 +199,7 @@ def draw(data: dict, state: ViewState, tile_url: str | None = None,
                                lang, "case"),
                   ui.case_rows(data["latest"], lang)]) if data["latest"] else
         html.P(t("empty.view", lang)),
-        ui.hotspot_rows(hotspots, state, names),
+        ui.hotspot_rows(hotspots, state),
         ui.alarm_rows(data["alarms"], data["alarms_total"], lang, zone, state.device),
         ui.export_links(state, can_export),
     )
