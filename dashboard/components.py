@@ -118,7 +118,7 @@ def kpi_cards(data: dict, lang: str) -> list:
         ("on_time_rate", _pct(cases["on_time_rate"]), ""),
         ("same_day_rate", _pct(cases["same_day_rate"]), ""),
         ("within_3d_rate", _pct(cases["within_3d_rate"]), ""),
-        ("median_hours", _hours(cases["median_hours"], lang), ""),
+        ("median_hours", _hours(cases["median_hours"], lang, cases.get("median_approx")), ""),
         ("satisfaction", "—" if cases["satisfaction"] is None else f"{cases['satisfaction']:.2f}",
          ""),
         ("iot_online", _pct(iot["online_rate"]), ""),
@@ -144,8 +144,11 @@ def _pct(value) -> str:
     return "—" if value is None else f"{value * 100:.1f}%"
 
 
-def _hours(value, lang: str) -> str:
-    return "—" if value is None else f"{value:.1f} {t('unit.hours', lang)}"
+def _hours(value, lang: str, approx: bool = False) -> str:
+    """Hours with one decimal; ``approx`` (from hourly buckets only) marks it with ≈."""
+    if value is None:
+        return "—"
+    return f"{'≈ ' if approx else ''}{value:.1f} {t('unit.hours', lang)}"
 
 
 def case_rows(latest: list[dict], lang: str) -> html.Table:
