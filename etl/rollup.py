@@ -190,7 +190,8 @@ def fine_bucket(column: str) -> str:
 
 
 # The closed cases of the touched days by grid (or the finest code they have), day and
-# fine bucket; each coarser level sums the one below, as the other aggregates do.
+# fine bucket; each coarser level sums the one below, as the other aggregates do. A view
+# reads one unit's rows by their key (a few dozen), so their order on disk does not matter.
 HOURS_LEAF = """
 CREATE TEMP TABLE hours_4 ON COMMIT DROP AS
 SELECT {codes}, day, {bucket} AS b, count(*)::int AS n
@@ -207,7 +208,7 @@ SELECT {codes}, day, b, sum(n)::int AS n FROM hours_{below} GROUP BY {codes}, da
 HOURS_ROWS = f"""
 INSERT INTO {HOURS_DAY} (level, unit_code, day, buckets, counts)
 SELECT {{level}}, {{unit}}, day, array_agg(b ORDER BY b), array_agg(n ORDER BY b)
-FROM hours_{{level}} WHERE {{unit}} IS NOT NULL GROUP BY {{unit}}, day ORDER BY {{unit}}, day
+FROM hours_{{level}} WHERE {{unit}} IS NOT NULL GROUP BY {{unit}}, day
 """
 HOURS_WEEKS = f"""
 INSERT INTO {HOURS_WEEK} (level, unit_code, day, buckets, counts)
@@ -217,7 +218,7 @@ FROM (SELECT d.level, d.unit_code, d.week, u.b, sum(u.n)::int AS n
       CROSS JOIN LATERAL unnest(d.buckets, d.counts) AS u(b, n)
       WHERE d.week IN (SELECT day FROM touched_week)
       GROUP BY 1, 2, 3, 4) w
-GROUP BY level, unit_code, week ORDER BY unit_code, week
+GROUP BY level, unit_code, week
 """
 
 
