@@ -44,7 +44,7 @@ INSERT INTO case_event (id, channel, category_1, reported_at, closed_at, status,
 SELECT 'B' || i, '12345', 'c' || (i %% 18), reported, reported + hours * interval '1 hour',
        'closed', true, hours, 'code', 'G' || k, 'S' || (k %% 7) || '-C' || ((k / 7) %% 4),
        'S' || (k %% 7), 'D'
-FROM (SELECT i, (i * 7919) %% 450 AS k,
+FROM (SELECT i, (i::bigint * 7919) %% 450 AS k,
              TIMESTAMPTZ '2024-11-21 00:00+08' + random() * interval '730 days' AS reported,
              exp(ln(24) + 1.2 * sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random()))
                  AS hours

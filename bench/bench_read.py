@@ -31,7 +31,7 @@ REPEAT = 15       # the plain GROUP BY: seconds a run
 VIEW_REPEAT = 40  # the view: tens of milliseconds, so enough runs for a steady p95
 RANGE = "90d"
 RAW = """
-SELECT {child} AS unit, count(*) AS total, count(closed_at) AS closed,
+SELECT {child} AS unit, count(*) AS total, count(*) FILTER (WHERE status = 'closed') AS closed,
        count(*) FILTER (WHERE on_time) AS on_time,
        count(*) FILTER (WHERE status = 'open') AS open,
        count(*) FILTER (WHERE status = 'open' AND deadline < now()) AS overdue,
