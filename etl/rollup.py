@@ -189,49 +189,54 @@ def fine_bucket(column: str) -> str:
             f" END::smallint")
 
 
-# The closed cases of the touched days by grid (or the finest code they have), day and
-# fine bucket; each coarser level sums the one below, as the other aggregates do. A view
-# reads one unit's rows by their key (a few dozen), so their order on disk does not matter.
+# The closed cases of the touched weeks' days by community (or the finest code they have
+# above the grid), day and fine bucket; each coarser level sums the one below. Grids keep no
+# histogram: a grid's cases are few, and a grid view's median is exact from them
+# (layers.kpi). A view reads one unit's rows by their key (a few dozen), so their order on
+# disk does not matter.
 HOURS_LEAF = """
-CREATE TEMP TABLE hours_4 ON COMMIT DROP AS
+CREATE TEMP TABLE hours_3 ON COMMIT DROP AS
 SELECT {codes}, day, {bucket} AS b, count(*)::int AS n
 FROM (SELECT {codes}, handling_hours, (reported_at AT TIME ZONE %(tz)s)::date AS day
-      FROM case_event
-      WHERE (reported_at AT TIME ZONE %(tz)s)::date IN (SELECT day FROM touched_day)
-        AND handling_hours IS NOT NULL) c
+      FROM case_event WHERE handling_hours IS NOT NULL) c
+WHERE {monday} IN (SELECT day FROM touched_week)
 GROUP BY {codes}, day, b
 """
 HOURS_COARSER = """
 CREATE TEMP TABLE hours_{level} ON COMMIT DROP AS
 SELECT {codes}, day, b, sum(n)::int AS n FROM hours_{below} GROUP BY {codes}, day, b
 """
-HOURS_ROWS = f"""
+HOURS_DAYS = f"""
 INSERT INTO {HOURS_DAY} (level, unit_code, day, buckets, counts)
 SELECT {{level}}, {{unit}}, day, array_agg(b ORDER BY b), array_agg(n ORDER BY b)
-FROM hours_{{level}} WHERE {{unit}} IS NOT NULL GROUP BY {{unit}}, day
+FROM hours_{{level}} WHERE {{unit}} IS NOT NULL AND day IN (SELECT day FROM touched_day)
+GROUP BY {{unit}}, day
 """
 HOURS_WEEKS = f"""
 INSERT INTO {HOURS_WEEK} (level, unit_code, day, buckets, counts)
-SELECT level, unit_code, week, array_agg(b ORDER BY b), array_agg(n ORDER BY b)
-FROM (SELECT d.level, d.unit_code, d.week, u.b, sum(u.n)::int AS n
-      FROM (SELECT *, {MONDAY.format(day="day")} AS week FROM {HOURS_DAY}) d
-      CROSS JOIN LATERAL unnest(d.buckets, d.counts) AS u(b, n)
-      WHERE d.week IN (SELECT day FROM touched_week)
-      GROUP BY 1, 2, 3, 4) w
-GROUP BY level, unit_code, week
+SELECT {{level}}, unit, week, array_agg(b ORDER BY b), array_agg(n ORDER BY b)
+FROM (SELECT {{unit}} AS unit, {MONDAY.format(day="day")} AS week, b, sum(n)::int AS n
+      FROM hours_{{level}} WHERE {{unit}} IS NOT NULL GROUP BY 1, 2, 3) w
+GROUP BY unit, week
 """
+HOURS_LEVELS = (3, 2, 1)
 
 
 def _refresh_hours(conn: psycopg.Connection, timezone: str, changed: int) -> None:
-    """The fine handling-time histograms of the touched days, then of their weeks."""
-    conn.execute(HOURS_LEAF.format(codes=", ".join(ANCESTRY), bucket=fine_bucket(
-        "handling_hours")), {"tz": timezone})
-    for level in (3, 2, 1):
+    """The fine handling-time histograms of the touched days and weeks, from the cases of
+    the touched weeks (a week's row needs all of its days)."""
+    conn.execute(HOURS_LEAF.format(codes=", ".join(ANCESTRY[1:]),
+                                   bucket=fine_bucket("handling_hours"),
+                                   monday=MONDAY.format(day="day").replace("%", "%%")),
+                 {"tz": timezone})
+    for level in (2, 1):
         conn.execute(HOURS_COARSER.format(level=level, below=level + 1,
                                           codes=", ".join(ANCESTRY[4 - level:])))
-    _rewrite(conn, HOURS_DAY, changed, [HOURS_ROWS.format(level=level, unit=unit)
-                                        for level, unit in LEVEL_COLUMN.items()])
-    _rewrite(conn, HOURS_WEEK, changed, [HOURS_WEEKS], touched="touched_week")
+    units = [(level, LEVEL_COLUMN[level]) for level in HOURS_LEVELS]
+    _rewrite(conn, HOURS_DAY, changed, [HOURS_DAYS.format(level=level, unit=unit)
+                                        for level, unit in units])
+    _rewrite(conn, HOURS_WEEK, changed, [HOURS_WEEKS.format(level=level, unit=unit)
+                                         for level, unit in units], touched="touched_week")
 
 
 def _count_levels(conn: psycopg.Connection, timezone: str) -> None:

@@ -31,9 +31,9 @@ from onemap.schema import HOUR_BUCKETS, HOURS_COLUMNS, LEVEL_COLUMN, fine_bucket
 
 RESOLUTION = ("grid", "community", "street", "district")  # resolved_level 4, 3, 2, 1
 TREND_WEEKLY_AFTER_DAYS = 120
-# The fine handling-time histograms hold no category or channel: under such a filter the
-# median is exact from the cases up to this many closed ones (a few ms), and beyond it the
-# aggregates' hourly buckets give it, marked approximate.
+# The fine handling-time histograms hold no grid, category or channel: for a grid, or under
+# such a filter, the median is exact from the cases up to this many closed ones (a few ms),
+# and beyond it the aggregates' hourly buckets give it, marked approximate.
 EXACT_MEDIAN_MAX = 20_000
 
 RAW_MEASURES = """
@@ -151,11 +151,12 @@ def summarize(row) -> dict:
 
 def _median(conn, scope: Scope, filters: Filters, zone: str, closed: int) -> dict:
     """The scope's median handling time when the aggregates answer: from the fine
-    histograms (within 2.5 minutes or 1 %), or exact from the cases under a category or
-    channel filter when they are few; else nothing (the hourly buckets' value stays)."""
+    histograms (within 2.5 minutes or 1 %), or exact from the cases for a grid or under a
+    category or channel filter when they are few; else nothing (the hourly buckets' value
+    stays)."""
     if not closed:
         return {}
-    if filters.categories or filters.channels:
+    if filters.categories or filters.channels or scope.level == 4:
         if closed > EXACT_MEDIAN_MAX:
             return {}
         rows = raw_rows(filters, scope)

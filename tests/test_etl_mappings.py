@@ -273,6 +273,13 @@ def test_cards_and_case_detail_show_the_placement(district, serve, page):
     assert page.inner_text("#case-placed") == \
         "Placed in: Community · by code or name (no coordinates)"
     screenshot(page, "case-detail-placed-community")
+    # The wall says it too, across its cards, for its own period (a part of the desk's).
+    page.goto(f"{server.url}/bigscreen?lang=en")
+    page.wait_for_selector("#bs-kpi-cards #kpi-above-grid", timeout=30_000)
+    wall = page.inner_text("#bs-kpi-cards #kpi-above-grid")
+    assert wall.endswith(above.split(" ", 1)[1])
+    assert 0 < int(wall.split(" ", 1)[0]) <= int(rows.above_grid.sum())
+    screenshot(page, "bigscreen-placed-above-grid")
     assert page.errors == []
 
 

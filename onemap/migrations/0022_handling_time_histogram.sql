@@ -3,7 +3,8 @@
 -- each 2 % wider): a view's median handling time is read from these within 2.5 minutes or
 -- 1 % (layers.kpi), where the hourly buckets of the other aggregates gave it only to within
 -- their width (0.5 h for cases that took seconds). Only buckets holding cases are stored, as
--- two arrays. Kept by every case load (etl.rollup); filled here from the cases.
+-- two arrays, for the district, streets and communities (a grid's median is exact from its
+-- few cases). Kept by every case load (etl.rollup); filled here from the cases.
 CREATE TABLE case_hours_day (
     level     smallint NOT NULL,
     unit_code text NOT NULL,
@@ -15,7 +16,7 @@ CREATE TABLE case_hours_day (
 CREATE TABLE case_hours_week (LIKE case_hours_day INCLUDING ALL);
 
 CREATE TEMP TABLE hours_leaf ON COMMIT DROP AS
-SELECT c.grid_code, c.community_code, c.street_code, c.district_code,
+SELECT c.community_code, c.street_code, c.district_code,
        (c.reported_at AT TIME ZONE z.zone)::date AS day,
        CASE WHEN c.handling_hours < 4.166666666666666
             THEN floor(c.handling_hours / 0.08333333333333333)
@@ -23,14 +24,14 @@ SELECT c.grid_code, c.community_code, c.street_code, c.district_code,
        count(*)::int AS n
 FROM case_event c CROSS JOIN rollup_zone z
 WHERE c.handling_hours IS NOT NULL
-GROUP BY 1, 2, 3, 4, 5, 6;
+GROUP BY 1, 2, 3, 4, 5;
 
 INSERT INTO case_hours_day (level, unit_code, day, buckets, counts)
 SELECT level, unit_code, day, array_agg(b ORDER BY b), array_agg(n ORDER BY b)
-FROM (SELECT l.level, CASE l.level WHEN 4 THEN h.grid_code WHEN 3 THEN h.community_code
-                                   WHEN 2 THEN h.street_code ELSE h.district_code END AS unit_code,
+FROM (SELECT l.level, CASE l.level WHEN 3 THEN h.community_code WHEN 2 THEN h.street_code
+                                   ELSE h.district_code END AS unit_code,
              h.day, h.b, sum(h.n)::int AS n
-      FROM hours_leaf h CROSS JOIN generate_series(1, 4) AS l(level)
+      FROM hours_leaf h CROSS JOIN generate_series(1, 3) AS l(level)
       GROUP BY 1, 2, 3, 4) x
 WHERE unit_code IS NOT NULL
 GROUP BY level, unit_code, day
