@@ -23,7 +23,6 @@ class ViewState:
     layers: tuple[str, ...] = DEFAULT_LAYERS
     metric: str = "total"
     lang: str = "zh"
-    device: str | None = None   # a device shown on the map (a click on an alarm)
 
     def params(self) -> dict:
         """The filters as read-API parameters (layers/metric/lang are the UI's own)."""
@@ -35,13 +34,9 @@ class ViewState:
             params["range"] = self.range
         return {k: v for k, v in params.items() if v}
 
-    def view_params(self) -> dict:
-        """What the view is read with: the filters and the device to show."""
-        return {**self.params(), **({"device": self.device} if self.device else {})}
-
     def query(self) -> str:
         """The URL query string that restores this view."""
-        pairs = {**self.view_params(), "layers": ",".join(self.layers), "metric": self.metric,
+        pairs = {**self.params(), "layers": ",".join(self.layers), "metric": self.metric,
                  "lang": self.lang}
         defaults = ViewState()
         # ``layers`` stays even when empty: all layers switched off is a view too.
@@ -70,10 +65,8 @@ def parse(search: str | None) -> ViewState:
         layers=layers,
         metric=one.get("metric") if one.get("metric") in METRICS else "total",
         lang=one.get("lang") if one.get("lang") in ("zh", "en") else "zh",
-        device=one.get("device") or None,
     )
 
 
 def with_scope(state: ViewState, scope: str | None) -> ViewState:
-    """Another unit's view: the device shown belongs to the old one."""
-    return replace(state, scope=scope, device=None)
+    return replace(state, scope=scope)

@@ -194,8 +194,10 @@ class Api:
         return Response(200, data, MVT, {"ETag": tag, "Cache-Control": "private, max-age=60"})
 
     def export(self, who: Principal, layer_id: str, fmt: str, params: Mapping) -> Response:
-        """The export as a download; written to a temporary file, streamed, then deleted.
-        Every export, and every refused one, is in the audit log."""
+        """The export as a download, written to a temporary file and streamed from it.
+        Parameters are checked before anything is written; the audit row is written before
+        a byte is served; the file is removed on every failure and once the answer closes."""
+        _check_text(params)
         layer = self.catalog.get(layer_id)
         check_export(who, layer.id)
         crs = _first(params, "crs") or "wgs84"
@@ -207,15 +209,24 @@ class Api:
         try:
             with self.query(who, params) as (conn, _, filters, scope):
                 result = exports.export(conn, layer, scope, filters, fmt, path, crs, personal)
+            audit(self.writer, who, "export", True, layer.id, scope=scope.code, format=fmt,
+                  crs=crs, rows=result.rows, personal=personal, filters=dict(_flat(params)))
+            body = TemporaryDownload(path, folder)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        audit(self.writer, who, "export", True, layer.id, scope=scope.code, format=fmt,
-              crs=crs, rows=result.rows, personal=personal, filters=dict(_flat(params)))
         name = f"{layer.id}-{scope.code or 'all'}{suffix}"
-        return Response(200, _stream_and_delete(path, folder), media, {
+        return Response(200, body, media, {
             "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}",
-            "Content-Length": str(path.stat().st_size)})
+            "Content-Length": str(body.size)})
+
+
+def _check_text(params: Mapping) -> None:
+    """No NUL in any parameter, used or not: PostgreSQL text and the audit row's JSON
+    cannot hold one, so the request is refused before any work, naming the parameter."""
+    for name, value in _flat(params):
+        if "\x00" in name or "\x00" in value:
+            raise BadParameter(name.replace("\x00", "\\0"), value, "contains a NUL character")
 
 
 def _scratch_folder() -> str:
@@ -226,13 +237,22 @@ def _scratch_folder() -> str:
                            f"{exc.strerror or exc}") from exc
 
 
-def _stream_and_delete(path: Path, folder: str, size: int = 1 << 20) -> Iterator[bytes]:
-    try:
-        with path.open("rb") as handle:
-            while block := handle.read(size):
+class TemporaryDownload:
+    """A written export's bytes in blocks. Its folder goes when the server closes the
+    answer (WSGI calls ``close``), whether the body was read to the end, in part or not at
+    all (a HEAD request, a client that went away before the first block)."""
+
+    def __init__(self, path: Path, folder: str, block: int = 1 << 20):
+        self.path, self.folder, self.block = path, folder, block
+        self.size = path.stat().st_size
+
+    def __iter__(self) -> Iterator[bytes]:
+        with self.path.open("rb") as handle:
+            while block := handle.read(self.block):
                 yield block
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+
+    def close(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def _link(href: str, rel: str, kind: str, title: str | None = None) -> dict:

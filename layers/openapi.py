@@ -11,7 +11,7 @@ from __future__ import annotations
 from layers.catalog import Catalog
 from layers.exports import EXPORT_CRS, FORMATS
 from layers.features import MAX_LIMIT
-from layers.filters import CASE_STATUSES, DEVICE_STATUSES, RANGES
+from layers.filters import CASE_STATUSES, DEVICE_STATUSES, MAX_LIST_ITEMS, RANGES
 
 GEOJSON = "application/geo+json"
 JSON = "application/json"
@@ -39,10 +39,10 @@ FILTERS = [
     _param("start", "ISO date or date-time (inclusive)"),
     _param("end", "ISO date or date-time (exclusive; a date includes that day)"),
     _param("datetime", "OGC interval: instant, start/end, ../end or start/.."),
-    _param("category", "comma-separated categories of any level"),
-    _param("channel", "comma-separated channels"),
+    _param("category", f"comma-separated categories of any level (at most {MAX_LIST_ITEMS})"),
+    _param("channel", f"comma-separated channels (at most {MAX_LIST_ITEMS})"),
     _param("status", "comma-separated case statuses", _comma_list(CASE_STATUSES)),
-    _param("kind", "comma-separated facility or device kinds"),
+    _param("kind", f"comma-separated facility or device kinds (at most {MAX_LIST_ITEMS})"),
     _param("device_status", "comma-separated device statuses", _comma_list(DEVICE_STATUSES)),
     _param("bbox", "minx,miny,maxx,maxy in WGS84 (min < max)"),
 ]
@@ -167,9 +167,7 @@ def openapi_document(base: str, catalog: Catalog) -> dict:
                 "one feature", [layer, _param("feature_id", "feature id", where="path"),
                                 PERSONAL], "Feature", GEOJSON),
             "/api/kpi": _get("KPIs of a scope and of its children", FILTERS, "Kpi"),
-            "/api/hotspots": _get("Gi* hotspots: the scope's grids as judged within their "
-                                  "whole district (false discovery rate in `alpha`), "
-                                  "named, with q-values and trend", [*FILTERS, unit, zoom],
+            "/api/hotspots": _get("Gi* hotspots", [*FILTERS, unit, zoom],
                                   "FeatureCollection", GEOJSON),
             "/api/hexbins": _get("H3 hex bins", [*FILTERS, zoom], "FeatureCollection",
                                  GEOJSON),
