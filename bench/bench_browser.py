@@ -5,7 +5,10 @@ hotspot, whose click zooms to its grid instead) and a filter change, with the by
 update sent. The browser signs in as a benchmark user made for the run.
 
 Run: ``python -m bench.bench_browser`` (``BENCH_BROWSER_DB`` names another database; views
-are read cold, ``BENCH_VIEW_CACHE=15`` lets the app's view cache answer repeats).
+are read cold, ``BENCH_VIEW_CACHE=15`` lets the app's view cache answer repeats;
+``BENCH_LAYERS`` the layers switched on, ``BENCH_RESULT`` the result's name, say
+``browser-iot`` for ``BENCH_LAYERS=units,hotspots,iot``; ``BENCH_DRILL=0`` leaves the
+drill-down out, for layers whose points cover the units a click would drill into).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from onemap.cluster import free_port
 REPEAT = 3
 # The layers switched on while measuring: the page's default (BENCH_LAYERS overrides).
 LAYERS = os.environ.get("BENCH_LAYERS", "units,hotspots")
+DRILL = os.environ.get("BENCH_DRILL", "1") != "0"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--no-first-run"]
 USER, PASSWORD = "bench-browser", "bench-browser-password"
@@ -191,7 +195,8 @@ def main() -> None:
                 session = Session(browser, base)
                 paints.append(session.first_paint(f"?layers={LAYERS}"))
                 session.page.wait_for_timeout(500)
-                drills.append(drill_down(session, street, grids))
+                if DRILL:
+                    drills.append(drill_down(session, street, grids))
                 filters.append(session.update(
                     lambda s=session: s.page.get_by_label("已办结").check()))
                 session.page.close()
@@ -200,13 +205,16 @@ def main() -> None:
         proc.terminate()
     metrics = [against_target("first map paint (median)", statistics.median(paints), "s", 3)]
     for name, runs in (("drill-down", drills), ("filter change", filters)):
+        if not runs:
+            continue
         metrics += [against_target(f"{name}: click to updated map (median)",
                                    statistics.median(r[0] for r in runs), "s", 1),
                     against_target(f"{name}: bytes sent (largest)",
                                    max(r[1] for r in runs) / 1024, "KB", 1024)]
     print_table(metrics)
-    print(write_results("browser", metrics, url, {"street": street, "repeat": REPEAT,
-                                                  "layers": LAYERS}))
+    extra = {"street": street, "repeat": REPEAT, "layers": LAYERS,
+             "load_average": os.getloadavg()}
+    print(write_results(os.environ.get("BENCH_RESULT", "browser"), metrics, url, extra))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """Read side at a loaded city (default: the L city kept by ``BENCH_KEEP=1 bench_city``):
 p50/p95 of one view's KPIs + children + hotspots at each level, against a plain GROUP BY
-over the raw case table with the same filters, in the same run.
+over the raw case table with the same filters, in the same run. The hotspots are judged
+anew each time (a street's need the whole district's grids counted), not read again from
+the verdicts a process keeps.
 
 Each level also reports the server's own time for the view's statements (planning and
 execution by ``EXPLAIN ANALYZE``, medians): no client can answer faster than that, however
@@ -20,7 +22,7 @@ from sqlalchemy import event, text
 from bench.common import metric, print_table, server_url, with_database, write_results
 from layers.cases import local_zone
 from layers.filters import parse_filters
-from layers.hotspots import hotspots
+from layers.hotspots import VERDICTS, hotspots
 from layers.kpi import with_children
 from layers.scope import resolve_scope
 from onemap.database import make_engine
@@ -29,7 +31,7 @@ REPEAT = 15       # the plain GROUP BY: seconds a run
 VIEW_REPEAT = 40  # the view: tens of milliseconds, so enough runs for a steady p95
 RANGE = "90d"
 RAW = """
-SELECT {child} AS unit, count(*) AS total, count(closed_at) AS closed,
+SELECT {child} AS unit, count(*) AS total, count(*) FILTER (WHERE status = 'closed') AS closed,
        count(*) FILTER (WHERE on_time) AS on_time,
        count(*) FILTER (WHERE status = 'open') AS open,
        count(*) FILTER (WHERE status = 'open' AND deadline < now()) AS overdue,
@@ -110,6 +112,7 @@ def main() -> None:
 
             def view(scope=scope, filters=filters):
                 with_children(conn, scope, filters, zone)  # what /api/kpi and the views call
+                VERDICTS.clear()  # the district's grids judged anew, not read again
                 hotspots(conn, scope, filters, "grid", 12, zone)
 
             def raw(level=level, code=code, filters=filters):

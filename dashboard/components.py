@@ -3,7 +3,9 @@ lists and the case timeline. Functions from data to components; no queries."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from dash import dcc, html
 
@@ -16,6 +18,7 @@ EXPORT_FORMATS = ("geojson", "gpkg", "shp", "csv", "xlsx", "html")
 STAGES = ("reported_at", "accepted_at", "dispatched_at", "handled_at", "feedback_at",
           "closed_at", "evaluated_at")
 CASE_ROWS = 20
+HOTSPOT_ROWS = 30
 # Plotly's modebar offers to upload a chart to its cloud ("Share chart…", on by default in
 # this plotly.js, and the older Chart Studio links): a figure holds the district's data and
 # must not leave the machine, so every graph is configured through ``graph_config``.
@@ -115,7 +118,7 @@ def kpi_cards(data: dict, lang: str) -> list:
         ("on_time_rate", _pct(cases["on_time_rate"]), ""),
         ("same_day_rate", _pct(cases["same_day_rate"]), ""),
         ("within_3d_rate", _pct(cases["within_3d_rate"]), ""),
-        ("median_hours", _hours(cases["median_hours"], lang), ""),
+        ("median_hours", _hours(cases["median_hours"], lang, cases.get("median_approx")), ""),
         ("satisfaction", "—" if cases["satisfaction"] is None else f"{cases['satisfaction']:.2f}",
          ""),
         ("iot_online", _pct(iot["online_rate"]), ""),
@@ -141,8 +144,11 @@ def _pct(value) -> str:
     return "—" if value is None else f"{value * 100:.1f}%"
 
 
-def _hours(value, lang: str) -> str:
-    return "—" if value is None else f"{value:.1f} {t('unit.hours', lang)}"
+def _hours(value, lang: str, approx: bool = False) -> str:
+    """Hours with one decimal; ``approx`` (from hourly buckets only) marks it with ≈."""
+    if value is None:
+        return "—"
+    return f"{'≈ ' if approx else ''}{value:.1f} {t('unit.hours', lang)}"
 
 
 def case_rows(latest: list[dict], lang: str) -> html.Table:
@@ -161,25 +167,75 @@ def case_rows(latest: list[dict], lang: str) -> html.Table:
     return html.Table([html.Thead(head), html.Tbody(body)], className="table")
 
 
-def hotspot_rows(hotspots: dict | None, state: ViewState, names: dict[str, str]) -> html.Table:
+def hotspot_rows(hotspots: dict | None, state: ViewState) -> html.Div:
+    """The view's hot grids by name (e.g. 六和社区第12网格), hottest first; a click on one
+    opens its grid (those of the hotspot layer: none read while it is off, which the list
+    says rather than "none"). The note under them says how they were judged."""
     lang = state.lang
-    rows = [f["properties"] for f in (hotspots or {"features": []})["features"]
-            if f["properties"]["hot"]][:30]
+    if hotspots is None:
+        return html.P(t("list.hotspots_off", lang), id="hotspot-count", className="list-note")
+    hot = [f["properties"] for f in hotspots["features"] if f["properties"]["hot"]]
+    rows = hot[:HOTSPOT_ROWS]
     head = html.Tr([html.Th(t(f"col.{c}", lang)) for c in ("where", "cases", "trend")] +
                    [html.Th("z")])
-    body = [html.Tr([html.Td(dcc.Link(names.get(r["id"], r["id"]),
-                                      href="/" + with_scope(state, r["id"]).query())),
+    body = [html.Tr([html.Td(dcc.Link(r.get("name") or r["id"],
+                                      href="/" + with_scope(state, r["id"]).query()),
+                             className="hotspot-name"),
                      html.Td(r["n"]),
                      html.Td(t(f"trend.{r['trend']}", lang) if r["trend"] else ""),
                      html.Td(f"{r['z']:.2f}")]) for r in rows]
-    return html.Table([html.Thead(head), html.Tbody(body)], className="table")
+    note = t("hotspots.note", lang).format(alpha=f"{hotspots.get('alpha', 0):.0%}")
+    return html.Div([list_note(len(rows), len(hot), lang, "hotspot"),
+                     html.Table([html.Thead(head), html.Tbody(body)], className="table"),
+                     html.P(note, className="note")])
 
 
-def alarm_rows(alarms: list[dict], lang: str) -> html.Table:
-    head = html.Tr([html.Th(t(f"col.{c}", lang)) for c in ("device", "where")])
-    body = [html.Tr([html.Td(f"{a['properties']['kind']} {a['properties']['name'] or ''}"),
-                     html.Td(a["properties"].get("grid_name") or "")]) for a in alarms]
-    return html.Table([html.Thead(head), html.Tbody(body)], className="table")
+def list_note(shown: int, total: int, lang: str, name: str) -> html.P:
+    """How many rows a list shows of how many there are: 共 M, or 显示 N / 共 M when it
+    shows fewer (``name``: the note's id, ``<name>-count``)."""
+    text = (t("list.all", lang).format(total=total) if shown >= total else
+            t("list.shown", lang).format(shown=shown, total=total))
+    return html.P(text, id=f"{name}-count", className="list-note" + (
+        " cut" if shown < total else ""))
+
+
+def alarm_rows(alarms: list[dict], total: int, lang: str, zone: str,
+               selected: str | None = None, now: datetime | None = None) -> html.Div:
+    """Devices in alarm, newest alarm first: what, where, since when (local time) and for
+    how long; a click on a row shows the device on the map."""
+    now = now or datetime.now(UTC)
+    head = html.Tr([html.Th(t(f"col.{c}", lang)) for c in ("device", "where", "alarm_since",
+                                                          "duration")])
+    body = []
+    for alarm in alarms:
+        a = alarm["properties"]
+        since = a["alarm_since"]
+        body.append(html.Tr(
+            [html.Td(f"{a['kind']} {a['name'] or ''}", className="alarm-link"),
+             html.Td(a.get("grid_name") or a.get("community_name") or ""),
+             html.Td(_local_time(since, zone), className="alarm-since"),
+             html.Td(duration(now - since, lang) if since else "—", className="alarm-for")],
+            id={"type": "alarm", "id": a["id"]}, n_clicks=0,
+            className="alarm-row" + (" selected" if a["id"] == selected else "")))
+    return html.Div([list_note(len(alarms), total, lang, "alarm"),
+                     html.Table([html.Thead(head), html.Tbody(body)], className="table")])
+
+
+def _local_time(value: datetime | None, zone: str) -> str:
+    return "—" if value is None else value.astimezone(ZoneInfo(zone)).strftime(
+        "%Y-%m-%d %H:%M")
+
+
+def duration(span: timedelta, lang: str) -> str:
+    """A duration as a person reads it: days and hours, hours and minutes, or minutes
+    (whole units, rounded down)."""
+    minutes = max(int(span.total_seconds() // 60), 0)
+    days, hours, mins = minutes // 1440, minutes // 60 % 24, minutes % 60
+    if days:
+        return t("duration.dh", lang).format(d=days, h=hours)
+    if minutes >= 60:
+        return t("duration.hm", lang).format(h=minutes // 60, m=mins)
+    return t("duration.m", lang).format(m=mins)
 
 
 def timeline(case: dict, lang: str) -> html.Div:

@@ -44,6 +44,7 @@ DEVICE_COLOURS = {"online": "#2e7d32", "offline": "#9e9e9e", "alarm": "#e53935"}
 DARK = {"paper_bgcolor": "#0b1a2b", "plot_bgcolor": "#0b1a2b", "font": {"color": "#dbe8f5"}}
 # The app's own web font first (assets/style.css declares it), as in the pages' CSS, so
 # titles, legends and hover labels match the page and need no system CJK font.
+FOCUS_ZOOM = 16  # a device clicked in the alarm list: its street corner
 FONT_FAMILY = ('"Onemap Sans SC", "Noto Sans CJK SC", "Noto Sans SC", "Microsoft YaHei", '
                '"PingFang SC", sans-serif')
 
@@ -111,23 +112,67 @@ def map_figure(data: dict, layers: tuple[str, ...], metric: str, lang: str = "zh
         traces.append(hex_trace(extra["hexbins"], lang))
     if any(f["properties"]["hot"] for f in extra.get("hotspots", {}).get("features", [])):
         traces.append(hotspot_trace(extra["hotspots"], lang))
-    if extra.get("cases", {}).get("features"):
-        traces.append(point_trace(extra["cases"], t("layer.cases", lang), "#5c6bc0", 5))
+    cases = extra.get("cases", {})
+    if cases.get("binned") and cases["features"]:
+        traces.append(bin_trace(cases, lang))
+    elif cases.get("features"):
+        traces.append(point_trace(cases, t("layer.cases", lang), "#5c6bc0", 5))
+    focus = data.get("focus")
+    if focus:  # under the devices: the ring is round the device's own dot
+        traces += focus_traces(focus, lang)
     traces += facility_traces(extra.get("facilities"), lang)
     traces += device_traces(extra.get("iot"), lang)
     view = fit_view(data["bbox"], *size) if data.get("bbox") else {"center": {"lon": 0, "lat": 0},
                                                             "zoom": 1}
+    if focus:
+        lon, lat = focus["geometry"]["coordinates"]
+        view = {"center": {"lon": lon, "lat": lat}, "zoom": FOCUS_ZOOM}
     layout = {
         "map": {"style": DARK_STYLE if dark else OFFLINE_STYLE, **view, **_basemap(tile_url)},
         "margin": {"l": 0, "r": 0, "t": 0, "b": 0},
         "legend": {"x": 0.01, "y": 0.99, "bgcolor": "rgba(255,255,255,0.8)" if not dark
                    else "rgba(11,26,43,0.8)", "font": {"size": 12}},
-        "uirevision": str(data["scope"]["code"]),
+        # A new scope or device moves the map; other updates keep where the user panned.
+        "uirevision": f"{data['scope']['code']}|{focus['id'] if focus else ''}",
         "paper_bgcolor": "rgba(0,0,0,0)",
         **(DARK if dark else {}),
         "font": _font(dark),
+        "annotations": layer_notes(extra, lang, dark),
     }
     return {"data": traces, "layout": layout}
+
+
+def layer_notes(extra: dict, lang: str, dark: bool = False) -> list[dict]:
+    """What the map does not draw point by point, said on the map, bottom left: a layer
+    drawing fewer points than its view holds (显示 N / 共 M), points with no location,
+    binned cases, a layer with nothing to draw."""
+    lines = []
+    for key in ("cases", "facilities", "iot"):
+        layer = extra.get(key)
+        if not layer or "numberMatched" not in layer:
+            continue
+        name, total = t(f"layer.{key}", lang), layer["numberMatched"]
+        unlocated = layer.get("numberUnlocated", 0)
+        if not total:
+            line = t("map.none", lang).format(layer=name)
+        elif layer.get("binned"):
+            line = t("map.binned", lang).format(layer=name, total=total - unlocated,
+                                                bins=layer["numberReturned"])
+        elif layer["numberReturned"] < total:
+            line = t("map.shown", lang).format(layer=name, shown=layer["numberReturned"],
+                                               total=total)
+        else:
+            continue
+        if unlocated:
+            line += t("map.unlocated", lang).format(n=unlocated)
+        lines.append(line)
+    if not lines:
+        return []
+    return [{"text": "<br>".join(lines), "name": "layer-notes", "showarrow": False,
+             "xref": "paper", "yref": "paper", "x": 0.01, "y": 0.01, "xanchor": "left",
+             "yanchor": "bottom", "align": "left", "font": {"size": 12},
+             "bgcolor": "rgba(11,26,43,0.8)" if dark else "rgba(255,255,255,0.9)",
+             "bordercolor": "#e53935", "borderwidth": 1, "borderpad": 4}]
 
 
 def units_trace(data: dict, metric: str, lang: str, dark: bool = False) -> dict:
@@ -193,7 +238,11 @@ def hotspot_trace(collection: dict, lang: str) -> dict:
         "z": [f["properties"]["z"] for f in hot["features"]],
         "colorscale": [[0, "rgba(229,57,53,0.05)"], [1, "rgba(229,57,53,0.25)"]],
         "showscale": False, "marker": {"line": {"color": "#e53935", "width": 2.5}},
-        "text": labels, "hovertemplate": "Gi* z = %{z:.2f}<br>%{text}<extra></extra>",
+        "text": labels,
+        "customdata": [[f["properties"].get("name") or f["id"], f["properties"]["n"]]
+                       for f in hot["features"]],
+        "hovertemplate": (f"<b>%{{customdata[0]}}</b><br>{t('kpi.total', lang)}: "
+                          f"%{{customdata[1]}}<br>Gi* z = %{{z:.2f}}<br>%{{text}}<extra></extra>"),
         "name": t("layer.hotspots", lang), "showlegend": True,
     }
 
@@ -211,6 +260,34 @@ def point_trace(collection: dict, name: str, colour: str, size: int,
     return {"type": "scattermap", "lon": lon, "lat": lat, "mode": "markers", "text": text,
             "name": as_text(name), "marker": {"size": size, "color": colour, "opacity": 0.85},
             "hovertemplate": "%{text}<extra></extra>"}
+
+
+def bin_trace(collection: dict, lang: str) -> dict:
+    """Binned points: one circle per cell, its area in proportion to the count, which the
+    hover names (``customdata``: the counts)."""
+    features = collection["features"]
+    lon, lat = np.array([f["geometry"]["coordinates"] for f in features], dtype=float).reshape(
+        -1, 2).T
+    counts = np.array([f["properties"]["n"] for f in features], dtype=np.int32)
+    sizes = 6 + 22 * np.sqrt(counts / max(int(counts.max()), 1))
+    return {"type": "scattermap", "lon": lon, "lat": lat, "mode": "markers",
+            "customdata": counts, "name": t("layer.cases_binned", lang),
+            "marker": {"size": np.round(sizes, 1), "color": "#f57c00", "opacity": 0.7},
+            "hovertemplate": f"%{{customdata:,}} {t('unit.cases', lang)}<extra></extra>"}
+
+
+def focus_traces(device: dict, lang: str) -> list[dict]:
+    """The device a click on an alarm shows: a wide yellow disc with the device's dot on
+    it (drawn here too, for a map with the device layer off)."""
+    lon, lat = device["geometry"]["coordinates"]
+    props = device["properties"]
+    common = {"type": "scattermap", "lon": [lon], "lat": [lat], "mode": "markers",
+              "ids": [props["id"]], "text": [f"{props['kind']} {props['name'] or ''}"],
+              "hovertemplate": "%{text}<extra></extra>"}
+    return [{**common, "name": f"{t('map.focus', lang)} · {props['name'] or props['id']}",
+             "marker": {"size": 36, "color": "#fdd835", "opacity": 0.6}},
+            {**common, "showlegend": False,
+             "marker": {"size": 11, "color": DEVICE_COLOURS[props["status"]]}}]
 
 
 def facility_traces(collection: dict | None, lang: str) -> list[dict]:
@@ -231,7 +308,10 @@ def device_traces(collection: dict | None, lang: str) -> list[dict]:
         return []
     traces = []
     for status in ("offline", "online", "alarm"):
-        feats = [f for f in collection["features"] if f["properties"]["status"] == status]
+        # The hover names the device only (its name says its kind; the trace, its status):
+        # thousands of devices' hover texts are most of the bytes of a view.
+        feats = [{**f, "properties": {"name": f["properties"]["name"] or f["properties"]["kind"]}}
+                 for f in collection["features"] if f["properties"]["status"] == status]
         if feats:
             size = 11 if status == "alarm" else 5
             name = f"{t('layer.iot', lang)} · {t(f'device.{status}', lang)}"

@@ -23,6 +23,7 @@ class ViewState:
     layers: tuple[str, ...] = DEFAULT_LAYERS
     metric: str = "total"
     lang: str = "zh"
+    device: str | None = None   # a device shown on the map (a click on an alarm)
 
     def params(self) -> dict:
         """The filters as read-API parameters (layers/metric/lang are the UI's own)."""
@@ -34,9 +35,13 @@ class ViewState:
             params["range"] = self.range
         return {k: v for k, v in params.items() if v}
 
+    def view_params(self) -> dict:
+        """What the view is read with: the filters and the device to show."""
+        return {**self.params(), **({"device": self.device} if self.device else {})}
+
     def query(self) -> str:
         """The URL query string that restores this view."""
-        pairs = {**self.params(), "layers": ",".join(self.layers), "metric": self.metric,
+        pairs = {**self.view_params(), "layers": ",".join(self.layers), "metric": self.metric,
                  "lang": self.lang}
         defaults = ViewState()
         # ``layers`` stays even when empty: all layers switched off is a view too.
@@ -65,8 +70,10 @@ def parse(search: str | None) -> ViewState:
         layers=layers,
         metric=one.get("metric") if one.get("metric") in METRICS else "total",
         lang=one.get("lang") if one.get("lang") in ("zh", "en") else "zh",
+        device=one.get("device") or None,
     )
 
 
 def with_scope(state: ViewState, scope: str | None) -> ViewState:
-    return replace(state, scope=scope)
+    """Another unit's view: the device shown belongs to the old one."""
+    return replace(state, scope=scope, device=None)

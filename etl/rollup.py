@@ -15,7 +15,14 @@ import psycopg
 from psycopg import sql
 
 from etl import indexes
-from onemap.schema import HOUR_BUCKETS, HOURS_COLUMNS, LEVEL_COLUMN
+from onemap.schema import (
+    FINE_LINEAR_BUCKETS,
+    FINE_RATIO,
+    FINE_WIDTH_HOURS,
+    HOUR_BUCKETS,
+    HOURS_COLUMNS,
+    LEVEL_COLUMN,
+)
 
 TOUCHED = """
 CREATE TEMP TABLE touched_day ON COMMIT DROP AS
@@ -119,7 +126,10 @@ WEEKLY = {"case_rollup_week": Weekly("case_rollup", "category_1, channel, status
                                      clustered=False),
           "case_unit_week": Weekly("case_unit_day", "status", NAMES, clustered=True)}
 
-TABLES = ("case_rollup", "case_unit_day", *WEEKLY)
+# The handling-time histograms (onemap.schema.FINE_*): per unit and day, and per week.
+HOURS_DAY, HOURS_WEEK = "case_hours_day", "case_hours_week"
+
+TABLES = ("case_rollup", "case_unit_day", *WEEKLY, HOURS_DAY, HOURS_WEEK)
 
 # The Monday of ``day``'s week (2000-01-03 was one), in date arithmetic: date_trunc('week')
 # goes through timestamptz and took 1.6 s of a 1.65M-row weekly refresh.
@@ -168,6 +178,65 @@ def refresh(conn: psycopg.Connection, timezone: str, changed: int) -> None:
                              sums=", ".join(map(_sum, spec.measures)),
                              order=" ORDER BY unit_code, week" if spec.clustered else "")
         _rewrite(conn, week, changed, [insert], touched="touched_week")
+    _refresh_hours(conn, timezone, changed)
+
+
+def fine_bucket(column: str) -> str:
+    """SQL giving the fine histogram bucket of a number of hours (``onemap.schema``)."""
+    start = FINE_LINEAR_BUCKETS * FINE_WIDTH_HOURS
+    return (f"CASE WHEN {column} < {start!r} THEN floor({column} / {FINE_WIDTH_HOURS!r}) "
+            f"ELSE {FINE_LINEAR_BUCKETS} + floor(ln({column} / {start!r}) / ln({FINE_RATIO!r}))"
+            f" END::smallint")
+
+
+# The closed cases of the touched weeks' days by community (or the finest code they have
+# above the grid), day and fine bucket; each coarser level sums the one below. Grids keep no
+# histogram: a grid's cases are few, and a grid view's median is exact from them
+# (layers.kpi). A view reads one unit's rows by their key (a few dozen), so their order on
+# disk does not matter.
+HOURS_LEAF = """
+CREATE TEMP TABLE hours_3 ON COMMIT DROP AS
+SELECT {codes}, day, {bucket} AS b, count(*)::int AS n
+FROM (SELECT {codes}, handling_hours, (reported_at AT TIME ZONE %(tz)s)::date AS day
+      FROM case_event WHERE handling_hours IS NOT NULL) c
+WHERE {monday} IN (SELECT day FROM touched_week)
+GROUP BY {codes}, day, b
+"""
+HOURS_COARSER = """
+CREATE TEMP TABLE hours_{level} ON COMMIT DROP AS
+SELECT {codes}, day, b, sum(n)::int AS n FROM hours_{below} GROUP BY {codes}, day, b
+"""
+HOURS_DAYS = f"""
+INSERT INTO {HOURS_DAY} (level, unit_code, day, buckets, counts)
+SELECT {{level}}, {{unit}}, day, array_agg(b ORDER BY b), array_agg(n ORDER BY b)
+FROM hours_{{level}} WHERE {{unit}} IS NOT NULL AND day IN (SELECT day FROM touched_day)
+GROUP BY {{unit}}, day
+"""
+HOURS_WEEKS = f"""
+INSERT INTO {HOURS_WEEK} (level, unit_code, day, buckets, counts)
+SELECT {{level}}, unit, week, array_agg(b ORDER BY b), array_agg(n ORDER BY b)
+FROM (SELECT {{unit}} AS unit, {MONDAY.format(day="day")} AS week, b, sum(n)::int AS n
+      FROM hours_{{level}} WHERE {{unit}} IS NOT NULL GROUP BY 1, 2, 3) w
+GROUP BY unit, week
+"""
+HOURS_LEVELS = (3, 2, 1)
+
+
+def _refresh_hours(conn: psycopg.Connection, timezone: str, changed: int) -> None:
+    """The fine handling-time histograms of the touched days and weeks, from the cases of
+    the touched weeks (a week's row needs all of its days)."""
+    conn.execute(HOURS_LEAF.format(codes=", ".join(ANCESTRY[1:]),
+                                   bucket=fine_bucket("handling_hours"),
+                                   monday=MONDAY.format(day="day").replace("%", "%%")),
+                 {"tz": timezone})
+    for level in (2, 1):
+        conn.execute(HOURS_COARSER.format(level=level, below=level + 1,
+                                          codes=", ".join(ANCESTRY[4 - level:])))
+    units = [(level, LEVEL_COLUMN[level]) for level in HOURS_LEVELS]
+    _rewrite(conn, HOURS_DAY, changed, [HOURS_DAYS.format(level=level, unit=unit)
+                                        for level, unit in units])
+    _rewrite(conn, HOURS_WEEK, changed, [HOURS_WEEKS.format(level=level, unit=unit)
+                                         for level, unit in units], touched="touched_week")
 
 
 def _count_levels(conn: psycopg.Connection, timezone: str) -> None:

@@ -21,7 +21,7 @@ from onemap.schema import LEVEL_COLUMN
 
 CATEGORY_COLUMNS = ("category_1", "category_2", "category_3", "category_4")
 # The daily aggregates' weekly sums, and the columns those hold ("*": all of the daily ones).
-WEEKLY = {"case_unit_day": ("case_unit_week", "*"),
+WEEKLY = {"case_unit_day": ("case_unit_week", "*"), "case_hours_day": ("case_hours_week", "*"),
           "case_rollup": ("case_rollup_week",
                           "level, unit_code, parent_code, day, category_1, channel, status, total")}
 

@@ -24,6 +24,9 @@ class LayerSpec:
     filters: tuple[str, ...] = ()          # which filter families apply
     key: str = "id"
     hover: tuple[str, ...] = ()            # what a point on the map carries (its hover text)
+    # Rows a map of this layer never leaves out when it holds more points than it draws
+    # (a condition on the table ``t``, written here, never from a request): device alarms.
+    keep: str | None = None
     extra: dict = field(default_factory=dict)
 
     @property
@@ -50,7 +53,7 @@ LAYERS: tuple[LayerSpec, ...] = (
               hover=("kind", "name", "address")),
     LayerSpec("iot-devices", {"zh": "物联感知设备", "en": "IoT devices"}, "points", "iot_device",
               ("id", "kind", "name", "status", "last_seen"), filters=("kind", "device_status"),
-              hover=("kind", "name", "status")),
+              hover=("kind", "name", "status"), keep="t.status = 'alarm'"),
     LayerSpec("cases", {"zh": "民生诉求", "en": "Cases"}, "points", "case_event", CASE_COLUMNS,
               personal=(("reporter_name", "name"), ("reporter_phone", "phone")),
               time_column="reported_at",

@@ -88,19 +88,30 @@ def items(conn: Connection, layer: LayerSpec, scope: Scope, filters: Filters,
 def map_points(conn: Connection, layer: LayerSpec, scope: Scope, filters: Filters,
                limit: int) -> dict:
     """Up to ``limit`` points of a point layer for the map: each with its id, the layer's
-    ``hover`` properties and its coordinates only (no admin names, no count), several times
-    cheaper than :func:`items` for the thousands of points a map layer holds."""
+    ``hover`` properties and its coordinates only (no admin names), several times cheaper
+    than :func:`items` for the thousands of points a map layer holds. The rows the layer
+    ``keep``s come first and are all drawn, over ``limit`` if need be. ``numberMatched``
+    counts every matching row, ``numberUnlocated`` those with no point, so that the map can
+    say what it leaves out."""
     where = where_for(layer, scope, filters)
+    keep = layer.keep or "FALSE"
+    matched, located, kept = conn.execute(text(
+        f"SELECT count(*), count(t.geom), count(*) FILTER (WHERE {keep} "
+        f"AND t.geom IS NOT NULL) FROM {layer.table} t WHERE {where.sql}"),
+        where.params).one()
     hover = ", ".join(f"t.{c}" for c in layer.hover)
+    first = f"({layer.keep}) DESC, " if layer.keep else ""
     query = (f"SELECT t.{layer.key}, {hover}, ST_X(t.geom), ST_Y(t.geom) FROM {layer.table} t "
-             f"WHERE {where.sql} AND t.geom IS NOT NULL ORDER BY t.{layer.key} LIMIT :limit")
-    rows = conn.execute(text(query), {**where.params, "limit": limit}).all()
+             f"WHERE {where.sql} AND t.geom IS NOT NULL "
+             f"ORDER BY {first}t.{layer.key} LIMIT :limit")
+    rows = conn.execute(text(query), {**where.params, "limit": max(limit, kept)}).all()
     features = [{"type": "Feature", "id": row[0],
                  "properties": dict(zip(layer.hover, row[1:-2], strict=True)),
                  "geometry": {"type": "Point", "coordinates": [row[-2], row[-1]]}}
                 for row in rows]
     return {"type": "FeatureCollection", "features": features,
-            "numberReturned": len(features)}
+            "numberReturned": len(features), "numberMatched": int(matched),
+            "numberUnlocated": int(matched - located)}
 
 
 def one(conn: Connection, layer: LayerSpec, scope: Scope, feature_id: str,

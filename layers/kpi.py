@@ -8,6 +8,8 @@ are always counted live, since "overdue" depends on the clock.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlalchemy import Connection
 
 from layers.cases import (
@@ -25,10 +27,14 @@ from layers.features import where_for
 from layers.filters import Filters
 from layers.scope import Scope
 from layers.sql import run
-from onemap.schema import HOUR_BUCKETS, HOURS_COLUMNS, LEVEL_COLUMN
+from onemap.schema import HOUR_BUCKETS, HOURS_COLUMNS, LEVEL_COLUMN, fine_bucket_bounds
 
 RESOLUTION = ("grid", "community", "street", "district")  # resolved_level 4, 3, 2, 1
 TREND_WEEKLY_AFTER_DAYS = 120
+# The fine handling-time histograms hold no grid, category or channel: for a grid, or under
+# such a filter, the median is exact from the cases up to this many closed ones (a few ms),
+# and beyond it the aggregates' hourly buckets give it, marked approximate.
+EXACT_MEDIAN_MAX = 20_000
 
 RAW_MEASURES = """
     count(*) AS total,
@@ -89,6 +95,8 @@ def _kpis(conn: Connection, scope: Scope, filters: Filters, zone: str, fast: boo
     open cases, when counted already."""
     row = _closed_figures(conn, scope, filters, zone, fast)
     figures = summarize(row)
+    if fast:
+        figures.update(_median(conn, scope, filters, zone, figures["closed"]))
     figures.update(_scope_open(conn, scope, filters, open_by_child))
     return {
         "scope": {"code": scope.code, "name": scope.name, "level": scope.level},
@@ -125,6 +133,7 @@ def summarize(row) -> dict:
     total, closed = int(get("total")), int(get("closed"))
     with_deadline = int(get("closed_on_time")) + int(get("closed_late"))
     resolved = [int(get(f"res_{name}")) for name in RESOLUTION]
+    exact = values.get("median_hours") is not None
     median = get("median_hours") or median_from_histogram(
         [int(get(h)) for h in HOURS_COLUMNS])
     return {
@@ -133,10 +142,52 @@ def summarize(row) -> dict:
         "same_day_rate": _ratio(int(get("closed_same_day")), closed),
         "within_3d_rate": _ratio(int(get("closed_3d")), closed),
         "median_hours": round(float(median), 2) if median else None,
+        "median_approx": bool(median) and not exact,
         "satisfaction": _ratio(int(get("satisfaction_sum")), int(get("satisfaction_n")), 2),
         "resolution": {name: _ratio(n, sum(resolved)) for name, n in
                        zip(RESOLUTION, resolved, strict=True)},
     }
+
+
+def _median(conn, scope: Scope, filters: Filters, zone: str, closed: int) -> dict:
+    """The scope's median handling time when the aggregates answer: from the fine
+    histograms (within 2.5 minutes or 1 %), or exact from the cases for a grid or under a
+    category or channel filter when they are few; else nothing (the hourly buckets' value
+    stays)."""
+    if not closed:
+        return {}
+    if filters.categories or filters.channels or scope.level == 4:
+        if closed > EXACT_MEDIAN_MAX:
+            return {}
+        rows = raw_rows(filters, scope)
+        value = run(conn, f"SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY "
+                          f"c.handling_hours) FROM {rows.sql}", rows.params).scalar()
+    else:
+        rows = _scope_rows(scope, replace(filters, statuses=()), zone, True,
+                           table="case_hours_day")
+        value = median_from_fine(run(
+            conn, f"SELECT u.b, sum(u.n) FROM {rows.sql} CROSS JOIN LATERAL "
+                  f"unnest(r.buckets, r.counts) AS u(b, n) GROUP BY 1 ORDER BY 1",
+            rows.params).all())
+    return {"median_hours": None if value is None else round(float(value), 2),
+            "median_approx": False}
+
+
+def median_from_fine(counts: list[tuple[int, int]]) -> float | None:
+    """The median (as ``percentile_cont(0.5)``: the mean of the two middle values when
+    their number is even) from (fine bucket, count) pairs in bucket order, each middle value
+    taken as its bucket's middle."""
+    total = sum(n for _, n in counts)
+    if not total:
+        return None
+    middles, seen = [], 0
+    for bucket, n in counts:
+        low, high = fine_bucket_bounds(bucket)
+        for rank in ((total - 1) // 2, total // 2):
+            if seen <= rank < seen + n:
+                middles.append((low + high) / 2)
+        seen += n
+    return sum(middles) / 2
 
 
 def median_from_histogram(counts: list[int]) -> float | None:

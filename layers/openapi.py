@@ -167,7 +167,9 @@ def openapi_document(base: str, catalog: Catalog) -> dict:
                 "one feature", [layer, _param("feature_id", "feature id", where="path"),
                                 PERSONAL], "Feature", GEOJSON),
             "/api/kpi": _get("KPIs of a scope and of its children", FILTERS, "Kpi"),
-            "/api/hotspots": _get("Gi* hotspots", [*FILTERS, unit, zoom],
+            "/api/hotspots": _get("Gi* hotspots: the scope's grids as judged within their "
+                                  "whole district (false discovery rate in `alpha`), "
+                                  "named, with q-values and trend", [*FILTERS, unit, zoom],
                                   "FeatureCollection", GEOJSON),
             "/api/hexbins": _get("H3 hex bins", [*FILTERS, zoom], "FeatureCollection",
                                  GEOJSON),

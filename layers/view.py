@@ -11,23 +11,25 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, text
 
+from layers import alarms as alarm_list
 from layers import hotspots as hot
 from layers.access import scope_for
 from layers.admin import units
+from layers.bins import case_bins
 from layers.cases import local_zone, raw_where
 from layers.catalog import default_catalog
-from layers.features import items, map_points, one
+from layers.features import map_points, one
 from layers.filters import Filters, parse_filters
 from layers.kpi import with_children
 from layers.scope import Scope
 from onemap.principal import Principal
 
-POINT_LIMIT = 5_000
-# Individual case points only below the street level: a community holds a few thousand.
+# Individual case points only below the street level (a community holds a few thousand);
+# above it they are binned with their counts.
 CASE_POINTS_FROM_LEVEL = 3
 LIST_LIMIT = 50
 ZOOM_FOR_LEVEL = {0: 10, 1: 11, 2: 12, 3: 13.5, 4: 15}
@@ -38,11 +40,20 @@ FROM case_event c WHERE {where} ORDER BY c.reported_at DESC LIMIT :limit
 """
 
 
+@dataclass(frozen=True)
+class Limits:
+    """How much of a view is read: at most ``points`` points of a map layer (a layer's
+    ``keep`` rows, the alarms, are drawn whatever their number) and ``alarms`` rows of the
+    alarm list. What is left out is counted, and the page says so."""
+
+    points: int = 10_000
+    alarms: int = 200
+
+
 def view(engine: Engine, params: Mapping, zone: str, layers: set[str],
-         who: Principal) -> dict:
+         who: Principal, limits: Limits = Limits()) -> dict:
     """The data of one view as ``who`` may see it: ``layers`` names the optional map layers
-    switched on."""
-    catalog = default_catalog()
+    switched on; ``params["device"]`` a device to show on the map (``focus``)."""
     with engine.connect() as conn:
         zone = local_zone(conn, zone)
         filters = parse_filters(params, zone)
@@ -52,10 +63,11 @@ def view(engine: Engine, params: Mapping, zone: str, layers: set[str],
         data["breadcrumb"] = [{"code": c, "name": n, "level": lv} for c, n, lv in scope.breadcrumb]
         data["bbox"] = scope.bbox
         data["latest"] = latest_cases(conn, scope, filters)
-        alarms = replace(filters, device_statuses=("alarm",), kinds=())
-        data["alarms"] = items(conn, catalog.get("iot-devices"), scope, alarms,
-                               limit=LIST_LIMIT)["features"]
-        data["layers"] = _layers(conn, scope, filters, zone, layers)
+        alarms = alarm_list.active_alarms(conn, scope, filters, limits.alarms)
+        data["alarms"], data["alarms_total"] = alarms["features"], alarms["numberMatched"]
+        data["focus"] = (alarm_list.device(conn, scope, str(params["device"]))
+                         if params.get("device") else None)
+        data["layers"] = _layers(conn, scope, filters, zone, layers, limits.points)
     return data
 
 
@@ -76,8 +88,9 @@ class ViewCache:
     recently used go first; expired ones are dropped at every use, not only when pushed out.
     """
 
-    def __init__(self, seconds: float = 15.0, max_bytes: int = 64 * 2**20):
-        self.seconds, self.max_bytes = seconds, max_bytes
+    def __init__(self, seconds: float = 15.0, max_bytes: int = 64 * 2**20,
+                 limits: Limits = Limits()):
+        self.seconds, self.max_bytes, self.limits = seconds, max_bytes, limits
         self.nbytes = 0
         self._lock = threading.Lock()
         self._entries: OrderedDict[tuple, tuple[float, int, dict]] = OrderedDict()
@@ -91,7 +104,7 @@ class ViewCache:
         """:func:`view`, from the cache when a fresh entry exists (``as_of``: the newest
         committed batch, see :func:`data_as_of`)."""
         if self.seconds <= 0 or self.max_bytes <= 0:
-            return view(engine, params, zone, layers, who)
+            return view(engine, params, zone, layers, who, self.limits)
         key = (who.role, who.scope, who.personal, zone, as_of, frozenset(layers),
                tuple(sorted((k, str(v)) for k, v in params.items() if v is not None)))
         with self._lock:
@@ -105,7 +118,7 @@ class ViewCache:
             if found is not None:
                 return found
             try:
-                data = view(engine, params, zone, layers, who)
+                data = view(engine, params, zone, layers, who, self.limits)
                 self._keep(key, data, footprint(data))
             finally:
                 with self._lock:
@@ -183,21 +196,24 @@ def _shapes(conn: Connection, scope: Scope) -> dict:
     return units(conn, level=max(scope.level, 1), code=scope.code)
 
 
-def _layers(conn, scope: Scope, filters: Filters, zone: str, wanted: set[str]) -> dict:
+def _layers(conn, scope: Scope, filters: Filters, zone: str, wanted: set[str],
+            point_limit: int) -> dict:
     catalog = default_catalog()
     zoom = ZOOM_FOR_LEVEL[scope.level]
     found: dict = {}
     if "facilities" in wanted:
         found["facilities"] = map_points(conn, catalog.get("facilities"), scope, filters,
-                                         POINT_LIMIT)
+                                         point_limit)
     if "iot" in wanted:
-        found["iot"] = map_points(conn, catalog.get("iot-devices"), scope, filters, POINT_LIMIT)
+        found["iot"] = map_points(conn, catalog.get("iot-devices"), scope, filters, point_limit)
     if "hexbins" in wanted:
         found["hexbins"] = hot.hexbins(conn, scope, filters, zoom)
     if "hotspots" in wanted:
         found["hotspots"] = hot.hotspots(conn, scope, filters, "grid", zoom, zone)
-    if "cases" in wanted and scope.level >= CASE_POINTS_FROM_LEVEL:
-        found["cases"] = map_points(conn, catalog.get("cases"), scope, filters, POINT_LIMIT)
+    if "cases" in wanted:
+        found["cases"] = (map_points(conn, catalog.get("cases"), scope, filters, point_limit)
+                          if scope.level >= CASE_POINTS_FROM_LEVEL
+                          else case_bins(conn, scope, filters))
     return found
 
 

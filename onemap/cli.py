@@ -132,7 +132,10 @@ LOAD_KINDS = ["admin", "facilities", "iot", "iot-events", "cases"]
 @click.pass_obj
 @friendly
 def load(settings: Settings, kind, paths, mapping_path, crs, level, dry_run) -> None:
-    """Load files into PostGIS as one batch (all or nothing; every rejected row kept)."""
+    """Load files into PostGIS as one batch (all or nothing; every rejected row kept).
+
+    The mapping file's keys, fields, value transforms and placement rules, with worked
+    examples: docs/mapping.md."""
     from onemap.console import load_with_progress, print_load_report
 
     url = database_url(settings, start=True)

@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     read_lock_timeout_seconds: float = Field(default=5, ge=0, description="how long a "
                                              "view waits for a table a load is rewriting "
                                              "before it says so (0: as long as it takes)")
+    map_point_limit: int = Field(default=10_000, ge=1, description="most points a map layer "
+                                 "draws one by one (device alarms always all); the map says "
+                                 "when it draws fewer than the view holds")
+    alarm_list_limit: int = Field(default=200, ge=1, description="most rows of the alarm "
+                                  "list; the list says when there are more")
     debug: bool = False
     secret_key: str | None = Field(default=None, description="signs session cookies; by "
                                    "default a random key kept in HOME/secret_key")

@@ -156,7 +156,10 @@ def test_the_aggregates_keep_their_figures_as_columns(cluster):
                                              values="'市容环境', '12345热线',"))
         conn.execute(ARRAY_AGGREGATES.format(table="case_unit_day", keys="", values=""))
         conn.commit()
-    assert [m.version for m in migrate(url)][0] == 17
+    # 0017 alone: later migrations give the figures other meanings (0020: a closed row's
+    # closed count is its total).
+    with psycopg.connect(url) as conn:
+        _apply(conn, next(m for m in available() if m.version == 17))
     hist = [1, 2, 3, 4, 5, 6, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 6]
     with psycopg.connect(url) as conn:
         for table in ("case_rollup", "case_unit_day"):
@@ -168,6 +171,7 @@ def test_the_aggregates_keep_their_figures_as_columns(cluster):
             key, = conn.execute("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE "
                                 "conrelid = %s::regclass AND contype = 'p'", (table,)).fetchone()
             assert key.endswith("INCLUDE (total)")
+    assert [m.version for m in migrate(url)][0] == 18  # the rest apply on top
 
 
 def test_missing_postgis_hint_names_the_package():

@@ -45,9 +45,12 @@ def make_home(tag: str):
         find_bin_dir()
     except OnemapError as exc:
         unavailable(str(exc))
+    return home
+
+
+def need_another_user() -> None:
     if os.geteuid() != 0 or not shutil.which("runuser"):
         unavailable("root and runuser, to try the cluster as another OS user")
-    return home
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +94,7 @@ def nobody_tries(cluster: LocalCluster, roles: tuple[str, ...] | None = None) ->
 
 
 def test_another_os_user_is_refused(cluster):
+    need_another_user()
     assert nobody_tries(cluster) == []
     assert as_nobody("cat", str(cluster.credentials.path)).returncode != 0
     mode = stat.S_IMODE(cluster.credentials.path.stat().st_mode)
@@ -236,6 +240,7 @@ def old_cluster_class(tmp_path):
 
 
 def test_an_old_trusting_cluster_is_secured_in_place(tmp_path):
+    need_another_user()
     home = make_home("old")
     settings = get_settings(home=home, pg_port=55720, database_url=None)
     old = old_cluster_class(tmp_path)(settings)

