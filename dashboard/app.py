@@ -15,7 +15,7 @@ from dashboard.services import Services, install
 from layers.api import Api
 from layers.catalog import default_catalog
 from layers.http import register
-from layers.view import Limits, ViewCache
+from layers.view import ReadLimits, ViewCache
 from onemap.database import make_engine
 from onemap.settings import Settings
 
@@ -41,8 +41,8 @@ def create_app(settings: Settings, db_url: str, read_url: str | None = None) -> 
     install(app.server, Services(settings=settings, engine=engine, read_engine=read_engine,
                                  views=ViewCache(settings.view_cache_seconds,
                                                  int(settings.view_cache_mb * 2**20),
-                                                 limits=Limits(settings.map_point_limit,
-                                                               settings.alarm_list_limit))))
+                                                 reads=ReadLimits(settings.map_point_limit,
+                                                                  settings.alarm_list_limit))))
     install_auth(app.server, settings, engine)
     register_login(app.server, engine)
     install_payload_check(app)

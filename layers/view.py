@@ -41,7 +41,7 @@ FROM case_event c WHERE {where} ORDER BY c.reported_at DESC LIMIT :limit
 
 
 @dataclass(frozen=True)
-class Limits:
+class ReadLimits:
     """How much of a view is read: at most ``points`` points of a map layer (a layer's
     ``keep`` rows, the alarms, are drawn whatever their number) and ``alarms`` rows of the
     alarm list. What is left out is counted, and the page says so."""
@@ -51,7 +51,7 @@ class Limits:
 
 
 def view(engine: Engine, params: Mapping, zone: str, layers: set[str],
-         who: Principal, limits: Limits = Limits()) -> dict:
+         who: Principal, *, reads: ReadLimits = ReadLimits()) -> dict:
     """The data of one view as ``who`` may see it: ``layers`` names the optional map layers
     switched on; ``params["device"]`` a device to show on the map (``focus``)."""
     with engine.connect() as conn:
@@ -63,11 +63,11 @@ def view(engine: Engine, params: Mapping, zone: str, layers: set[str],
         data["breadcrumb"] = [{"code": c, "name": n, "level": lv} for c, n, lv in scope.breadcrumb]
         data["bbox"] = scope.bbox
         data["latest"] = latest_cases(conn, scope, filters)
-        alarms = alarm_list.active_alarms(conn, scope, filters, limits.alarms)
+        alarms = alarm_list.active_alarms(conn, scope, filters, reads.alarms)
         data["alarms"], data["alarms_total"] = alarms["features"], alarms["numberMatched"]
         data["focus"] = (alarm_list.device(conn, scope, str(params["device"]))
                          if params.get("device") else None)
-        data["layers"] = _layers(conn, scope, filters, zone, layers, limits.points)
+        data["layers"] = _layers(conn, scope, filters, zone, layers, reads.points)
     return data
 
 
@@ -89,8 +89,8 @@ class ViewCache:
     """
 
     def __init__(self, seconds: float = 15.0, max_bytes: int = 64 * 2**20,
-                 limits: Limits = Limits()):
-        self.seconds, self.max_bytes, self.limits = seconds, max_bytes, limits
+                 reads: ReadLimits = ReadLimits()):
+        self.seconds, self.max_bytes, self.reads = seconds, max_bytes, reads
         self.nbytes = 0
         self._lock = threading.Lock()
         self._entries: OrderedDict[tuple, tuple[float, int, dict]] = OrderedDict()
@@ -104,7 +104,7 @@ class ViewCache:
         """:func:`view`, from the cache when a fresh entry exists (``as_of``: the newest
         committed batch, see :func:`data_as_of`)."""
         if self.seconds <= 0 or self.max_bytes <= 0:
-            return view(engine, params, zone, layers, who, self.limits)
+            return view(engine, params, zone, layers, who, reads=self.reads)
         key = (who.role, who.scope, who.personal, zone, as_of, frozenset(layers),
                tuple(sorted((k, str(v)) for k, v in params.items() if v is not None)))
         with self._lock:
@@ -118,7 +118,7 @@ class ViewCache:
             if found is not None:
                 return found
             try:
-                data = view(engine, params, zone, layers, who, self.limits)
+                data = view(engine, params, zone, layers, who, reads=self.reads)
                 self._keep(key, data, footprint(data))
             finally:
                 with self._lock:
