@@ -47,7 +47,7 @@ def create_app(settings: Settings, db_url: str, read_url: str | None = None) -> 
     register_login(app.server, engine)
     install_payload_check(app)
     register(app.server, Api(read_engine, default_catalog(), settings.timezone, writer=engine),
-             current_principal)
+             current_principal, settings.base_url)
     app.layout = html.Div([dash.page_container], className="shell")
     # The pid tells which worker answered when several serve the app (onemap serve --prod).
     app.server.add_url_rule("/healthz", "healthz", lambda: {"status": "ok", "pid": os.getpid()})

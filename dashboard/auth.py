@@ -1,10 +1,13 @@
-"""Who is asking, on every request: a session cookie (after the sign-in page), a kiosk token
-(``?kiosk=…`` once, then a cookie; or ``Authorization: Bearer …``) or HTTP Basic for API
-clients such as QGIS. Requests from nobody get the sign-in page or a 401.
+"""Who is asking, on every request: a session (after the sign-in page, or a kiosk URL
+``?kiosk=…`` once), ``Authorization: Bearer <kiosk token>`` or HTTP Basic for API clients
+such as QGIS. Requests from nobody get the sign-in page or a 401; requests from another
+site that would change something get a 403 (``dashboard.csrf``).
 
-The principal is looked up again on every request, so disabling a user takes effect at
-once; while the database is away the signed cookie's copy stands in (the data calls fail
-and show their banner anyway).
+Sessions live in the database (``onemap.sessions``); the cookie holds only the session's
+random id, signed. Every request asks the primary database who holds it, so signing out, a
+new password or kiosk token, and disabling a user end sessions at once. When the database
+cannot answer, nobody is signed in: the request gets 503 and Retry-After (fail closed,
+``dashboard.outage``), never a role remembered from earlier.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlencode
@@ -20,8 +24,11 @@ import flask
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from onemap.accounts import LoginRefused, authenticate, by_token, current
+from dashboard.csrf import cross_site_refusal
+from dashboard.outage import outage, wants_page
+from onemap.accounts import CredentialCache, LoginRefused, authenticate, by_token
 from onemap.principal import Principal
+from onemap.sessions import end_session, session_principal, start_session
 from onemap.settings import Settings
 
 # Paths anyone may fetch: the sign-in page, health, static code and the API description.
@@ -31,15 +38,25 @@ OPEN_PREFIXES = ("/assets/", "/_dash-component-suites/")
 KEY = "onemap_auth"
 
 
+@dataclass(frozen=True)
+class Gate:
+    """What the gate needs, kept on the app: the primary database (sessions, failure
+    counts), how long a session lasts, and this process's cache of Basic credentials."""
+
+    engine: Engine
+    session_hours: float
+    credentials: CredentialCache
+
+
 def install_auth(server: flask.Flask, settings: Settings, engine: Engine) -> None:
     """Session cookie settings and the gate in front of every route; ``engine`` is the
-    primary database (sign-in writes failure counts)."""
+    primary database."""
     server.secret_key = secret_key(settings)
     server.config.update(
         SESSION_COOKIE_NAME="onemap_session", SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_SECURE=settings.cookie_secure,
         PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.session_hours))
-    server.extensions[KEY] = engine
+    server.extensions[KEY] = Gate(engine, settings.session_hours, CredentialCache())
     server.before_request(_gate)
 
 
@@ -69,27 +86,42 @@ def current_principal() -> Principal | None:
 
 
 def sign_in(who: Principal) -> None:
-    """Start a session for ``who`` (a fresh one: no fixation)."""
+    """Start a server-side session for ``who`` (a fresh id: no fixation)."""
+    gate = _gate_of_app()
+    session_id = start_session(gate.engine, who.name, gate.session_hours)
     flask.session.clear()
     flask.session.permanent = True
-    flask.session["who"] = [who.name, who.role, who.scope, who.personal_grant]
+    flask.session["sid"] = session_id
 
 
-def _engine() -> Engine:
+def sign_out() -> None:
+    """End the current session on the server, then forget its cookie."""
+    session_id = flask.session.get("sid")
+    if isinstance(session_id, str):
+        end_session(_gate_of_app().engine, session_id)
+    flask.session.clear()
+
+
+def _gate_of_app() -> Gate:
     return flask.current_app.extensions[KEY]
 
 
 def _gate():
+    refused = cross_site_refusal()
+    if refused is not None:
+        return refused
     path = flask.request.path
     if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
         return None
-    token = flask.request.args.get("kiosk")
-    if token is not None and flask.request.method == "GET":
-        return _kiosk_sign_in(token)
     try:
+        token = flask.request.args.get("kiosk")
+        if token is not None and flask.request.method == "GET":
+            return _kiosk_sign_in(token)
         who = _from_header() or _from_session()
     except LoginRefused as exc:
         return _refused(str(exc), exc.retry_after)
+    except SQLAlchemyError as exc:  # nobody can be told apart: fail closed
+        return outage(exc)
     if who is None:
         return _ask_for_login()
     flask.g.principal = who
@@ -98,7 +130,7 @@ def _gate():
 
 def _kiosk_sign_in(token: str):
     """A kiosk URL signs the screen in, then drops the token from the address bar."""
-    who = by_token(_engine(), token)
+    who = by_token(_gate_of_app().engine, token)
     if who is None:
         return _refused("unknown or disabled kiosk token")
     sign_in(who)
@@ -110,40 +142,34 @@ def _from_header() -> Principal | None:
     auth = flask.request.authorization
     if auth is None:
         return None
+    gate = _gate_of_app()
     if auth.type == "bearer" and auth.token:
-        who = by_token(_engine(), auth.token)
+        who = by_token(gate.engine, auth.token)
         if who is None:
             raise LoginRefused("unknown or disabled token")
         return who
     if auth.type == "basic" and auth.username:
-        return authenticate(_engine(), auth.username, auth.password or "")
+        return authenticate(gate.engine, auth.username, auth.password or "",
+                            gate.credentials)
     return None
 
 
 def _from_session() -> Principal | None:
-    saved = flask.session.get("who")
-    if not saved:
-        return None
-    try:
-        who = current(_engine(), saved[0])
-    except SQLAlchemyError:
-        return Principal(*saved)  # the database is away: the signed copy stands in
+    session_id = flask.session.get("sid")
+    if not isinstance(session_id, str):
+        return None  # no session, or a cookie from before sessions were kept on the server
+    gate = _gate_of_app()
+    who = session_principal(gate.engine, session_id, gate.session_hours)
     if who is None:
         flask.session.clear()
     return who
 
 
 def _ask_for_login():
-    if _wants_page():
+    if wants_page():
         nxt = flask.request.full_path.rstrip("?")
         return flask.redirect("/login?" + urlencode({"next": nxt}))
     return _refused("sign in first (session cookie, HTTP Basic or a bearer token)")
-
-
-def _wants_page() -> bool:
-    """A browser navigating (it names text/html), not an API client or a page's XHR."""
-    named = {mime for mime, _ in flask.request.accept_mimetypes}
-    return flask.request.method == "GET" and "text/html" in named
 
 
 def _refused(message: str, retry_after: int = 0):

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import re
 from html import escape
+from urllib.parse import urlsplit
 
 import flask
 from sqlalchemy.exc import SQLAlchemyError
 
-from dashboard.auth import sign_in
+from dashboard.auth import sign_in, sign_out
 from dashboard.messages import LANGUAGES, t
+from dashboard.outage import RETRY_SECONDS, outage
 from onemap.accounts import LoginRefused, audit, authenticate
 
 LOG = logging.getLogger(__name__)
@@ -40,16 +43,19 @@ def register_login(server: flask.Flask, engine) -> None:
         name = form.get("name", "").strip()
         try:
             who = authenticate(engine, name, form.get("password", ""))
+            sign_in(who)
         except LoginRefused as exc:
             return _page(lang, _refusal(exc, lang), name), 429 if exc.retry_after else 401
         except SQLAlchemyError:
-            return _page(lang, t("db.down", lang), name), 503
-        sign_in(who)
+            return _page(lang, t("db.down", lang), name), 503, {"Retry-After": str(RETRY_SECONDS)}
         _audit_quietly(engine, who)
         return flask.redirect(_safe_next(form.get("next")))
 
     def logout():
-        flask.session.clear()
+        try:
+            sign_out()
+        except SQLAlchemyError as exc:  # the session still stands: say so, keep the cookie
+            return outage(exc)
         return flask.redirect("/login")
 
     server.add_url_rule("/login", "login", login, methods=["GET", "POST"])
@@ -81,11 +87,18 @@ def _lang() -> str:
     return best or "zh"
 
 
+# A path on this site, and nothing a browser would read otherwise: no second slash or
+# backslash at the start (another host), no control character or space anywhere (browsers
+# drop tabs and newlines from addresses, so "/\t/evil.example" is "//evil.example").
+_LOCAL_PATH = re.compile(r"/(?![/\\])[^\x00-\x20\x7f\\]*")
+
+
 def _safe_next(target: str | None) -> str:
     """Only a path on this site: never an open redirect."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    if not target or not _LOCAL_PATH.fullmatch(target):
         return "/"
-    return target
+    parts = urlsplit(target)
+    return "/" if parts.scheme or parts.netloc else target
 
 
 def _audit_quietly(engine, who) -> None:

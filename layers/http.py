@@ -13,13 +13,16 @@ from layers.openapi import openapi_document
 from onemap.principal import Principal
 
 
-def register(server: flask.Flask, api: Api, principal: Callable[[], Principal | None]) -> None:
+def register(server: flask.Flask, api: Api, principal: Callable[[], Principal | None],
+             base_url: str) -> None:
     """Mount the OGC API – Features routes, the dashboard data API and vector tiles.
-    ``principal`` tells who sent the current request (None: nobody signed in → 401)."""
+    ``principal`` tells who sent the current request (None: nobody signed in → 401);
+    absolute links start with ``base_url``, the configured public address (never the
+    request's Host header, which the client chooses)."""
     bp = flask.Blueprint("onemap_api", __name__)
 
     def base() -> str:
-        return flask.request.host_url.rstrip("/")
+        return base_url
 
     def params() -> dict:
         return {k: v if len(v) > 1 else v[0] for k, v in flask.request.args.lists()}

@@ -324,7 +324,7 @@ def _password(from_stdin: bool) -> str:
 
 def _show_token(settings: Settings, token: str) -> None:
     click.echo(f"kiosk token (shown once): {token}")
-    click.echo(f"big screen: http://{settings.host}:{settings.port}/bigscreen?kiosk={token}")
+    click.echo(f"big screen: {settings.base_url}/bigscreen?kiosk={token}")
 
 
 @main.command()
@@ -352,6 +352,7 @@ def serve(settings: Settings, host: str | None, port: int | None, debug: bool | 
     _warn_without_users(url)
     reads = read_url(settings, start=False)
     host, port = host or settings.host, port or settings.port
+    settings = settings.model_copy(update={"host": host, "port": port})  # for base_url
     if prod:
         from dashboard.auth import secret_key
         from onemap.wsgi import ServeOptions, serve_prod

@@ -133,7 +133,7 @@ def demo_users(url: str, settings) -> None:
         password = secrets.token_urlsafe(9)
         add_user(engine, "admin", "admin", password=password)
         token = add_user(engine, "wall", "kiosk")
-        base = f"http://{settings.host}:{settings.port}"
+        base = settings.base_url
         fd = os.open(notes, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.write(fd, (f"sign in at {base}/login as admin, password {password}\n"
                       f"big screen (kiosk 'wall'): {base}/bigscreen?kiosk={token}\n").encode())

@@ -58,12 +58,27 @@ class Settings(BaseSettings):
                                    "default a random key kept in HOME/secret_key")
     cookie_secure: bool = Field(default=False, description="send the session cookie over "
                                 "HTTPS only (set when served behind TLS)")
-    session_hours: float = Field(default=12, gt=0, description="how long a sign-in lasts")
+    session_hours: float = Field(default=12, gt=0, description="how long a sign-in lasts "
+                                 "unused")
+    public_url: str | None = Field(default=None, description="the address people open "
+                                   "(https://onemap.example.gov.cn); absolute links are built "
+                                   "from it. Default: http://HOST:PORT")
+    frame_ancestors: str = Field(default="", description="pages that may show the big "
+                                 "screen in a frame, space-separated origins (CSP "
+                                 "frame-ancestors); by default none may")
 
     @property
     def cluster_dir(self) -> Path:
         """Folder of the embedded PostGIS cluster."""
         return self.home / "pg"
+
+    @property
+    def base_url(self) -> str:
+        """Where absolute links point: ``public_url``, else the address served."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
     @property
     def uses_local_cluster(self) -> bool:

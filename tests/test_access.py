@@ -88,11 +88,39 @@ def count(url: str, where: str, *args) -> int:
 
 
 # -- accounts -----------------------------------------------------------------------------
-def test_password_hashes_are_salted_scrypt():
+def test_password_hashes_are_salted_argon2id_at_owasp_parameters():
     one, two = hash_password("s3cret-pass"), hash_password("s3cret-pass")
-    assert one != two and one.startswith("scrypt$16384$8$1$")
+    # OWASP's Password Storage Cheat Sheet: argon2id, 19 MiB, 2 iterations, 1 lane.
+    assert one != two and one.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
     assert verify_password("s3cret-pass", one) and not verify_password("s3cret-pasS", one)
     assert not verify_password("anything", None) and not verify_password("x", "garbage")
+
+
+def legacy_scrypt(password: str) -> str:
+    """A hash as stored before argon2id: scrypt at N=2^14, r=8, p=1."""
+    import base64
+    import hashlib
+    import os
+
+    salt = os.urandom(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1)
+    return "scrypt$16384$8$1$" + "$".join(base64.b64encode(x).decode() for x in (salt, digest))
+
+
+def test_old_hashes_are_replaced_at_sign_in(pg_url):
+    """A user whose password was stored as scrypt signs in; the stored hash becomes
+    argon2id and the same password still works (a wrong one does not)."""
+    engine = make_engine(pg_url)
+    add_user(engine, "old-timer", "analyst", password="an old password")
+    sql(pg_url, "UPDATE app_user SET password_hash = %s WHERE name = 'old-timer' RETURNING 1",
+        legacy_scrypt("an old password"))
+    assert authenticate(engine, "old-timer", "an old password").name == "old-timer"
+    stored = sql(pg_url, "SELECT password_hash FROM app_user WHERE name = 'old-timer'")[0][0]
+    assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert authenticate(engine, "old-timer", "an old password").name == "old-timer"
+    with pytest.raises(LoginRefused):
+        authenticate(engine, "old-timer", "not the password")
+    engine.dispose()
 
 
 def test_users_are_managed_and_failures_slow_sign_in_down(pg_url):
