@@ -9,6 +9,7 @@ import dash
 from dash import Dash, html
 
 from dashboard.auth import current_principal, install_auth
+from dashboard.headers import install_headers
 from dashboard.login import register_login
 from dashboard.payloads import install_payload_check
 from dashboard.services import Services, install
@@ -44,6 +45,7 @@ def create_app(settings: Settings, db_url: str, read_url: str | None = None) -> 
                                                  reads=ReadLimits(settings.map_point_limit,
                                                                   settings.alarm_list_limit))))
     install_auth(app.server, settings, engine)
+    install_headers(app, settings)
     register_login(app.server, engine)
     install_payload_check(app)
     register(app.server, Api(read_engine, default_catalog(), settings.timezone, writer=engine),

@@ -364,6 +364,11 @@ def serve(settings: Settings, host: str | None, port: int | None, debug: bool | 
                    f"reads from {_reads_from(settings)}")
         serve_prod(lambda: create_app(settings, url, reads).server, options)
         return
+    import logging
+
+    from onemap.wsgi import RedactingFilter
+
+    logging.getLogger("werkzeug").addFilter(RedactingFilter())  # its request log
     create_app(settings, url, reads).run(
         host=host, port=port, debug=settings.debug if debug is None else debug)
 

@@ -4,15 +4,21 @@ Each worker calls the app factory itself after the fork (the app is not preloade
 engine, connection pool or other mutable object is shared between processes; the workers
 share only what they are built from: the same settings, hence the same session secret.
 This module knows nothing of the dashboard: the CLI hands it the factory.
+
+Secrets that travel in addresses (a kiosk's ``?kiosk=<token>``) are never written to a log:
+the access log of gunicorn and the request log of the development server blank them.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger
 
 from onemap.cluster import port_is_free
 from onemap.errors import OnemapError
@@ -21,6 +27,32 @@ WSGIApp = Callable
 # gthread: each worker's main thread keeps telling the arbiter it is alive while its
 # threads serve requests, so a long export is not taken for a hung worker.
 WORKER_CLASS = "gthread"
+# A query parameter holding a secret, plain or percent-encoded inside another parameter.
+SECRET_PARAMETER = re.compile(r"(kiosk(?:=|%3D))[^&\s\"']*", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """``text`` with the value of every secret query parameter blanked."""
+    return SECRET_PARAMETER.sub(r"\1[redacted]", text)
+
+
+class RedactingFilter(logging.Filter):
+    """Blanks secrets in the records of a logger (the development server's ``werkzeug``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if SECRET_PARAMETER.search(message):
+            record.msg, record.args = redact(message), ()
+        return True
+
+
+class RedactingLogger(Logger):
+    """gunicorn's logger whose access log blanks secrets in every field it can print
+    (request line, query string, referrer, environment)."""
+
+    def atoms(self, resp, req, environ, request_time):
+        return {key: redact(value) if isinstance(value, str) else value
+                for key, value in super().atoms(resp, req, environ, request_time).items()}
 
 
 @dataclass(frozen=True)
@@ -51,6 +83,7 @@ class ServeOptions:
             "keepalive": 5,
             "preload_app": False,  # the factory runs in each worker, after the fork
             "accesslog": "-" if self.access_log else None,
+            "logger_class": f"{RedactingLogger.__module__}.{RedactingLogger.__name__}",
             "errorlog": "-",
             "proc_name": "onemap",
             # The default (/tmp) may sit on a disk-backed folder; heartbeats belong in memory.

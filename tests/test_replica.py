@@ -6,6 +6,7 @@ the primary and replayed on the replica; ``onemap serve --prod`` then runs with
 ``DATABASE_URL`` on the primary and ``DATABASE_READ_URL`` on the replica. With the replica's
 replay paused, the app still counts the replica's cases, not the newer ones on the primary,
 while its writes (the audit log of an export) land on the primary. The replica refuses writes.
+With the primary down, no session can be verified, and none reads the replica's data.
 """
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import unavailable
+from conftest import PASSWORD, ensure_user, unavailable
+from test_auth import request, session_cookie, with_cookie
 from test_etl_bad_files import CASES_MAPPING, build_hierarchy
 from test_etl_kill import cases_frame
 
 from etl.load import load
+from onemap.accounts import set_disabled
 from onemap.cluster import LocalCluster, ReplicaCluster
+from onemap.database import make_engine
 from onemap.errors import OnemapError
 from onemap.migrate import migrate
 from onemap.settings import PROJECT_ROOT, get_settings
@@ -135,3 +139,34 @@ def test_prod_reads_from_the_replica_and_writes_to_the_primary(loaded, serve, tm
 
 def total_cases(server) -> int:
     return json.load(server.open("/api/kpi?range=all"))["cases"]["total"]
+
+
+def test_no_session_reads_the_replica_while_the_primary_is_down(loaded, serve):
+    """A user is disabled, the primary goes down: neither the disabled user's old cookie
+    nor anyone else's reads the replica (before, the role stored in the cookie stood in
+    for the primary's answer); every way in answers 503 with Retry-After until the
+    primary is back. (Kept last: it stops the module's primary.)"""
+    primary, replica, _ = loaded
+    for name in ("stays", "goes"):
+        ensure_user(primary.url(), name, "analyst")
+    server = serve(primary.url(), "--prod", "--workers", "2", DATABASE_READ_URL=replica.url())
+    cookies = {name: session_cookie(server, name) for name in ("stays", "goes")}
+    assert {n: with_cookie(server, "/api/kpi", c)[0] for n, c in cookies.items()} == {
+        "stays": 200, "goes": 200}
+    engine = make_engine(primary.url())
+    set_disabled(engine, "goes")
+    engine.dispose()
+    assert with_cookie(server, "/api/kpi", cookies["goes"])[0] == 401
+    replica.catch_up()
+    primary.down()
+    try:
+        answers = {name: with_cookie(server, "/api/kpi", c) for name, c in cookies.items()}
+        answers["basic"] = request(server.url + "/api/kpi", user="stays", password=PASSWORD)
+        answers["page"] = with_cookie(server, "/", cookies["stays"], Accept="text/html")
+        for way, (status, headers, body) in answers.items():
+            assert status == 503 and int(headers["Retry-After"]) > 0, (way, status, body[:200])
+            assert b"cases" not in body
+    finally:
+        primary.up()
+    assert with_cookie(server, "/api/kpi", cookies["stays"])[0] == 200
+    assert with_cookie(server, "/api/kpi", cookies["goes"])[0] == 401
