@@ -15,6 +15,7 @@ from dashboard.payloads import install_payload_check
 from dashboard.services import Services, install
 from layers.api import Api
 from layers.catalog import default_catalog
+from layers.freshness import Thresholds
 from layers.http import register
 from layers.view import ReadLimits, ViewCache
 from onemap.database import make_engine
@@ -43,12 +44,14 @@ def create_app(settings: Settings, db_url: str, read_url: str | None = None) -> 
                                  views=ViewCache(settings.view_cache_seconds,
                                                  int(settings.view_cache_mb * 2**20),
                                                  reads=ReadLimits(settings.map_point_limit,
-                                                                  settings.alarm_list_limit))))
+                                                                  settings.alarm_list_limit),
+                                                 thresholds=Thresholds.of(settings))))
     install_auth(app.server, settings, engine)
     install_headers(app, settings)
     register_login(app.server, engine)
     install_payload_check(app)
-    register(app.server, Api(read_engine, default_catalog(), settings.timezone, writer=engine),
+    register(app.server, Api(read_engine, default_catalog(), settings.timezone, writer=engine,
+                             thresholds=Thresholds.of(settings)),
              current_principal, settings.base_url)
     app.layout = html.Div([dash.page_container], className="shell")
     # The pid tells which worker answered when several serve the app (onemap serve --prod).

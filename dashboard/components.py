@@ -3,15 +3,16 @@ lists and the case timeline. Functions from data to components; no queries."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 from dash import dcc, html
 
 from dashboard import ids
 from dashboard.messages import t, user_message
 from dashboard.state import LAYERS, METRICS, RANGES, ViewState, with_scope
+from layers.times import age, shown
 from onemap.database import waited_for_a_load
 
 EXPORT_FORMATS = ("geojson", "gpkg", "shp", "csv", "xlsx", "html")
@@ -151,7 +152,7 @@ def _hours(value, lang: str, approx: bool = False) -> str:
     return f"{'≈ ' if approx else ''}{value:.1f} {t('unit.hours', lang)}"
 
 
-def case_rows(latest: list[dict], lang: str) -> html.Table:
+def case_rows(latest: list[dict], lang: str, zone: str) -> html.Table:
     """The view's newest cases; a click on a row opens its lifecycle. Every component costs
     the browser time on each view (the page's components are all re-checked per update),
     so a row is one clickable component around its cells and the table shows the newest
@@ -159,7 +160,7 @@ def case_rows(latest: list[dict], lang: str) -> html.Table:
     head = html.Tr([html.Th(t(f"col.{c}", lang)) for c in ("id", "reported_at", "category",
                                                           "status")])
     body = [html.Tr([html.Td(r["id"], className="case-link"),
-                     html.Td(r["reported_at"][:16].replace("T", " ")),
+                     html.Td(shown(r["reported_at"], zone), className="reported"),
                      html.Td(f"{r['category_1']} / {r['category_2'] or ''}"),
                      html.Td(t(f"status.{r['status']}", lang))],
                     id={"type": "case", "id": r["id"]}, n_clicks=0, className="case-row")
@@ -201,11 +202,13 @@ def list_note(shown: int, total: int, lang: str, name: str) -> html.P:
 
 def alarm_rows(alarms: list[dict], total: int, lang: str, zone: str,
                selected: str | None = None, now: datetime | None = None) -> html.Div:
-    """Devices in alarm, newest alarm first: what, where, since when (local time) and for
-    how long; a click on a row shows the device on the map."""
+    """Devices in alarm, newest alarm first: what, where, since when (local time), for
+    how long and when the device last reported (an alarm stays an alarm when its device
+    falls silent: the last report's age tells how current it is); a click on a row shows
+    the device on the map."""
     now = now or datetime.now(UTC)
     head = html.Tr([html.Th(t(f"col.{c}", lang)) for c in ("device", "where", "alarm_since",
-                                                          "duration")])
+                                                          "duration", "last_seen")])
     body = []
     for alarm in alarms:
         a = alarm["properties"]
@@ -213,17 +216,13 @@ def alarm_rows(alarms: list[dict], total: int, lang: str, zone: str,
         body.append(html.Tr(
             [html.Td(f"{a['kind']} {a['name'] or ''}", className="alarm-link"),
              html.Td(a.get("grid_name") or a.get("community_name") or ""),
-             html.Td(_local_time(since, zone), className="alarm-since"),
-             html.Td(duration(now - since, lang) if since else "—", className="alarm-for")],
+             html.Td(shown(since, zone), className="alarm-since"),
+             html.Td(duration(now - since, lang) if since else "—", className="alarm-for"),
+             html.Td(seen(a.get("last_seen"), lang, zone), className="last-seen")],
             id={"type": "alarm", "id": a["id"]}, n_clicks=0,
             className="alarm-row" + (" selected" if a["id"] == selected else "")))
     return html.Div([list_note(len(alarms), total, lang, "alarm"),
                      html.Table([html.Thead(head), html.Tbody(body)], className="table")])
-
-
-def _local_time(value: datetime | None, zone: str) -> str:
-    return "—" if value is None else value.astimezone(ZoneInfo(zone)).strftime(
-        "%Y-%m-%d %H:%M")
 
 
 def duration(span: timedelta, lang: str) -> str:
@@ -238,12 +237,53 @@ def duration(span: timedelta, lang: str) -> str:
     return t("duration.m", lang).format(m=mins)
 
 
-def timeline(case: dict, lang: str) -> html.Div:
-    """The case's lifecycle stages in order, with the deadline."""
+def seen(moment, lang: str, zone: str) -> str:
+    """``2026-11-20 23:55 (12天16小时前)``: a local time and how long ago it was."""
+    if not moment:
+        return shown(None, zone)
+    ago = duration(age(moment, datetime.now(UTC)), lang)
+    return f"{shown(moment, zone)} ({t('age.ago', lang).format(age=ago)})"
+
+
+def feed_times(feeds: dict, lang: str, zone: str) -> list:
+    """数据截至: each feed's newest event in local time (a stale one marked)."""
+    if not feeds:
+        return [f"{t('asof', lang)} {shown(None, zone)}"]
+    return [t("asof", lang), *[
+        html.Span(f" {t(f'feed.{feed}', lang)} {shown(info['newest'], zone)}",
+                  id=f"asof-{feed}", className="feed stale" if info["stale"] else "feed")
+        for feed, info in feeds.items()]]
+
+
+def stale_warnings(feeds: dict, lang: str, zone: str) -> list:
+    """A warning per feed older than its limit, with its age and newest event."""
+    return [html.Div("⚠ " + t(f"stale.{feed}", lang).format(
+                age=duration(timedelta(seconds=info["age_s"]), lang),
+                newest=shown(info["newest"], zone)),
+                     id=f"stale-{feed}", className="banner warn stale")
+            for feed, info in feeds.items() if info["stale"]]
+
+
+def elsewhere_notice(found: dict | None, state: ViewState, zone: str) -> list:
+    """A period without cases while the scope has some at other times: say when the
+    newest was, and offer the shortest range holding it."""
+    if not found:
+        return []
+    target = replace(state, range=found["range"], start=None, end=None)
+    label = t("elsewhere.go", state.lang).format(range=t(f"range.{found['range']}", state.lang))
+    return [html.Div([
+        html.Span(t("elsewhere.none", state.lang).format(newest=shown(found["newest"], zone))),
+        dcc.Link(label, href="/" + target.query(), id="elsewhere-go", className="go"),
+    ], id="elsewhere", className="banner info")]
+
+
+def timeline(case: dict, lang: str, zone: str) -> html.Div:
+    """The case's lifecycle stages in order, with the deadline (local times)."""
     items = [html.Li([html.Span(t(f"stage.{stage}", lang), className="stage"),
-                      html.Span((case.get(stage) or "—")[:16].replace("T", " "))],
+                      html.Span(shown(case.get(stage), zone), className="when",
+                                id=f"stage-{stage}")],
                      className="done" if case.get(stage) else "todo") for stage in STAGES]
-    deadline = (case.get("deadline") or "—")[:16].replace("T", " ")
+    deadline = shown(case.get("deadline"), zone)
     return html.Div([
         html.H3(f"{t('detail.title', lang)} {case['id']}"),
         html.P(f"{case['category_1']} › {case.get('category_2') or ''} › "
@@ -252,7 +292,7 @@ def timeline(case: dict, lang: str) -> html.Div:
                f"{case.get('grid_name') or ''}"),
         *_placed(case, lang),
         html.Ol(items, className="timeline"),
-        html.P(f"{t('stage.deadline', lang)}: {deadline}"),
+        html.P(f"{t('stage.deadline', lang)}: {deadline}", id="case-deadline"),
         *_reporter(case, lang),
     ])
 

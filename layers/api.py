@@ -28,6 +28,7 @@ from layers.cases import local_zone
 from layers.catalog import Catalog, LayerSpec
 from layers.errors import BadParameter, Forbidden, LayerError, StorageError, UnknownLayer
 from layers.filters import parse_filters
+from layers.freshness import DEFAULT_THRESHOLDS, Thresholds
 from onemap.accounts import audit
 from onemap.database import waited_for_a_load
 from onemap.principal import Principal
@@ -76,16 +77,19 @@ class Api:
     ``writer`` (the primary database when reads go to a replica)."""
 
     def __init__(self, engine: Engine, catalog: Catalog, zone: str,
-                 writer: Engine | None = None):
+                 writer: Engine | None = None,
+                 thresholds: Thresholds = DEFAULT_THRESHOLDS):
         self.engine, self.catalog, self.zone = engine, catalog, zone
         self.writer = writer or engine
+        self.thresholds = thresholds
 
     @contextmanager
     def query(self, who: Principal, params: Mapping):
         """A connection, the local zone, the parsed filters and the scope ``who`` may see."""
         with self.engine.connect() as conn:
             zone = local_zone(conn, self.zone)
-            filters = parse_filters(params, zone)
+            filters = parse_filters(params, zone,
+                                    device_offline_after=self.thresholds.device_offline)
             yield conn, zone, filters, scope_for(conn, who, filters.scope)
 
     def handle(self, who: Principal, handler: Callable[..., Response], *args) -> Response:
@@ -135,7 +139,8 @@ class Api:
         limit, offset = _paging(params)
         personal = personal_mode(who, _flag(params, "personal"))
         with self.query(who, params) as (conn, _, filters, scope):
-            page = features.items(conn, layer, scope, filters, limit, offset, personal)
+            page = features.items(conn, layer, scope, filters, limit, offset, personal,
+                                   zone=self.zone)
         page["links"] = _page_links(base, layer.id, params, limit, offset, page["numberMatched"])
         return json_response(page, content_type=GEOJSON)
 
@@ -145,7 +150,7 @@ class Api:
         personal = personal_mode(who, _flag(params, "personal"))
         with self.engine.connect() as conn:
             feature = features.one(conn, layer, scope_for(conn, who, None), feature_id,
-                                   personal)
+                                   personal, zone=self.zone)
         return json_response(feature, content_type=GEOJSON)
 
     def _collection_doc(self, layer: LayerSpec, base: str, bbox) -> dict:
@@ -208,7 +213,8 @@ class Api:
         path = Path(folder) / f"{layer.id}{suffix}"
         try:
             with self.query(who, params) as (conn, _, filters, scope):
-                result = exports.export(conn, layer, scope, filters, fmt, path, crs, personal)
+                result = exports.export(conn, layer, scope, filters, fmt, path, crs, personal,
+                                        zone=self.zone)
             audit(self.writer, who, "export", True, layer.id, scope=scope.code, format=fmt,
                   crs=crs, rows=result.rows, personal=personal, filters=dict(_flat(params)))
             body = TemporaryDownload(path, folder)

@@ -27,11 +27,22 @@ class LayerSpec:
     # Rows a map of this layer never leaves out when it holds more points than it draws
     # (a condition on the table ``t``, written here, never from a request): device alarms.
     keep: str | None = None
+    derived: dict[str, str] = field(default_factory=dict)  # column -> SQL over ``t``
     extra: dict = field(default_factory=dict)
 
     @property
     def is_admin(self) -> bool:
         return self.kind == "admin"
+
+    def column(self, name: str) -> str:
+        """The SQL of column ``name`` of row ``t``, named ``name``."""
+        derived = self.derived.get(name)
+        return f"({derived}) AS {name}" if derived else f"t.{name}"
+
+    def value(self, name: str) -> str:
+        """The SQL of the value of column ``name`` of row ``t`` (for WHERE and GROUP BY)."""
+        derived = self.derived.get(name)
+        return f"({derived})" if derived else f"t.{name}"
 
 
 ADMIN_COLUMNS = ("code", "name", "level", "parent_code", "area_km2")
@@ -43,6 +54,14 @@ CASE_COLUMNS = (
     "placed_level",
 )
 
+# A device's status now: one not heard of for longer than ``:offline_after`` (the filters'
+# ``device_offline_after``) is offline, whatever it said last. An alarm stays an alarm:
+# silence does not clear it (a flooded or burnt sensor goes quiet), and its ``last_seen``
+# says how old it is.
+DEVICE_STATUS = ("CASE WHEN t.status = 'alarm' THEN 'alarm' "
+                 "WHEN t.last_seen IS NULL OR t.last_seen < now() - :offline_after "
+                 "THEN 'offline' ELSE t.status END")
+
 LAYERS: tuple[LayerSpec, ...] = (
     *(LayerSpec(f"admin-{level}", {"zh": zh, "en": en}, "admin", "admin_unit", ADMIN_COLUMNS,
                 level=level, key="code")
@@ -53,7 +72,8 @@ LAYERS: tuple[LayerSpec, ...] = (
               hover=("kind", "name", "address")),
     LayerSpec("iot-devices", {"zh": "物联感知设备", "en": "IoT devices"}, "points", "iot_device",
               ("id", "kind", "name", "status", "last_seen"), filters=("kind", "device_status"),
-              hover=("kind", "name", "status"), keep="t.status = 'alarm'"),
+              hover=("kind", "name", "status"), keep="t.status = 'alarm'",
+              derived={"status": DEVICE_STATUS}),
     LayerSpec("cases", {"zh": "民生诉求", "en": "Cases"}, "points", "case_event", CASE_COLUMNS,
               personal=(("reporter_name", "name"), ("reporter_phone", "phone")),
               time_column="reported_at",

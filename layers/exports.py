@@ -28,6 +28,7 @@ from layers.errors import BadParameter, LayerError, StorageError
 from layers.features import iter_rows
 from layers.filters import Filters
 from layers.scope import Scope
+from layers.times import is_time_column, iso_series, local_series
 from onemap.crs import from_wgs84
 
 try:
@@ -86,12 +87,15 @@ def check_format(fmt: str, crs: str) -> None:
 
 def export(conn: Connection, layer: LayerSpec, scope: Scope, filters: Filters, fmt: str,
            out: Path, crs: str = "wgs84", personal: str | None = None,
-           progress: Callable[[int], None] | None = None) -> ExportResult:
+           progress: Callable[[int], None] | None = None, *, zone: str) -> ExportResult:
     """Write the export to ``out`` whole or not at all: it is written beside ``out`` and
     renamed when complete and checked. A folder that cannot be written (read-only, full
-    disk) raises :class:`StorageError` naming the path, and leaves no partial file."""
+    disk) raises :class:`StorageError` naming the path, and leaves no partial file. Times
+    are in the local ``zone``: ISO 8601 with the offset in text formats, datetimes with the
+    zone named in XLSX (header) and GeoPackage (the layer's description)."""
     check_format(fmt, crs)
-    frames = _frames(conn, layer, scope, filters, crs, personal, progress or (lambda n: None))
+    frames = _frames(conn, layer, scope, filters, crs, personal, zone,
+                     progress or (lambda n: None))
     out = Path(out)
     if out.exists() and not out.is_file():
         raise StorageError(f"cannot write {out}: it exists and is not a regular file")
@@ -125,14 +129,15 @@ def _check_written(path: Path, rows: int) -> None:
         raise OSError(f"only {found:,} of {rows:,} rows reached the disk")
 
 
-def _frames(conn, layer, scope, filters, crs, personal, progress) -> Iterator[gpd.GeoDataFrame]:
+def _frames(conn, layer, scope, filters, crs, personal, zone,
+            progress) -> Iterator[gpd.GeoDataFrame]:
     for batch in iter_rows(conn, layer, scope, filters, personal, EXPORT_BATCH):
         frame = pd.DataFrame(batch)
         geometry = shapely.from_wkb(frame.pop("geometry").to_numpy())
         if crs in ("gcj02", "bd09"):
             geometry = shapely.transform(geometry, lambda xy: _shift(xy, crs))
         progress(len(frame))
-        yield gpd.GeoDataFrame(_plain(frame), geometry=geometry,
+        yield gpd.GeoDataFrame(_local(frame, zone), geometry=geometry,
                                crs=EXPORT_CRS[crs] or "EPSG:4326")
 
 
@@ -143,14 +148,36 @@ def _shift(xy, crs: str):
     return np.column_stack([x, y])
 
 
-def _plain(frame: pd.DataFrame) -> pd.DataFrame:
-    """Time zones as ISO text: every format keeps them the same way."""
+def _local(frame: pd.DataFrame, zone: str) -> pd.DataFrame:
+    """Instants in the local ``zone`` (each writer then writes them its way); other values
+    that only ISO text keeps (dates) as that text."""
     for column in frame.columns:
-        if pd.api.types.is_datetime64_any_dtype(frame[column]) or frame[column].map(
-                lambda v: hasattr(v, "isoformat")).any():
-            frame[column] = frame[column].map(lambda v: v.isoformat() if v is not None
-                                              and not pd.isna(v) else None)
+        values = frame[column]
+        if is_time_column(values):
+            frame[column] = local_series(values, zone)
+        elif values.map(lambda v: hasattr(v, "isoformat")).any():
+            frame[column] = values.map(lambda v: None if v is None else v.isoformat())
     return frame
+
+
+def _time_columns(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if isinstance(frame[c].dtype, pd.DatetimeTZDtype)]
+
+
+def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Local times as ISO 8601 text with their offset (GeoJSON, CSV, Shapefile, HTML)."""
+    columns = _time_columns(frame)
+    if columns:
+        frame = frame.copy()
+        for column in columns:
+            frame[column] = iso_series(frame[column])
+    return frame
+
+
+def _zone_of(frame: pd.DataFrame) -> str | None:
+    """The zone the frame's times are in (None when it holds none)."""
+    columns = _time_columns(frame)
+    return str(frame[columns[0]].dt.tz) if columns else None
 
 
 # -- writers: each consumes the frames and returns the number of rows -------------------------
@@ -159,7 +186,7 @@ def _geojson(frames, out: Path, layer: LayerSpec, crs: str) -> int:
     with out.open("w", encoding="utf-8") as handle:
         handle.write('{"type": "FeatureCollection", "features": [\n')
         for frame in frames:
-            for feature in json.loads(frame.to_json(drop_id=True))["features"]:
+            for feature in json.loads(_as_text(frame).to_json(drop_id=True))["features"]:
                 handle.write((",\n" if rows else "") + json.dumps(feature, ensure_ascii=False))
                 rows += 1
         handle.write("\n]}\n")
@@ -170,7 +197,11 @@ def _gpkg(frames, out: Path, layer: LayerSpec, crs: str) -> int:
     out.unlink(missing_ok=True)
     rows = 0
     for frame in frames:
-        frame.to_file(out, layer=layer.id, driver="GPKG", mode="a" if rows else "w")
+        # Datetime fields keep the local offset; the layer's description names the zone.
+        zone = _zone_of(frame)
+        options = {"DESCRIPTION": f"times in {zone}"} if zone and not rows else None
+        frame.to_file(out, layer=layer.id, driver="GPKG", mode="a" if rows else "w",
+                      layer_options=options)
         rows += len(frame)
     if not rows:
         _empty(layer, crs).to_file(out, layer=layer.id, driver="GPKG")
@@ -183,7 +214,7 @@ def _shp(frames, out: Path, layer: LayerSpec, crs: str) -> int:
         shp = Path(folder) / f"{layer.id}.shp"
         rows = 0
         for frame in frames:
-            frame = frame.rename(columns=SHAPEFILE_NAMES)
+            frame = _as_text(frame).rename(columns=SHAPEFILE_NAMES)
             frame.to_file(shp, driver="ESRI Shapefile", encoding="UTF-8",
                           mode="a" if rows else "w")
             rows += len(frame)
@@ -202,7 +233,7 @@ def _csv(frames, out: Path, layer: LayerSpec, crs: str) -> int:
     rows = 0
     with out.open("w", encoding="utf-8-sig", newline="") as handle:
         for frame in frames:
-            _tabular(frame).to_csv(handle, header=rows == 0, index=False)
+            _tabular(_as_text(frame)).to_csv(handle, header=rows == 0, index=False)
             rows += len(frame)
         if not rows:  # nothing matched: still the header, so the file says what it is
             _tabular(_empty(layer, crs)).to_csv(handle, index=False)
@@ -226,7 +257,7 @@ def _xlsx(frames, out: Path, layer: LayerSpec, crs: str) -> int:
 def _xlsx_rows(frames, sheet) -> int:
     rows = 0
     for frame in frames:
-        table = _tabular(frame)
+        table = _excel_times(_tabular(frame))
         if rows == 0:
             sheet.append(list(table.columns))
         rows += len(table)
@@ -236,6 +267,18 @@ def _xlsx_rows(frames, sheet) -> int:
         for record in table.itertuples(index=False):
             sheet.append([None if pd.isna(v) else v for v in record])
     return rows
+
+
+def _excel_times(table: pd.DataFrame) -> pd.DataFrame:
+    """Local times as Excel datetimes, which hold no zone: the header names it
+    (``reported_at (Asia/Shanghai)``)."""
+    zone = _zone_of(table)
+    if zone is None:
+        return table
+    columns = _time_columns(table)
+    for column in columns:
+        table[column] = table[column].dt.tz_localize(None)
+    return table.rename(columns={c: f"{c} ({zone})" for c in columns})
 
 
 def _discard(sheet) -> None:
@@ -273,9 +316,12 @@ def _tabular(frame: gpd.GeoDataFrame) -> pd.DataFrame:
 def _inert(table: pd.DataFrame) -> pd.DataFrame:
     """Text cells that a spreadsheet would run as a formula (``=HYPERLINK(…)``, ``+cmd|…``)
     get a leading apostrophe, as OWASP advises: Excel then shows the text, in CSV and in
-    XLSX (where openpyxl would otherwise store it as a formula). Numbers stay numbers."""
+    XLSX (where openpyxl would otherwise store it as a formula). Numbers and times stay
+    what they are."""
     for column in table.columns:
-        if not pd.api.types.is_numeric_dtype(table[column]):  # object or str: text in it
+        values = table[column]
+        if not (pd.api.types.is_numeric_dtype(values)
+                or pd.api.types.is_datetime64_any_dtype(values)):  # object or str: text
             table[column] = table[column].map(_inert_value)
     return table
 
@@ -290,7 +336,7 @@ def _html(frames, out: Path, layer: LayerSpec, crs: str) -> int:
 
     collected = []
     for frame in frames:
-        collected.append(frame)
+        collected.append(_as_text(frame))
         if sum(len(f) for f in collected) > HTML_MAX_ROWS:
             raise LayerError(f"more than {HTML_MAX_ROWS:,} features are too many for an HTML "
                              "map: narrow the scope or filters, or export GeoPackage")

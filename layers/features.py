@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import datetime
 
 from sqlalchemy import Connection, text
 
@@ -17,6 +18,7 @@ from layers.errors import NotFound
 from layers.filters import Filters, Where
 from layers.masking import personal_columns
 from layers.scope import Scope
+from layers.times import iso
 from onemap.schema import LEVEL_COLUMN
 
 MAX_LIMIT = 10_000
@@ -38,8 +40,10 @@ def where_for(layer: LayerSpec, scope: Scope, filters: Filters) -> Where:
     if "kind" in layer.filters and filters.kinds:
         where.add("t.kind = ANY(:kinds)", kinds=list(filters.kinds))
     if "device_status" in layer.filters and filters.device_statuses:
-        where.add("t.status = ANY(:device_statuses)",
+        where.add(f"{layer.value('status')} = ANY(:device_statuses)",
                   device_statuses=list(filters.device_statuses))
+    if "status" in layer.derived:  # how long a device may be silent and still be online
+        where.params["offline_after"] = filters.device_offline_after
     if filters.bbox:
         where.add("t.geom && ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326)",
                   **dict(zip(("minx", "miny", "maxx", "maxy"), filters.bbox, strict=True)))
@@ -50,7 +54,7 @@ def select_sql(layer: LayerSpec, where: Where, personal: str | None = None,
                geometry: str = "geojson") -> str:
     """SELECT of the layer's columns, its personal fields when ``personal`` is 'clear' or
     'masked', its admin codes and names, and its geometry."""
-    cols = [f"t.{c}" for c in layer.columns]
+    cols = [layer.column(c) for c in layer.columns]
     cols += personal_columns(layer.personal, personal)
     joins = []
     for level, name in NAMES.items():
@@ -69,8 +73,10 @@ def select_sql(layer: LayerSpec, where: Where, personal: str | None = None,
 
 
 def items(conn: Connection, layer: LayerSpec, scope: Scope, filters: Filters,
-          limit: int = 100, offset: int = 0, personal: str | None = None) -> dict:
-    """One page of features as a GeoJSON FeatureCollection with OGC counts."""
+          limit: int = 100, offset: int = 0, personal: str | None = None, *,
+          zone: str) -> dict:
+    """One page of features as a GeoJSON FeatureCollection with OGC counts; times in the
+    local ``zone``."""
     where = where_for(layer, scope, filters)
     params = {**where.params, "tol": SIMPLIFY_DEG}
     matched = conn.execute(text(f"SELECT count(*) FROM {layer.table} t WHERE {where.sql}"),
@@ -80,7 +86,7 @@ def items(conn: Connection, layer: LayerSpec, scope: Scope, filters: Filters,
     # Plain tuples zipped with the column names once: a RowMapping per row rebuilds its keys,
     # a third of the time of a 5,000-point layer.
     keys = list(result.keys())
-    features = [to_feature(layer, dict(zip(keys, row, strict=True))) for row in result]
+    features = [to_feature(layer, dict(zip(keys, row, strict=True)), zone) for row in result]
     return {"type": "FeatureCollection", "features": features,
             "numberMatched": int(matched), "numberReturned": len(features)}
 
@@ -99,7 +105,7 @@ def map_points(conn: Connection, layer: LayerSpec, scope: Scope, filters: Filter
         f"SELECT count(*), count(t.geom), count(*) FILTER (WHERE {keep} "
         f"AND t.geom IS NOT NULL) FROM {layer.table} t WHERE {where.sql}"),
         where.params).one()
-    hover = ", ".join(f"t.{c}" for c in layer.hover)
+    hover = ", ".join(layer.column(c) for c in layer.hover)
     first = f"({layer.keep}) DESC, " if layer.keep else ""
     query = (f"SELECT t.{layer.key}, {hover}, ST_X(t.geom), ST_Y(t.geom) FROM {layer.table} t "
              f"WHERE {where.sql} AND t.geom IS NOT NULL "
@@ -115,8 +121,9 @@ def map_points(conn: Connection, layer: LayerSpec, scope: Scope, filters: Filter
 
 
 def one(conn: Connection, layer: LayerSpec, scope: Scope, feature_id: str,
-        personal: str | None = None) -> dict:
-    """The feature ``feature_id`` of ``layer`` within ``scope``."""
+        personal: str | None = None, *, zone: str) -> dict:
+    """The feature ``feature_id`` of ``layer`` within ``scope``; times in the local
+    ``zone``."""
     if "\x00" in feature_id:  # no id holds one, and PostgreSQL text cannot take it
         raise NotFound(f"no feature {feature_id!r} in layer '{layer.id}'")
     where = where_for(layer, scope, Filters()).add(f"t.{layer.key} = :fid", fid=feature_id)
@@ -124,11 +131,11 @@ def one(conn: Connection, layer: LayerSpec, scope: Scope, feature_id: str,
                        {**where.params, "tol": SIMPLIFY_DEG}).mappings().first()
     if row is None:
         raise NotFound(f"no feature '{feature_id}' in layer '{layer.id}'")
-    return to_feature(layer, row)
+    return to_feature(layer, row, zone)
 
 
-def to_feature(layer: LayerSpec, row) -> dict:
-    props = {k: _jsonable(v) for k, v in row.items() if k != "geometry"}
+def to_feature(layer: LayerSpec, row, zone: str) -> dict:
+    props = {k: _jsonable(v, zone) for k, v in row.items() if k != "geometry"}
     geometry = json.loads(row["geometry"]) if row["geometry"] else None
     return {"type": "Feature", "id": props.get(layer.key), "properties": props,
             "geometry": geometry}
@@ -145,7 +152,9 @@ def iter_rows(conn: Connection, layer: LayerSpec, scope: Scope, filters: Filters
         yield [dict(r) for r in part]
 
 
-def _jsonable(value):
+def _jsonable(value, zone: str):
+    if isinstance(value, datetime):
+        return iso(value, zone)
     if hasattr(value, "isoformat"):
         return value.isoformat()
     if isinstance(value, float | int | str | bool) or value is None:

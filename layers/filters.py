@@ -18,6 +18,7 @@ from layers.errors import BadParameter
 RANGES = ("today", "7d", "30d", "90d", "year", "all")
 CASE_STATUSES = ("open", "closed", "overdue")
 DEVICE_STATUSES = ("online", "offline", "alarm")
+DEVICE_OFFLINE_AFTER = timedelta(minutes=30)
 _CODE = re.compile(r"^[\w\- ]{1,40}$")
 # A list filter holds at most this many items (comma-separated or repeated): a list of
 # 600,000 categories cost the database 42 s of CPU. The district's whole category tree,
@@ -36,6 +37,8 @@ class Filters:
     kinds: tuple[str, ...] = ()        # facility or device kinds
     device_statuses: tuple[str, ...] = ()
     bbox: tuple[float, float, float, float] | None = None
+    # A device silent for longer is offline (settings: ONEMAP_DEVICE_OFFLINE_MINUTES).
+    device_offline_after: timedelta = DEVICE_OFFLINE_AFTER
     extra: dict = field(default_factory=dict, compare=False)
 
     def with_scope(self, scope: str | None) -> Filters:
@@ -43,8 +46,10 @@ class Filters:
 
 
 def parse_filters(params: Mapping[str, object], timezone: str = "Asia/Shanghai",
-                  now: datetime | None = None) -> Filters:
-    """Read filters from request parameters; every problem names the parameter."""
+                  now: datetime | None = None,
+                  device_offline_after: timedelta = DEVICE_OFFLINE_AFTER) -> Filters:
+    """Read filters from request parameters; every problem names the parameter
+    (``device_offline_after``: the deployment's setting, not a request's)."""
     zone = ZoneInfo(timezone)
     now = now or datetime.now(zone)
     start, end = _time_range(params, zone, now)
@@ -57,6 +62,7 @@ def parse_filters(params: Mapping[str, object], timezone: str = "Asia/Shanghai",
         kinds=_list(params, "kind"),
         device_statuses=_choices(params, "device_status", DEVICE_STATUSES),
         bbox=_bbox(params.get("bbox")),
+        device_offline_after=device_offline_after,
     )
 
 

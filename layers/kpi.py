@@ -305,10 +305,12 @@ def point_counts(conn, scope: Scope, filters: Filters) -> dict:
     """IoT devices by status (online rate, active alarms) and facilities by kind in the
     scope, in one statement (both layers' filters bind the same names to the same values)."""
     catalog = default_catalog()
-    devices = where_for(catalog.get("iot-devices"), scope, filters)
+    layer = catalog.get("iot-devices")
+    devices = where_for(layer, scope, filters)
     places = where_for(catalog.get("facilities"), scope, filters)
     rows = run(conn,
-               f"SELECT true AS device, t.status AS key, count(*) AS n FROM iot_device t "
+               f"SELECT true AS device, {layer.value('status')} AS key, count(*) AS n "
+               f"FROM iot_device t "
                f"WHERE {devices.sql} GROUP BY 2 UNION ALL "
                f"SELECT false, t.kind, count(*) FROM facility t WHERE {places.sql} GROUP BY 2 "
                f"ORDER BY 1, 3 DESC, 2", {**devices.params, **places.params}).all()

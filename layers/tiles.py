@@ -55,7 +55,7 @@ def tile(conn: Connection, layer: LayerSpec, scope: Scope, filters: Filters,
     check_tile(z, x, y)
     where = where_for(layer, scope, filters)
     where.add("t.geom && ST_Transform(ST_TileEnvelope(:z, :x, :y), 4326)")
-    props = ", ".join(f"t.{c}" for c in TILE_PROPERTIES[layer.table])
+    props = ", ".join(layer.column(c) for c in TILE_PROPERTIES[layer.table])
     if layer.is_admin:
         query = _polygons(props, where.sql)
     elif z < POINT_DETAIL_ZOOM:

@@ -12,6 +12,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import Connection, Engine, text
 
@@ -24,8 +25,10 @@ from layers.cases import local_zone, raw_where
 from layers.catalog import default_catalog
 from layers.features import map_points, one
 from layers.filters import Filters, parse_filters
+from layers.freshness import DEFAULT_THRESHOLDS, Thresholds, elsewhere, feeds
 from layers.kpi import with_children
 from layers.scope import Scope
+from layers.times import iso
 from onemap.principal import Principal
 
 # Individual case points only below the street level (a community holds a few thousand);
@@ -51,23 +54,30 @@ class ReadLimits:
 
 
 def view(engine: Engine, params: Mapping, zone: str, layers: set[str],
-         who: Principal, *, reads: ReadLimits = ReadLimits()) -> dict:
+         who: Principal, *, reads: ReadLimits = ReadLimits(),
+         thresholds: Thresholds = DEFAULT_THRESHOLDS) -> dict:
     """The data of one view as ``who`` may see it: ``layers`` names the optional map layers
-    switched on; ``params["device"]`` a device to show on the map (``focus``)."""
+    switched on; ``params["device"]`` a device to show on the map (``focus``); times are in
+    the deployment's ``zone``; ``thresholds`` say when a feed is stale and a device
+    offline."""
     with engine.connect() as conn:
-        zone = local_zone(conn, zone)
-        filters = parse_filters(params, zone)
+        days = local_zone(conn, zone)  # the zone the aggregates count days in
+        filters = parse_filters(params, days,
+                                device_offline_after=thresholds.device_offline)
         scope = scope_for(conn, who, filters.scope)
-        data = with_children(conn, scope, filters, zone)
+        data = with_children(conn, scope, filters, days)
         data["units"] = _shapes(conn, scope)
         data["breadcrumb"] = [{"code": c, "name": n, "level": lv} for c, n, lv in scope.breadcrumb]
         data["bbox"] = scope.bbox
-        data["latest"] = latest_cases(conn, scope, filters)
+        data["latest"] = latest_cases(conn, scope, filters, zone)
         alarms = alarm_list.active_alarms(conn, scope, filters, reads.alarms)
         data["alarms"], data["alarms_total"] = alarms["features"], alarms["numberMatched"]
         data["focus"] = (alarm_list.device(conn, scope, str(params["device"]))
                          if params.get("device") else None)
-        data["layers"] = _layers(conn, scope, filters, zone, layers, reads.points)
+        data["layers"] = _layers(conn, scope, filters, days, layers, reads.points)
+        data["feeds"] = feeds(conn, thresholds, zone)
+        data["elsewhere"] = (elsewhere(conn, scope, filters, days)
+                             if data["cases"]["total"] == 0 else None)
     return data
 
 
@@ -89,8 +99,10 @@ class ViewCache:
     """
 
     def __init__(self, seconds: float = 15.0, max_bytes: int = 64 * 2**20,
-                 reads: ReadLimits = ReadLimits()):
+                 reads: ReadLimits = ReadLimits(),
+                 thresholds: Thresholds = DEFAULT_THRESHOLDS):
         self.seconds, self.max_bytes, self.reads = seconds, max_bytes, reads
+        self.thresholds = thresholds
         self.nbytes = 0
         self._lock = threading.Lock()
         self._entries: OrderedDict[tuple, tuple[float, int, dict]] = OrderedDict()
@@ -100,12 +112,13 @@ class ViewCache:
         return len(self._entries)
 
     def view(self, engine: Engine, params: Mapping, zone: str, layers: set[str],
-             who: Principal, as_of: str | None) -> dict:
-        """:func:`view`, from the cache when a fresh entry exists (``as_of``: the newest
-        committed batch, see :func:`data_as_of`)."""
+             who: Principal, loaded: datetime | None) -> dict:
+        """:func:`view`, from the cache when a fresh entry exists (``loaded``: the newest
+        committed batch, see :func:`last_load`)."""
         if self.seconds <= 0 or self.max_bytes <= 0:
-            return view(engine, params, zone, layers, who, reads=self.reads)
-        key = (who.role, who.scope, who.personal, zone, as_of, frozenset(layers),
+            return view(engine, params, zone, layers, who, reads=self.reads,
+                        thresholds=self.thresholds)
+        key = (who.role, who.scope, who.personal, zone, loaded, frozenset(layers),
                tuple(sorted((k, str(v)) for k, v in params.items() if v is not None)))
         with self._lock:
             found = self._fresh(key)
@@ -118,7 +131,8 @@ class ViewCache:
             if found is not None:
                 return found
             try:
-                data = view(engine, params, zone, layers, who, reads=self.reads)
+                data = view(engine, params, zone, layers, who, reads=self.reads,
+                            thresholds=self.thresholds)
                 self._keep(key, data, footprint(data))
             finally:
                 with self._lock:
@@ -217,22 +231,22 @@ def _layers(conn, scope: Scope, filters: Filters, zone: str, wanted: set[str],
     return found
 
 
-def latest_cases(conn: Connection, scope: Scope, filters: Filters,
+def latest_cases(conn: Connection, scope: Scope, filters: Filters, zone: str,
                  limit: int = LIST_LIMIT) -> list[dict]:
-    """The newest cases of the view, for the case table."""
+    """The newest cases of the view, for the case table (times in the local ``zone``)."""
     where = raw_where(filters, scope)
     rows = conn.execute(text(LATEST.format(where=where.sql)), {**where.params, "limit": limit})
-    return [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.items()}
+    return [{k: (iso(v, zone) if isinstance(v, datetime) else v) for k, v in r.items()}
             for r in rows.mappings()]
 
 
-def case_detail(engine: Engine, case_id: str, who: Principal) -> dict:
-    """One case of ``who``'s area with its lifecycle stages; the reporter masked unless
-    ``who`` holds the grant (kiosks get no personal fields)."""
+def case_detail(engine: Engine, case_id: str, who: Principal, zone: str) -> dict:
+    """One case of ``who``'s area with its lifecycle stages (times in the local ``zone``);
+    the reporter masked unless ``who`` holds the grant (kiosks get no personal fields)."""
     catalog = default_catalog()
     with engine.connect() as conn:
         feature = one(conn, catalog.get("cases"), scope_for(conn, who, None), case_id,
-                      personal=who.personal)
+                      personal=who.personal, zone=zone)
     return feature["properties"]
 
 
@@ -249,12 +263,13 @@ def vocabularies(engine: Engine, who: Principal) -> dict[str, list[str]]:
     return {"categories": found["category_1"], "channels": found["channel"]}
 
 
-def data_as_of(engine: Engine) -> str | None:
-    """When the newest committed batch finished (what the screen's figures reflect)."""
+def last_load(engine: Engine) -> datetime | None:
+    """When the newest committed batch finished: a view cached before it is not shown
+    after it. (What the screen says the data is as of is each feed's newest event,
+    ``data["feeds"]``, not this.)"""
     with engine.connect() as conn:
-        moment = conn.execute(text("SELECT max(finished_at) FROM load_batch "
-                                   "WHERE status = 'committed'")).scalar()
-    return moment.isoformat() if moment else None
+        return conn.execute(text("SELECT max(finished_at) FROM load_batch "
+                                 "WHERE status = 'committed'")).scalar()
 
 
 def tour_codes(engine: Engine, who: Principal) -> list[str]:

@@ -48,6 +48,7 @@ def export_with_progress(url: str, settings, layer_id: str, params: dict, fmt: s
     from layers.catalog import default_catalog
     from layers.exports import export
     from layers.filters import parse_filters
+    from layers.freshness import Thresholds
     from layers.scope import resolve_scope
     from onemap.accounts import audit
     from onemap.database import make_engine
@@ -60,12 +61,13 @@ def export_with_progress(url: str, settings, layer_id: str, params: dict, fmt: s
     with _progress(columns) as bar, \
             engine.connect() as conn:
         task = bar.add_task(f"export {layer_id}", total=None)
-        filters = parse_filters(params, local_zone(conn, settings.timezone))
+        filters = parse_filters(params, local_zone(conn, settings.timezone),
+                                device_offline_after=Thresholds.of(settings).device_offline)
         layer = default_catalog().get(layer_id)
         scope = resolve_scope(conn, filters.scope)
         mode = who.personal if personal else None
         result = export(conn, layer, scope, filters, fmt, out, crs, mode,
-                        progress=lambda n: bar.advance(task, n))
+                        progress=lambda n: bar.advance(task, n), zone=settings.timezone)
     audit(engine, who, "export", True, layer.id, scope=scope.code, format=fmt, crs=crs,
           rows=result.rows, personal=mode, filters=params, out=str(out))
     return result

@@ -53,6 +53,12 @@ class Settings(BaseSettings):
                                  "when it draws fewer than the view holds")
     alarm_list_limit: int = Field(default=200, ge=1, description="most rows of the alarm "
                                   "list; the list says when there are more")
+    stale_cases_hours: float = Field(default=24, gt=0, description="the case feed is stale "
+                                     "when its newest case is older than this")
+    stale_iot_minutes: float = Field(default=15, gt=0, description="the IoT feed is stale when "
+                                     "no device has reported for this long")
+    device_offline_minutes: float = Field(default=30, gt=0, description="a device not heard "
+                                          "of for this long counts as offline")
     debug: bool = False
     secret_key: str | None = Field(default=None, description="signs session cookies; by "
                                    "default a random key kept in HOME/secret_key")

@@ -40,6 +40,7 @@ DISTRICT = "440310"
 MASKED_NAME = re.compile(r"^.\*+$")
 MASKED_PHONE = re.compile(r"^\d{3}\*{4}\d{4}$")
 FORMATS = ("geojson", "gpkg", "shp", "csv", "xlsx", "html")
+ZONE = "Asia/Shanghai"
 
 
 def sql(url: str, query: str, *args):
@@ -272,7 +273,7 @@ def test_official_case_detail_of_another_street_is_not_found(city_db, area):
     foreign = sql(city_db, "SELECT id FROM case_event WHERE street_code = %s LIMIT 1",
                   area["other"])[0][0]
     with pytest.raises(NotFound):
-        case_detail(engine, foreign, official)
+        case_detail(engine, foreign, official, ZONE)
     with engine.connect() as conn, pytest.raises(Forbidden):
         scope_for(conn, official, area["other_grid"])
     engine.dispose()
@@ -399,11 +400,12 @@ def test_items_and_detail_mask_for_the_command_centre(site, city_db, area):
     assert all(MASKED_NAME.match(p["reporter_name"]) for p in props)
     engine = make_engine(city_db)
     case_id = props[0]["id"]
-    detail = case_detail(engine, case_id, Principal("centre", "command_center"))
+    detail = case_detail(engine, case_id, Principal("centre", "command_center"), ZONE)
     assert MASKED_NAME.match(detail["reporter_name"])
-    clear = case_detail(engine, case_id, Principal("boss", "admin"))
+    clear = case_detail(engine, case_id, Principal("boss", "admin"), ZONE)
     assert clear["reporter_name"] == reporters(city_db, "id = %s", case_id)[case_id][0]
-    assert "reporter_name" not in case_detail(engine, case_id, Principal("wall", "kiosk"))
+    assert "reporter_name" not in case_detail(engine, case_id, Principal("wall", "kiosk"),
+                                              ZONE)
     engine.dispose()
 
 

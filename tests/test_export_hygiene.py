@@ -207,7 +207,7 @@ layer = default_catalog().get("cases")
 def run(params, name):
     with engine.connect() as conn:
         return export(conn, layer, resolve_scope(conn, None), parse_filters(params), fmt,
-                      out / f"{name}.{fmt}").rows
+                      out / f"{name}.{fmt}", zone="Asia/Shanghai").rows
 
 
 run({"range": "7d"}, "warm-up")  # libraries loaded, pool and drivers ready

@@ -11,7 +11,7 @@ import io
 import pandas as pd
 import psycopg
 import pytest
-from conftest import PASSWORD, DashServer, screenshot
+from conftest import NYC_ZONE, PASSWORD, DashServer, screenshot
 from openpyxl import load_workbook
 
 from etl.load import load
@@ -201,8 +201,8 @@ def test_negative_numbers_stay_numbers(nyc_db, tmp_path):
         scope = resolve_scope(conn, None)
         layer = default_catalog().get("cases")
         placed = parse_filters({"bbox": "-180,-90,180,90"})
-        export(conn, layer, scope, placed, "csv", tmp_path / "c.csv")
-        export(conn, layer, scope, placed, "xlsx", tmp_path / "c.xlsx")
+        export(conn, layer, scope, placed, "csv", tmp_path / "c.csv", zone=NYC_ZONE)
+        export(conn, layer, scope, placed, "xlsx", tmp_path / "c.xlsx", zone=NYC_ZONE)
     engine.dispose()
     lons = sorted(r[0] for r in sql(nyc_db, "SELECT ST_X(geom) FROM case_event "
                                             "WHERE geom IS NOT NULL"))

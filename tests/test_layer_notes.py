@@ -82,7 +82,8 @@ def test_an_alarm_with_no_known_start_is_listed_unknown():
                        now=since + timedelta(hours=2))
     rows = table.children[1].children[1].children
     cells = [[td.children for td in row.children] for row in rows]
-    assert cells == [["烟感 n", "g", "2026-11-20 23:45", "2小时0分"], ["烟感 n", "g", "—", "—"]]
+    assert cells == [["烟感 n", "g", "2026-11-20 23:45", "2小时0分", "—"],
+                     ["烟感 n", "g", "—", "—", "—"]]  # no last report known either
     assert rows[1].className == "alarm-row selected"
 
 

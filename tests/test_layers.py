@@ -200,7 +200,8 @@ def test_filters_by_category_time_and_bbox(conn):
 
 def test_items_page_with_codes_and_names(conn):
     scope = resolve_scope(conn, "BRONX 12")
-    page = items(conn, CATALOG.get("cases"), scope, parse_filters({}), limit=5, offset=0)
+    page = items(conn, CATALOG.get("cases"), scope, parse_filters({}), limit=5, offset=0,
+                 zone=NYC_ZONE)
     assert page["numberReturned"] == 5 and page["numberMatched"] == 32
     props = page["features"][0]["properties"]
     for level in ("district", "street", "community", "grid"):
@@ -301,7 +302,8 @@ def test_tiles_decode_to_the_expected_features(conn):
 def test_every_export_reopens_with_the_same_rows_and_codes(conn, tmp_path, fmt):
     scope = resolve_scope(conn, "2")
     out = tmp_path / f"bronx{FORMATS[fmt][0]}"
-    result = export(conn, CATALOG.get("cases"), scope, parse_filters({}), fmt, out)
+    result = export(conn, CATALOG.get("cases"), scope, parse_filters({}), fmt, out,
+                    zone=NYC_ZONE)
     expected = {r["id"]: r["grid_code"] for r in sql(
         conn, "SELECT id, grid_code FROM case_event WHERE district_code = '2'")}
     assert result.rows == len(expected)
@@ -353,7 +355,8 @@ def test_chinese_survives_every_tabular_format(fresh_db, tmp_path):
         scope = resolve_scope(c, None)
         for fmt in ("shp", "csv", "xlsx", "gpkg"):
             out = tmp_path / f"d{FORMATS[fmt][0]}"
-            export(c, CATALOG.get("admin-1"), scope, parse_filters({}), fmt, out, crs="gcj02")
+            export(c, CATALOG.get("admin-1"), scope, parse_filters({}), fmt, out, crs="gcj02",
+                   zone="Asia/Shanghai")
             assert "坪山区" in _reopen(out, fmt)["name"].tolist()
     engine.dispose()
 

@@ -12,13 +12,21 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard import ids
 from dashboard.auth import current_principal
-from dashboard.components import database_banner, graph_config, kpi_cards
+from dashboard.components import (
+    database_banner,
+    feed_times,
+    graph_config,
+    kpi_cards,
+    seen,
+    stale_warnings,
+)
 from dashboard.figures import bars_figure, map_figure, trend_figure
 from dashboard.messages import t
 from dashboard.services import services
 from dashboard.state import parse
 from layers.errors import LayerError
-from layers.view import data_as_of, tour_codes
+from layers.times import shown
+from layers.view import last_load, tour_codes
 
 dash.register_page(__name__, path="/bigscreen", title="一张图 · 指挥中心")
 
@@ -50,6 +58,7 @@ def layout(refresh: str | None = None, tour: str | None = None, **query) -> html
         ], className="bs-grid"),
         html.Div(html.Div(id=BS[ids.TICKER], className="ticker-track"), className="ticker"),
         dcc.Store(id="bs-lang", data=state.lang),
+        dcc.Store(id="bs-zone", data=services().settings.timezone),
         dcc.Store(id="bs-screen"),
         dcc.Store(id=BS[ids.TOUR_STATE], data={"index": -1, "on": tour != "off"}),
         dcc.Interval(id=BS[ids.REFRESH], interval=seconds * 1000),
@@ -84,9 +93,13 @@ clientside_callback(
     Output("bs-screen", "data"), Input("bs-lang", "data"),
 )
 
+# The wall's clock tells the deployment's time, whatever zone the browser is set to.
 clientside_callback(
-    """function(n) { return new Date().toLocaleString('zh-CN', {hour12: false}); }""",
+    """function(n, zone) {
+        return new Date().toLocaleString('zh-CN', {hour12: false, timeZone: zone});
+    }""",
     Output(BS[ids.CLOCK], "children"), Input("bs-clock-tick", "n_intervals"),
+    State("bs-zone", "data"),
 )
 
 
@@ -101,12 +114,12 @@ clientside_callback(
 def refresh(_tick, tour, screen, lang):
     """Redraw the current stop of the tour (the district first, then each street)."""
     svc = services()
+    zone = svc.settings.timezone
     try:
         scope = _tour_stop(svc, tour["index"])
         params = {"range": "30d", **({"scope": scope} if scope else {})}
-        as_of = data_as_of(svc.read_engine)
-        data = svc.views.view(svc.read_engine, params, svc.settings.timezone, set(BIG_LAYERS),
-                              current_principal(), as_of)
+        data = svc.views.view(svc.read_engine, params, zone, set(BIG_LAYERS),
+                              current_principal(), last_load(svc.read_engine))
     except (SQLAlchemyError, LayerError) as exc:
         return (*[no_update] * 7, database_banner(exc, lang))
     crumbs = " › ".join(c["name"] for c in data["breadcrumb"])
@@ -119,9 +132,9 @@ def refresh(_tick, tour, screen, lang):
         kpi_cards(data, lang), crumbs,
         scaled(trend_figure(data["trend"], lang, dark=True), scale),
         scaled(bars_figure(data["categories"], t("chart.categories", lang), dark=True), scale),
-        _ticker(data, lang),
-        f"{t('asof', lang)} {as_of[:16].replace('T', ' ') if as_of else '—'}",
-        None,
+        _ticker(data, lang, zone),
+        feed_times(data["feeds"], lang, zone),
+        stale_warnings(data["feeds"], lang, zone) or None,
     )
 
 
@@ -151,12 +164,16 @@ def _tour_stop(svc, index: int) -> str | None:
                                    else codes[index % (len(codes) + 1) - 1])
 
 
-def _ticker(data: dict, lang: str) -> list:
+def _ticker(data: dict, lang: str, zone: str) -> list:
+    """Overdue cases (with their deadline) and alarms (with their last report), local
+    times."""
     overdue = [c for c in data["latest"] if c["status"] == "open" and c["deadline"]
                and c["deadline"] < data.get("now", "9999")]
     items = [f"⚠ {t('kpi.overdue', lang)} {c['id']} {c['category_1']}/{c['category_2'] or ''}"
+             f" {t('stage.deadline', lang)} {shown(c['deadline'], zone)}"
              for c in overdue[:10]]
-    items += [f"🔴 {a['properties']['kind']} {a['properties'].get('grid_name') or ''}"
+    items += [f"🔴 {a['properties']['kind']} {a['properties'].get('grid_name') or ''} "
+              f"{seen(a['properties'].get('last_seen'), lang, zone)}"
               for a in data["alarms"][:10]]
     return [html.Span(text, className="tick") for text in items] or [
         html.Span(t("bigscreen.ticker", lang), className="tick")]

@@ -33,7 +33,7 @@ from dashboard.services import services
 from dashboard.state import ViewState, parse
 from layers.admin import loaded_levels
 from layers.errors import LayerError
-from layers.view import case_detail, data_as_of, subcategories, vocabularies
+from layers.view import case_detail, last_load, subcategories, vocabularies
 
 dash.register_page(__name__, path="/", title="一张图 · onemap")
 
@@ -164,10 +164,10 @@ def render(search, tick):
     svc = services()
     refresh_ms = svc.settings.refresh_seconds * 1000
     except_ms = min(RETRY_MS, refresh_ms)
+    zone = svc.settings.timezone
     try:
-        as_of = data_as_of(svc.read_engine)
-        data = svc.views.view(svc.read_engine, state.view_params(), svc.settings.timezone,
-                              set(state.layers), current_principal(), as_of)
+        data = svc.views.view(svc.read_engine, state.view_params(), zone, set(state.layers),
+                              current_principal(), last_load(svc.read_engine))
     except LayerError as exc:
         return (*[no_update] * 11, html.Div(user_message(exc, state.lang),
                                              className="banner warn"), no_update,
@@ -175,14 +175,15 @@ def render(search, tick):
     except SQLAlchemyError as exc:
         return (*[no_update] * 11, ui.database_banner(exc, state.lang), no_update, except_ms)
     figure, *rest = draw(data, state, svc.settings.tile_url, svc.settings.tile_crs,
-                         current_principal().can_export, svc.settings.timezone)
-    return (figure, *rest, None,
-            f"{t('asof', state.lang)} {as_of[:16].replace('T', ' ') if as_of else '—'}",
+                         current_principal().can_export, zone=zone)
+    notices = (ui.stale_warnings(data["feeds"], state.lang, zone)
+               + ui.elsewhere_notice(data["elsewhere"], state, zone))
+    return (figure, *rest, notices or None, ui.feed_times(data["feeds"], state.lang, zone),
             refresh_ms)
 
 
 def draw(data: dict, state: ViewState, tile_url: str | None = None,
-         tile_crs: str = "wgs84", can_export: bool = True, zone: str = "Asia/Shanghai") -> tuple:
+         tile_crs: str = "wgs84", can_export: bool = True, *, zone: str) -> tuple:
     """The components and figures of one view (a pure function of the data)."""
     lang = state.lang
     hotspots = data["layers"].get("hotspots")
@@ -197,7 +198,7 @@ def draw(data: dict, state: ViewState, tile_url: str | None = None,
         share_figure(data["cases"]["resolution"], t("chart.resolution", lang), labels),
         html.Div([ui.list_note(min(len(data["latest"]), ui.CASE_ROWS), data["cases"]["total"],
                                lang, "case"),
-                  ui.case_rows(data["latest"], lang)]) if data["latest"] else
+                  ui.case_rows(data["latest"], lang, zone)]) if data["latest"] else
         html.P(t("empty.view", lang)),
         ui.hotspot_rows(hotspots, state),
         ui.alarm_rows(data["alarms"], data["alarms_total"], lang, zone, state.device),
@@ -232,7 +233,8 @@ def show_case(clicks, search):
     state = parse(search)
     svc = services()
     try:
-        case = case_detail(svc.read_engine, ctx.triggered_id["id"], current_principal())
+        case = case_detail(svc.read_engine, ctx.triggered_id["id"], current_principal(),
+                           svc.settings.timezone)
     except (SQLAlchemyError, LayerError) as exc:
         return html.Div(user_message(exc, state.lang), className="banner error")
-    return ui.timeline(case, state.lang)
+    return ui.timeline(case, state.lang, svc.settings.timezone)
