@@ -239,7 +239,7 @@ def hotspot_trace(collection: dict, lang: str) -> dict:
         "colorscale": [[0, "rgba(229,57,53,0.05)"], [1, "rgba(229,57,53,0.25)"]],
         "showscale": False, "marker": {"line": {"color": "#e53935", "width": 2.5}},
         "text": labels,
-        "customdata": [[f["properties"].get("name") or f["id"], f["properties"]["n"]]
+        "customdata": [[as_text(f["properties"].get("name") or f["id"]), f["properties"]["n"]]
                        for f in hot["features"]],
         "hovertemplate": (f"<b>%{{customdata[0]}}</b><br>{t('kpi.total', lang)}: "
                           f"%{{customdata[1]}}<br>Gi* z = %{{z:.2f}}<br>%{{text}}<extra></extra>"),
@@ -282,9 +282,11 @@ def focus_traces(device: dict, lang: str) -> list[dict]:
     lon, lat = device["geometry"]["coordinates"]
     props = device["properties"]
     common = {"type": "scattermap", "lon": [lon], "lat": [lat], "mode": "markers",
-              "ids": [props["id"]], "text": [f"{props['kind']} {props['name'] or ''}"],
+              "ids": [props["id"]],
+              "text": [as_text(f"{props['kind']} {props['name'] or ''}")],
               "hovertemplate": "%{text}<extra></extra>"}
-    return [{**common, "name": f"{t('map.focus', lang)} · {props['name'] or props['id']}",
+    return [{**common,
+             "name": f"{t('map.focus', lang)} · {as_text(props['name'] or props['id'])}",
              "marker": {"size": 36, "color": "#fdd835", "opacity": 0.6}},
             {**common, "showlegend": False,
              "marker": {"size": 11, "color": DEVICE_COLOURS[props["status"]]}}]

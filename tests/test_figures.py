@@ -63,3 +63,23 @@ def test_wgs84_tiles_leave_data_alone():
     fig = map_figure(view(), ("units",), "total", tile_url="http://tiles.local/{z}/{x}/{y}.png")
     ring = fig["data"][0]["geojson"]["features"][0]["geometry"]["coordinates"][0]
     assert [list(p) for p in ring] == SQUARE[0]
+
+
+HOSTILE = '<a href="https://evil.example/">CLICK</a>'
+
+
+def test_the_alarm_focus_and_hotspot_hover_carry_data_as_text():
+    """A device or grid name holding markup reaches plotly escaped (plotly draws <a> in
+    legends and hover texts as a live link): the alarm-focus legend and hover, and the
+    hotspot grid's hover name."""
+    from dashboard.figures import focus_traces, hotspot_trace
+
+    device = {"geometry": {"coordinates": [114.3, 22.7]},
+              "properties": {"id": "D1", "kind": HOSTILE, "name": HOSTILE, "status": "alarm"}}
+    for trace in focus_traces(device, "zh"):
+        assert "<a" not in trace.get("name", "") and "<a" not in trace["text"][0], trace
+        assert "&lt;a href" in trace["text"][0]
+    grid = {"type": "Feature", "id": "G1", "geometry": None,
+            "properties": {"name": HOSTILE, "n": 3, "z": 3.1, "hot": True, "trend": None}}
+    trace = hotspot_trace({"features": [grid]}, "zh")
+    assert trace["customdata"][0][0].startswith("&lt;a href"), trace["customdata"]
