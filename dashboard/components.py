@@ -4,14 +4,14 @@ lists and the case timeline. Functions from data to components; no queries."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import urlencode
 
 from dash import dcc, html
 
-from dashboard import ids
+from dashboard import glossary, ids
 from dashboard.messages import t, user_message
-from dashboard.state import LAYERS, METRICS, RANGES, ViewState, with_scope
+from dashboard.state import CASE_ORDERS, LAYERS, METRICS, RANGES, ViewState, with_scope
 from layers.times import age, shown
 from onemap.database import waited_for_a_load
 
@@ -110,25 +110,85 @@ def export_links(state: ViewState, allowed: bool = True) -> list:
                    id=f"export-{fmt}", download="") for fmt in EXPORT_FORMATS]
 
 
-def kpi_cards(data: dict, lang: str) -> list:
+def kpi_cards(data: dict, lang: str, range_: str | None = None) -> list:
+    """Two groups of cards: the backlog and the devices now, then the flows of the period
+    (``range_``: the chosen range's name, else custom dates). Every card's tooltip (its
+    ``title``) says what it counts and over which period (``dashboard.glossary``)."""
     cases, iot = data["cases"], data["iot"]
-    cards = [
-        ("total", f"{cases['total']:,}", ""),
+    soon = data["backlog"]["soon_hours"]
+    period = period_words(data["period"], range_, lang)
+    now = [
         ("open", f"{cases['open']:,}", ""),
         ("overdue", f"{cases['overdue']:,}", "alert" if cases["overdue"] else ""),
+        ("due_soon", f"{cases['due_soon']:,}", "warn" if cases["due_soon"] else ""),
+        ("iot_online", _pct(iot["online_rate"]), ""),
+        ("alarms", f"{iot['alarm']:,}", "alert" if iot["alarm"] else ""),
+    ]
+    flows = [
+        ("total", f"{cases['total']:,}", ""),
+        ("closed", f"{cases['closed']:,}", ""),
         ("on_time_rate", _pct(cases["on_time_rate"]), ""),
         ("same_day_rate", _pct(cases["same_day_rate"]), ""),
         ("within_3d_rate", _pct(cases["within_3d_rate"]), ""),
         ("median_hours", _hours(cases["median_hours"], lang, cases.get("median_approx")), ""),
         ("satisfaction", "—" if cases["satisfaction"] is None else f"{cases['satisfaction']:.2f}",
          ""),
-        ("iot_online", _pct(iot["online_rate"]), ""),
-        ("alarms", f"{iot['alarm']:,}", "alert" if iot["alarm"] else ""),
     ]
-    return [html.Div([html.Div(value, className="value", id=f"kpi-{key}"),
-                      html.Div(t(f"kpi.{key}", lang), className="label")],
-                     className=f"card {extra}") for key, value, extra in cards] \
-        + _above_grid(cases, lang)
+
+    def card(key: str, value: str, extra: str) -> html.Div:
+        return html.Div([html.Div(value, className="value", id=f"kpi-{key}"),
+                         html.Div(t(f"kpi.{key}", lang), className="label")],
+                        className=f"card {extra}", id=f"card-{key}",
+                        title=glossary.tooltip(key, lang, soon, period))
+
+    return [html.Div(t("kpi.group.now", lang), className="card-group", id="kpi-group-now"),
+            *[card(*c) for c in now], stage_list(data["backlog"]["stages"], lang, soon),
+            html.Div(t("kpi.group.period", lang).format(period=period), className="card-group",
+                     id="kpi-group-period"),
+            *[card(*c) for c in flows], *_above_grid(cases, lang)]
+
+
+def stage_list(stages: dict[str, int], lang: str, soon_hours: float) -> html.Div:
+    """The open cases by the stage they wait at (受理 分拨 处置 反馈 评价), now."""
+    items = [html.Li([html.Span(t(f"stage.{stage}", lang), className="stage"),
+                      html.Span(f"{n:,}", className="n")], id=f"stage-{stage}")
+             for stage, n in stages.items()]
+    return html.Div([html.Div(t("kpi.stages", lang), className="label"),
+                     html.Ul(items, className="stages")], className="card stages-card",
+                    id="card-stages",
+                    title=glossary.tooltip("stages", lang, soon_hours, ""))
+
+
+def period_words(period: dict, range_: str | None, lang: str) -> str:
+    """The flows' period as read: the range's name and its local days (近7天 11-27 至 12-03);
+    an open side reads as the range's name alone."""
+    name = t(f"range.{range_}", lang) if range_ else t("range.custom", lang)
+    if not period.get("start") or not period.get("end"):
+        return name
+    first = date.fromisoformat(period["start"][:10])
+    last = datetime.fromisoformat(period["end"])
+    last = (last - timedelta(days=1) if last.time() == time(0) else last).date()
+    fmt = "%m-%d" if first.year == last.year else "%Y-%m-%d"
+    days = (first.strftime(fmt) if first == last else
+            f"{first.strftime(fmt)}{t('period.to', lang)}{last.strftime(fmt)}")
+    return f"{name} {days}"
+
+
+def due_text(due: dict | None, lang: str) -> str:
+    """超期 3天4小时 / 剩 5小时 for a case's ``due`` mark; empty without one."""
+    if not due:
+        return ""
+    return t(f"due.{due['due']}", lang).format(span=span_words(due["hours"], lang))
+
+
+def span_words(hours: float, lang: str) -> str:
+    """A duration in days and hours, hours, or minutes under an hour (rounded down)."""
+    minutes = int(hours * 60)
+    if minutes < 60:
+        return t("span.minutes", lang).format(m=minutes)
+    if minutes < 24 * 60:
+        return t("span.hours", lang).format(h=minutes // 60)
+    return t("span.days", lang).format(d=minutes // 1440, h=minutes % 1440 // 60)
 
 
 def _above_grid(cases: dict, lang: str) -> list:
@@ -153,19 +213,36 @@ def _hours(value, lang: str, approx: bool = False) -> str:
 
 
 def case_rows(latest: list[dict], lang: str, zone: str) -> html.Table:
-    """The view's newest cases; a click on a row opens its lifecycle. Every component costs
-    the browser time on each view (the page's components are all re-checked per update),
-    so a row is one clickable component around its cells and the table shows the newest
-    ``CASE_ROWS`` (the export has them all)."""
+    """The view's cases (newest, or the backlog most overdue first); a click on a row opens
+    its lifecycle. An overdue or due-soon case says so, with how long over or left. Every
+    component costs the browser time on each view (the page's components are all
+    re-checked per update), so a row is one clickable component around its cells and the
+    table shows the first ``CASE_ROWS`` (the export has them all)."""
     head = html.Tr([html.Th(t(f"col.{c}", lang)) for c in ("id", "reported_at", "category",
-                                                          "status")])
+                                                          "status", "due")])
     body = [html.Tr([html.Td(r["id"], className="case-link"),
                      html.Td(shown(r["reported_at"], zone), className="reported"),
                      html.Td(f"{r['category_1']} / {r['category_2'] or ''}"),
-                     html.Td(t(f"status.{r['status']}", lang))],
-                    id={"type": "case", "id": r["id"]}, n_clicks=0, className="case-row")
+                     html.Td(status_words(r, lang), className="status"),
+                     html.Td(due_text(r["due"], lang), className="due")],
+                    id={"type": "case", "id": r["id"]}, n_clicks=0,
+                    className=f"case-row {r['due']['due'] if r['due'] else ''}")
             for r in latest[:CASE_ROWS]]
     return html.Table([html.Thead(head), html.Tbody(body)], className="table")
+
+
+def status_words(case: dict, lang: str) -> str:
+    """在办, 已办结, or 超期未办结 / 即将超期 for an open case so marked."""
+    if case.get("due"):
+        return t(f"kpi.{case['due']['due']}", lang)
+    return t(f"status.{case['status']}", lang)
+
+
+def case_order(state: ViewState) -> dcc.RadioItems:
+    """The case table's order: newest of the range, or the backlog most overdue first."""
+    return dcc.RadioItems(id=ids.CASE_ORDER, value=state.cases, className="ranges",
+                          options=[{"label": t(f"cases.order.{o}", state.lang), "value": o}
+                                   for o in CASE_ORDERS])
 
 
 def hotspot_rows(hotspots: dict | None, state: ViewState) -> html.Div:
@@ -284,6 +361,7 @@ def timeline(case: dict, lang: str, zone: str) -> html.Div:
                                 id=f"stage-{stage}")],
                      className="done" if case.get(stage) else "todo") for stage in STAGES]
     deadline = shown(case.get("deadline"), zone)
+    due = case.get("due")
     return html.Div([
         html.H3(f"{t('detail.title', lang)} {case['id']}"),
         html.P(f"{case['category_1']} › {case.get('category_2') or ''} › "
@@ -292,7 +370,10 @@ def timeline(case: dict, lang: str, zone: str) -> html.Div:
                f"{case.get('grid_name') or ''}"),
         *_placed(case, lang),
         html.Ol(items, className="timeline"),
-        html.P(f"{t('stage.deadline', lang)}: {deadline}", id="case-deadline"),
+        html.P([f"{t('stage.deadline', lang)}: {deadline}",
+                *([html.Span(f" {status_words(case, lang)} · {due_text(due, lang)}",
+                             className=f"due-mark {due['due']}", id="detail-due")]
+                  if due else [])], id="case-deadline"),
         *_reporter(case, lang),
     ])
 

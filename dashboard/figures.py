@@ -14,6 +14,7 @@ import math
 import numpy as np
 from plotly.colors import get_colorscale
 
+from dashboard.components import due_text, status_words
 from dashboard.messages import t
 from onemap.crs import from_wgs84
 
@@ -115,8 +116,8 @@ def map_figure(data: dict, layers: tuple[str, ...], metric: str, lang: str = "zh
     cases = extra.get("cases", {})
     if cases.get("binned") and cases["features"]:
         traces.append(bin_trace(cases, lang))
-    elif cases.get("features"):
-        traces.append(point_trace(cases, t("layer.cases", lang), "#5c6bc0", 5))
+    else:
+        traces += case_traces(cases, lang)
     focus = data.get("focus")
     if focus:  # under the devices: the ring is round the device's own dot
         traces += focus_traces(focus, lang)
@@ -292,6 +293,27 @@ def focus_traces(device: dict, lang: str) -> list[dict]:
              "marker": {"size": 11, "color": DEVICE_COLOURS[props["status"]]}}]
 
 
+def case_traces(collection: dict | None, lang: str) -> list[dict]:
+    """Case points: overdue ones red and due-soon ones orange, larger and on top, each named
+    in the legend; a point's hover says how long over or left."""
+    if not collection or not collection["features"]:
+        return []
+    traces = []
+    for due, colour, size in ((None, "#5c6bc0", 5), ("due_soon", "#fb8c00", 8),
+                              ("overdue", "#e53935", 8)):
+        feats = [f for f in collection["features"]
+                 if (f["properties"].get("due") or {}).get("due") == due]
+        if not feats:
+            continue
+        marked = [{**f, "properties": {"category_1": f["properties"]["category_1"],
+                                       "status": status_words(f["properties"], lang),
+                                       "due": due_text(f["properties"].get("due"), lang)}}
+                  for f in feats]
+        name = t("layer.cases", lang) + (f" · {t(f'kpi.{due}', lang)}" if due else "")
+        traces.append(point_trace({"features": marked}, name, colour, size))
+    return traces
+
+
 def facility_traces(collection: dict | None, lang: str) -> list[dict]:
     """One trace (colour) per facility kind, so the legend names the kinds."""
     if not collection:
@@ -343,11 +365,41 @@ def _chart(trace: dict, title: str, dark: bool) -> dict:
 
 
 def trend_figure(trend: dict, lang: str, dark: bool = False) -> dict:
+    """Cases per day or week, zeros included. A week only partly inside the range is an
+    open marker (its hover says how many days it holds); the axis ticks whole days or weeks,
+    so a single week reads as seven dates, not as hours."""
     points = trend["points"]
-    return _chart({"type": "scatter", "x": [p["period"] for p in points],
-                   "y": [p["n"] for p in points], "mode": "lines",
-                   "line": {"color": "#1f77b4", "width": 2}, "fill": "tozeroy"},
-                  t("chart.trend", lang), dark)
+    partial = [bool(p.get("partial")) for p in points]
+    hover = [t("trend.partial_week", lang).format(days=p["days"]) if p.get("partial") else ""
+             for p in points]
+    trace = {"type": "scatter", "x": [p["period"] for p in points],
+             "y": [p["n"] for p in points], "mode": "lines+markers", "customdata": hover,
+             "line": {"color": "#1f77b4", "width": 2}, "fill": "tozeroy",
+             "marker": {"size": [8 if p else 4 for p in partial],
+                        "symbol": ["circle-open" if p else "circle" for p in partial]},
+             "hovertemplate": "%{x}: %{y} %{customdata}<extra></extra>"}
+    title = t(f"chart.trend.{trend['unit']}", lang)
+    if any(partial):
+        title += t("chart.trend.partial", lang)
+    fig = _chart(trace, title, dark)
+    week = trend["unit"] == "week"
+    fig["layout"]["xaxis"] = {**fig["layout"]["xaxis"], "type": "date",
+                              "tickformat": "%m-%d", "hoverformat": "%Y-%m-%d"}
+    if 0 < len(points) <= 14:
+        # A tick per period, and half a period beyond the first and last, so every label
+        # shows (a lone point would otherwise span an hour).
+        fig["layout"]["xaxis"]["dtick"] = (7 if week else 1) * 86_400_000
+        fig["layout"]["xaxis"]["range"] = _padded(points[0]["period"], points[-1]["period"],
+                                                  3.5 if week else 0.5)
+    fig["layout"]["yaxis"] = {**fig["layout"]["yaxis"], "rangemode": "tozero"}
+    return fig
+
+
+def _padded(first: str, last: str, days: float) -> list[str]:
+    """An axis range from ``days`` before the date ``first`` to ``days`` after ``last``."""
+    pad = np.timedelta64(int(days * 86_400), "s")
+    return [str(np.datetime64(first, "s") - pad).replace("T", " "),
+            str(np.datetime64(last, "s") + pad).replace("T", " ")]
 
 
 def bars_figure(rows: list[dict], title: str, dark: bool = False, top: int = 8) -> dict:

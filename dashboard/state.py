@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from urllib.parse import parse_qs, urlencode
 
+from layers.view import CASE_ORDERS
+
 LAYERS = ("units", "hexbins", "cases", "facilities", "iot", "hotspots")
 DEFAULT_LAYERS = ("units", "hotspots")  # devices are thousands of points: opt-in
 METRICS = ("total", "open", "overdue", "on_time_rate", "per_km2")
@@ -22,6 +24,7 @@ class ViewState:
     status: tuple[str, ...] = ()
     layers: tuple[str, ...] = DEFAULT_LAYERS
     metric: str = "total"
+    cases: str = "latest"  # the case table's order (layers.view.CASE_ORDERS)
     lang: str = "zh"
     device: str | None = None   # a device shown on the map (a click on an alarm)
 
@@ -42,11 +45,11 @@ class ViewState:
     def query(self) -> str:
         """The URL query string that restores this view."""
         pairs = {**self.view_params(), "layers": ",".join(self.layers), "metric": self.metric,
-                 "lang": self.lang}
+                 "cases": self.cases, "lang": self.lang}
         defaults = ViewState()
         # ``layers`` stays even when empty: all layers switched off is a view too.
         pairs = {k: v for k, v in pairs.items() if (v or k == "layers")
-                 and not (k in ("metric", "lang") and v == getattr(defaults, k))}
+                 and not (k in ("metric", "cases", "lang") and v == getattr(defaults, k))}
         return "?" + urlencode(pairs)
 
 
@@ -69,6 +72,7 @@ def parse(search: str | None) -> ViewState:
         status=_tuple(values, "status", ("open", "closed", "overdue")),
         layers=layers,
         metric=one.get("metric") if one.get("metric") in METRICS else "total",
+        cases=one.get("cases") if one.get("cases") in CASE_ORDERS else "latest",
         lang=one.get("lang") if one.get("lang") in ("zh", "en") else "zh",
         device=one.get("device") or None,
     )

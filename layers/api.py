@@ -32,6 +32,7 @@ from layers.freshness import DEFAULT_THRESHOLDS, Thresholds
 from onemap.accounts import audit
 from onemap.database import waited_for_a_load
 from onemap.principal import Principal
+from onemap.settings import DUE_SOON_HOURS
 
 LOG = logging.getLogger(__name__)
 GEOJSON = "application/geo+json"
@@ -78,10 +79,11 @@ class Api:
 
     def __init__(self, engine: Engine, catalog: Catalog, zone: str,
                  writer: Engine | None = None,
-                 thresholds: Thresholds = DEFAULT_THRESHOLDS):
+                 thresholds: Thresholds = DEFAULT_THRESHOLDS, soon_hours: float = DUE_SOON_HOURS):
         self.engine, self.catalog, self.zone = engine, catalog, zone
         self.writer = writer or engine
         self.thresholds = thresholds
+        self.soon_hours = soon_hours  # open cases due within it are due soon
 
     @contextmanager
     def query(self, who: Principal, params: Mapping):
@@ -167,7 +169,7 @@ class Api:
     # -- dashboard data -------------------------------------------------------------------
     def kpi(self, who: Principal, params: Mapping) -> Response:
         with self.query(who, params) as (conn, zone, filters, scope):
-            data = kpi.with_children(conn, scope, filters, zone)
+            data = kpi.with_children(conn, scope, filters, zone, self.soon_hours)
             data["breadcrumb"] = [{"code": c, "name": n, "level": lv}
                                   for c, n, lv in scope.breadcrumb]
         return json_response(data)

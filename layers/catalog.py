@@ -78,7 +78,7 @@ LAYERS: tuple[LayerSpec, ...] = (
               personal=(("reporter_name", "name"), ("reporter_phone", "phone")),
               time_column="reported_at",
               filters=("time", "category", "channel", "status"),
-              hover=("category_1", "status")),
+              hover=("category_1", "status", "deadline")),
 )
 
 

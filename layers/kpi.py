@@ -1,22 +1,25 @@
 """KPIs of a scope and of each of its children: volumes, closure, timeliness, satisfaction,
 resolution levels (琐事不出网格…), channel mix, top categories, trend, IoT and facilities.
 
-Closed-case figures come from the daily aggregates whenever they can answer the filters
-exactly (``layers.cases.rollup_answers``), else from ``case_event``; open and overdue cases
-are always counted live, since "overdue" depends on the clock.
+Flows (cases received in the range, and of those the closed, on time, satisfied ones) come
+from the daily aggregates whenever they can answer the filters exactly
+(``layers.cases.rollup_answers``), else from ``case_event``; the backlog (open, overdue, due
+soon, by stage) is counted live and now, whatever the range (``layers.backlog``).
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import date, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
+from layers import backlog as stock
 from layers.cases import (
     Rows,
     child_column,
     raw_rows,
-    raw_where,
     rollup_answers,
     rollup_rows,
     rollup_table,
@@ -27,7 +30,8 @@ from layers.features import where_for
 from layers.filters import Filters
 from layers.scope import Scope
 from layers.sql import run
-from onemap.schema import HOUR_BUCKETS, HOURS_COLUMNS, LEVEL_COLUMN, fine_bucket_bounds
+from onemap.schema import HOUR_BUCKETS, HOURS_COLUMNS, fine_bucket_bounds
+from onemap.settings import DUE_SOON_HOURS
 
 RESOLUTION = ("grid", "community", "street", "district")  # resolved_level 4, 3, 2, 1
 TREND_WEEKLY_AFTER_DAYS = 120
@@ -65,42 +69,53 @@ ROLLUP_MEASURES = """
 """ + ", ".join(f"sum(r.{h}) AS {h}" for h in HOURS_COLUMNS)
 
 
-def with_children(conn: Connection, scope: Scope, filters: Filters, zone: str) -> dict:
+def with_children(conn: Connection, scope: Scope, filters: Filters, zone: str,
+                  soon_hours: float = DUE_SOON_HOURS) -> dict:
     """:func:`kpis` with :func:`children` under ``"children"``: whether the aggregates
-    answer is asked once, and the open cases are counted once for both, by child, and
-    summed for the scope."""
+    answer is asked once, and the backlog is counted once for both, by child, and summed
+    for the scope."""
     fast = rollup_answers(conn, filters, zone)
-    live = _live_open(conn, scope, filters, by_child=True) if scope.child_level else None
-    data = _kpis(conn, scope, filters, zone, fast, live)
+    live = (stock.backlog(conn, scope, filters, soon_hours, by_child=True)
+            if scope.child_level else None)
+    data = _kpis(conn, scope, filters, zone, fast, live, soon_hours)
     data["children"] = _children(conn, scope, filters, zone, fast, live)
     return data
 
 
-def kpis(conn: Connection, scope: Scope, filters: Filters, zone: str) -> dict:
+def kpis(conn: Connection, scope: Scope, filters: Filters, zone: str,
+         soon_hours: float = DUE_SOON_HOURS) -> dict:
     """Every KPI of ``scope`` under ``filters`` (times in the local ``zone``)."""
-    return _kpis(conn, scope, filters, zone, rollup_answers(conn, filters, zone), None)
+    return _kpis(conn, scope, filters, zone, rollup_answers(conn, filters, zone), None,
+                 soon_hours)
 
 
-def children(conn: Connection, scope: Scope, filters: Filters, zone: str) -> list[dict]:
+def children(conn: Connection, scope: Scope, filters: Filters, zone: str,
+             soon_hours: float = DUE_SOON_HOURS) -> list[dict]:
     """The KPIs of each child unit of ``scope`` (the drill-down's next level), zero-filled."""
     if scope.child_level is None:
         return []
     return _children(conn, scope, filters, zone, rollup_answers(conn, filters, zone),
-                     _live_open(conn, scope, filters, by_child=True))
+                     stock.backlog(conn, scope, filters, soon_hours, by_child=True))
 
 
 def _kpis(conn: Connection, scope: Scope, filters: Filters, zone: str, fast: bool,
-          open_by_child: dict | None) -> dict:
+          open_by_child: dict | None, soon_hours: float) -> dict:
     """:func:`kpis`, ``fast`` when the aggregates answer; ``open_by_child``: the children's
-    open cases, when counted already."""
+    backlog, when counted already."""
     row = _closed_figures(conn, scope, filters, zone, fast)
     figures = summarize(row)
     if fast:
         figures.update(_median(conn, scope, filters, zone, figures["closed"]))
-    figures.update(_scope_open(conn, scope, filters, open_by_child))
+    now = stock.total(open_by_child if open_by_child is not None else
+                      stock.backlog(conn, scope, filters, soon_hours))
+    figures.update({name: now[name] for name in stock.COUNTS})
     return {
         "scope": {"code": scope.code, "name": scope.name, "level": scope.level},
         "source": "rollup" if fast else "cases",
+        # The flows' period (local midnights; None: open) and the backlog's instant.
+        "period": {"start": _iso(filters.start), "end": _iso(filters.end)},
+        "backlog": {"now": stock.database_now(conn).isoformat(), "soon_hours": soon_hours,
+                    "stages": now["stages"]},
         "cases": figures,
         **_mixes(conn, scope, filters, zone, fast),
         "trend": trend(conn, scope, filters, zone, fast),
@@ -108,15 +123,20 @@ def _kpis(conn: Connection, scope: Scope, filters: Filters, zone: str, fast: boo
     }
 
 
+def _iso(moment) -> str | None:
+    return moment.isoformat() if moment else None
+
+
 def _children(conn: Connection, scope: Scope, filters: Filters, zone: str, fast: bool,
               open_by_child: dict) -> list[dict]:
-    """:func:`children`, with the children's open cases ``open_by_child``."""
+    """:func:`children`, with the children's backlog ``open_by_child``."""
     if scope.child_level is None:
         return []
     rows = []
     for unit in _closed_by_child(conn, scope, filters, zone, fast):
         figures = summarize(unit)
-        figures.update(open_by_child.get(unit["code"], {"open": 0, "overdue": 0}))
+        now = open_by_child.get(unit["code"], stock.empty())
+        figures.update({name: now[name] for name in stock.COUNTS})
         area = float(unit["area_km2"])
         figures["per_km2"] = round(figures["total"] / area, 2) if area else None
         rows.append({"code": unit["code"], "name": unit["name"], "area_km2": area, **figures})
@@ -246,32 +266,6 @@ def _closed_by_child(conn, scope: Scope, filters: Filters, zone: str, fast: bool
     return run(conn, query, params).mappings().all()
 
 
-def _scope_open(conn, scope: Scope, filters: Filters, by_child: dict | None) -> dict:
-    """The scope's open and overdue cases: its children's summed, when counted already
-    (cases placed above the child level are under the key None)."""
-    if by_child is None:
-        return _live_open(conn, scope, filters)[None]
-    return {key: sum(child[key] for child in by_child.values()) for key in ("open", "overdue")}
-
-
-def _live_open(conn, scope: Scope, filters: Filters, by_child: bool = False) -> dict:
-    """Open and overdue cases now, by the partial index on open cases."""
-    if filters.statuses and not {"open", "overdue"} & set(filters.statuses):
-        return {} if by_child else {None: {"open": 0, "overdue": 0}}  # closed ones only
-    where = raw_where(filters, scope).add("c.status = 'open'")
-    for code, _, level in scope.breadcrumb:
-        # The scope's street and community as well: the index on open cases leads with them.
-        if 2 <= level < scope.level:
-            where.add(f"c.{LEVEL_COLUMN[level]} = :above_{level}", **{f"above_{level}": code})
-    key = f"c.{child_column(scope)}" if by_child else "NULL"
-    query = (f"SELECT {key} AS code, count(*) AS open, "
-             f"count(*) FILTER (WHERE c.deadline < now()) AS overdue "
-             f"FROM case_event c WHERE {where.sql} GROUP BY 1")
-    rows = run(conn, query, where.params).mappings()
-    found = {r["code"]: {"open": int(r["open"]), "overdue": int(r["overdue"])} for r in rows}
-    return found if by_child else {None: found.get(None, {"open": 0, "overdue": 0})}
-
-
 def _mixes(conn, scope, filters, zone, fast: bool) -> dict[str, list[dict]]:
     """The channel mix and the top 10 categories, from one pass over the rows (grouping
     sets). Mixes need the category and channel columns: the full-grain aggregates."""
@@ -289,7 +283,9 @@ def _mixes(conn, scope, filters, zone, fast: bool) -> dict[str, list[dict]]:
 
 
 def trend(conn, scope: Scope, filters: Filters, zone: str, fast: bool) -> dict:
-    """Cases per day, or per week when the range is long."""
+    """Cases per local day, or per week (from Monday) when the range is long: every period
+    of the range, those without cases as 0; a week only partly inside the range is
+    ``partial`` (its ``days`` say how many of its days are)."""
     days = (filters.end - filters.start).days if filters.start and filters.end else 10_000
     unit = "week" if days > TREND_WEEKLY_AFTER_DAYS else "day"
     rows = _scope_rows(scope, filters, zone, fast, weeks=unit == "week", counts=True)
@@ -297,8 +293,40 @@ def trend(conn, scope: Scope, filters: Filters, zone: str, fast: bool) -> dict:
                        ("(c.reported_at AT TIME ZONE :tz)::date", "count(*)"))
     query = (f"SELECT date_trunc('{unit}', {bucket})::date AS period, {measure} AS n "
              f"FROM {rows.sql} GROUP BY 1 ORDER BY 1")
-    points = run(conn, query, {**rows.params, "tz": zone})
-    return {"unit": unit, "points": [{"period": p.isoformat(), "n": int(n)} for p, n in points]}
+    counts = {p: int(n) for p, n in run(conn, query, {**rows.params, "tz": zone})}
+    first, end = _local_days(filters, zone)
+    return {"unit": unit, "points": _series(counts, unit, first, end)}
+
+
+def _local_days(filters: Filters, zone: str) -> tuple[date | None, date | None]:
+    """The range's first local day and the local day after its last (None: open)."""
+    local = ZoneInfo(zone)
+    first = filters.start.astimezone(local).date() if filters.start else None
+    if filters.end is None:
+        return first, None
+    end = filters.end.astimezone(local)
+    return first, end.date() + timedelta(days=0 if end.time() == time(0) else 1)
+
+
+def _series(counts: dict[date, int], unit: str, first: date | None,
+            end: date | None) -> list[dict]:
+    """Every period from the range's first to its last (an open side: the first or last
+    period with cases), 0 where ``counts`` has none, weeks marked when partly outside."""
+    step = timedelta(days=7 if unit == "week" else 1)
+    monday = (lambda d: d - timedelta(days=d.weekday())) if unit == "week" else (lambda d: d)
+    low = monday(first) if first else min(counts, default=None)
+    high = monday(end - timedelta(days=1)) if end else max(counts, default=None)
+    points, period = [], low
+    while low is not None and high is not None and period <= high:
+        point = {"period": period.isoformat(), "n": counts.get(period, 0)}
+        if unit == "week":
+            inside = sum(1 for i in range(7) if (first is None or period + timedelta(i) >= first)
+                         and (end is None or period + timedelta(i) < end))
+            if inside < 7:
+                point.update(partial=True, days=inside)
+        points.append(point)
+        period += step
+    return points
 
 
 def point_counts(conn, scope: Scope, filters: Filters) -> dict:

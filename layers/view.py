@@ -11,18 +11,20 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import Connection, Engine, text
 
 from layers import alarms as alarm_list
+from layers import backlog as stock
 from layers import hotspots as hot
 from layers.access import scope_for
 from layers.admin import units
 from layers.bins import case_bins
 from layers.cases import local_zone, raw_where
 from layers.catalog import default_catalog
+from layers.errors import BadParameter
 from layers.features import map_points, one
 from layers.filters import Filters, parse_filters
 from layers.freshness import DEFAULT_THRESHOLDS, Thresholds, elsewhere, feeds
@@ -30,6 +32,7 @@ from layers.kpi import with_children
 from layers.scope import Scope
 from layers.times import iso
 from onemap.principal import Principal
+from onemap.settings import DUE_SOON_HOURS
 
 # Individual case points only below the street level (a community holds a few thousand);
 # above it they are binned with their counts.
@@ -39,8 +42,12 @@ ZOOM_FOR_LEVEL = {0: 10, 1: 11, 2: 12, 3: 13.5, 4: 15}
 LATEST = """
 SELECT c.id, c.reported_at, c.category_1, c.category_2, c.channel, c.status, c.deadline,
        c.closed_at, c.address, c.grid_code, c.community_code
-FROM case_event c WHERE {where} ORDER BY c.reported_at DESC LIMIT :limit
+FROM case_event c WHERE {where} ORDER BY {order} LIMIT :limit
 """
+# The case table's orders: the newest cases of the range, or the backlog (the open cases
+# now, whatever the range) most overdue first.
+CASE_ORDERS = {"latest": "c.reported_at DESC, c.id",
+               "overdue": "c.deadline ASC NULLS LAST, c.reported_at, c.id"}
 
 
 @dataclass(frozen=True)
@@ -55,21 +62,25 @@ class ReadLimits:
 
 def view(engine: Engine, params: Mapping, zone: str, layers: set[str],
          who: Principal, *, reads: ReadLimits = ReadLimits(),
-         thresholds: Thresholds = DEFAULT_THRESHOLDS) -> dict:
+         thresholds: Thresholds = DEFAULT_THRESHOLDS,
+         soon_hours: float = DUE_SOON_HOURS) -> dict:
     """The data of one view as ``who`` may see it: ``layers`` names the optional map layers
-    switched on; ``params["device"]`` a device to show on the map (``focus``); times are in
-    the deployment's ``zone``; ``thresholds`` say when a feed is stale and a device
-    offline."""
+    switched on; ``params["device"]`` a device to show on the map (``focus``);
+    ``params["cases"]`` the case table's order (``CASE_ORDERS``); times are in the
+    deployment's ``zone``; ``thresholds`` say when a feed is stale and a device offline;
+    open cases due within ``soon_hours`` are due soon."""
     with engine.connect() as conn:
         days = local_zone(conn, zone)  # the zone the aggregates count days in
         filters = parse_filters(params, days,
                                 device_offline_after=thresholds.device_offline)
         scope = scope_for(conn, who, filters.scope)
-        data = with_children(conn, scope, filters, days)
+        data = with_children(conn, scope, filters, days, soon_hours)
         data["units"] = _shapes(conn, scope)
         data["breadcrumb"] = [{"code": c, "name": n, "level": lv} for c, n, lv in scope.breadcrumb]
         data["bbox"] = scope.bbox
-        data["latest"] = latest_cases(conn, scope, filters, zone)
+        now = datetime.fromisoformat(data["backlog"]["now"])
+        data["latest"] = latest_cases(conn, scope, filters, zone, now, soon_hours,
+                                      order=str(params.get("cases") or "latest"))
         alarms = alarm_list.active_alarms(conn, scope, filters, reads.alarms)
         data["alarms"], data["alarms_total"] = alarms["features"], alarms["numberMatched"]
         data["focus"] = (alarm_list.device(conn, scope, str(params["device"]))
@@ -78,6 +89,9 @@ def view(engine: Engine, params: Mapping, zone: str, layers: set[str],
         data["feeds"] = feeds(conn, thresholds, zone)
         data["elsewhere"] = (elsewhere(conn, scope, filters, days)
                              if data["cases"]["total"] == 0 else None)
+        cases = data["layers"].get("cases")
+        if cases and not cases.get("binned"):  # points, not bins: each its own mark
+            _mark_points(cases, now, soon_hours)
     return data
 
 
@@ -112,13 +126,14 @@ class ViewCache:
         return len(self._entries)
 
     def view(self, engine: Engine, params: Mapping, zone: str, layers: set[str],
-             who: Principal, loaded: datetime | None) -> dict:
+             who: Principal, loaded: datetime | None,
+             soon_hours: float = DUE_SOON_HOURS) -> dict:
         """:func:`view`, from the cache when a fresh entry exists (``loaded``: the newest
         committed batch, see :func:`last_load`)."""
         if self.seconds <= 0 or self.max_bytes <= 0:
             return view(engine, params, zone, layers, who, reads=self.reads,
-                        thresholds=self.thresholds)
-        key = (who.role, who.scope, who.personal, zone, loaded, frozenset(layers),
+                        thresholds=self.thresholds, soon_hours=soon_hours)
+        key = (who.role, who.scope, who.personal, zone, loaded, frozenset(layers), soon_hours,
                tuple(sorted((k, str(v)) for k, v in params.items() if v is not None)))
         with self._lock:
             found = self._fresh(key)
@@ -132,7 +147,7 @@ class ViewCache:
                 return found
             try:
                 data = view(engine, params, zone, layers, who, reads=self.reads,
-                            thresholds=self.thresholds)
+                            thresholds=self.thresholds, soon_hours=soon_hours)
                 self._keep(key, data, footprint(data))
             finally:
                 with self._lock:
@@ -232,22 +247,46 @@ def _layers(conn, scope: Scope, filters: Filters, zone: str, wanted: set[str],
 
 
 def latest_cases(conn: Connection, scope: Scope, filters: Filters, zone: str,
-                 limit: int = LIST_LIMIT) -> list[dict]:
-    """The newest cases of the view, for the case table (times in the local ``zone``)."""
+                 now: datetime, soon_hours: float = DUE_SOON_HOURS, limit: int = LIST_LIMIT,
+                 order: str = "latest") -> list[dict]:
+    """The case table (times in the local ``zone``): the newest cases of the view, or with
+    ``order="overdue"`` the backlog (open cases now under every filter but the range) most
+    overdue first; each with its overdue or due-soon ``due`` mark against ``now``
+    (:func:`layers.backlog.mark`)."""
+    if order not in CASE_ORDERS:
+        raise BadParameter("cases", order, f"must be one of {', '.join(CASE_ORDERS)}")
+    if order == "overdue":
+        filters = replace(filters, start=None, end=None)
     where = raw_where(filters, scope)
-    rows = conn.execute(text(LATEST.format(where=where.sql)), {**where.params, "limit": limit})
-    return [{k: (iso(v, zone) if isinstance(v, datetime) else v) for k, v in r.items()}
-            for r in rows.mappings()]
+    if order == "overdue":
+        where.add("c.status = 'open'")
+    query = LATEST.format(where=where.sql, order=CASE_ORDERS[order])
+    rows = conn.execute(text(query), {**where.params, "limit": limit}).mappings()
+    return [{**{k: (iso(v, zone) if isinstance(v, datetime) else v) for k, v in r.items()},
+             "due": stock.mark(r["status"], r["deadline"], now, soon_hours)} for r in rows]
 
 
-def case_detail(engine: Engine, case_id: str, who: Principal, zone: str) -> dict:
-    """One case of ``who``'s area with its lifecycle stages (times in the local ``zone``);
-    the reporter masked unless ``who`` holds the grant (kiosks get no personal fields)."""
+def _mark_points(collection: dict, now: datetime, soon_hours: float) -> None:
+    """Each case point's overdue or due-soon mark, in place of its deadline."""
+    for feature in collection["features"]:
+        props = feature["properties"]
+        props["due"] = stock.mark(props["status"], props.pop("deadline"), now, soon_hours)
+
+
+def case_detail(engine: Engine, case_id: str, who: Principal, zone: str,
+                soon_hours: float = DUE_SOON_HOURS) -> dict:
+    """One case of ``who``'s area with its lifecycle stages (times in the local ``zone``)
+    and its overdue or due-soon mark now; the reporter masked unless ``who`` holds the
+    grant (kiosks get no personal fields)."""
     catalog = default_catalog()
     with engine.connect() as conn:
         feature = one(conn, catalog.get("cases"), scope_for(conn, who, None), case_id,
                       personal=who.personal, zone=zone)
-    return feature["properties"]
+        now = stock.database_now(conn)
+    case = feature["properties"]
+    deadline = datetime.fromisoformat(case["deadline"]) if case.get("deadline") else None
+    return {**case, "now": iso(now, zone),
+            "due": stock.mark(case["status"], deadline, now, soon_hours)}
 
 
 def vocabularies(engine: Engine, who: Principal) -> dict[str, list[str]]:

@@ -8,6 +8,7 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DUE_SOON_HOURS = 24.0  # an open case whose deadline is this close is 即将超期
 
 
 class Settings(BaseSettings):
@@ -59,6 +60,8 @@ class Settings(BaseSettings):
                                      "no device has reported for this long")
     device_offline_minutes: float = Field(default=30, gt=0, description="a device not heard "
                                           "of for this long counts as offline")
+    due_soon_hours: float = Field(default=DUE_SOON_HOURS, gt=0, description="an open case "
+                                  "due within this many hours counts as due soon (即将超期)")
     debug: bool = False
     secret_key: str | None = Field(default=None, description="signs session cookies; by "
                                    "default a random key kept in HOME/secret_key")

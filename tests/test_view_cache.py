@@ -30,7 +30,8 @@ def reads(monkeypatch):
     """Count the reads behind the cache (each answer names who caused it)."""
     calls: list[tuple] = []
 
-    def fake_view(engine, params, zone, layers, who, reads=None, thresholds=None):
+    def fake_view(engine, params, zone, layers, who, reads=None, thresholds=None,
+                  soon_hours=None):
         calls.append((who.name, dict(params)))
         time.sleep(0.05)
         return {"for": who.name, "params": dict(params)}
@@ -120,7 +121,8 @@ def test_identical_requests_together_read_once(reads):
 def big(reads_list):
     """A fake view of about 100 kB (a string of its own per answer)."""
 
-    def fake_view(engine, params, zone, layers, who, reads=None, thresholds=None):
+    def fake_view(engine, params, zone, layers, who, reads=None, thresholds=None,
+                  soon_hours=None):
         reads_list.append((who.name, dict(params)))
         return {"for": who.name, "blob": "x" * 100_000 + str(len(reads_list))}
 

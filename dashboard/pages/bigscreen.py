@@ -14,18 +14,20 @@ from dashboard import ids
 from dashboard.auth import current_principal
 from dashboard.components import (
     database_banner,
+    due_text,
     feed_times,
     graph_config,
     kpi_cards,
+    period_words,
     seen,
     stale_warnings,
+    status_words,
 )
 from dashboard.figures import bars_figure, map_figure, trend_figure
 from dashboard.messages import t
 from dashboard.services import services
-from dashboard.state import parse
+from dashboard.state import RANGES, parse
 from layers.errors import LayerError
-from layers.times import shown
 from layers.view import last_load, tour_codes
 
 dash.register_page(__name__, path="/bigscreen", title="一张图 · 指挥中心")
@@ -34,18 +36,22 @@ dash.register_page(__name__, path="/bigscreen", title="一张图 · 指挥中心
 BS = {name: f"bs-{name}" for name in (ids.MAP, ids.KPIS, ids.BREADCRUMB, ids.TREND,
                                       ids.CATEGORIES, ids.TICKER, ids.ASOF, ids.BANNER,
                                       ids.REFRESH, ids.TOUR, ids.TOUR_STATE, ids.CLOCK)}
+BS_PERIOD = "bs-period"
 TOUR_S = 20
 BIG_LAYERS = ("units", "hotspots", "iot")
+WALL_RANGE = "30d"  # the flows' period unless the address names one (?range=today…)
 
 
 def layout(refresh: str | None = None, tour: str | None = None, **query) -> html.Div:
     state = parse("?" + urlencode(query))
+    range_ = query.get("range") if query.get("range") in RANGES else WALL_RANGE
     seconds = _seconds(refresh, services().settings.refresh_seconds)
     chart = {"config": graph_config(displayModeBar=False, staticPlot=True, responsive=True),
              "className": "chart", "style": {"height": "100%"}}
     return html.Div([
         html.Header([html.H1(t("bigscreen.title", state.lang)),
                      html.Div(id=BS[ids.BREADCRUMB], className="where"),
+                     html.Div(id=BS_PERIOD, className="period"),
                      html.Div(id=BS[ids.ASOF], className="asof"),
                      html.Div(id=BS[ids.CLOCK], className="clock")], className="bs-header"),
         html.Div(id=BS[ids.BANNER]),
@@ -59,6 +65,7 @@ def layout(refresh: str | None = None, tour: str | None = None, **query) -> html
         html.Div(html.Div(id=BS[ids.TICKER], className="ticker-track"), className="ticker"),
         dcc.Store(id="bs-lang", data=state.lang),
         dcc.Store(id="bs-zone", data=services().settings.timezone),
+        dcc.Store(id="bs-range", data=range_),
         dcc.Store(id="bs-screen"),
         dcc.Store(id=BS[ids.TOUR_STATE], data={"index": -1, "on": tour != "off"}),
         dcc.Interval(id=BS[ids.REFRESH], interval=seconds * 1000),
@@ -108,20 +115,23 @@ clientside_callback(
     Output(BS[ids.BREADCRUMB], "children"), Output(BS[ids.TREND], "figure"),
     Output(BS[ids.CATEGORIES], "figure"), Output(BS[ids.TICKER], "children"),
     Output(BS[ids.ASOF], "children"), Output(BS[ids.BANNER], "children"),
+    Output(BS_PERIOD, "children"),
     Input(BS[ids.REFRESH], "n_intervals"), Input(BS[ids.TOUR_STATE], "data"),
-    Input("bs-screen", "data"), State("bs-lang", "data"),
+    Input("bs-screen", "data"), State("bs-lang", "data"), State("bs-range", "data"),
 )
-def refresh(_tick, tour, screen, lang):
-    """Redraw the current stop of the tour (the district first, then each street)."""
+def refresh(_tick, tour, screen, lang, range_):
+    """Redraw the current stop of the tour (the district first, then each street): the
+    backlog now, the flows of the wall's period (said in the header)."""
     svc = services()
     zone = svc.settings.timezone
     try:
         scope = _tour_stop(svc, tour["index"])
-        params = {"range": "30d", **({"scope": scope} if scope else {})}
+        params = {"range": range_, **({"scope": scope} if scope else {})}
         data = svc.views.view(svc.read_engine, params, zone, set(BIG_LAYERS),
-                              current_principal(), last_load(svc.read_engine))
+                              current_principal(), last_load(svc.read_engine),
+                              svc.settings.due_soon_hours)
     except (SQLAlchemyError, LayerError) as exc:
-        return (*[no_update] * 7, database_banner(exc, lang))
+        return (*[no_update] * 7, database_banner(exc, lang), no_update)
     crumbs = " › ".join(c["name"] for c in data["breadcrumb"])
     width, height = (screen or {}).get("w", 1920), (screen or {}).get("h", 1080)
     scale = width / 1920
@@ -129,12 +139,13 @@ def refresh(_tick, tour, screen, lang):
         scaled(map_figure(data, BIG_LAYERS, "total", lang, svc.settings.tile_url, dark=True,
                           size=(width * 0.5, height * 0.8), tile_crs=svc.settings.tile_crs),
                scale),
-        kpi_cards(data, lang), crumbs,
+        kpi_cards(data, lang, range_), crumbs,
         scaled(trend_figure(data["trend"], lang, dark=True), scale),
         scaled(bars_figure(data["categories"], t("chart.categories", lang), dark=True), scale),
         _ticker(data, lang, zone),
         feed_times(data["feeds"], lang, zone),
         stale_warnings(data["feeds"], lang, zone) or None,
+        t("bigscreen.period", lang).format(period=period_words(data["period"], range_, lang)),
     )
 
 
@@ -165,15 +176,16 @@ def _tour_stop(svc, index: int) -> str | None:
 
 
 def _ticker(data: dict, lang: str, zone: str) -> list:
-    """Overdue cases (with their deadline) and alarms (with their last report), local
-    times."""
-    overdue = [c for c in data["latest"] if c["status"] == "open" and c["deadline"]
-               and c["deadline"] < data.get("now", "9999")]
-    items = [f"⚠ {t('kpi.overdue', lang)} {c['id']} {c['category_1']}/{c['category_2'] or ''}"
-             f" {t('stage.deadline', lang)} {shown(c['deadline'], zone)}"
-             for c in overdue[:10]]
-    items += [f"🔴 {a['properties']['kind']} {a['properties'].get('grid_name') or ''} "
-              f"{seen(a['properties'].get('last_seen'), lang, zone)}"
+    """The view's newest overdue cases, then those due soon, each with how long over or
+    left (marked against the database's clock by the read side), then the alarms with their
+    last report (local times)."""
+    cases = [c for due, most in (("overdue", 10), ("due_soon", 5))
+             for c in [c for c in data["latest"] if c["due"] and c["due"]["due"] == due][:most]]
+    items = [(f"{'⚠' if c['due']['due'] == 'overdue' else '⏳'} {status_words(c, lang)} "
+              f"{c['id']} {c['category_1']}/{c['category_2'] or ''} · {due_text(c['due'], lang)}",
+              f"tick case {c['due']['due']}") for c in cases]
+    items += [(f"🔴 {a['properties']['kind']} {a['properties'].get('grid_name') or ''} "
+               f"{seen(a['properties'].get('last_seen'), lang, zone)}", "tick alarm")
               for a in data["alarms"][:10]]
-    return [html.Span(text, className="tick") for text in items] or [
+    return [html.Span(text, className=kind) for text, kind in items] or [
         html.Span(t("bigscreen.ticker", lang), className="tick")]

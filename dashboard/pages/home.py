@@ -70,7 +70,8 @@ def _shell(state: ViewState, body) -> html.Div:
 def _body(state: ViewState, words: dict) -> html.Div:
     chart = {"config": ui.graph_config(displayModeBar=False), "className": "chart"}
     tabs = dcc.Tabs([
-        dcc.Tab(html.Div(id=ids.CASES), label=t("table.cases", state.lang)),
+        dcc.Tab([ui.case_order(state), html.Div(id=ids.CASES)],
+                label=t("table.cases", state.lang)),
         dcc.Tab(html.Div(id=ids.HOTSPOTS), label=t("table.hotspots", state.lang)),
         dcc.Tab(html.Div(id=ids.ALARMS), label=t("table.alarms", state.lang)),
     ])
@@ -94,19 +95,21 @@ def _body(state: ViewState, words: dict) -> html.Div:
     Output(ids.URL, "search"),
     Input(ids.RANGE, "value"), Input(ids.CATEGORY, "value"), Input(ids.SUBCATEGORY, "value"),
     Input(ids.CHANNEL, "value"), Input(ids.STATUS, "value"), Input(ids.LAYERS, "value"),
-    Input(ids.METRIC, "value"),
+    Input(ids.METRIC, "value"), Input(ids.CASE_ORDER, "value"),
     State(ids.URL, "search"),
     prevent_initial_call=True,
 )
-def controls_to_url(range_, category, subcategory, channel, status, layers, metric, search):
-    """Filters, layers and metric become the URL (the shareable state)."""
+def controls_to_url(range_, category, subcategory, channel, status, layers, metric, order,
+                    search):
+    """Filters, layers, metric and the case table's order become the URL (the shareable
+    state)."""
     state = parse(search)
     # A subcategory narrows its top-level category: the finer choice is the filter.
     chosen = tuple(subcategory or ()) or tuple(category or ())
     return replace(
         state, range=range_ or "90d", start=None, end=None, category=chosen,
         channel=tuple(channel or ()), status=tuple(status or ()), layers=tuple(layers or ()),
-        metric=metric or "total").query()
+        metric=metric or "total", cases=order or "latest").query()
 
 
 # A click on a unit drills down: the scope changes in the URL right in the browser (no
@@ -166,8 +169,9 @@ def render(search, tick):
     except_ms = min(RETRY_MS, refresh_ms)
     zone = svc.settings.timezone
     try:
-        data = svc.views.view(svc.read_engine, state.view_params(), zone, set(state.layers),
-                              current_principal(), last_load(svc.read_engine))
+        data = svc.views.view(svc.read_engine, {**state.view_params(), "cases": state.cases},
+                              zone, set(state.layers), current_principal(),
+                              last_load(svc.read_engine), svc.settings.due_soon_hours)
     except LayerError as exc:
         return (*[no_update] * 11, html.Div(user_message(exc, state.lang),
                                              className="banner warn"), no_update,
@@ -190,13 +194,15 @@ def draw(data: dict, state: ViewState, tile_url: str | None = None,
     labels = {k: t(f"resolution.{k}", lang) for k in data["cases"]["resolution"]}
     return (
         map_figure(data, state.layers, state.metric, lang, tile_url, tile_crs=tile_crs),
-        ui.kpi_cards(data, lang),
+        ui.kpi_cards(data, lang, None if state.start or state.end else state.range),
         ui.breadcrumb(data["breadcrumb"], state),
         trend_figure(data["trend"], lang),
         bars_figure(data["categories"], t("chart.categories", lang)),
         share_figure({c["key"]: c["n"] for c in data["channels"]}, t("chart.channels", lang), {}),
         share_figure(data["cases"]["resolution"], t("chart.resolution", lang), labels),
-        html.Div([ui.list_note(min(len(data["latest"]), ui.CASE_ROWS), data["cases"]["total"],
+        # The backlog order lists the open cases now; the newest, the period's cases.
+        html.Div([ui.list_note(min(len(data["latest"]), ui.CASE_ROWS),
+                               data["cases"]["open" if state.cases == "overdue" else "total"],
                                lang, "case"),
                   ui.case_rows(data["latest"], lang, zone)]) if data["latest"] else
         html.P(t("empty.view", lang)),
@@ -234,7 +240,7 @@ def show_case(clicks, search):
     svc = services()
     try:
         case = case_detail(svc.read_engine, ctx.triggered_id["id"], current_principal(),
-                           svc.settings.timezone)
+                           svc.settings.timezone, svc.settings.due_soon_hours)
     except (SQLAlchemyError, LayerError) as exc:
         return html.Div(user_message(exc, state.lang), className="banner error")
     return ui.timeline(case, state.lang, svc.settings.timezone)
