@@ -12,7 +12,11 @@ Phases, each bounded in time, all on loopback:
   2. the same workload while the database is stopped once in the middle and started again:
      during the outage views may show the "database unavailable" banner (the designed
      answer), never a 5xx; after the database is back, no request may fail;
-  3. baseline: phase 1's workload against ``onemap serve`` without ``--prod`` (one process).
+  3. baseline: phase 1's workload against ``onemap serve`` without ``--prod`` (one process);
+  A. adversarial, after phase 1: the same workload while an analyst asks for hundreds of
+     distinct views (each with every layer), six clients export ~50k rows each over and over
+     at once, and filter lists of 600,000 items arrive; every worker's resident memory is
+     sampled throughout: it must stay under 600 MB, and the sessions' p95 under 500 ms.
 
 The database is a private cluster in ``.onemap/bench-load/`` (phase 2 stops it, so it must
 not be the cluster others work on) holding a copy of the M city that
@@ -24,7 +28,8 @@ The client is one thread per session with its own ``requests`` session (cookie j
 phase is reported too, since other work on a shared machine competes for the same cores.
 
 Run: ``python -m bench.bench_serve_load``. ``BENCH_LOAD_SECONDS`` (default 90) bounds each
-phase, ``BENCH_LOAD_SESSIONS`` (50) the sessions, ``BENCH_LOAD_BASELINE=0`` skips phase 3.
+phase, ``BENCH_LOAD_SESSIONS`` (50) the sessions, ``BENCH_LOAD_BASELINE=0`` skips phase 3,
+``BENCH_LOAD_ADVERSARY=0`` the adversarial phase.
 """
 
 from __future__ import annotations
@@ -75,6 +80,10 @@ THINK_S = (4.0, 12.0)         # a person reads a view (map, KPIs, charts) before
 KIOSK_REFRESH_S = 10.0        # big screens redraw this often (the tour moves every 2nd)
 OUTAGE_S = 5.0                # phase 2: the database stays down this long
 P95_TARGET_MS = 500.0
+RSS_TARGET_MB = 600.0         # the adversarial phase: no worker grows past this
+ADVERSARY_EXPORTS = 6         # concurrent exports, each started again when it ends
+EXPORT_ROWS = 50_000          # about this many rows in each
+LONG_LIST = 600_000           # items in one filter list
 TIMEOUT_S = 60.0
 PASSWORD = "bench-load-pass"
 # Who the 50 sessions are: street officials spread over the streets, the command centre
@@ -131,6 +140,7 @@ class City:
     officials: list[tuple[str, str]] = field(default_factory=list)  # (name, street)
     centre: list[str] = field(default_factory=list)
     kiosk_tokens: list[str] = field(default_factory=list)
+    analyst: str = ""
 
 
 def prepare_city(url: str) -> City:
@@ -158,6 +168,7 @@ def prepare_city(url: str) -> City:
               for i in range(8)]
     wanted += [(f"bench-cc-{i}", "command_center", None) for i in range(3)]
     wanted += [(f"bench-kiosk-{i}", "kiosk", None) for i in range(2)]
+    wanted += [("bench-analyst", "analyst", None)]
     for name, role, scope in wanted:
         try:
             token = add_user(engine, name, role, scope,
@@ -166,6 +177,8 @@ def prepare_city(url: str) -> City:
             token = set_password(engine, name, None if role == "kiosk" else PASSWORD)
         if role == "kiosk":
             city.kiosk_tokens.append(token)
+        elif role == "analyst":
+            city.analyst = name
         elif role == "street_official":
             city.officials.append((name, scope))
         else:
@@ -622,6 +635,175 @@ def restart_database(cluster: LocalCluster, after: float):
     return disrupt
 
 
+# -- the adversarial phase -------------------------------------------------------------------
+def worker_pids(arbiter: int) -> list[int]:
+    """The gunicorn workers: the arbiter's children."""
+    try:
+        return [int(k) for task in Path(f"/proc/{arbiter}/task").iterdir()
+                for k in (task / "children").read_text().split()]
+    except OSError:
+        return []
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def export_window(url: str, city: City) -> dict:
+    """A street and a period holding about ``EXPORT_ROWS`` cases: one export's query."""
+    street = city.children[city.district][0]
+    with psycopg.connect(url) as conn:
+        start = conn.execute(
+            "SELECT reported_at FROM case_event WHERE street_code = %s "
+            "ORDER BY reported_at DESC OFFSET %s LIMIT 1", (street, EXPORT_ROWS)).fetchone()
+    return {"scope": street, **({"start": start[0].isoformat()} if start else {})}
+
+
+def adversaries(base: str, city: City, arbiter: int, window: dict, seconds: float):
+    """The adversarial phase's disruption: distinct views, concurrent exports and long
+    filter lists until the phase ends, with every worker's memory sampled meanwhile."""
+
+    def disrupt(t0: float) -> dict:
+        stop_at = t0 + seconds - 2
+        found: dict = {"views": Counter(), "exports": Counter(), "long_lists": [],
+                       "peak_rss_mb": {}}
+        done = threading.Event()
+
+        def sample_memory() -> None:
+            while not done.is_set():
+                for pid in worker_pids(arbiter):
+                    found["peak_rss_mb"][pid] = max(found["peak_rss_mb"].get(pid, 0.0),
+                                                    rss_mb(pid))
+                time.sleep(0.5)
+
+        threads = [threading.Thread(target=sample_memory, daemon=True),
+                   threading.Thread(target=distinct_views, daemon=True,
+                                    args=(base, city, stop_at, found["views"])),
+                   threading.Thread(target=long_lists, daemon=True,
+                                    args=(base, city, stop_at, found["long_lists"]))]
+        threads += [threading.Thread(target=exports, daemon=True,
+                                     args=(base, city, window, stop_at, found["exports"]))
+                    for _ in range(ADVERSARY_EXPORTS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads[1:]:
+            thread.join(seconds + TIMEOUT_S)
+        done.set()
+        threads[0].join(5)
+        found["peak_rss_mb"] = {str(k): round(v, 1) for k, v in found["peak_rss_mb"].items()}
+        return {"adversary": found}
+
+    return disrupt
+
+
+def _analyst(base: str, city: City) -> tuple[requests.Session, Callbacks, str | None]:
+    """The analyst signed in, the page's callbacks, and the page's end id."""
+    http = requests.Session()
+    http.post(base + "/login", data={"name": city.analyst, "password": PASSWORD, "next": "/"},
+              allow_redirects=False, timeout=TIMEOUT_S).raise_for_status()
+    callbacks = Callbacks(http.get(base + "/_dash-dependencies", timeout=TIMEOUT_S).json())
+    page = http.get(base + "/", headers={"Accept": "text/html"}, timeout=TIMEOUT_S).text
+    found = re.search(r'"end_id":\s*"([^"]+)"', page)
+    return http, callbacks, found.group(1) if found else None
+
+
+def _post_callback(http, base: str, end_id, dep: dict, values: dict, changed: list[str]):
+    path = "/_dash-update-component" + (f"?endId={end_id}" if end_id else "")
+    return http.post(base + path, json=Callbacks.payload(dep, values, changed),
+                     timeout=TIMEOUT_S)
+
+
+def distinct_views(base: str, city: City, stop_at: float, outcome: Counter) -> None:
+    """One analyst asks for view after view, none the same (every unit × range × status,
+    with every layer on), as fast as they are answered."""
+    http, callbacks, end_id = _analyst(base, city)
+    units = [city.district, *(c for kids in city.children.values() for c in kids)]
+    combos = ((u, r, st) for st in STATUSES for r in RANGES for u in units)
+    layers = "units,hotspots,hexbins,iot,facilities,cases"
+    for unit, range_, status in combos:
+        if time.monotonic() >= stop_at:
+            break
+        search = "?" + urlencode({"scope": unit, "range": range_, "layers": layers,
+                                  **({"status": ",".join(status)} if status else {})})
+        try:
+            answer = _post_callback(http, base, end_id, callbacks.render, {"url.search": search},
+                                    ["url.search"])
+            outcome[answer.status_code] += 1
+        except requests.RequestException as exc:
+            outcome[type(exc).__name__] += 1
+
+
+def exports(base: str, city: City, window: dict, stop_at: float, outcome: Counter) -> None:
+    """One client exporting about ``EXPORT_ROWS`` cases as CSV, again and again, reading the
+    answer as it streams."""
+    query = urlencode(window)
+    while time.monotonic() < stop_at:
+        try:
+            with requests.get(f"{base}/export/cases.csv?{query}", stream=True,
+                              auth=(city.analyst, PASSWORD), timeout=TIMEOUT_S) as answer:
+                size = sum(len(block) for block in answer.iter_content(1 << 16))
+            outcome[answer.status_code] += 1
+            outcome["bytes"] += size
+        except requests.RequestException as exc:
+            outcome[type(exc).__name__] += 1
+
+
+def long_lists(base: str, city: City, stop_at: float, answers: list) -> None:
+    """Filter lists of ``LONG_LIST`` items, in a view's URL and in the filter controls: each
+    must be refused quickly, not handed to the database."""
+    http, callbacks, end_id = _analyst(base, city)
+    items = [f"类别{i}" for i in range(LONG_LIST)]
+    while time.monotonic() < stop_at:
+        for kind, dep, values, changed in (
+                ("view", callbacks.render,
+                 {"url.search": "?" + urlencode({"category": ",".join(items)})}, ["url.search"]),
+                ("controls", callbacks.controls,
+                 {"filter-category.value": items, "filter-range.value": "90d",
+                  "url.search": ""}, ["filter-category.value"])):
+            started = time.monotonic()
+            try:
+                status = _post_callback(http, base, end_id, dep, values, changed).status_code
+            except requests.RequestException as exc:
+                status = type(exc).__name__
+            answers.append({"kind": kind, "status": status,
+                            "ms": round((time.monotonic() - started) * 1000)})
+        time.sleep(2)
+
+
+def adversary_metrics(phase: dict) -> list[dict]:
+    found = phase["adversary"]
+    everything = phase["kinds"]["all requests"]
+    peak = max(found["peak_rss_mb"].values(), default=0.0)
+    slowest = max((a["ms"] for a in found["long_lists"]), default=None)
+    server_errors = sum(n for k, n in {**found["views"], **found["exports"]}.items()
+                        if isinstance(k, int) and k >= 500)
+    server_errors += sum(isinstance(a["status"], int) and a["status"] >= 500
+                         for a in found["long_lists"])
+    return [
+        metric("adversarial: largest worker resident memory", round(peak, 1), "MB",
+               target=f"< {RSS_TARGET_MB:.0f}", met=peak < RSS_TARGET_MB),
+        metric(f"adversarial: the 50 sessions' p95 (p50 {everything['p50_ms']} ms, "
+               f"n={everything['n']})", everything["p95_ms"], "ms",
+               target=f"< {P95_TARGET_MS:.0f} ms", met=everything["p95_ms"] < P95_TARGET_MS),
+        metric("adversarial: the sessions' errors", everything["errors"] + everything["banners"],
+               "requests", target="0", met=everything["errors"] + everything["banners"] == 0),
+        metric("adversarial: distinct views answered", sum(
+            n for k, n in found["views"].items() if k == 200), "views"),
+        metric(f"adversarial: exports of ~{EXPORT_ROWS:,} rows completed",
+               found["exports"].get(200, 0), "exports"),
+        metric(f"adversarial: slowest answer to a {LONG_LIST:,}-item filter list", slowest,
+               "ms"),
+        metric("adversarial: 5xx answers to the adversaries", server_errors, "requests",
+               target="0", met=server_errors == 0),
+    ]
+
+
 # -- figures ---------------------------------------------------------------------------------
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
@@ -688,6 +870,12 @@ def main() -> None:
         steady = {**summary(samples, facts["wall_s"]), **facts}
         dump_samples(samples, "phase1")
         extra["phase1"] = {**steady, **facts}
+        if os.environ.get("BENCH_LOAD_ADVERSARY", "1") != "0":
+            samples_a, facts_a = run_phase(base, city, SECONDS, adversaries(
+                base, city, pid, export_window(url, city), SECONDS))
+            dump_samples(samples_a, "adversarial")
+            extra["adversarial"] = {**summary(samples_a, facts_a["wall_s"]), **facts_a}
+            metrics += adversary_metrics(extra["adversarial"])
         samples2, facts2 = run_phase(base, city, SECONDS,
                                      restart_database(cluster, SECONDS / 3))
         extra["phase2"] = {**summary(samples2, facts2["wall_s"]), **facts2,
@@ -702,7 +890,8 @@ def main() -> None:
     metrics += phase1_metrics(steady, baseline)
     metrics += phase2_metrics(extra["phase2"])
     print_table(metrics)
-    print(json.dumps({k: v for k, v in extra.items() if k.startswith("phase")}, indent=1,
+    print(json.dumps({k: v for k, v in extra.items() if k.startswith(("phase", "adv"))},
+                     indent=1,
                      ensure_ascii=False, default=str)[:6000])
     print(write_results("serve-load", metrics, url, extra))
 
