@@ -67,6 +67,7 @@ from bench.common import (
     write_results,
 )
 from onemap.cluster import LocalCluster
+from onemap.migrate import migrate
 from onemap.roles import create_database
 from onemap.settings import get_settings
 
@@ -103,6 +104,7 @@ def bench_cluster() -> LocalCluster:
                             (DATABASE,)).fetchone()
     if not have:
         copy_city(with_database(server_url(), DATABASE), cluster)
+    migrate(cluster.url(DATABASE))  # a copy kept from an older checkout: the current schema
     return cluster
 
 
@@ -558,6 +560,8 @@ def check_dash(doc: dict, expected: list[tuple[str, str]], view: bool) -> tuple[
     banner = banner_in(response)
     if banner and "error" in banner and "db-down" in json.dumps(response):
         return "banner", banner
+    if banner and "stale" in banner.split():
+        banner = None  # the designed word that the data is old (a kept city's always is)
     if banner:
         return "error", f"banner {banner}"
     missing = [f"{i}.{p}" for i, p in expected if p not in (response.get(i) or {})]
