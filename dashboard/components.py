@@ -151,7 +151,7 @@ def kpi_cards(data: dict, lang: str, range_: str | None = None) -> list:
 def stage_list(stages: dict[str, int], lang: str, soon_hours: float) -> html.Div:
     """The open cases by the stage they wait at (受理 分拨 处置 反馈 评价), now."""
     items = [html.Li([html.Span(t(f"stage.{stage}", lang), className="stage"),
-                      html.Span(f"{n:,}", className="n")], id=f"stage-{stage}")
+                      html.Span(f"{n:,}", className="n")], id=f"backlog-stage-{stage}")
              for stage, n in stages.items()]
     return html.Div([html.Div(t("kpi.stages", lang), className="label"),
                      html.Ul(items, className="stages")], className="card stages-card",

@@ -123,7 +123,7 @@ def number(page, selector: str) -> int:
 
 def shown_backlog(page, root: str = "") -> dict:
     shown = {key: number(page, f"{root} #kpi-{key}") for key in ("open", "overdue", "due_soon")}
-    shown.update({f"stage-{s}": number(page, f"{root} #stage-{s} .n") for s in STAGES})
+    shown.update({f"stage-{s}": number(page, f"{root} #backlog-stage-{s} .n") for s in STAGES})
     return shown
 
 
