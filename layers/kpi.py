@@ -224,7 +224,7 @@ def median_from_histogram(counts: list[int]) -> float | None:
     return None
 
 
-def _ratio(part: int, whole: int, digits: int = 4) -> float | None:
+def _ratio(part: int, whole: int, digits: int = 6) -> float | None:
     return round(part / whole, digits) if whole else None
 
 

@@ -114,7 +114,7 @@ def figures(rows: pd.DataFrame, closed: pd.Series, on_time: pd.Series) -> dict:
     NaN where unknown)."""
     known = on_time[closed].dropna()
     return {"total": len(rows), "closed": int(closed.sum()),
-            "on_time_rate": round(float(known.mean()), 4) if len(known) else None}
+            "on_time_rate": round(float(known.mean()), 6) if len(known) else None}
 
 
 def test_the_names_example_loads(fresh_db, serve, tmp_path):

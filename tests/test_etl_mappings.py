@@ -172,7 +172,7 @@ def figures(rows: pd.DataFrame) -> dict:
     flagged = closed[closed["是否超期"].isin(["是", "否"])]
     return {"total": len(rows), "closed": int(rows.closed.sum()),
             "open": int((~rows.closed).sum()), "above_grid": int(rows.above_grid.sum()),
-            "on_time_rate": round(float((flagged["是否超期"] == "否").mean()), 4)
+            "on_time_rate": round(float((flagged["是否超期"] == "否").mean()), 6)
             if len(flagged) else None}
 
 
