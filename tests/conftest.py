@@ -137,6 +137,20 @@ def city_db(city_loaded) -> str:
     return city_loaded[0]
 
 
+def sql_rows(url: str, query: str, *args) -> list[tuple]:
+    """Plain SQL on ``url`` (psycopg, %s placeholders): the rows, as tuples."""
+    with psycopg.connect(url) as conn:
+        return conn.execute(query, args).fetchall()
+
+
+def connected(url: str):
+    """A SQLAlchemy connection to ``url`` for a fixture to yield from, closed afterwards."""
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        yield connection
+    engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def engine(pg_url: str):
     eng = make_engine(pg_url)

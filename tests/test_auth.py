@@ -24,7 +24,15 @@ import zlib
 
 import psycopg
 import pytest
-from conftest import PASSWORD, DashServer, bluish_share, ensure_user, screenshot, unused_port
+from conftest import (
+    PASSWORD,
+    DashServer,
+    bluish_share,
+    ensure_user,
+    screenshot,
+    sql_rows,
+    unused_port,
+)
 from test_etl_bad_files import CASES_MAPPING, build_hierarchy
 from test_etl_kill import cases_frame
 
@@ -40,11 +48,6 @@ pytestmark = pytest.mark.db
 
 GUESSES = 24
 CASES = 300
-
-
-def sql(url: str, query: str, *args):
-    with psycopg.connect(url) as conn:
-        return conn.execute(query, args).fetchall()
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +142,7 @@ def test_parallel_guesses_check_at_most_three_passwords(district, serve, mode):
     statuses = [status for status, _ in answers]
     assert len(statuses) == GUESSES and set(statuses) <= {401, 429}, statuses
     checked = sorted(at for status, at in answers if status == 401)
-    counted = sql(district, "SELECT failures FROM login_failure WHERE name = 'victim'")[0][0]
+    counted = sql_rows(district, "SELECT failures FROM login_failure WHERE name = 'victim'")[0][0]
     assert counted == len(checked)
     assert len(checked) >= 3
     # After the 3rd failure the name waits 1 s, after the 4th 2 s, …: on a slow machine a
@@ -184,13 +187,13 @@ def test_basic_clients_hash_once_and_write_nothing(district, monkeypatch):
                for i in range(20)]
     assert answers == [200] * 20
     assert len(checks) == 1
-    assert sql(district, "SELECT count(*) FROM throttle_writes")[0][0] == 0
+    assert sql_rows(district, "SELECT count(*) FROM throttle_writes")[0][0] == 0
     wrong = base64.b64encode(b"qgis:not-the-password").decode()
     assert client.get("/api/kpi", headers={"Authorization": f"Basic {wrong}"}
                       ).status_code == 401
     assert len(checks) == 2  # a wrong password is always checked …
-    assert sql(district, "SELECT count(*) FROM throttle_writes")[0][0] > 0  # … and counted
-    assert sql(district, "SELECT failures FROM login_failure WHERE name = 'qgis'") == [(1,)]
+    assert sql_rows(district, "SELECT count(*) FROM throttle_writes")[0][0] > 0  # … and counted
+    assert sql_rows(district, "SELECT failures FROM login_failure WHERE name = 'qgis'") == [(1,)]
     set_password(make_engine(district), "qgis", "a brand new password")
     assert client.get("/api/kpi", headers={"Authorization": f"Basic {token}"}
                       ).status_code == 401  # the cached credentials die with the password
@@ -211,7 +214,7 @@ def test_the_cookie_holds_only_a_random_session_id(site, district):
     payload = cookie_payload(cookie)
     assert set(payload) <= {"sid", "_permanent"} and len(payload["sid"]) >= 40
     assert "ann" not in json.dumps(payload) and "analyst" not in json.dumps(payload)
-    stored = sql(district, "SELECT id_hash FROM app_session WHERE user_name = 'ann'")
+    stored = sql_rows(district, "SELECT id_hash FROM app_session WHERE user_name = 'ann'")
     assert payload["sid"] not in {row[0] for row in stored}  # only its hash is kept
 
 
@@ -337,18 +340,18 @@ def test_cross_site_navigation_to_a_personal_export_is_refused(site, district, b
     context = browser.new_context()
     page = context.new_page()
     audited = "SELECT count(*) FROM audit_log WHERE user_name = 'granted' AND action = 'export'"
-    before = sql(district, audited)[0][0]
+    before = sql_rows(district, audited)[0][0]
     try:
         site.login(page, "granted")
         page.goto(evil.url + "/")
         with page.expect_response(lambda r: r.url.startswith(site.url + "/export/")) as got:
             page.click("#go")
         assert got.value.status == 403
-        assert sql(district, audited)[0][0] == before
+        assert sql_rows(district, audited)[0][0] == before
         # The same export asked for from the dashboard itself is served.
         answer = page.request.get(link, headers={"Sec-Fetch-Site": "same-origin"})
         assert answer.status == 200 and answer.headers["cache-control"] == "no-store"
-        assert sql(district, audited)[0][0] == before + 1
+        assert sql_rows(district, audited)[0][0] == before + 1
     finally:
         context.close()
         evil.close()
@@ -407,13 +410,13 @@ def test_malformed_names_are_refused_not_stored(site, district, name):
     status, _, body = request(site.url + "/login?lang=en", "POST",
                               {"name": name, "password": "whatever-it-is"})
     assert status == 401 and b"Wrong user name or password" in body
-    longest = sql(district, "SELECT coalesce(max(length(name)), 0) FROM login_failure")[0][0]
+    longest = sql_rows(district, "SELECT coalesce(max(length(name)), 0) FROM login_failure")[0][0]
     assert longest <= 64
 
 
 def test_failure_rows_are_bounded_by_the_schema(district):
     with pytest.raises(psycopg.errors.CheckViolation):
-        sql(district, "INSERT INTO login_failure VALUES (%s, 1, now()) RETURNING 1", "a" * 65)
+        sql_rows(district, "INSERT INTO login_failure VALUES (%s, 1, now()) RETURNING 1", "a" * 65)
 
 
 # -- 16.14 and 16.6: when the database cannot say who is asking -----------------------------

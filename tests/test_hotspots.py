@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import psycopg
 import pytest
-from conftest import ensure_user, screenshot
+from conftest import connected, ensure_user, screenshot
 from esda.getisord import G_Local
 from libpysal.weights import W
 from scipy.stats import false_discovery_control, norm
@@ -33,7 +33,6 @@ from layers.hotspots import (
     p_values,
 )
 from layers.scope import resolve_scope
-from onemap.database import make_engine
 
 pytestmark = [pytest.mark.db]
 
@@ -51,10 +50,7 @@ def sql(url: str, query: str, *params) -> list[tuple]:
 
 @pytest.fixture(scope="module")
 def conn(city_db):
-    engine = make_engine(city_db)
-    with engine.connect() as connection:
-        yield connection
-    engine.dispose()
+    yield from connected(city_db)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
-from conftest import NYC_ZONE, PASSWORD
+from conftest import NYC_ZONE, PASSWORD, connected
 from sqlalchemy import text
 
 from etl import rollup
@@ -37,10 +37,7 @@ CATALOG = default_catalog()
 
 @pytest.fixture(scope="module")
 def conn(nyc_db):
-    engine = make_engine(nyc_db)
-    with engine.connect() as connection:
-        yield connection
-    engine.dispose()
+    yield from connected(nyc_db)
 
 
 def sql(conn, query: str, **params):

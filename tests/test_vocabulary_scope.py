@@ -10,9 +10,8 @@ from __future__ import annotations
 import json
 
 import pandas as pd
-import psycopg
 import pytest
-from conftest import PASSWORD, DashServer, ensure_user, screenshot
+from conftest import PASSWORD, DashServer, ensure_user, screenshot, sql_rows
 from test_etl_bad_files import CASES_MAPPING, build_hierarchy
 from test_etl_kill import cases_frame
 
@@ -26,11 +25,6 @@ SHARED_TOP = "城市管理"
 MAPPING = CASES_MAPPING.replace("  category_1: 类别\n", "  category_1: 类别\n  category_2: 子类\n")
 
 
-def sql(url: str, query: str, *args) -> list[tuple]:
-    with psycopg.connect(url) as conn:
-        return conn.execute(query, args).fetchall()
-
-
 @pytest.fixture(scope="module")
 def district(fresh_db, tmp_path_factory) -> str:
     url = fresh_db()
@@ -40,7 +34,7 @@ def district(fresh_db, tmp_path_factory) -> str:
     common = cases_frame(area, 200).assign(子类="一般")
     _load(url, common, folder / "common.csv", folder / "cases.yaml")
     # Ten more cases at the places of cases that fell in the other street.
-    there = sql(url, "SELECT ST_X(geom), ST_Y(geom) FROM case_event WHERE street_code = %s "
+    there = sql_rows(url, "SELECT ST_X(geom), ST_Y(geom) FROM case_event WHERE street_code = %s "
                      "ORDER BY id LIMIT 10", OTHER)
     assert len(there) == 10
     extra = common.head(10).assign(
@@ -54,7 +48,7 @@ def district(fresh_db, tmp_path_factory) -> str:
     for column, word in (("category_1", ONLY_THERE["category"]),
                          ("channel", ONLY_THERE["channel"]),
                          ("category_2", ONLY_THERE["sub"])):
-        streets = sql(url, f"SELECT DISTINCT street_code FROM case_event WHERE {column} = %s",
+        streets = sql_rows(url, f"SELECT DISTINCT street_code FROM case_event WHERE {column} = %s",
                       word)
         assert streets == [(OTHER,)], (column, streets)
     return url
@@ -76,7 +70,7 @@ def site(district):
 
 
 def own_words(url: str, column: str) -> set[str]:
-    return {r[0] for r in sql(url, f"SELECT DISTINCT {column} FROM case_event "
+    return {r[0] for r in sql_rows(url, f"SELECT DISTINCT {column} FROM case_event "
                                    f"WHERE street_code = %s AND {column} IS NOT NULL", OWN)}
 
 
@@ -110,7 +104,7 @@ def test_a_street_officials_dropdowns_hold_only_their_streets_words(site, distri
     page.wait_for_timeout(1_500)  # the subcategory options arrive by callback
     subs = dropdown_options(page, "filter-subcategory")
     screenshot(page, "official-vocabulary")
-    want = {r[0] for r in sql(district, "SELECT DISTINCT category_2 FROM case_event WHERE "
+    want = {r[0] for r in sql_rows(district, "SELECT DISTINCT category_2 FROM case_event WHERE "
                                         "street_code = %s AND category_1 = %s", OWN, SHARED_TOP)}
     assert subs == want and ONLY_THERE["sub"] not in subs
 
@@ -119,7 +113,7 @@ def test_the_analyst_still_sees_every_word(site, district, page):
     site.login(page, "analyst", PASSWORD)
     page.goto(site.url + "/?range=all")
     page.wait_for_selector("#filter-category", timeout=30_000)
-    everywhere = {r[0] for r in sql(district, "SELECT DISTINCT category_1 FROM case_event")}
+    everywhere = {r[0] for r in sql_rows(district, "SELECT DISTINCT category_1 FROM case_event")}
     assert dropdown_options(page, "filter-category") == everywhere
     assert ONLY_THERE["category"] in everywhere
 
@@ -138,7 +132,7 @@ def test_no_api_list_names_another_streets_words(site, district, page):
                                headers={"Origin": site.url})
     assert answer.status == 200
     offered = set(answer.json()["response"]["filter-subcategory"]["options"])
-    assert offered == {r[0] for r in sql(
+    assert offered == {r[0] for r in sql_rows(
         district, "SELECT DISTINCT category_2 FROM case_event WHERE street_code = %s "
                   "AND category_1 = ANY(%s)", OWN, [ONLY_THERE["category"], SHARED_TOP])}
     kpi = json.load(site.open("/api/kpi?range=all", "official", PASSWORD))
