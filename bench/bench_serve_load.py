@@ -279,7 +279,9 @@ class Callbacks:
         position for a pattern-matching ALL input) to its value; absent means undefined."""
 
         def fill(spec, index):
-            if isinstance(spec["id"], dict):  # pattern-matching: the list the browser sends
+            # pattern-matching (``/_dash-dependencies`` gives its id as JSON text): the list
+            # the browser sends
+            if isinstance(spec["id"], dict) or spec["id"].startswith("{"):
                 return values.get(index, [])
             key = f"{spec['id']}.{spec['property']}"
             item = {"id": spec["id"], "property": spec["property"]}
@@ -754,6 +756,8 @@ def exports(base: str, city: City, window: dict, stop_at: float, outcome: Counte
                 size = sum(len(block) for block in answer.iter_content(1 << 16))
             outcome[answer.status_code] += 1
             outcome["bytes"] += size
+            if answer.status_code == 429:  # an impatient client: 2 s, not the Retry-After
+                time.sleep(max(0.0, min(2.0, stop_at - time.monotonic())))
         except requests.RequestException as exc:
             outcome[type(exc).__name__] += 1
 
@@ -801,6 +805,8 @@ def adversary_metrics(phase: dict) -> list[dict]:
             n for k, n in found["views"].items() if k == 200), "views"),
         metric(f"adversarial: exports of ~{EXPORT_ROWS:,} rows completed",
                found["exports"].get(200, 0), "exports"),
+        metric("adversarial: exports refused while others were written (429, Retry-After)",
+               found["exports"].get(429, 0), "exports"),
         metric(f"adversarial: slowest answer to a {LONG_LIST:,}-item filter list", slowest,
                "ms"),
         metric("adversarial: 5xx answers to the adversaries", server_errors, "requests",

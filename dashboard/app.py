@@ -52,7 +52,8 @@ def create_app(settings: Settings, db_url: str, read_url: str | None = None) -> 
     install_payload_check(app)
     register(app.server, Api(read_engine, default_catalog(), settings.timezone, writer=engine,
                              thresholds=Thresholds.of(settings),
-                             soon_hours=settings.due_soon_hours),
+                             soon_hours=settings.due_soon_hours,
+                             export_slots=settings.export_slots),
              current_principal, settings.base_url)
     app.layout = html.Div([dash.page_container], className="shell")
     # The pid tells which worker answered when several serve the app (onemap serve --prod).

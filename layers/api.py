@@ -26,7 +26,14 @@ from layers import exports, features, hotspots, kpi, tiles
 from layers.access import check_export, personal_mode, scope_for
 from layers.cases import local_zone
 from layers.catalog import Catalog, LayerSpec
-from layers.errors import BadParameter, Forbidden, LayerError, StorageError, UnknownLayer
+from layers.errors import (
+    BadParameter,
+    Busy,
+    Forbidden,
+    LayerError,
+    StorageError,
+    UnknownLayer,
+)
 from layers.filters import parse_filters
 from layers.freshness import DEFAULT_THRESHOLDS, Thresholds
 from onemap.accounts import audit
@@ -61,6 +68,9 @@ def json_response(data, status: int = 200, content_type: str = JSON, **headers) 
 def error_response(exc: Exception) -> Response:
     """The one place where errors become HTTP answers: 4xx for bad requests, 503 when the
     database is away; the message says what was wrong."""
+    if isinstance(exc, Busy):
+        return json_response({"error": str(exc)}, exc.status,
+                             **{"Retry-After": str(exc.retry_after)})
     if isinstance(exc, LayerError):
         return json_response({"error": str(exc)}, exc.status)
     if waited_for_a_load(exc):
@@ -79,11 +89,13 @@ class Api:
 
     def __init__(self, engine: Engine, catalog: Catalog, zone: str,
                  writer: Engine | None = None,
-                 thresholds: Thresholds = DEFAULT_THRESHOLDS, soon_hours: float = DUE_SOON_HOURS):
+                 thresholds: Thresholds = DEFAULT_THRESHOLDS, soon_hours: float = DUE_SOON_HOURS,
+                 export_slots: int = 1):
         self.engine, self.catalog, self.zone = engine, catalog, zone
         self.writer = writer or engine
         self.thresholds = thresholds
         self.soon_hours = soon_hours  # open cases due within it are due soon
+        self.export_slots = export_slots  # exports written at once, server-wide
 
     @contextmanager
     def query(self, who: Principal, params: Mapping):
@@ -215,6 +227,7 @@ class Api:
         path = Path(folder) / f"{layer.id}{suffix}"
         try:
             with self.query(who, params) as (conn, _, filters, scope):
+                exports.take_slot(conn, who.name, self.export_slots)
                 result = exports.export(conn, layer, scope, filters, fmt, path, crs, personal,
                                         zone=self.zone)
             audit(self.writer, who, "export", True, layer.id, scope=scope.code, format=fmt,

@@ -35,6 +35,17 @@ class StorageError(LayerError):
     status = 507
 
 
+class Busy(LayerError):
+    """Too much of one kind of work at once (exports): try again after ``retry_after``
+    seconds."""
+
+    status = 429
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class Forbidden(LayerError):
     """Outside what the caller may see or do; the attempt is logged."""
 

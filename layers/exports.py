@@ -21,10 +21,10 @@ import pandas as pd
 import pyogrio
 import pyogrio.errors
 import shapely
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 from layers.catalog import LayerSpec
-from layers.errors import BadParameter, LayerError, StorageError
+from layers.errors import BadParameter, Busy, LayerError, StorageError
 from layers.features import iter_rows
 from layers.filters import Filters
 from layers.scope import Scope
@@ -71,6 +71,14 @@ SHAPEFILE_NAMES = {
 }
 
 
+# Advisory lock keys (namespace, key): a person's export, and the server-wide slots. They
+# are transaction locks, let go when the export's transaction ends however it ends; every
+# worker process and a read replica see the same ones.
+PERSON_LOCK = 0x6F6D6570   # with hashtext(the person's name)
+SLOT_LOCK = 0x6F6D6573     # with the slot's number
+RETRY_AFTER_S = 15
+
+
 @dataclass
 class ExportResult:
     path: Path
@@ -83,6 +91,23 @@ def check_format(fmt: str, crs: str) -> None:
         raise BadParameter("format", fmt, f"must be one of {', '.join(FORMATS)}")
     if crs not in EXPORT_CRS:
         raise BadParameter("crs", crs, f"must be one of {', '.join(EXPORT_CRS)}")
+
+
+def take_slot(conn: Connection, person: str, slots: int) -> None:
+    """Hold, for the rest of ``conn``'s transaction, the right to write one export: one per
+    person at a time, and one of ``slots`` server-wide (writing an export keeps a core busy,
+    and the people at the map need the others). Raise :class:`Busy` when either is taken."""
+    mine = conn.execute(text("SELECT pg_try_advisory_xact_lock(:ns, hashtext(:who))"),
+                        {"ns": PERSON_LOCK, "who": person}).scalar()
+    if not mine:
+        raise Busy("an export of yours is still being written; wait for it to finish",
+                   RETRY_AFTER_S)
+    for slot in range(slots):
+        if conn.execute(text("SELECT pg_try_advisory_xact_lock(:ns, :slot)"),
+                        {"ns": SLOT_LOCK, "slot": slot}).scalar():
+            return
+    raise Busy(f"{slots} export{'s are' if slots > 1 else ' is'} being written now, the most "
+               f"the server writes at once; try again shortly", RETRY_AFTER_S)
 
 
 def export(conn: Connection, layer: LayerSpec, scope: Scope, filters: Filters, fmt: str,
@@ -155,9 +180,14 @@ def _local(frame: pd.DataFrame, zone: str) -> pd.DataFrame:
         values = frame[column]
         if is_time_column(values):
             frame[column] = local_series(values, zone)
-        elif values.map(lambda v: hasattr(v, "isoformat")).any():
+        elif _first_has_isoformat(values):  # dates, times: one type per column
             frame[column] = values.map(lambda v: None if v is None else v.isoformat())
     return frame
+
+
+def _first_has_isoformat(values: pd.Series) -> bool:
+    first = values.first_valid_index()
+    return first is not None and hasattr(values[first], "isoformat")
 
 
 def _time_columns(frame: pd.DataFrame) -> list[str]:
@@ -322,8 +352,21 @@ def _inert(table: pd.DataFrame) -> pd.DataFrame:
         values = table[column]
         if not (pd.api.types.is_numeric_dtype(values)
                 or pd.api.types.is_datetime64_any_dtype(values)):  # object or str: text
-            table[column] = table[column].map(_inert_value)
+            table[column] = _inert_column(values)
     return table
+
+
+def _inert_column(values: pd.Series) -> pd.Series:
+    """:func:`_inert_value` for a whole column at once (the per-cell form for columns the
+    string methods refuse: no text at all)."""
+    try:
+        starts = values.str.startswith(FORMULA_STARTS)
+    except AttributeError:
+        return values.map(_inert_value)
+    formula = starts.fillna(False).astype(bool)
+    if not formula.any():
+        return values
+    return values.where(~formula, "'" + values[formula])
 
 
 def _inert_value(value):

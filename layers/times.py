@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 
 NOTHING = "—"
@@ -55,16 +56,33 @@ def local_series(values: pd.Series, zone: str) -> pd.Series:
 
 
 def iso_series(values: pd.Series) -> pd.Series:
-    """A column of local instants as :func:`iso` text (None for missing)."""
-    return values.map(lambda v: None if pd.isna(v) else v.isoformat(timespec="seconds"))
+    """A column of local instants as :func:`iso` text (None for missing), built a column at
+    a time: the wall time to the second, then the offset each instant had (zones with
+    summer time have two)."""
+    if values.empty:
+        return values.astype(object)
+    wall = values.dt.tz_localize(None)
+    utc = values.dt.tz_convert("UTC").dt.tz_localize(None)
+    minutes = ((wall - utc) // pd.Timedelta(minutes=1)).astype("Int64")
+    text = pd.Series(np.datetime_as_string(wall.to_numpy(dtype="datetime64[s]"), unit="s"),
+                     index=values.index, dtype=object)
+    offsets = minutes.map({m: _offset_text(m) for m in minutes.dropna().unique()})
+    return (text + offsets).where(values.notna(), None).astype(object)
+
+
+def _offset_text(minutes: int) -> str:
+    sign = "-" if minutes < 0 else "+"
+    hours, rest = divmod(abs(int(minutes)), 60)
+    return f"{sign}{hours:02d}:{rest:02d}"
 
 
 def is_time_column(values: pd.Series) -> bool:
-    """True for a column of instants (a datetime dtype, or objects with ``isoformat``)."""
+    """True for a column of instants (a datetime dtype, or objects with ``isoformat``). A
+    column from the database holds one type, so its first value decides."""
     if pd.api.types.is_datetime64_any_dtype(values):
         return True
-    return values.dtype == object and values.map(
-        lambda v: isinstance(v, datetime)).any()
+    first = values.first_valid_index()
+    return values.dtype == object and first is not None and isinstance(values[first], datetime)
 
 
 def age(value, now: datetime) -> timedelta | None:

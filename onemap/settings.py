@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import AliasChoices, Field
@@ -54,6 +55,10 @@ class Settings(BaseSettings):
                                  "when it draws fewer than the view holds")
     alarm_list_limit: int = Field(default=200, ge=1, description="most rows of the alarm "
                                   "list; the list says when there are more")
+    export_slots: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 2) // 2),
+                              ge=1, description="most exports written at once by the server "
+                              "(each keeps a core busy; a person has one at a time); more "
+                              "are answered 429 with Retry-After. Default: half the cores")
     stale_cases_hours: float = Field(default=24, gt=0, description="the case feed is stale "
                                      "when its newest case is older than this")
     stale_iot_minutes: float = Field(default=15, gt=0, description="the IoT feed is stale when "
