@@ -23,6 +23,9 @@ hotspot, how its grid compares with the background).
 Run: ``python -m bench.bench_hotspots``. ``BENCH_HOTSPOTS_DB`` names the database and
 ``BENCH_HOTSPOTS_HOME`` the onemap home holding ``city/M-seed7``; when the database holds
 no cases the city is generated (if needed) and loaded into it first, which takes minutes.
+``BENCH_HOTSPOTS_SIZE`` and ``BENCH_HOTSPOTS_SEED`` measure another city (a rule of the
+detector should hold beyond the one city it is measured on); its results go to
+``hotspots-SIZE-seedN.json``, its database and home are named after it.
 """
 
 from __future__ import annotations
@@ -52,11 +55,16 @@ from layers.hotspots import VERDICTS, hotspots
 from layers.scope import resolve_scope
 from onemap.database import make_engine
 
-SIZE, SEED = "M", 7
+SIZE = os.environ.get("BENCH_HOTSPOTS_SIZE", "M").upper()
+SEED = int(os.environ.get("BENCH_HOTSPOTS_SEED", "7"))
+MEASURED = (SIZE, SEED) == ("M", 7)  # the city the targets are set on
 FOOTPRINT_SHARE = 0.05
 TARGET = 0.9
 ZONE = "Asia/Shanghai"
 KINDS = ("persistent", "emerging", "fading")
+RESULTS = "hotspots" if MEASURED else f"hotspots-{SIZE}-seed{SEED}"
+DATABASE = ("onemap_bench_hotspots_m" if MEASURED else
+            f"onemap_bench_hotspots_{SIZE.lower()}_seed{SEED}")
 
 
 def city_ready(home: Path, name: str) -> tuple[str, dict]:
@@ -136,9 +144,8 @@ def background(conn, truth: dict, period: dict) -> list[dict]:
 
 
 def main() -> None:
-    home = Path(os.environ.get("BENCH_HOTSPOTS_HOME", "/tmp/onemap-hotspots-M"))
-    url, truth = city_ready(home, os.environ.get("BENCH_HOTSPOTS_DB",
-                                                 "onemap_bench_hotspots_m"))
+    home = Path(os.environ.get("BENCH_HOTSPOTS_HOME", f"/tmp/onemap-hotspots-{SIZE}"))
+    url, truth = city_ready(home, os.environ.get("BENCH_HOTSPOTS_DB", DATABASE))
     everywhere = footprints(truth["hotspots"])
     # The generator's period, its end exclusive; a filter's end day is inclusive.
     start = truth["period"]["start"][:10]
@@ -165,7 +172,7 @@ def main() -> None:
                           statistics.median(seconds), "s"))
     metrics += reads
     print_table(metrics)
-    print(write_results("hotspots", metrics, url, {
+    print(write_results(RESULTS, metrics, url, {
         "size": SIZE, "seed": SEED, "period": [start, str(last)],
         "footprint_share": FOOTPRINT_SHARE, "views": views,
         "load_average_1_5_15": os.getloadavg(),  # the read times depend on it

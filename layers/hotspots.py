@@ -24,7 +24,9 @@ How a unit is judged hot, so that a person can act on it:
 * A unit hot in the period or in either of its halves (each judged the same way) has a
   trend: emerging or fading when the share of its cases in the later half is above or
   below the rest of the district's, significantly (at ``ALPHA``, corrected over the hot
-  units) and by ``TREND_ODDS`` or more in odds; else persistent.
+  units) and by ``TREND_ODDS`` or more in odds; else persistent. It is a hotspot when it is
+  hot where its trend says: persistent ones over the whole period, emerging ones in the
+  later half (or the period), fading ones in the earlier half (or the period).
 """
 
 from __future__ import annotations
@@ -218,6 +220,18 @@ def trends(whole: np.ndarray, late: np.ndarray, hot: np.ndarray) -> list[str | N
     return found
 
 
+def when_hot(trend: list[str | None], whole: np.ndarray, early: np.ndarray,
+             late: np.ndarray) -> list[str | None]:
+    """Each unit's trend where it is hot when its trend says it is, else None: persistent
+    over the whole period, emerging in the later half or the period, fading in the earlier
+    half or the period (``whole``, ``early``, ``late``: the hot units of each). A unit hot
+    in one half alone whose share did not change is no hotspot: it stands out there only
+    because the family's spread is smaller while a bigger hotspot is quiet, and its period
+    says so (a busy neighbourhood shown as 持续热点 at z 0.5)."""
+    hot_when = {"persistent": whole, "emerging": whole | late, "fading": whole | early}
+    return [kind if kind and hot_when[kind][i] else None for i, kind in enumerate(trend)]
+
+
 @dataclass(frozen=True)
 class Units:
     """One context of units to judge: ids, geometries, neighbour lists, and for grids the
@@ -262,7 +276,8 @@ def _features(units: Units, counts: dict[str, np.ndarray], unit: str) -> list[di
     whole, early, late = (judge(counts[name], units.neighbours)
                           for name in ("all", "early", "late"))
     hot, cold = whole.hot, whole.cold
-    trend = trends(whole.counts, late.counts, hot | early.hot | late.hot)
+    trend = when_hot(trends(whole.counts, late.counts, hot | early.hot | late.hot),
+                     hot, early.hot, late.hot)
     features = []
     for i, uid in enumerate(units.ids):
         if not (hot[i] or cold[i] or trend[i]):
