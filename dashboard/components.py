@@ -11,7 +11,7 @@ from dash import dcc, html
 
 from dashboard import glossary, ids
 from dashboard.messages import t, user_message
-from dashboard.state import CASE_ORDERS, LAYERS, METRICS, RANGES, ViewState, with_scope
+from dashboard.state import CASE_ORDERS, LAYERS, METRICS, RANGES, ViewState, range_value, with_scope
 from layers.times import age, shown
 from onemap.database import waited_for_a_load
 
@@ -69,8 +69,8 @@ def filter_panel(state: ViewState, categories: list[str], channels: list[str]) -
     chosen_subcategories = [c for c in state.category if c not in categories]
     return html.Div([
         html.Label(t("filter.range", lang)),
-        dcc.RadioItems(id=ids.RANGE, value=state.range, className="ranges",
-                       options=[{"label": t(f"range.{r}", lang), "value": r} for r in RANGES]),
+        dcc.RadioItems(id=ids.RANGE, value=range_value(state), className="ranges",
+                       options=range_options(state)),
         html.Label(t("filter.category", lang)),
         dcc.Dropdown(id=ids.CATEGORY, value=[c for c in state.category if c in categories],
                      multi=True, options=categories, placeholder=t("filter.any", lang)),
@@ -98,6 +98,19 @@ def filter_panel(state: ViewState, categories: list[str], channels: list[str]) -
         html.Div(id=ids.EXPORT, className="exports"),
         html.Small(t("export.png", lang), className="hint"),
     ], className="panel")
+
+
+def range_options(state: ViewState) -> list[dict]:
+    """The named ranges, and the link's own period when it names one (自定义 2025-11-21 至
+    2026-11-20): the control shows the period the view uses, and offers it back after
+    another range was chosen."""
+    lang = state.lang
+    options = [{"label": t(f"range.{r}", lang), "value": r} for r in RANGES]
+    if state.start or state.end:
+        days = f"{state.start or '…'}{t('period.to', lang)}{state.end or '…'}"
+        options.append({"label": f"{t('range.custom', lang)} {days}",
+                        "value": range_value(state)})
+    return options
 
 
 def export_links(state: ViewState, allowed: bool = True) -> list:

@@ -11,6 +11,9 @@ LAYERS = ("units", "hexbins", "cases", "facilities", "iot", "hotspots")
 DEFAULT_LAYERS = ("units", "hotspots")  # devices are thousands of points: opt-in
 METRICS = ("total", "open", "overdue", "on_time_rate", "per_km2")
 RANGES = ("today", "7d", "30d", "90d", "year", "all")
+# The range control's value for a link's own period: "start/end" (either side may be open),
+# so the control shows the period the view uses and gives it back when chosen again.
+PERIOD_SEPARATOR = "/"
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,24 @@ def parse(search: str | None) -> ViewState:
         lang=one.get("lang") if one.get("lang") in ("zh", "en") else "zh",
         device=one.get("device") or None,
     )
+
+
+def range_value(state: ViewState) -> str:
+    """The range control's value: the link's own period ("start/end") when it names one
+    (the view uses it, whatever ``range`` says), else the range's name."""
+    if state.start or state.end:
+        return f"{state.start or ''}{PERIOD_SEPARATOR}{state.end or ''}"
+    return state.range
+
+
+def with_range(state: ViewState, value: str | None) -> ViewState:
+    """The view with the range control's ``value``: a named range, or a period as
+    ``range_value`` gives it."""
+    if value and value not in RANGES and PERIOD_SEPARATOR in value:
+        start, _, end = value.partition(PERIOD_SEPARATOR)
+        if start or end:
+            return replace(state, start=start or None, end=end or None)
+    return replace(state, range=value if value in RANGES else "90d", start=None, end=None)
 
 
 def with_scope(state: ViewState, scope: str | None) -> ViewState:

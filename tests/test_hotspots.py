@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import date
+from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,7 @@ from libpysal.weights import W
 from scipy.stats import false_discovery_control, norm
 from sqlalchemy import event, text
 
+from dashboard import ids
 from etl import rollup
 from layers.filters import parse_filters
 from layers.hotspots import (
@@ -322,6 +324,47 @@ def test_hot_grids_are_named_in_the_list_and_the_map(city_db, serve, page):
     for name, n, _trend, z in mine:
         assert (n, z) == (str(by_name[name]["n"]), f"{by_name[name]['z']:.2f}"), name
     assert page.errors == []
+
+
+@pytest.mark.browser
+def test_a_links_own_period_is_the_one_the_period_control_shows(city_db, serve, page):
+    """A link naming start and end: the period control shows that period chosen (it showed
+    近90天, a period the view did not use), the hotspot list counts that period's cases
+    (recomputed here from case_event in local days), the period stays while other filters
+    change, and it can be chosen again after another range."""
+    server = serve(city_db)
+    server.login(page)
+    start, end = "2026-01-05", "2026-04-26"
+    rows = _hotspot_list(page, server.url + f"/?start={start}&end={end}&layers=units,hotspots")
+    assert _chosen_range(page) == f"自定义 {start} 至 {end}"
+    screenshot(page, "hotspots-custom-period-zh")
+    counts = dict(sql(city_db, "SELECT g.name, count(*) FROM case_event c JOIN admin_unit g "
+                               "ON g.code = c.grid_code WHERE (c.reported_at AT TIME ZONE %s)"
+                               "::date BETWEEN %s AND %s GROUP BY g.name",
+                      ZONE, date.fromisoformat(start), date.fromisoformat(end)))
+    assert rows and [int(n) for _, n, _, _ in rows] == [counts[name] for name, *_ in rows]
+
+    page.get_by_label("已办结").check()  # another filter: the period stays
+    page.wait_for_function("() => location.search.includes('status=closed')")
+    query = parse_qs(urlparse(page.url).query)
+    assert (query["start"], query["end"]) == ([start], [end]) and "range" not in query
+    assert _chosen_range(page) == f"自定义 {start} 至 {end}"
+
+    page.get_by_label("近30天").check()
+    page.wait_for_function("() => location.search.includes('range=30d')")
+    assert "start" not in parse_qs(urlparse(page.url).query)
+    page.get_by_label(f"自定义 {start} 至 {end}").check()
+    page.wait_for_function("() => location.search.includes('start=')")
+    query = parse_qs(urlparse(page.url).query)
+    assert (query["start"], query["end"]) == ([start], [end]) and "range" not in query
+    assert page.errors == []
+
+
+def _chosen_range(page) -> str:
+    """The label of the period control's chosen option (one, and only one, is chosen)."""
+    chosen = page.locator(f"#{ids.RANGE} input:checked")
+    assert chosen.count() == 1
+    return chosen.evaluate("input => input.closest('label').innerText").strip()
 
 
 def _hotspot_list(page, url: str) -> list[tuple[str, str, str, str]]:

@@ -30,7 +30,7 @@ from dashboard.auth import current_principal
 from dashboard.figures import bars_figure, map_figure, share_figure, trend_figure
 from dashboard.messages import t, user_message
 from dashboard.services import services
-from dashboard.state import ViewState, parse
+from dashboard.state import ViewState, parse, with_range
 from layers.admin import loaded_levels
 from layers.errors import LayerError
 from layers.view import case_detail, last_load, subcategories, vocabularies
@@ -103,11 +103,12 @@ def controls_to_url(range_, category, subcategory, channel, status, layers, metr
                     search):
     """Filters, layers, metric and the case table's order become the URL (the shareable
     state)."""
-    state = parse(search)
+    # A link's own period stays until another range is chosen.
+    state = with_range(parse(search), range_)
     # A subcategory narrows its top-level category: the finer choice is the filter.
     chosen = tuple(subcategory or ()) or tuple(category or ())
     return replace(
-        state, range=range_ or "90d", start=None, end=None, category=chosen,
+        state, category=chosen,
         channel=tuple(channel or ()), status=tuple(status or ()), layers=tuple(layers or ()),
         metric=metric or "total", cases=order or "latest").query()
 
