@@ -53,6 +53,7 @@ from bench.common import (
 )
 from etl import rollup
 from etl.load import SESSION
+from onemap import aggregates as agg
 from onemap.migrate import migrate
 
 DATABASE = "onemap_bench_load"
@@ -102,7 +103,7 @@ def reset(url: str) -> None:
     migrate(url)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("TRUNCATE case_event")
-        conn.execute(f"TRUNCATE {', '.join(rollup.TABLES)}")
+        conn.execute(f"TRUNCATE {', '.join(agg.TABLE)}")
         conn.execute("DELETE FROM load_batch WHERE kind = 'cases'")  # cascades to rejected_row
         for table in ("bench_gpd", "bench_ogr", "bench_copy", "bench_floor"):
             conn.execute(f"DROP TABLE IF EXISTS {table}")
@@ -174,7 +175,7 @@ def count_aggregates(url: str) -> float:
     day counted into empty aggregate tables (indexes built after), then rolled back."""
     with psycopg.connect(url) as conn:
         conn.execute(SESSION)  # the loader's memory for sorts and temp tables
-        conn.execute(f"TRUNCATE {', '.join(rollup.TABLES)}")
+        conn.execute(f"TRUNCATE {', '.join(agg.TABLE)}")
         cases = conn.execute("SELECT count(*) FROM case_event").fetchone()[0]
         started = time.perf_counter()
         conn.execute("CREATE TEMP TABLE touched_day ON COMMIT DROP AS SELECT DISTINCT "

@@ -61,14 +61,14 @@ def fill(url: str, n: int) -> dict:
     """Insert the cases and refresh every aggregate; the refresh's seconds, whole and for
     the fine histograms alone."""
     spent = {}
-    real = rollup._refresh_hours
+    real = rollup._refresh_histograms
 
     def timed_hours(*args):
         started = time.perf_counter()
         real(*args)
         spent["hours"] = time.perf_counter() - started
 
-    rollup._refresh_hours = timed_hours
+    rollup._refresh_histograms = timed_hours
     try:
         with psycopg.connect(url) as conn:
             conn.execute(SESSION)
@@ -87,7 +87,7 @@ def fill(url: str, n: int) -> dict:
                 "('case_hours_day', 'case_hours_week', 'case_unit_day', 'case_unit_week')"
             ).fetchall())
     finally:
-        rollup._refresh_hours = real
+        rollup._refresh_histograms = real
     return spent
 
 

@@ -1,10 +1,10 @@
 """Case filters as SQL, for the raw table and for its aggregates.
 
-The aggregates (``case_rollup``) answer whenever the filters are whole local days, top-level
-categories, channels and open or closed; anything finer (overdue, bbox, lower category levels,
-hours) reads ``case_event`` through its indexes instead. Both paths give the same figures.
-The aggregates of a range's whole weeks come from the weekly tables, those of the days
-around them from the daily ones (:func:`rollup_rows`).
+The aggregates (``onemap.aggregates``) answer whenever the filters are whole local days,
+top-level categories, channels and open or closed; anything finer (overdue, bbox, lower
+category levels, hours) reads ``case_event`` through its indexes instead. Both paths give the
+same figures. The aggregates of a range's whole weeks come from the weekly tables, those of
+the days around them from the daily ones (:func:`rollup_rows`).
 """
 
 from __future__ import annotations
@@ -17,13 +17,10 @@ from sqlalchemy import Connection, text
 
 from layers.filters import Filters, Where
 from layers.scope import Scope
+from onemap import aggregates as agg
 from onemap.schema import LEVEL_COLUMN
 
 CATEGORY_COLUMNS = ("category_1", "category_2", "category_3", "category_4")
-# The daily aggregates' weekly sums, and the columns those hold ("*": all of the daily ones).
-WEEKLY = {"case_unit_day": ("case_unit_week", "*"), "case_hours_day": ("case_hours_week", "*"),
-          "case_rollup": ("case_rollup_week",
-                          "level, unit_code, parent_code, day, category_1, channel, status, total")}
 
 
 @dataclass(frozen=True)
@@ -36,7 +33,7 @@ class Rows:
 
 def local_zone(conn: Connection, default: str) -> str:
     """The zone the aggregates count days in (as loaded), else ``default``."""
-    zone = conn.execute(text("SELECT zone FROM rollup_zone")).scalar()
+    zone = conn.execute(text(f"SELECT zone FROM {agg.ZONE_TABLE}")).scalar()
     return zone or default
 
 
@@ -99,10 +96,10 @@ def rollup_rows(where: Where, filters: Filters, zone: str, table: str, *,
     local days: whole weeks from its weekly table and the days around them from ``table``,
     each side of the day ``cut`` apart (so that no week straddles it); all from ``table``
     when not ``weeks``, or when its weekly table lacks measures and not only the ``counts``
-    (``total``) are read."""
-    weekly, columns = WEEKLY[table]
-    weeks = weeks and (counts or columns == "*")
-    columns = columns if weeks else "*"
+    (``total``) are read. A weekly row's Monday is read as its ``day``."""
+    daily, weekly = agg.TABLE[table], agg.WEEKLY[table]
+    weeks = weeks and (counts or weekly.values == daily.values)
+    shape = weekly if weeks else daily  # the columns both sides give
     start, end = (t.astimezone(ZoneInfo(zone)).date() if t else None
                   for t in (filters.start, filters.end))
     inside = (cut is not None and cut.weekday() != 0  # no week straddles a Monday
@@ -111,13 +108,15 @@ def rollup_rows(where: Where, filters: Filters, zone: str, table: str, *,
     parts, params = [], dict(where.params)
     for lo, hi in zip(bounds, bounds[1:], strict=False):
         for is_week, first, last in _spans(lo, hi, weeks):
-            days = Where()
+            source = weekly if is_week else daily
+            period, days = source.period, Where()
             for op, name, day in ((">=", "lo", first), ("<", "hi", last)):
                 if day is not None:
-                    days.add(f"r.day {op} :{name}{len(parts)}", **{f"{name}{len(parts)}": day})
+                    days.add(f"r.{period} {op} :{name}{len(parts)}",
+                             **{f"{name}{len(parts)}": day})
             params.update(days.params)
-            source = weekly if is_week else table
-            parts.append(f"SELECT {columns} FROM {source} r WHERE {where.sql} AND {days.sql}")
+            parts.append(f"SELECT {shape.read_as_days(source)} FROM {source.name} r "
+                         f"WHERE {where.sql} AND {days.sql}")
     return Rows("(" + " UNION ALL ".join(parts) + ") r", params)
 
 
@@ -139,7 +138,7 @@ def _spans(lo: date | None, hi: date | None,
 
 def rollup_table(filters: Filters) -> str:
     """Per unit and day when no category or channel filter applies, else the full grain."""
-    return "case_rollup" if filters.categories or filters.channels else "case_unit_day"
+    return (agg.ROLLUP if filters.categories or filters.channels else agg.UNIT_DAY).name
 
 
 def rollup_answers(conn: Connection, filters: Filters, zone: str) -> bool:

@@ -51,6 +51,7 @@ from layers.filters import Filters
 from layers.scope import Scope
 from layers.sql import run
 from layers.tiles import data_version
+from onemap import aggregates as agg
 
 STORED_RESOLUTION = 11
 ZOOM_RESOLUTION = ((9, 6), (11, 7), (12, 8), (14, 9), (15, 10))  # (up to zoom, resolution)
@@ -433,9 +434,10 @@ def _grid_counts(conn: Connection, filters: Filters, late: Filters, ids: list,
     if rollup_answers(conn, filters, zone):
         middle = late.start.astimezone(ZoneInfo(zone)).date() if late.start else None
         rows = _grid_rows(filters, district, zone, cut=middle)
+        n = agg.TOTAL.summed()
         counted = run(conn,
-                      f"SELECT r.unit_code, sum(r.total), sum(r.total) FILTER "
-                      f"(WHERE r.day < :middle), sum(r.total) FILTER (WHERE r.day >= :middle) "
+                      f"SELECT r.unit_code, {n}, {n} FILTER "
+                      f"(WHERE r.day < :middle), {n} FILTER (WHERE r.day >= :middle) "
                       f"FROM {rows.sql} GROUP BY 1", {**rows.params, "middle": middle}).all()
     else:
         # The district's cases, whatever the viewer's scope: it would cut the context.

@@ -30,7 +30,7 @@ from layers.features import where_for
 from layers.filters import Filters
 from layers.scope import Scope
 from layers.sql import run
-from onemap.schema import HOUR_BUCKETS, HOURS_COLUMNS, fine_bucket_bounds
+from onemap import aggregates as agg
 from onemap.settings import DUE_SOON_HOURS
 
 RESOLUTION = ("grid", "community", "street", "district")  # resolved_level 4, 3, 2, 1
@@ -40,33 +40,17 @@ TREND_WEEKLY_AFTER_DAYS = 120
 # and beyond it the aggregates' hourly buckets give it, marked approximate.
 EXACT_MEDIAN_MAX = 20_000
 
-RAW_MEASURES = """
-    count(*) AS total,
-    count(*) FILTER (WHERE c.status = 'closed') AS closed,
-    count(*) FILTER (WHERE c.on_time) AS closed_on_time,
-    count(*) FILTER (WHERE NOT c.on_time) AS closed_late,
-    count(*) FILTER (WHERE c.status = 'closed' AND (c.closed_at AT TIME ZONE :tz)::date
-                           = (c.reported_at AT TIME ZONE :tz)::date) AS closed_same_day,
-    count(*) FILTER (WHERE c.status = 'closed'
-                     AND c.closed_at <= c.reported_at + interval '72 hours') AS closed_3d,
-    percentile_cont(0.5) WITHIN GROUP (ORDER BY c.handling_hours) AS median_hours,
-    coalesce(sum(c.satisfaction), 0) AS satisfaction_sum,
-    count(c.satisfaction) AS satisfaction_n,
-    count(*) FILTER (WHERE c.resolved_level = 4 AND c.status = 'closed') AS res_grid,
-    count(*) FILTER (WHERE c.resolved_level = 3 AND c.status = 'closed') AS res_community,
-    count(*) FILTER (WHERE c.resolved_level = 2 AND c.status = 'closed') AS res_street,
-    count(*) FILTER (WHERE c.resolved_level = 1 AND c.status = 'closed') AS res_district,
-    count(*) FILTER (WHERE c.grid_code IS NULL) AS above_grid
-"""
-ROLLUP_MEASURES = """
-    sum(r.total) AS total, sum(r.closed) AS closed, sum(r.closed_on_time) AS closed_on_time,
-    sum(r.closed_late) AS closed_late, sum(r.closed_same_day) AS closed_same_day,
-    sum(r.closed_3d) AS closed_3d, NULL::float8 AS median_hours,
-    sum(r.satisfaction_sum) AS satisfaction_sum, sum(r.satisfaction_n) AS satisfaction_n,
-    sum(r.res_grid) AS res_grid, sum(r.res_community) AS res_community,
-    sum(r.res_street) AS res_street, sum(r.res_district) AS res_district,
-    sum(r.above_grid) AS above_grid,
-""" + ", ".join(f"sum(r.{h}) AS {h}" for h in HOURS_COLUMNS)
+# A view's figures from its cases (``c``, local days in :tz) or from aggregate rows (``r``):
+# every declared measure, the hourly buckets only from the aggregates (the cases give the
+# median exactly).
+LOCAL_DAYS = {"day": "(c.reported_at AT TIME ZONE :tz)::date",
+              "closed_day": "(c.closed_at AT TIME ZONE :tz)::date"}
+RAW_MEASURES = ", ".join(
+    [f"{m.counted(**LOCAL_DAYS)} AS {m.name}"
+     for m in agg.MEASURES if m.name not in agg.HOURS_COLUMNS]
+    + ["percentile_cont(0.5) WITHIN GROUP (ORDER BY c.handling_hours) AS median_hours"])
+ROLLUP_MEASURES = ", ".join([f"{m.summed()} AS {m.name}" for m in agg.MEASURES]
+                            + ["NULL::float8 AS median_hours"])
 
 
 def with_children(conn: Connection, scope: Scope, filters: Filters, zone: str,
@@ -155,7 +139,7 @@ def summarize(row) -> dict:
     resolved = [int(get(f"res_{name}")) for name in RESOLUTION]
     exact = values.get("median_hours") is not None
     median = get("median_hours") or median_from_histogram(
-        [int(get(h)) for h in HOURS_COLUMNS])
+        [int(get(h)) for h in agg.HOURS_COLUMNS])
     return {
         "total": total, "closed": closed, "above_grid": int(get("above_grid")),
         "on_time_rate": _ratio(int(get("closed_on_time")), with_deadline),
@@ -184,7 +168,7 @@ def _median(conn, scope: Scope, filters: Filters, zone: str, closed: int) -> dic
                           f"c.handling_hours) FROM {rows.sql}", rows.params).scalar()
     else:
         rows = _scope_rows(scope, replace(filters, statuses=()), zone, True,
-                           table="case_hours_day")
+                           table=agg.HISTOGRAM_DAY.name)
         value = median_from_fine(run(
             conn, f"SELECT u.b, sum(u.n) FROM {rows.sql} CROSS JOIN LATERAL "
                   f"unnest(r.buckets, r.counts) AS u(b, n) GROUP BY 1 ORDER BY 1",
@@ -202,7 +186,7 @@ def median_from_fine(counts: list[tuple[int, int]]) -> float | None:
         return None
     middles, seen = [], 0
     for bucket, n in counts:
-        low, high = fine_bucket_bounds(bucket)
+        low, high = agg.fine_bucket_bounds(bucket)
         for rank in ((total - 1) // 2, total // 2):
             if seen <= rank < seen + n:
                 middles.append((low + high) / 2)
@@ -211,11 +195,11 @@ def median_from_fine(counts: list[tuple[int, int]]) -> float | None:
 
 
 def median_from_histogram(counts: list[int]) -> float | None:
-    """The median, interpolated linearly inside its ``HOUR_BUCKETS`` bucket."""
+    """The median, interpolated linearly inside its ``agg.HOUR_BUCKETS`` bucket."""
     total = sum(counts)
     if total == 0:
         return None
-    bounds = (0, *HOUR_BUCKETS, HOUR_BUCKETS[-1] * 2)
+    bounds = (0, *agg.HOUR_BUCKETS, agg.HOUR_BUCKETS[-1] * 2)
     seen = 0
     for i, n in enumerate(counts):
         if n and seen + n >= total / 2:
@@ -269,8 +253,8 @@ def _closed_by_child(conn, scope: Scope, filters: Filters, zone: str, fast: bool
 def _mixes(conn, scope, filters, zone, fast: bool) -> dict[str, list[dict]]:
     """The channel mix and the top 10 categories, from one pass over the rows (grouping
     sets). Mixes need the category and channel columns: the full-grain aggregates."""
-    rows = _scope_rows(scope, filters, zone, fast, table="case_rollup", counts=True)
-    a, measure = ("r", "sum(r.total)") if fast else ("c", "count(*)")
+    rows = _scope_rows(scope, filters, zone, fast, table=agg.ROLLUP.name, counts=True)
+    a, measure = ("r", agg.TOTAL.summed()) if fast else ("c", "count(*)")
     query = (f"SELECT GROUPING({a}.channel) = 0 AS by_channel, "
              f"coalesce({a}.channel, {a}.category_1) AS key, {measure} AS n FROM {rows.sql} "
              f"GROUP BY GROUPING SETS (({a}.channel), ({a}.category_1)) ORDER BY 1, 3 DESC, 2")
@@ -289,7 +273,7 @@ def trend(conn, scope: Scope, filters: Filters, zone: str, fast: bool) -> dict:
     days = (filters.end - filters.start).days if filters.start and filters.end else 10_000
     unit = "week" if days > TREND_WEEKLY_AFTER_DAYS else "day"
     rows = _scope_rows(scope, filters, zone, fast, weeks=unit == "week", counts=True)
-    bucket, measure = (("r.day", "sum(r.total)") if fast else
+    bucket, measure = (("r.day", agg.TOTAL.summed()) if fast else
                        ("(c.reported_at AT TIME ZONE :tz)::date", "count(*)"))
     query = (f"SELECT date_trunc('{unit}', {bucket})::date AS period, {measure} AS n "
              f"FROM {rows.sql} GROUP BY 1 ORDER BY 1")

@@ -31,6 +31,7 @@ from layers.freshness import DEFAULT_THRESHOLDS, Thresholds, elsewhere, feeds
 from layers.kpi import with_children
 from layers.scope import Scope
 from layers.times import iso
+from onemap import aggregates as agg
 from onemap.principal import Principal
 from onemap.settings import DUE_SOON_HOURS
 
@@ -296,9 +297,9 @@ def vocabularies(engine: Engine, who: Principal) -> dict[str, list[str]]:
         scope = scope_for(conn, who, None)
         unit = {"level": max(scope.level, 1), "code": scope.code}
         found = {column: [r[0] for r in conn.execute(text(
-            f"SELECT {column} FROM case_rollup WHERE level = :level "
-            f"AND (CAST(:code AS text) IS NULL OR unit_code = :code) GROUP BY 1 "
-            f"ORDER BY sum(total) DESC"), unit)] for column in ("category_1", "channel")}
+            f"SELECT r.{column} FROM {agg.ROLLUP.name} r WHERE r.level = :level "
+            f"AND (CAST(:code AS text) IS NULL OR r.unit_code = :code) GROUP BY 1 "
+            f"ORDER BY {agg.TOTAL.summed()} DESC"), unit)] for column in ("category_1", "channel")}
     return {"categories": found["category_1"], "channels": found["channel"]}
 
 

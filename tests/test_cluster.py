@@ -13,11 +13,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from onemap.aggregates import HOURS_COLUMNS
 from onemap.cluster import LocalCluster, find_bin_dir, postgis_install_hint
 from onemap.errors import OnemapError
 from onemap.migrate import _apply, applied, available, migrate
 from onemap.roles import create_database
-from onemap.schema import HOURS_COLUMNS
 from onemap.settings import PROJECT_ROOT, get_settings
 
 pytestmark = pytest.mark.db

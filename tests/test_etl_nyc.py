@@ -15,7 +15,7 @@ from conftest import load_nyc
 
 from etl import indexes, rollup
 from etl.load import load
-from onemap.schema import fine_bucket_bounds
+from onemap import aggregates as agg
 
 pytestmark = pytest.mark.db
 
@@ -184,7 +184,7 @@ def test_rollup_matches_the_cases_after_every_load(nyc):
                          f"WHERE {column} IS NOT NULL GROUP BY 1 ORDER BY 1")
         assert rolled == raw and raw, level
     # The fine handling-time histograms: each district's buckets hold its closed cases'
-    # hours, each bucket's bounds around them (onemap.schema.fine_bucket_bounds).
+    # hours, each bucket's bounds around them (onemap.aggregates.fine_bucket_bounds).
     with psycopg.connect(url) as conn:
         zone = conn.execute("SELECT zone FROM rollup_zone").fetchone()[0]
         stored = Counter()
@@ -196,23 +196,23 @@ def test_rollup_matches_the_cases_after_every_load(nyc):
                              (zone,)).fetchall()
     assert sum(stored.values()) == len(cases) > 0
     for unit, day, hours in cases:
-        bucket = next(b for b in range(2000) if hours < fine_bucket_bounds(b)[1])
-        assert fine_bucket_bounds(bucket)[0] <= hours
+        bucket = next(b for b in range(2000) if hours < agg.fine_bucket_bounds(b)[1])
+        assert agg.fine_bucket_bounds(bucket)[0] <= hours
         stored[(unit, day, bucket)] -= 1
     assert set(stored.values()) == {0}
-    for week, (daily, keys, measures, _) in rollup.WEEKLY.items():  # each week: its days' sum
-        sums = ", ".join(f"sum({name})" for name in measures if name != "hours_sum")
-        group = f"level, unit_code, parent_code, {keys}"
-        by_week = query(url, f"SELECT {group}, day, {sums} FROM {week} "
-                             f"GROUP BY {group}, day ORDER BY {group}, day")
+    for week in (t for t in agg.TABLES if t.daily and t.measures):  # each week: its days' sum
+        sums = ", ".join(f"sum({m.name})" for m in week.measures)
+        group = ", ".join(("level", "unit_code", *week.keys))
+        by_week = query(url, f"SELECT {group}, week, {sums} FROM {week.name} "
+                             f"GROUP BY {group}, week ORDER BY {group}, week")
         summed = query(url, f"SELECT {group}, date_trunc('week', day)::date AS w, {sums} "
-                            f"FROM {daily} GROUP BY {group}, w ORDER BY {group}, w")
-        assert by_week == summed and summed, week
+                            f"FROM {week.daily} GROUP BY {group}, w ORDER BY {group}, w")
+        assert by_week == summed and summed, week.name
 
 
 def test_a_unit_whose_days_name_two_parents_still_has_one_row_a_week(nyc):
-    """Cases keep the codes they were placed with, so after a unit moves its days may name
-    different parents: its week is one row (the weekly key has no parent), their sum."""
+    """Cases keep the codes they were placed with, so after a unit moves its cases may name
+    different parents: its week is one row (the aggregates' key has no parent), their sum."""
     url, _, _ = nyc
     with psycopg.connect(url) as conn:
         zone = conn.execute("SELECT zone FROM rollup_zone").fetchone()[0]
@@ -226,9 +226,9 @@ def test_a_unit_whose_days_name_two_parents_still_has_one_row_a_week(nyc):
                      (grid, zone, day))
         conn.execute("CREATE TEMP TABLE touched_day AS SELECT DISTINCT day FROM case_unit_day")
         rollup.refresh(conn, zone, 1)
-        parents = query_on(conn, "SELECT count(DISTINCT parent_code) FROM case_unit_day "
-                                 "WHERE level = 4 AND unit_code = %s", grid)
-        weeks = query_on(conn, "SELECT day, status, total FROM case_unit_week WHERE level = 4 "
+        parents = query_on(conn, "SELECT count(DISTINCT community_code) FROM case_event "
+                                 "WHERE grid_code = %s", grid)
+        weeks = query_on(conn, "SELECT week, status, total FROM case_unit_week WHERE level = 4 "
                                "AND unit_code = %s ORDER BY 1, 2", grid)
         days = query_on(conn, "SELECT date_trunc('week', day)::date AS w, status, sum(total) "
                               "FROM case_unit_day WHERE level = 4 AND unit_code = %s "
@@ -241,18 +241,13 @@ def query_on(conn, sql: str, *params):
     return conn.execute(sql, params).fetchall()
 
 
-# Every aggregate row (sums of hours to 1e-6: their float sum depends on the order of rows).
-AGGREGATES = [f"SELECT to_jsonb(r) - 'hours_sum', round((to_jsonb(r) ->> 'hours_sum')::numeric, 6) "
-              f"FROM {table} r ORDER BY level, unit_code, day, {keys}"
-              for table, keys in (("case_rollup", "category_1, channel, status"),
-                                  ("case_unit_day", "status"),
-                                  *((week, spec.keys) for week, spec in rollup.WEEKLY.items()),
-                                  (rollup.HOURS_DAY, "level"), (rollup.HOURS_WEEK, "level"))]
+# Every aggregate row, in key order.
+AGGREGATES = [f"SELECT to_jsonb(r) FROM {table.name} r ORDER BY {', '.join(table.key)}"
+              for table in agg.TABLES]
 
 
 # The tables a case load writes, in the order it writes them.
-WRITTEN = ["case_event", "case_rollup", "case_unit_day", *rollup.WEEKLY, rollup.HOURS_DAY,
-           rollup.HOURS_WEEK]
+WRITTEN = ["case_event", *agg.TABLE]
 
 
 def schema_of(url: str) -> list[tuple]:
@@ -269,7 +264,8 @@ def schema_of(url: str) -> list[tuple]:
 BACKWARDS = """
 SELECT count(*) FILTER (WHERE unit_code < before_unit OR (unit_code = before_unit
                                                          AND day < before_day))
-FROM (SELECT unit_code, day, lag(unit_code) OVER w AS before_unit, lag(day) OVER w AS before_day
+FROM (SELECT unit_code, {period} AS day, lag(unit_code) OVER w AS before_unit,
+             lag({period}) OVER w AS before_day
       FROM {table} WINDOW w AS (PARTITION BY level ORDER BY ctid)) x
 """
 
@@ -295,10 +291,10 @@ def test_a_large_batch_rebuilds_indexes_and_counts_the_same(fresh_db, shared_dat
     analysed = dict(query(url, "SELECT tablename, count(*) FROM pg_stats "
                                "WHERE tablename = ANY(%s) GROUP BY 1", WRITTEN))
     assert set(analysed) == set(rebuilt)  # planned on their new rows from the commit on
-    clustered = [t for t in WRITTEN[1:] if t not in (rollup.HOURS_DAY, rollup.HOURS_WEEK)
-                 and (t not in rollup.WEEKLY or rollup.WEEKLY[t].clustered)]
+    clustered = [t for t in agg.TABLES if t.clustered]
     for table in clustered:  # written unit by unit, day by day
-        assert query(url, BACKWARDS.format(table=table)) == [(0,)], table
+        backwards = BACKWARDS.format(table=table.name, period=table.period)
+        assert query(url, backwards) == [(0,)], table.name
     with psycopg.connect(url) as conn:
         counted = [conn.execute(q).fetchall() for q in AGGREGATES]
         assert all(counted)

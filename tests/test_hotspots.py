@@ -21,7 +21,6 @@ from scipy.stats import false_discovery_control, norm
 from sqlalchemy import event, text
 
 from dashboard import ids
-from etl import rollup
 from layers.filters import parse_filters
 from layers.hotspots import (
     ALPHA,
@@ -38,6 +37,7 @@ from layers.hotspots import (
     p_values,
 )
 from layers.scope import resolve_scope
+from onemap import aggregates as agg
 
 pytestmark = [pytest.mark.db]
 
@@ -222,7 +222,7 @@ def test_a_districts_verdicts_are_judged_once_until_a_load_commits(conn):
     assert statements and not any("case_" in s for s in statements)
     top = max((g for g, p in first.items() if p["hot"]), key=lambda g: first[g]["z"])
     try:  # the hottest grid loses its cases in a load (rolled back below)
-        for table in rollup.TABLES:
+        for table in agg.TABLE:
             conn.execute(text(f"DELETE FROM {table} WHERE unit_code = :grid"), {"grid": top})
         conn.execute(text("INSERT INTO load_batch (kind, source, status) "
                           "VALUES ('cases', 'test', 'committed')"))

@@ -17,7 +17,6 @@ import pytest
 from conftest import NYC_ZONE, PASSWORD, connected
 from sqlalchemy import text
 
-from etl import rollup
 from layers import cases
 from layers.catalog import default_catalog
 from layers.errors import BadParameter, UnknownLayer, UnknownScope
@@ -29,6 +28,7 @@ from layers.hotspots import getis_ord, hexbins, hotspots, parent_sql
 from layers.kpi import children, kpis, with_children
 from layers.scope import resolve_scope
 from layers.tiles import tile
+from onemap import aggregates as agg
 from onemap.database import make_engine
 
 pytestmark = pytest.mark.db
@@ -119,7 +119,7 @@ def test_whole_weeks_from_the_weekly_aggregates_give_the_days_figures(conn, monk
 
     read = view()
     # The daily tables read with the weeks' bounds hold exactly the weeks' days.
-    monkeypatch.setattr(cases, "WEEKLY", {t: (t, "*") for t in cases.WEEKLY})
+    monkeypatch.setattr(agg, "WEEKLY", {t.name: t for t in agg.TABLES if not t.daily})
     assert view() == read
     where = f"{scope.column} = :code" if scope.column else "TRUE"
     want = sql(conn, f"SELECT count(*) AS n FROM case_event WHERE {where} AND "
@@ -272,7 +272,7 @@ def test_hotspots_of_an_open_period_with_no_cases(nyc_db):
     """With no cases the open period has no span to halve: no hotspots, and no error."""
     engine = make_engine(nyc_db)
     with engine.connect() as empty:
-        for table in ("case_event", *rollup.TABLES):  # rolled back below
+        for table in ("case_event", *agg.TABLE):  # rolled back below
             empty.execute(text(f"DELETE FROM {table}"))
         found = hotspots(empty, resolve_scope(empty, "2"), parse_filters({}), "grid")
         empty.rollback()

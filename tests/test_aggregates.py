@@ -1,0 +1,60 @@
+"""The aggregates' declaration (onemap.aggregates) against the schema the migrations make."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from onemap import aggregates as agg
+
+pytestmark = pytest.mark.db
+
+# information_schema names an array column's type by its element's internal name.
+ARRAYS = {"_int2": "smallint[]", "_int4": "integer[]"}
+
+
+def columns(url: str) -> dict[str, list[tuple[str, str, bool]]]:
+    """Every table of the public schema: its columns in order as (name, type, nullable)."""
+    found: dict[str, list[tuple[str, str, bool]]] = {}
+    with psycopg.connect(url) as conn:
+        for table, name, data_type, udt, nullable in conn.execute(
+                "SELECT table_name, column_name, data_type, udt_name, is_nullable = 'YES' "
+                "FROM information_schema.columns WHERE table_schema = 'public' "
+                "ORDER BY table_name, ordinal_position"):
+            kind = ARRAYS.get(udt, udt) if data_type == "ARRAY" else data_type
+            found.setdefault(table, []).append((name, kind, nullable))
+    return found
+
+
+def test_every_declared_column_exists_with_its_type_and_no_other(fresh_db):
+    """Each declared table has exactly the declared columns, in order, typed and NOT NULL;
+    no other aggregate table of cases exists; the zone table is there."""
+    schema = columns(fresh_db())
+    for table in agg.TABLES:
+        declared = [(c.name, c.type, False) for c in table.columns]
+        assert schema.get(table.name) == declared, table.name
+    stray = {t for t in schema if t.startswith("case_") and t != "case_event"}
+    assert stray == set(agg.TABLE)
+    assert ("zone", "text", False) in schema[agg.ZONE_TABLE]
+
+
+def test_every_declared_key_is_the_tables_primary_key(fresh_db):
+    """The declared key (unit, period, keys; the count included) is each table's primary
+    key: the refresh's inserts and the views' lookups rely on it."""
+    with psycopg.connect(fresh_db()) as conn:
+        keys = dict(conn.execute(
+            "SELECT conrelid::regclass::text, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE contype = 'p' AND conrelid::regclass::text = ANY(%s)",
+            (list(agg.TABLE),)).fetchall())
+    assert keys == {t.name: t.primary_key for t in agg.TABLES}
+
+
+def test_weeks_are_read_as_days():
+    """A weekly table's Monday is read under the daily table's name for the period, and its
+    columns read from the daily table give the same shape (the rows are read as one)."""
+    assert agg.UNIT_WEEK.read_as_days(agg.UNIT_WEEK).split(", ")[:3] == [
+        "level", "unit_code", "week AS day"]
+    assert agg.ROLLUP_WEEK.read_as_days(agg.ROLLUP) == \
+        "level, unit_code, day, category_1, channel, status, total"
+    assert {t.period for t in agg.TABLES if t.daily} == {"week"}
+    assert all(agg.TABLE[t.daily].period == "day" for t in agg.TABLES if t.daily)
