@@ -7,7 +7,7 @@ STAMP := .onemap/stamps
 SIZE ?= S
 SEED ?= 7
 
-.PHONY: demo test db data lint system venv bench serve clean-db
+.PHONY: demo test db data lint schema system venv bench serve clean-db
 
 demo: data ## set-up, local PostGIS, demo city, dashboard at http://127.0.0.1:8050
 	$(BIN)/onemap serve
@@ -23,6 +23,9 @@ data: db ## demo city generated and loaded
 
 lint: venv
 	$(BIN)/ruff check .
+
+schema: db ## schema.sql again, from a database the migrations make
+	$(BIN)/python -m onemap.migrate
 
 bench: data
 	$(BIN)/python -m bench

@@ -13,10 +13,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from onemap.aggregates import HOURS_COLUMNS
 from onemap.cluster import LocalCluster, find_bin_dir, postgis_install_hint
 from onemap.errors import OnemapError
-from onemap.migrate import _apply, applied, available, migrate
+from onemap.migrate import available, migrate
 from onemap.roles import create_database
 from onemap.settings import PROJECT_ROOT, get_settings
 
@@ -102,7 +101,7 @@ def test_database_url_points_at_another_server(cluster):
     run = [sys.executable, "-m", "onemap.cli", "db"]
     out = subprocess.run([*run, "migrate"], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert "0001_schema" in out.stdout
+    assert "0001_baseline" in out.stdout
     printed = subprocess.run([*run, "url"], env=env, capture_output=True, text=True)
     assert printed.stdout.strip() == url
     assert scalar(url, "SELECT count(*) FROM schema_migration") == len(available())
@@ -132,46 +131,6 @@ def test_migrations_on_an_empty_database(cluster):
         "admin_unit", "facility", "iot_device", "case_event", "grid_piece"}
     assert {srid for _, srid in geoms} == {4326}
     assert gist == {t for t, _ in geoms}
-
-
-ARRAY_AGGREGATES = """
-INSERT INTO {table} (level, unit_code, parent_code, day, {keys} status, total, closed,
-    closed_on_time, closed_late, closed_same_day, closed_3d, hours_sum, hours_hist,
-    satisfaction_sum, satisfaction_n, resolved)
-VALUES (4, 'g1', 'c1', '2026-11-02', {values} 'closed', 40, 34, 30, 4, 12, 28, 310.5,
-    ARRAY[1, 2, 3, 4, 5, 6, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 6], 150, 33, ARRAY[20, 9, 4, 1])
-"""
-
-
-def test_the_aggregates_keep_their_figures_as_columns(cluster):
-    """Migration 0017 turns the aggregates' arrays into columns, every figure kept."""
-    name = f"arrays_{uuid.uuid4().hex[:6]}"
-    create_database(cluster.admin_url(), name, cluster.roles.app)
-    url = cluster.url(name)
-    with psycopg.connect(url) as conn:
-        applied(conn)  # the ledger
-        for migration in (m for m in available() if m.version < 17):
-            _apply(conn, migration)
-        conn.execute(ARRAY_AGGREGATES.format(table="case_rollup", keys="category_1, channel,",
-                                             values="'市容环境', '12345热线',"))
-        conn.execute(ARRAY_AGGREGATES.format(table="case_unit_day", keys="", values=""))
-        conn.commit()
-    # 0017 alone: later migrations give the figures other meanings (0020: a closed row's
-    # closed count is its total).
-    with psycopg.connect(url) as conn:
-        _apply(conn, next(m for m in available() if m.version == 17))
-    hist = [1, 2, 3, 4, 5, 6, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 6]
-    with psycopg.connect(url) as conn:
-        for table in ("case_rollup", "case_unit_day"):
-            row = conn.execute(
-                f"SELECT total, closed, hours_sum, satisfaction_n, "
-                f"ARRAY[{', '.join(HOURS_COLUMNS)}], "
-                f"ARRAY[res_grid, res_community, res_street, res_district] FROM {table}").fetchone()
-            assert row == (40, 34, 310.5, 33, hist, [20, 9, 4, 1])
-            key, = conn.execute("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE "
-                                "conrelid = %s::regclass AND contype = 'p'", (table,)).fetchone()
-            assert key.endswith("INCLUDE (total)")
-    assert [m.version for m in migrate(url)][0] == 18  # the rest apply on top
 
 
 def test_missing_postgis_hint_names_the_package():

@@ -1,0 +1,571 @@
+-- onemap's schema as the migrations in onemap/migrations make it: pg_dump --schema-only of
+-- a freshly migrated database, without its comments and settings. Not run by anything: read
+-- it to see the tables whole. Written by `make schema` (python -m onemap.migrate);
+-- tests/test_schema.py fails when it differs from what the migrations make.
+
+CREATE EXTENSION IF NOT EXISTS postgis WITH SCHEMA public;
+
+CREATE FUNCTION public.load_batch_alive(batch bigint) RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT EXISTS (
+        SELECT 1 FROM pg_locks l
+        WHERE l.locktype = 'advisory' AND l.classid = 7301 AND l.objsubid = 2
+          AND l.objid::bigint = batch AND l.granted
+          AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()))
+$$;
+
+CREATE FUNCTION public.load_batch_hold(batch bigint) RETURNS void
+    LANGUAGE sql
+    AS $$ SELECT pg_advisory_lock(7301, batch::int) $$;
+
+CREATE TABLE public.admin_unit (
+    code text NOT NULL,
+    name text NOT NULL,
+    level smallint NOT NULL,
+    parent_code text,
+    district_code text,
+    street_code text,
+    community_code text,
+    grid_code text,
+    geom public.geometry(MultiPolygon,4326) NOT NULL,
+    area_km2 double precision NOT NULL,
+    properties jsonb DEFAULT '{}'::jsonb NOT NULL,
+    batch_id bigint,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT admin_unit_check CHECK (((level = 1) = (parent_code IS NULL))),
+    CONSTRAINT admin_unit_level_check CHECK (((level >= 1) AND (level <= 4)))
+);
+
+CREATE TABLE public.app_session (
+    id_hash text NOT NULL,
+    user_name text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL
+);
+
+CREATE TABLE public.app_user (
+    name text NOT NULL,
+    role text NOT NULL,
+    scope_code text,
+    personal_grant boolean DEFAULT false NOT NULL,
+    password_hash text,
+    token_hash text,
+    disabled boolean DEFAULT false NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    changed_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT app_user_check CHECK (((role <> 'street_official'::text) OR (scope_code IS NOT NULL))),
+    CONSTRAINT app_user_check1 CHECK (((role = 'kiosk'::text) = (token_hash IS NOT NULL))),
+    CONSTRAINT app_user_name_check CHECK ((name ~ '^[A-Za-z0-9_.@-]{1,64}$'::text)),
+    CONSTRAINT app_user_role_check CHECK ((role = ANY (ARRAY['admin'::text, 'command_center'::text, 'street_official'::text, 'analyst'::text, 'kiosk'::text])))
+);
+
+CREATE TABLE public.audit_log (
+    id bigint NOT NULL,
+    at timestamp with time zone DEFAULT now() NOT NULL,
+    user_name text NOT NULL,
+    role text NOT NULL,
+    action text NOT NULL,
+    allowed boolean NOT NULL,
+    target text,
+    detail jsonb DEFAULT '{}'::jsonb NOT NULL
+);
+
+CREATE SEQUENCE public.audit_log_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.audit_log_id_seq OWNED BY public.audit_log.id;
+
+CREATE TABLE public.case_event (
+    id text NOT NULL,
+    channel text NOT NULL,
+    case_type text,
+    category_1 text NOT NULL,
+    category_2 text,
+    category_3 text,
+    category_4 text,
+    title text,
+    description text,
+    address text,
+    reported_at timestamp with time zone NOT NULL,
+    accepted_at timestamp with time zone,
+    dispatched_at timestamp with time zone,
+    handled_at timestamp with time zone,
+    feedback_at timestamp with time zone,
+    closed_at timestamp with time zone,
+    evaluated_at timestamp with time zone,
+    deadline timestamp with time zone,
+    handling_unit text,
+    status text NOT NULL,
+    satisfaction smallint,
+    resolved_level smallint,
+    on_time boolean,
+    handling_hours double precision,
+    reporter_name text,
+    reporter_phone text,
+    located_by text NOT NULL,
+    geom public.geometry(Point,4326),
+    grid_code text,
+    community_code text,
+    street_code text,
+    district_code text NOT NULL,
+    properties jsonb DEFAULT '{}'::jsonb NOT NULL,
+    batch_id bigint,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    h3 bigint,
+    placed_level smallint GENERATED ALWAYS AS (
+CASE
+    WHEN (grid_code IS NOT NULL) THEN 4
+    WHEN (community_code IS NOT NULL) THEN 3
+    WHEN (street_code IS NOT NULL) THEN 2
+    ELSE 1
+END) STORED,
+    CONSTRAINT case_event_check CHECK (((located_by = 'point'::text) = (geom IS NOT NULL))),
+    CONSTRAINT case_event_located_by_check CHECK ((located_by = ANY (ARRAY['point'::text, 'code'::text]))),
+    CONSTRAINT case_event_resolved_level_check CHECK (((resolved_level >= 1) AND (resolved_level <= 4))),
+    CONSTRAINT case_event_satisfaction_check CHECK (((satisfaction >= 1) AND (satisfaction <= 5)))
+);
+
+CREATE TABLE public.case_hours_day (
+    level smallint NOT NULL,
+    unit_code text NOT NULL,
+    day date NOT NULL,
+    buckets smallint[] NOT NULL,
+    counts integer[] NOT NULL
+);
+
+CREATE TABLE public.case_hours_week (
+    level smallint NOT NULL,
+    unit_code text NOT NULL,
+    week date NOT NULL,
+    buckets smallint[] NOT NULL,
+    counts integer[] NOT NULL
+);
+
+CREATE TABLE public.case_rollup (
+    level smallint NOT NULL,
+    unit_code text NOT NULL,
+    day date NOT NULL,
+    category_1 text NOT NULL,
+    channel text NOT NULL,
+    status text NOT NULL,
+    total integer NOT NULL,
+    closed integer NOT NULL,
+    closed_on_time integer NOT NULL,
+    closed_late integer NOT NULL,
+    closed_same_day integer NOT NULL,
+    closed_3d integer NOT NULL,
+    h0 integer NOT NULL,
+    h1 integer NOT NULL,
+    h2 integer NOT NULL,
+    h3 integer NOT NULL,
+    h4 integer NOT NULL,
+    h5 integer NOT NULL,
+    h6 integer NOT NULL,
+    h7 integer NOT NULL,
+    h8 integer NOT NULL,
+    h9 integer NOT NULL,
+    h10 integer NOT NULL,
+    h11 integer NOT NULL,
+    h12 integer NOT NULL,
+    h13 integer NOT NULL,
+    h14 integer NOT NULL,
+    h15 integer NOT NULL,
+    h16 integer NOT NULL,
+    satisfaction_sum integer NOT NULL,
+    satisfaction_n integer NOT NULL,
+    res_grid integer NOT NULL,
+    res_community integer NOT NULL,
+    res_street integer NOT NULL,
+    res_district integer NOT NULL,
+    above_grid integer NOT NULL
+);
+
+CREATE TABLE public.case_rollup_week (
+    level smallint NOT NULL,
+    unit_code text NOT NULL,
+    week date NOT NULL,
+    category_1 text NOT NULL,
+    channel text NOT NULL,
+    status text NOT NULL,
+    total integer NOT NULL
+);
+
+CREATE TABLE public.case_unit_day (
+    level smallint NOT NULL,
+    unit_code text NOT NULL,
+    day date NOT NULL,
+    status text NOT NULL,
+    total integer NOT NULL,
+    closed integer NOT NULL,
+    closed_on_time integer NOT NULL,
+    closed_late integer NOT NULL,
+    closed_same_day integer NOT NULL,
+    closed_3d integer NOT NULL,
+    h0 integer NOT NULL,
+    h1 integer NOT NULL,
+    h2 integer NOT NULL,
+    h3 integer NOT NULL,
+    h4 integer NOT NULL,
+    h5 integer NOT NULL,
+    h6 integer NOT NULL,
+    h7 integer NOT NULL,
+    h8 integer NOT NULL,
+    h9 integer NOT NULL,
+    h10 integer NOT NULL,
+    h11 integer NOT NULL,
+    h12 integer NOT NULL,
+    h13 integer NOT NULL,
+    h14 integer NOT NULL,
+    h15 integer NOT NULL,
+    h16 integer NOT NULL,
+    satisfaction_sum integer NOT NULL,
+    satisfaction_n integer NOT NULL,
+    res_grid integer NOT NULL,
+    res_community integer NOT NULL,
+    res_street integer NOT NULL,
+    res_district integer NOT NULL,
+    above_grid integer NOT NULL
+);
+
+CREATE TABLE public.case_unit_week (
+    level smallint NOT NULL,
+    unit_code text NOT NULL,
+    week date NOT NULL,
+    status text NOT NULL,
+    total integer NOT NULL,
+    closed integer NOT NULL,
+    closed_on_time integer NOT NULL,
+    closed_late integer NOT NULL,
+    closed_same_day integer NOT NULL,
+    closed_3d integer NOT NULL,
+    h0 integer NOT NULL,
+    h1 integer NOT NULL,
+    h2 integer NOT NULL,
+    h3 integer NOT NULL,
+    h4 integer NOT NULL,
+    h5 integer NOT NULL,
+    h6 integer NOT NULL,
+    h7 integer NOT NULL,
+    h8 integer NOT NULL,
+    h9 integer NOT NULL,
+    h10 integer NOT NULL,
+    h11 integer NOT NULL,
+    h12 integer NOT NULL,
+    h13 integer NOT NULL,
+    h14 integer NOT NULL,
+    h15 integer NOT NULL,
+    h16 integer NOT NULL,
+    satisfaction_sum integer NOT NULL,
+    satisfaction_n integer NOT NULL,
+    res_grid integer NOT NULL,
+    res_community integer NOT NULL,
+    res_street integer NOT NULL,
+    res_district integer NOT NULL,
+    above_grid integer NOT NULL
+);
+
+CREATE TABLE public.facility (
+    id text NOT NULL,
+    kind text NOT NULL,
+    name text NOT NULL,
+    address text,
+    properties jsonb DEFAULT '{}'::jsonb NOT NULL,
+    geom public.geometry(Point,4326) NOT NULL,
+    grid_code text NOT NULL,
+    community_code text NOT NULL,
+    street_code text NOT NULL,
+    district_code text NOT NULL,
+    batch_id bigint,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    h3 bigint
+);
+
+CREATE TABLE public.grid_neighbour (
+    grid_code text NOT NULL,
+    neighbour_code text NOT NULL
+);
+
+CREATE TABLE public.grid_piece (
+    grid_code text NOT NULL,
+    geom public.geometry(Polygon,4326) NOT NULL
+);
+
+CREATE TABLE public.iot_device (
+    id text NOT NULL,
+    kind text NOT NULL,
+    name text,
+    status text NOT NULL,
+    last_seen timestamp with time zone,
+    properties jsonb DEFAULT '{}'::jsonb NOT NULL,
+    geom public.geometry(Point,4326) NOT NULL,
+    grid_code text NOT NULL,
+    community_code text NOT NULL,
+    street_code text NOT NULL,
+    district_code text NOT NULL,
+    batch_id bigint,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    h3 bigint,
+    CONSTRAINT iot_device_status_check CHECK ((status = ANY (ARRAY['online'::text, 'offline'::text, 'alarm'::text])))
+);
+
+CREATE TABLE public.iot_event (
+    device_id text NOT NULL,
+    ts timestamp with time zone NOT NULL,
+    event_type text NOT NULL,
+    status text,
+    metric text DEFAULT ''::text NOT NULL,
+    value double precision,
+    properties jsonb DEFAULT '{}'::jsonb NOT NULL,
+    grid_code text NOT NULL,
+    community_code text NOT NULL,
+    street_code text NOT NULL,
+    district_code text NOT NULL,
+    batch_id bigint,
+    CONSTRAINT iot_event_status_check CHECK ((status = ANY (ARRAY['online'::text, 'offline'::text, 'alarm'::text])))
+);
+
+CREATE TABLE public.load_batch (
+    id bigint NOT NULL,
+    kind text NOT NULL,
+    source text NOT NULL,
+    file_hash text,
+    mapping jsonb DEFAULT '{}'::jsonb NOT NULL,
+    started_at timestamp with time zone DEFAULT now() NOT NULL,
+    finished_at timestamp with time zone,
+    read_count bigint DEFAULT 0 NOT NULL,
+    loaded_count bigint DEFAULT 0 NOT NULL,
+    updated_count bigint DEFAULT 0 NOT NULL,
+    rejected_count bigint DEFAULT 0 NOT NULL,
+    status text DEFAULT 'running'::text NOT NULL,
+    message text,
+    report jsonb DEFAULT '{}'::jsonb NOT NULL,
+    CONSTRAINT load_batch_status_check CHECK ((status = ANY (ARRAY['running'::text, 'committed'::text, 'failed'::text, 'dry-run'::text, 'interrupted'::text])))
+);
+
+CREATE SEQUENCE public.load_batch_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.load_batch_id_seq OWNED BY public.load_batch.id;
+
+CREATE VIEW public.load_batch_state AS
+ SELECT b.id,
+    b.kind,
+    b.source,
+    b.file_hash,
+    b.mapping,
+    b.started_at,
+    b.finished_at,
+    b.read_count,
+    b.loaded_count,
+    b.updated_count,
+    b.rejected_count,
+    b.status,
+    b.message,
+    b.report,
+        CASE
+            WHEN ((b.status = 'running'::text) AND (NOT public.load_batch_alive(b.id))) THEN 'interrupted'::text
+            ELSE b.status
+        END AS state
+   FROM public.load_batch b;
+
+CREATE TABLE public.login_failure (
+    name text NOT NULL,
+    failures integer NOT NULL,
+    last_at timestamp with time zone NOT NULL,
+    CONSTRAINT login_failure_name_check CHECK ((name ~ '^[A-Za-z0-9_.@-]{1,64}$'::text))
+);
+
+CREATE TABLE public.rejected_row (
+    id bigint NOT NULL,
+    batch_id bigint NOT NULL,
+    source_file text NOT NULL,
+    row_number bigint NOT NULL,
+    field text,
+    reason text NOT NULL,
+    raw jsonb DEFAULT '{}'::jsonb NOT NULL
+);
+
+CREATE SEQUENCE public.rejected_row_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.rejected_row_id_seq OWNED BY public.rejected_row.id;
+
+CREATE TABLE public.rollup_zone (
+    one boolean DEFAULT true NOT NULL,
+    zone text NOT NULL,
+    CONSTRAINT rollup_zone_one_check CHECK (one)
+);
+
+CREATE TABLE public.schema_migration (
+    version integer NOT NULL,
+    name text NOT NULL,
+    applied_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+ALTER TABLE ONLY public.audit_log ALTER COLUMN id SET DEFAULT nextval('public.audit_log_id_seq'::regclass);
+
+ALTER TABLE ONLY public.load_batch ALTER COLUMN id SET DEFAULT nextval('public.load_batch_id_seq'::regclass);
+
+ALTER TABLE ONLY public.rejected_row ALTER COLUMN id SET DEFAULT nextval('public.rejected_row_id_seq'::regclass);
+
+ALTER TABLE ONLY public.admin_unit
+    ADD CONSTRAINT admin_unit_pkey PRIMARY KEY (code);
+
+ALTER TABLE ONLY public.app_session
+    ADD CONSTRAINT app_session_pkey PRIMARY KEY (id_hash);
+
+ALTER TABLE ONLY public.app_user
+    ADD CONSTRAINT app_user_pkey PRIMARY KEY (name);
+
+ALTER TABLE ONLY public.app_user
+    ADD CONSTRAINT app_user_token_hash_key UNIQUE (token_hash);
+
+ALTER TABLE ONLY public.audit_log
+    ADD CONSTRAINT audit_log_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.case_event
+    ADD CONSTRAINT case_event_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.case_hours_day
+    ADD CONSTRAINT case_hours_day_pkey PRIMARY KEY (level, unit_code, day);
+
+ALTER TABLE ONLY public.case_hours_week
+    ADD CONSTRAINT case_hours_week_pkey PRIMARY KEY (level, unit_code, week);
+
+ALTER TABLE ONLY public.case_rollup
+    ADD CONSTRAINT case_rollup_pkey PRIMARY KEY (level, unit_code, day, category_1, channel, status) INCLUDE (total);
+
+ALTER TABLE ONLY public.case_rollup_week
+    ADD CONSTRAINT case_rollup_week_pkey PRIMARY KEY (level, unit_code, week, category_1, channel, status) INCLUDE (total);
+
+ALTER TABLE ONLY public.case_unit_day
+    ADD CONSTRAINT case_unit_day_pkey PRIMARY KEY (level, unit_code, day, status) INCLUDE (total);
+
+ALTER TABLE ONLY public.case_unit_week
+    ADD CONSTRAINT case_unit_week_pkey PRIMARY KEY (level, unit_code, week, status) INCLUDE (total);
+
+ALTER TABLE ONLY public.facility
+    ADD CONSTRAINT facility_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.grid_neighbour
+    ADD CONSTRAINT grid_neighbour_pkey PRIMARY KEY (grid_code, neighbour_code);
+
+ALTER TABLE ONLY public.iot_device
+    ADD CONSTRAINT iot_device_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.iot_event
+    ADD CONSTRAINT iot_event_pkey PRIMARY KEY (device_id, ts, event_type, metric);
+
+ALTER TABLE ONLY public.load_batch
+    ADD CONSTRAINT load_batch_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.login_failure
+    ADD CONSTRAINT login_failure_pkey PRIMARY KEY (name);
+
+ALTER TABLE ONLY public.rejected_row
+    ADD CONSTRAINT rejected_row_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.rollup_zone
+    ADD CONSTRAINT rollup_zone_pkey PRIMARY KEY (one);
+
+ALTER TABLE ONLY public.schema_migration
+    ADD CONSTRAINT schema_migration_pkey PRIMARY KEY (version);
+
+CREATE INDEX admin_unit_geom_idx ON public.admin_unit USING gist (geom);
+
+CREATE INDEX admin_unit_level_idx ON public.admin_unit USING btree (level);
+
+CREATE INDEX admin_unit_parent_idx ON public.admin_unit USING btree (parent_code);
+
+CREATE INDEX app_session_user_idx ON public.app_session USING btree (user_name);
+
+CREATE INDEX audit_log_at_idx ON public.audit_log USING btree (at);
+
+CREATE INDEX case_event_category_idx ON public.case_event USING btree (category_1, category_2, reported_at);
+
+CREATE INDEX case_event_community_idx ON public.case_event USING btree (community_code, reported_at);
+
+CREATE INDEX case_event_geom_idx ON public.case_event USING gist (geom);
+
+CREATE INDEX case_event_grid_idx ON public.case_event USING btree (grid_code, reported_at);
+
+CREATE INDEX case_event_open_idx ON public.case_event USING btree (street_code, community_code, grid_code, reported_at) INCLUDE (deadline, district_code) WHERE (status = 'open'::text);
+
+CREATE INDEX case_event_reported_idx ON public.case_event USING btree (reported_at);
+
+CREATE INDEX case_event_street_idx ON public.case_event USING btree (street_code, reported_at);
+
+CREATE INDEX facility_community_idx ON public.facility USING btree (community_code, kind);
+
+CREATE INDEX facility_geom_idx ON public.facility USING gist (geom);
+
+CREATE INDEX facility_grid_idx ON public.facility USING btree (grid_code);
+
+CREATE INDEX facility_kind_idx ON public.facility USING btree (kind);
+
+CREATE INDEX facility_street_idx ON public.facility USING btree (street_code, kind);
+
+CREATE INDEX grid_piece_geom_idx ON public.grid_piece USING gist (geom);
+
+CREATE INDEX iot_device_community_idx ON public.iot_device USING btree (community_code, status);
+
+CREATE INDEX iot_device_geom_idx ON public.iot_device USING gist (geom);
+
+CREATE INDEX iot_device_grid_idx ON public.iot_device USING btree (grid_code);
+
+CREATE INDEX iot_device_status_idx ON public.iot_device USING btree (status, kind);
+
+CREATE INDEX iot_device_street_idx ON public.iot_device USING btree (street_code, status);
+
+CREATE INDEX iot_event_ts_idx ON public.iot_event USING btree (ts);
+
+CREATE INDEX rejected_row_batch_idx ON public.rejected_row USING btree (batch_id, row_number);
+
+ALTER TABLE ONLY public.admin_unit
+    ADD CONSTRAINT admin_unit_batch_id_fkey FOREIGN KEY (batch_id) REFERENCES public.load_batch(id);
+
+ALTER TABLE ONLY public.admin_unit
+    ADD CONSTRAINT admin_unit_parent_code_fkey FOREIGN KEY (parent_code) REFERENCES public.admin_unit(code) DEFERRABLE INITIALLY DEFERRED;
+
+ALTER TABLE ONLY public.app_session
+    ADD CONSTRAINT app_session_user_name_fkey FOREIGN KEY (user_name) REFERENCES public.app_user(name) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.case_event
+    ADD CONSTRAINT case_event_batch_id_fkey FOREIGN KEY (batch_id) REFERENCES public.load_batch(id);
+
+ALTER TABLE ONLY public.facility
+    ADD CONSTRAINT facility_batch_id_fkey FOREIGN KEY (batch_id) REFERENCES public.load_batch(id);
+
+ALTER TABLE ONLY public.grid_neighbour
+    ADD CONSTRAINT grid_neighbour_grid_code_fkey FOREIGN KEY (grid_code) REFERENCES public.admin_unit(code) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.grid_neighbour
+    ADD CONSTRAINT grid_neighbour_neighbour_code_fkey FOREIGN KEY (neighbour_code) REFERENCES public.admin_unit(code) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.grid_piece
+    ADD CONSTRAINT grid_piece_grid_code_fkey FOREIGN KEY (grid_code) REFERENCES public.admin_unit(code) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.iot_device
+    ADD CONSTRAINT iot_device_batch_id_fkey FOREIGN KEY (batch_id) REFERENCES public.load_batch(id);
+
+ALTER TABLE ONLY public.iot_event
+    ADD CONSTRAINT iot_event_batch_id_fkey FOREIGN KEY (batch_id) REFERENCES public.load_batch(id);
+
+ALTER TABLE ONLY public.iot_event
+    ADD CONSTRAINT iot_event_device_id_fkey FOREIGN KEY (device_id) REFERENCES public.iot_device(id);
+
+ALTER TABLE ONLY public.rejected_row
+    ADD CONSTRAINT rejected_row_batch_id_fkey FOREIGN KEY (batch_id) REFERENCES public.load_batch(id) ON DELETE CASCADE;
