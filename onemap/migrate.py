@@ -32,9 +32,11 @@ CREATE TABLE IF NOT EXISTS schema_migration (
 
 # The migrations the baseline replaced, 0001_schema … 0023_aggregates_declared: a database
 # they made in full has the baseline's schema (both were dumped alike when it was written),
-# so its ledger is rewritten to name the baseline alone; one they made in part cannot be
+# so its ledger is rewritten to name the baseline alone. One they made up to 0022 gets the
+# last of them first (kept in migrations/replaced/); one they made less far cannot be
 # brought forward without them.
 REPLACED_FIRST, REPLACED_LAST = (1, "schema"), (23, "aggregates_declared")
+REPLACED_STEP = MIGRATIONS_DIR / "replaced" / "0023_aggregates_declared.sql"
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,9 @@ def _adopt_replaced(conn: psycopg.Connection, baseline: Migration) -> None:
     if ledger.get(REPLACED_FIRST[0]) != REPLACED_FIRST[1]:
         return
     version, name = REPLACED_LAST
-    if ledger.get(version) != name or set(ledger) != set(range(1, version + 1)):
+    if set(ledger) == set(range(1, version)):
+        conn.execute(REPLACED_STEP.read_text())
+    elif ledger.get(version) != name or set(ledger) != set(range(1, version + 1)):
         last = max(ledger)
         raise MigrationError(
             f"database {conn.info.dbname} was migrated by the migrations the baseline replaced,"

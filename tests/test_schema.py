@@ -63,6 +63,36 @@ def test_a_database_the_replaced_migrations_made_is_adopted(fresh_db):
         assert conn.execute("SELECT zone FROM rollup_zone").fetchall() == [("Asia/Shanghai",)]
 
 
+# What a database the replaced migrations made up to 0022 had that 0023 took away: the
+# aggregates' parent codes and sums of hours, weekly keys named day, a default.
+BEFORE_0023 = """
+ALTER TABLE case_rollup ADD COLUMN parent_code text,
+    ADD COLUMN hours_sum double precision NOT NULL DEFAULT 0, ALTER above_grid SET DEFAULT 0;
+ALTER TABLE case_unit_day ADD COLUMN parent_code text,
+    ADD COLUMN hours_sum double precision NOT NULL DEFAULT 0, ALTER above_grid SET DEFAULT 0;
+ALTER TABLE case_unit_week ADD COLUMN parent_code text,
+    ADD COLUMN hours_sum double precision NOT NULL DEFAULT 0, ALTER above_grid SET DEFAULT 0;
+ALTER TABLE case_rollup_week ADD COLUMN parent_code text;
+ALTER TABLE case_rollup_week RENAME COLUMN week TO day;
+ALTER TABLE case_unit_week RENAME COLUMN week TO day;
+ALTER TABLE case_hours_week RENAME COLUMN week TO day;
+"""
+
+
+def test_a_database_the_replaced_migrations_made_up_to_0022_is_brought_forward(fresh_db):
+    """Every database before the baseline stood at 0022: it gets the last replaced step,
+    then is adopted; its schema is then schema.sql's, its data kept."""
+    url = fresh_db()
+    with psycopg.connect(url) as conn:
+        conn.execute(BEFORE_0023)
+    replaced_ledger(url, REPLACED_LAST[0] - 1)
+    migrate(url)
+    assert ledger(url)[0] == (1, "baseline")
+    assert dump_schema(url, str(find_bin_dir() / "pg_dump")) == SCHEMA_FILE.read_text()
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT zone FROM rollup_zone").fetchall() == [("Asia/Shanghai",)]
+
+
 def test_a_database_the_replaced_migrations_made_in_part_is_refused(fresh_db):
     """Migrated only part of the way by the replaced migrations, a database is left as it
     is and the message says what to do."""
