@@ -21,8 +21,9 @@ db: venv system ## environment and local PostGIS up (or DATABASE_URL migrated)
 data: db ## demo city generated and loaded
 	$(BIN)/onemap demo --size $(SIZE) --seed $(SEED)
 
-lint: venv
+lint: venv ## ruff, and the import contract of pyproject.toml (the package layering)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 schema: db ## schema.sql again, from a database the migrations make
 	$(BIN)/python -m onemap.migrate

@@ -16,7 +16,7 @@ from plotly.colors import get_colorscale
 
 from dashboard.components import due_text, status_words
 from dashboard.messages import t
-from onemap.crs import from_wgs84
+from layers.basemap import SHIFTED, shifted_view
 
 # An empty source, not ``"sources": {}``: plotly's update in place drops the empty object,
 # takes the style for a new one and waits for MapLibre to load it, which never happens for
@@ -76,35 +76,12 @@ def _mercator_y(lat: float) -> float:
     return math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
 
 
-def shifted(data: dict, crs: str) -> dict:
-    """The view's geometries moved from WGS84 into ``crs`` (gcj02 or bd09), so they line up
-    with a basemap drawn in that system (AMap-style tile services)."""
-    def move(coords):
-        if coords and isinstance(coords[0], int | float):
-            x, y = from_wgs84(np.array([coords[0]]), np.array([coords[1]]), crs)
-            return [float(x[0]), float(y[0])]
-        return [move(c) for c in coords]
-
-    def move_collection(collection: dict) -> dict:
-        features = [{**f, "geometry": {**f["geometry"],
-                                       "coordinates": move(f["geometry"]["coordinates"])}}
-                    if f.get("geometry") else f for f in collection.get("features", [])]
-        return {**collection, "features": features}
-
-    out = {**data, "units": move_collection(data["units"]),
-           "layers": {k: move_collection(v) for k, v in data.get("layers", {}).items()}}
-    if data.get("bbox"):
-        (minx, miny), (maxx, maxy) = move([list(data["bbox"][:2]), list(data["bbox"][2:])])
-        out["bbox"] = (minx, miny, maxx, maxy)
-    return out
-
-
 def map_figure(data: dict, layers: tuple[str, ...], metric: str, lang: str = "zh",
                tile_url: str | None = None, dark: bool = False,
                size: tuple[float, float] = (800, 560), tile_crs: str = "wgs84") -> dict:
     """The one map: units coloured by ``metric`` and the switched-on layers above them."""
-    if tile_url and tile_crs in ("gcj02", "bd09"):
-        data = shifted(data, tile_crs)
+    if tile_url and tile_crs in SHIFTED:
+        data = shifted_view(data, tile_crs)
     traces = []
     if "units" in layers or not data["children"]:
         traces.append(units_trace(data, metric, lang, dark))

@@ -1,8 +1,8 @@
-"""The sign-in page (plain Flask: it must work before any Dash code runs) and sign-out."""
+"""The sign-in page (plain Flask: it must work before any Dash code runs) and sign-out, in
+the page's language; signing in and out themselves are ``web.auth``'s."""
 
 from __future__ import annotations
 
-import logging
 import re
 from html import escape
 from urllib.parse import urlsplit
@@ -10,12 +10,12 @@ from urllib.parse import urlsplit
 import flask
 from sqlalchemy.exc import SQLAlchemyError
 
-from dashboard.auth import sign_in, sign_out
 from dashboard.messages import LANGUAGES, t
-from dashboard.outage import RETRY_SECONDS, outage
-from onemap.accounts import LoginRefused, audit, authenticate
+from dashboard.outage import outage
+from onemap.accounts import LoginRefused
+from web.auth import sign_in_with_password, sign_out
+from web.outage import RETRY_SECONDS
 
-LOG = logging.getLogger(__name__)
 PAGE = """<!doctype html>
 <html lang="{lang}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -32,8 +32,9 @@ PAGE = """<!doctype html>
 </form></body></html>"""
 
 
-def register_login(server: flask.Flask, engine) -> None:
-    """``/login`` (GET form, POST sign-in) and ``/logout``; ``engine`` is the primary."""
+def register_login(server: flask.Flask) -> None:
+    """``/login`` (GET form, POST sign-in) and ``/logout`` on a server with the sign-in
+    gate of ``web.auth``."""
 
     def login():
         lang = _lang()
@@ -42,13 +43,11 @@ def register_login(server: flask.Flask, engine) -> None:
         form = flask.request.form
         name = form.get("name", "").strip()
         try:
-            who = authenticate(engine, name, form.get("password", ""))
-            sign_in(who)
+            sign_in_with_password(name, form.get("password", ""))
         except LoginRefused as exc:
             return _page(lang, _refusal(exc, lang), name), 429 if exc.retry_after else 401
         except SQLAlchemyError:
             return _page(lang, t("db.down", lang), name), 503, {"Retry-After": str(RETRY_SECONDS)}
-        _audit_quietly(engine, who)
         return flask.redirect(_safe_next(form.get("next")))
 
     def logout():
@@ -99,10 +98,3 @@ def _safe_next(target: str | None) -> str:
         return "/"
     parts = urlsplit(target)
     return "/" if parts.scheme or parts.netloc else target
-
-
-def _audit_quietly(engine, who) -> None:
-    try:
-        audit(engine, who, "login", True)
-    except SQLAlchemyError as error:  # signing in does not depend on the log
-        LOG.warning("audit log unavailable; %s signed in (%s)", who.name, error)

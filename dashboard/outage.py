@@ -1,8 +1,8 @@
-"""The answer to a request while the database cannot say who is asking: 503 with
-Retry-After on every path, whatever the way of signing in (fail closed). A page says so
-and reloads itself when the time is up; a dashboard callback gets only its page's banner
-(no callback runs, no data is read), so a screen keeps its last picture and says why it
-is not updating, then recovers by itself."""
+"""The dashboard's answer to a request while the database cannot say who is asking (the
+gate of ``web.auth`` calls it; everything else gets ``web.outage``'s JSON 503): a page says
+so in its language and reloads itself when the time is up; a dashboard callback gets only
+its page's banner (no callback runs, no data is read), so a screen keeps its last picture
+and says why it is not updating, then recovers by itself."""
 
 from __future__ import annotations
 
@@ -15,10 +15,8 @@ from plotly.io.json import to_json_plotly
 from dashboard import ids
 from dashboard.components import database_banner
 from dashboard.messages import LANGUAGES, t, user_message
-from onemap.database import waited_for_a_load
+from web.outage import json_outage, retry_seconds, wants_page
 
-RETRY_SECONDS = 5
-LOAD_RETRY_SECONDS = 30  # a load being committed takes longer than a restart
 CALLBACK_PATH = "/_dash-update-component"
 PAGE = """<!doctype html>
 <html lang="{lang}"><head><meta charset="utf-8">
@@ -29,15 +27,9 @@ PAGE = """<!doctype html>
 <p class="banner error" id="db-down">{message}</p></main></body></html>"""
 
 
-def wants_page() -> bool:
-    """A browser navigating (it names text/html), not an API client or a page's XHR."""
-    named = {mime for mime, _ in flask.request.accept_mimetypes}
-    return flask.request.method == "GET" and "text/html" in named
-
-
 def outage(exc: Exception) -> flask.Response:
     """503 + Retry-After for the request being handled; ``exc`` is the database's error."""
-    seconds = LOAD_RETRY_SECONDS if waited_for_a_load(exc) else RETRY_SECONDS
+    seconds = retry_seconds(exc)
     banner = _banner_output() if flask.request.path == CALLBACK_PATH else None
     if banner is not None:
         # The renderer applies only a 200: the banner is all this answer holds.
@@ -50,10 +42,7 @@ def outage(exc: Exception) -> flask.Response:
             lang=lang, seconds=seconds, title=escape(t("app.title", lang)),
             message=escape(user_message(exc, lang))), status=503)
     else:
-        message = "a data load is being committed" if seconds == LOAD_RETRY_SECONDS \
-            else "database unavailable"
-        response = flask.jsonify({"error": f"{message}; retry shortly"})
-        response.status_code = 503
+        return json_outage(exc)
     response.headers["Retry-After"] = str(seconds)
     return response
 

@@ -3,13 +3,26 @@ export, and how personal fields reach it. Every read path goes through here."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 
 from sqlalchemy import Connection
 
+from layers.cases import local_zone
 from layers.errors import Forbidden, UnknownScope
+from layers.filters import Filters, parse_filters
+from layers.freshness import Thresholds
 from layers.scope import Scope, resolve_scope
 from onemap.principal import Principal
+
+
+def scoped(conn: Connection, who: Principal, params: Mapping, zone: str,
+           thresholds: Thresholds) -> tuple[str, Filters, Scope]:
+    """A request's local zone (the aggregates' own, else ``zone``), its parsed filters and
+    the scope ``who`` may see of the one it asks for."""
+    local = local_zone(conn, zone)
+    filters = parse_filters(params, local, device_offline_after=thresholds.device_offline)
+    return local, filters, scope_for(conn, who, filters.scope)
 
 
 def scope_for(conn: Connection, who: Principal, code: str | None) -> Scope:

@@ -23,13 +23,13 @@ import pyogrio.errors
 import shapely
 from sqlalchemy import Connection, text
 
+from layers.basemap import SHIFTED, shift_geometries
 from layers.catalog import LayerSpec
 from layers.errors import BadParameter, Busy, LayerError, StorageError
 from layers.features import iter_rows
 from layers.filters import Filters
 from layers.scope import Scope
 from layers.times import is_time_column, iso_series, local_series
-from onemap.crs import from_wgs84
 
 try:
     from lxml.etree import SerialisationError
@@ -159,18 +159,11 @@ def _frames(conn, layer, scope, filters, crs, personal, zone,
     for batch in iter_rows(conn, layer, scope, filters, personal, EXPORT_BATCH):
         frame = pd.DataFrame(batch)
         geometry = shapely.from_wkb(frame.pop("geometry").to_numpy())
-        if crs in ("gcj02", "bd09"):
-            geometry = shapely.transform(geometry, lambda xy: _shift(xy, crs))
+        if crs in SHIFTED:
+            geometry = shift_geometries(geometry, crs)
         progress(len(frame))
         yield gpd.GeoDataFrame(_local(frame, zone), geometry=geometry,
                                crs=EXPORT_CRS[crs] or "EPSG:4326")
-
-
-def _shift(xy, crs: str):
-    import numpy as np
-
-    x, y = from_wgs84(xy[:, 0], xy[:, 1], crs)
-    return np.column_stack([x, y])
 
 
 def _local(frame: pd.DataFrame, zone: str) -> pd.DataFrame:

@@ -66,6 +66,12 @@ def parse_filters(params: Mapping[str, object], timezone: str = "Asia/Shanghai",
     )
 
 
+def param_pairs(params: Mapping) -> list[tuple[str, str]]:
+    """Request parameters as (name, text) pairs, a repeated one once per value."""
+    return [(name, str(v)) for name, value in params.items()
+            for v in (value if isinstance(value, list | tuple) else [value])]
+
+
 def _first(value) -> str | None:
     if isinstance(value, list | tuple):
         value = value[0] if value else None

@@ -1,7 +1,8 @@
-"""The ``onemap`` command line. Commands parse options and call one function each.
+"""The ``onemap`` command line. Commands parse options and call the packages' functions.
 
-This is the entry point: the only plumbing module that reaches into ``etl``, ``layers`` and
-``dashboard``, and it does so inside the command that needs them.
+This is the composition root: the one module that may import every package (``etl``,
+``democity``, ``layers``, ``web``, ``dashboard``), and it does so inside the command that
+needs them. The import contract in ``pyproject.toml`` exempts it and nothing else.
 """
 
 from __future__ import annotations
@@ -136,11 +137,14 @@ def load(settings: Settings, kind, paths, mapping_path, crs, level, dry_run) -> 
 
     The mapping file's keys, fields, value transforms and placement rules, with worked
     examples: docs/mapping.md."""
-    from onemap.console import load_with_progress, print_load_report
+    from etl.load import load as run_load
+    from etl.readers import count_hint
+    from onemap.console import file_counter, print_load_report
 
     url = database_url(settings, start=True)
-    report = load_with_progress(url, kind, list(paths), mapping_path, crs=crs, level=level,
-                                timezone=settings.timezone, dry_run=dry_run)
+    with file_counter(kind, list(paths), count_hint) as advance:
+        report = run_load(url, kind, list(paths), mapping_path, crs=crs, level=level,
+                          timezone=settings.timezone, dry_run=dry_run, progress=advance)
     print_load_report(report)
 
 
@@ -154,7 +158,7 @@ def load(settings: Settings, kind, paths, mapping_path, crs, level, dry_run) -> 
 @friendly
 def generate(settings: Settings, size: str, seed: int, out: Path | None) -> None:
     """Generate the demo city (坪山区) as files, with the mappings to load them."""
-    from onemap.console import generate_with_progress
+    from democity.run import generate_with_progress
 
     city = generate_with_progress(size, seed, out, settings)
     click.echo(f"demo city {size.upper()} (seed {seed}) written to {city.folder}")
@@ -168,7 +172,8 @@ def generate(settings: Settings, size: str, seed: int, out: Path | None) -> None
 @friendly
 def demo(settings: Settings, size: str, seed: int) -> None:
     """Generate (once) and load (once) the demo city through the normal loads."""
-    from onemap.console import demo_city, demo_users
+    from democity.run import demo_city
+    from onemap.console import demo_users
 
     url = database_url(settings, start=True)
     demo_city(url, settings, size, seed)
@@ -220,12 +225,22 @@ def export(settings: Settings, layer, scope, fmt, out, crs, range_, personal,
            **filters) -> None:
     """Export a layer as the map shows it, with the admin codes and names on every row.
     The export is recorded in the audit log."""
-    from onemap.console import export_with_progress
+    from layers.catalog import default_catalog
+    from layers.exporting import ExportRequest, run_export
+    from layers.freshness import Thresholds
+    from onemap.console import step_counter
+    from onemap.database import make_engine
+    from onemap.principal import operator
 
     params = {k: v for k, v in {**filters, "scope": scope, "range": range_}.items() if v}
-    result = export_with_progress(database_url(settings, start=True), settings, layer, params,
-                                  fmt, out, crs, personal)
-    click.echo(f"{result.rows:,} rows written to {result.path}")
+    engine = make_engine(database_url(settings, start=True))
+    with step_counter("export") as tick:
+        done = run_export(ExportRequest(operator(), layer, fmt, params, crs, personal), out,
+                          engine=engine, writer=engine, catalog=default_catalog(),
+                          zone=settings.timezone, thresholds=Thresholds.of(settings),
+                          progress=lambda n: tick(layer, n), out=str(out))
+    engine.dispose()
+    click.echo(f"{done.result.rows:,} rows written to {done.result.path}")
 
 
 @main.group()
@@ -354,8 +369,8 @@ def serve(settings: Settings, host: str | None, port: int | None, debug: bool | 
     host, port = host or settings.host, port or settings.port
     settings = settings.model_copy(update={"host": host, "port": port})  # for base_url
     if prod:
-        from dashboard.auth import secret_key
-        from onemap.wsgi import ServeOptions, serve_prod
+        from web.auth import secret_key
+        from web.serve import ServeOptions, serve_prod
 
         options = ServeOptions(host, port, workers or 4, access_log=access_log)
         secret_key(settings)  # made here, once, so no worker reads it half-written
@@ -366,7 +381,7 @@ def serve(settings: Settings, host: str | None, port: int | None, debug: bool | 
         return
     import logging
 
-    from onemap.wsgi import RedactingFilter
+    from web.serve import RedactingFilter
 
     logging.getLogger("werkzeug").addFilter(RedactingFilter())  # its request log
     create_app(settings, url, reads).run(

@@ -9,8 +9,8 @@ owns its database and nothing else, reads may use a read-only role, and only set
 connects as the superuser. A cluster made before that (every local connection trusted, the
 app its superuser) is secured in place by the next ``up``.
 
-A :class:`ReplicaCluster` is the same life cycle for a hot standby: created by a base backup
-of a primary that :meth:`LocalCluster.allow_replication`, then following it by streaming.
+A cluster that :meth:`LocalCluster.allow_replication` can be followed by a streaming
+replica (``tests/replica_cluster.py`` makes one for the replica tests).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import pwd
 import shutil
 import socket
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,7 +55,7 @@ checkpoint_timeout = 15min
 jit = off
 timezone = 'UTC'
 password_encryption = 'scram-sha-256'
-# a streaming replica can follow this cluster (see ReplicaCluster)
+# a streaming replica can follow this cluster (pg_basebackup -R)
 wal_level = replica
 max_wal_senders = 5
 """
@@ -445,62 +444,6 @@ class LocalCluster:
             for name in [base, *(os.path.join(base, d) for d in dirs),
                          *(os.path.join(base, f) for f in files)]:
                 os.chown(name, user.pw_uid, user.pw_gid)
-
-
-class ReplicaCluster(LocalCluster):
-    """A hot standby of ``primary`` in ``settings.cluster_dir``: read-only, streaming its WAL.
-
-    ``up`` takes a base backup the first time (``pg_basebackup -R`` writes the standby
-    settings), then starts it like any local cluster, on its own free port.
-    """
-
-    def __init__(self, settings: Settings, primary: LocalCluster):
-        super().__init__(settings)
-        self.primary = primary
-        self.credentials = primary.credentials  # a copy has the primary's roles
-
-    def _initdb(self) -> None:
-        # A replica is not initialised but copied: the primary's files up to now, plus
-        # standby.signal and the primary_conninfo to follow it with.
-        if self.primary.port is None or self.primary.running_pid() is None:
-            raise ClusterError("the primary must be running before its replica is created")
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.socket_dir.mkdir(exist_ok=True)
-        self._hand_over(self.root)
-        # The password goes by the environment (not the command line, which every user
-        # sees); -R writes it into the standby's primary_conninfo, in its private folder.
-        role = self.roles.replicator
-        self._run(
-            self.bin_dir / "pg_basebackup", "-h", "127.0.0.1", "-p", self.primary.port,
-            "-U", role, "-D", self.data_dir, "-R", "-X", "stream", "-c", "fast",
-            what="pg_basebackup", env={"PGPASSWORD": self.credentials.password(role)},
-        )
-
-    def _ensure_database(self) -> None:
-        # Nothing can be created on a standby; check it is one.
-        if not self.in_recovery():
-            raise ClusterError(f"{self.data_dir} runs, but not as a standby of its primary")
-
-    def in_recovery(self) -> bool:
-        """True while the server replays its primary's WAL (``pg_is_in_recovery()``)."""
-        with psycopg.connect(self.url("postgres")) as conn:
-            return conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]
-
-    def catch_up(self, timeout: float = 30) -> None:
-        """Wait until everything the primary has written so far is replayed here."""
-        with psycopg.connect(self.primary.url("postgres")) as conn:
-            target = conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
-        deadline = time.monotonic() + timeout
-        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
-            while True:
-                behind = conn.execute(
-                    "SELECT pg_wal_lsn_diff(%s::pg_lsn, pg_last_wal_replay_lsn())", (target,)
-                ).fetchone()[0]
-                if behind is not None and behind <= 0:
-                    return
-                if time.monotonic() > deadline:
-                    raise ClusterError(f"the replica is {behind} bytes behind after {timeout}s")
-                time.sleep(0.05)
 
 
 def _owned_databases(conn: psycopg.Connection, owner: str) -> list[str]:

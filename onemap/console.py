@@ -1,10 +1,15 @@
-"""What the CLI prints: progress bars and tables (rich), kept apart from the commands."""
+"""What the CLI prints: progress bars and tables (rich), kept apart from the commands.
+
+Plumbing like the rest of ``onemap``: the bars count what a caller's work reports, and the
+work itself (a load, an export, the demo city) is handed in by the CLI or by ``democity``.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
 import sys
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -27,50 +32,16 @@ def _text(template: str) -> TextColumn:
     return TextColumn(template, markup=False)
 
 
-def load_with_progress(url: str, kind: str, paths: list[Path], mapping: Path, **options):
-    """Run an ETL load with a progress bar counting rows per file."""
-    from etl.load import load
-    from etl.readers import count_hint
-
+@contextmanager
+def file_counter(kind: str, paths: list[Path], count_hint: Callable[[Path], int]):
+    """A bar per file on standard error, sized by ``count_hint`` (a guess; none when it
+    fails): yields ``advance(rows, path)``."""
     columns = [_text("{task.description}"), BarColumn(), _text("{task.completed:,} rows"),
                TimeElapsedColumn()]
     with _progress(columns) as bar:
         tasks = {str(p): bar.add_task(f"{kind} {p.name}", total=_safe_count(count_hint, p))
                  for p in paths}
-        return load(url, kind, paths, mapping,
-                    progress=lambda n, p: bar.advance(tasks[str(p)], n), **options)
-
-
-def export_with_progress(url: str, settings, layer_id: str, params: dict, fmt: str,
-                         out: Path, crs: str, personal: bool = False):
-    """Run an export with a row counter on standard error; record it in the audit log."""
-    from layers.cases import local_zone
-    from layers.catalog import default_catalog
-    from layers.exports import export
-    from layers.filters import parse_filters
-    from layers.freshness import Thresholds
-    from layers.scope import resolve_scope
-    from onemap.accounts import audit
-    from onemap.database import make_engine
-    from onemap.principal import operator
-
-    engine = make_engine(url)
-    who = operator()
-    columns = [_text("{task.description}"), _text("{task.completed:,} rows"),
-               TimeElapsedColumn()]
-    with _progress(columns) as bar, \
-            engine.connect() as conn:
-        task = bar.add_task(f"export {layer_id}", total=None)
-        filters = parse_filters(params, local_zone(conn, settings.timezone),
-                                device_offline_after=Thresholds.of(settings).device_offline)
-        layer = default_catalog().get(layer_id)
-        scope = resolve_scope(conn, filters.scope)
-        mode = who.personal if personal else None
-        result = export(conn, layer, scope, filters, fmt, out, crs, mode,
-                        progress=lambda n: bar.advance(task, n), zone=settings.timezone)
-    audit(engine, who, "export", True, layer.id, scope=scope.code, format=fmt, crs=crs,
-          rows=result.rows, personal=mode, filters=params, out=str(out))
-    return result
+        yield lambda n, p: bar.advance(tasks[str(p)], n)
 
 
 def _progress(columns) -> Progress:
@@ -94,30 +65,6 @@ def step_counter(verb: str):
             bar.advance(tasks[step], n)
 
         yield tick
-
-
-def generate_with_progress(size: str, seed: int, out: Path | None, settings):
-    """Generate a city, counting rows per step."""
-    from etl.demo.city import default_folder, generate
-
-    with step_counter("generate") as tick:
-        return generate(size, seed, out or default_folder(settings.home, size, seed), tick)
-
-
-def demo_city(url: str, settings, size: str, seed: int) -> None:
-    """What ``make data`` does: generate the city if needed, load it if not loaded."""
-    from etl.demo.city import City, default_folder, is_loaded, load_city
-
-    city = City(default_folder(settings.home, size, seed))
-    if not city.complete:
-        city = generate_with_progress(size, seed, None, settings)
-    if is_loaded(url, city):
-        console().print(f"demo city {size.upper()} (seed {seed}) is already loaded")
-        return
-    with step_counter("load") as tick:
-        reports = load_city(url, city, settings.timezone, tick)
-    for report in reports:
-        print_load_report(report)
 
 
 def demo_users(url: str, settings) -> None:

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SOURCE = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
 FACE = "Noto Sans CJK SC"
 TARGET = ROOT / "dashboard" / "assets" / "fonts"
-TEXTS = ("dashboard/*.py", "dashboard/pages/*.py", "etl/demo/*.py", "etl/presets/**/*.yaml",
+TEXTS = ("dashboard/*.py", "dashboard/pages/*.py", "democity/*.py", "etl/presets/**/*.yaml",
          "data/**/*.csv")
 NAME = "onemap-sans-sc.woff2"
 # Blocks beyond GB2312 that the pages print: km², ·, —, ›, arrows, ①, ●, full-width forms.

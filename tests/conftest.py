@@ -117,7 +117,7 @@ def city_home(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def city(city_home):
     """The demo city S (seed 7) as files."""
-    from etl.demo.city import default_folder, generate
+    from democity.city import default_folder, generate
 
     return generate("S", 7, default_folder(city_home, "S", 7))
 
@@ -126,7 +126,7 @@ def city(city_home):
 def city_loaded(city, fresh_db):
     """A database holding the demo city S, loaded through the ETL; and the load reports.
     Read-only for tests: copy it (fresh_db) before changing anything."""
-    from etl.demo.city import load_city
+    from democity.city import load_city
 
     url = fresh_db()
     return url, load_city(url, city)

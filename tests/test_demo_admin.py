@@ -16,7 +16,7 @@ import pyogrio
 import pytest
 import shapely
 
-from etl.demo.admin import (
+from democity.admin import (
     BONDED_CODE,
     COLUMNS,
     COMMUNITIES_FILE,

@@ -10,9 +10,9 @@ from collections import Counter
 import psycopg
 import pytest
 
-from etl.demo.city import SIZES, generate, is_loaded
+from democity.city import SIZES, generate, is_loaded
+from democity.run import demo_city
 from etl.load import load
-from onemap.console import demo_city
 from onemap.settings import get_settings
 
 pytestmark = pytest.mark.db

@@ -17,11 +17,11 @@ import pandas as pd
 import pytest
 import shapely
 
-from etl.demo import catalog
-from etl.demo.cases import BAD_KINDS, period, truth_path, write_cases
-from etl.demo.facilities import facility_counts, write_facilities
-from etl.demo.iot import write_device_events, write_devices
-from etl.demo.sampling import district
+from democity import catalog
+from democity.cases import BAD_KINDS, period, truth_path, write_cases
+from democity.facilities import facility_counts, write_facilities
+from democity.iot import write_device_events, write_devices
+from democity.sampling import district
 from etl.mapping import load_mapping
 from etl.readers import read_chunks
 from etl.transform import Context, transform

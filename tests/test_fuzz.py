@@ -32,7 +32,6 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from dashboard import state
-from layers import api
 from layers.cases import raw_where, rollup_rows, rollup_where
 from layers.catalog import default_catalog
 from layers.errors import BadParameter
@@ -44,8 +43,9 @@ from layers.filters import (
     Filters,
     parse_filters,
 )
-from layers.openapi import openapi_document
 from layers.scope import Scope
+from web import api
+from web.openapi import openapi_document
 
 PARSER = settings(max_examples=300, derandomize=True, deadline=None,
                   suppress_health_check=[HealthCheck.too_slow])

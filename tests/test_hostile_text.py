@@ -46,7 +46,7 @@ def _write(frame: pd.DataFrame, path) -> None:
 def hostile_db(city, fresh_db, tmp_path_factory):
     """The demo city's admin units, with a few facilities, devices and cases whose texts
     hold markup and formulas, loaded through the ETL."""
-    from etl.demo.city import ADMIN_LAYERS
+    from democity.city import ADMIN_LAYERS
 
     url = fresh_db()
     folder = tmp_path_factory.mktemp("hostile")

@@ -19,13 +19,14 @@ from pathlib import Path
 import psycopg
 import pytest
 from conftest import PASSWORD, ensure_user, unavailable
+from replica_cluster import ReplicaCluster
 from test_auth import request, session_cookie, with_cookie
 from test_etl_bad_files import CASES_MAPPING, build_hierarchy
 from test_etl_kill import cases_frame
 
 from etl.load import load
 from onemap.accounts import set_disabled
-from onemap.cluster import LocalCluster, ReplicaCluster
+from onemap.cluster import LocalCluster
 from onemap.database import make_engine
 from onemap.errors import OnemapError
 from onemap.migrate import migrate

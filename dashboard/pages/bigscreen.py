@@ -11,7 +11,6 @@ from dash import Input, Output, State, callback, clientside_callback, dcc, html,
 from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard import ids
-from dashboard.auth import current_principal
 from dashboard.components import (
     database_banner,
     due_text,
@@ -29,6 +28,7 @@ from dashboard.services import services
 from dashboard.state import RANGES, parse
 from layers.errors import LayerError
 from layers.view import last_load, tour_codes
+from web.auth import current_principal
 
 dash.register_page(__name__, path="/bigscreen", title="一张图 · 指挥中心")
 

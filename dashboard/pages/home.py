@@ -26,7 +26,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard import components as ui
 from dashboard import ids
-from dashboard.auth import current_principal
 from dashboard.figures import bars_figure, map_figure, share_figure, trend_figure
 from dashboard.messages import t, user_message
 from dashboard.services import services
@@ -34,6 +33,7 @@ from dashboard.state import ViewState, parse, with_range
 from layers.admin import loaded_levels
 from layers.errors import LayerError
 from layers.view import case_detail, last_load, subcategories, vocabularies
+from web.auth import current_principal
 
 dash.register_page(__name__, path="/", title="一张图 · onemap")
 

@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from etl.demo import catalog
-from etl.demo.sampling import (
+from democity import catalog
+from democity.sampling import (
     CsvSink,
     District,
     choice,

@@ -47,7 +47,7 @@ from shapely.geometry import LineString, MultiPolygon, Point, Polygon
 
 from onemap.crs import GCJ02, geometry_to_wgs84
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "pingshan"
+DATA_DIR = Path(__file__).resolve().parents[1] / "data" / "pingshan"
 OUTLINE_FILE = DATA_DIR / "district_440310_gcj02.geojson"
 STREETS_FILE = DATA_DIR / "streets.csv"
 COMMUNITIES_FILE = DATA_DIR / "communities.csv"

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import shapely
 
-from etl.demo import catalog
+from democity import catalog
 
 KM_PER_DEG_LAT = 110.57
 COORD_DECIMALS = 6           # ~0.1 m; points are tested for containment after rounding

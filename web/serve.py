@@ -3,7 +3,8 @@
 Each worker calls the app factory itself after the fork (the app is not preloaded), so no
 engine, connection pool or other mutable object is shared between processes; the workers
 share only what they are built from: the same settings, hence the same session secret.
-This module knows nothing of the dashboard: the CLI hands it the factory.
+This module knows nothing of the dashboard: the CLI hands it the factory (the dashboard's
+``create_app``, or any WSGI app).
 
 Secrets that travel in addresses (a kiosk's ``?kiosk=<token>``) are never written to a log:
 the access log of gunicorn and the request log of the development server blank them.

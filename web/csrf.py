@@ -8,6 +8,8 @@ Browsers say where a request comes from: ``Sec-Fetch-Site`` (OWASP's Fetch Metad
 defence), and ``Origin`` on every POST, compared with the host asked for where the first
 is missing. Clients that are not browsers (QGIS, scripts) send neither; no other site can
 make them send anything.
+
+Called by the sign-in gate (``web.auth``) before anything else.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Security headers on every answer (OWASP's HTTP Headers Cheat Sheet).
 
-Content-Security-Policy: scripts only from this server plus Dash's own inline scripts,
-allowed by their hashes (the renderer's start and the clientside callbacks); no plugins,
+Content-Security-Policy: scripts only from this server plus the inline scripts a UI on the
+same app declares by their hashes (Dash's renderer start and clientside callbacks); no plugins,
 no base URI, forms post only here. Styles allow 'unsafe-inline': plotly.js and MapLibre
 write their styles into the page as they draw. MapLibre decodes in workers started from
 ``blob:`` URLs. Only the basemap's host (ONEMAP_TILE_URL) is reached besides this server.
@@ -14,10 +14,10 @@ tiles keep their own short private caching, static code its usual caching.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import flask
-from dash import Dash
 
 from onemap.settings import Settings
 
@@ -25,17 +25,19 @@ STATIC_PREFIXES = ("/assets/", "/_dash-component-suites/", "/_favicon.ico")
 FRAMED_PATHS = ("/bigscreen",)
 
 
-def install_headers(app: Dash, settings: Settings) -> None:
-    """Add the headers to every answer of ``app``'s server."""
+def install_headers(server: flask.Flask, settings: Settings,
+                    script_hashes: Callable[[], list[str]] = list) -> None:
+    """Add the headers to every answer of ``server``; ``script_hashes`` gives the CSP hashes
+    of the inline scripts its pages run (none for the API alone)."""
     basemap = _origin(settings.tile_url)
     framers = settings.frame_ancestors.strip()
-    policies: dict[bool, str] = {}  # built at the first answer, once Dash holds its scripts
+    policies: dict[bool, str] = {}  # built at the first answer, once the UI holds its scripts
 
     def add(response: flask.Response) -> flask.Response:
         headers = response.headers
         framed = bool(framers) and flask.request.path.startswith(FRAMED_PATHS)
         if framed not in policies:
-            policies[framed] = content_policy(app.csp_hashes(), basemap,
+            policies[framed] = content_policy(script_hashes(), basemap,
                                               framers if framed else "'none'")
         headers["Content-Security-Policy"] = policies[framed]
         if not framed:
@@ -47,7 +49,7 @@ def install_headers(app: Dash, settings: Settings) -> None:
             headers["Cache-Control"] = "no-store"
         return response
 
-    app.server.after_request(add)
+    server.after_request(add)
 
 
 def content_policy(script_hashes: list[str], basemap: str | None, framers: str) -> str:

@@ -487,7 +487,7 @@ def mappings() -> dict[str, str]:
 
 
 _FACILITIES = """\
-# Public facilities of the demo city (etl/demo/facilities.py).
+# Public facilities of the demo city (democity/facilities.py).
 kind: facilities
 crs: wgs84
 fields:
@@ -499,7 +499,7 @@ geometry: {x: lon, y: lat}
 """
 
 _IOT = f"""\
-# IoT devices of the demo city (etl/demo/iot.py); status is online, offline or alarm.
+# IoT devices of the demo city (democity/iot.py); status is online, offline or alarm.
 kind: iot
 crs: wgs84
 timezone: Asia/Shanghai
@@ -513,7 +513,7 @@ geometry: {{x: lon, y: lat}}
 """
 
 _IOT_EVENTS = f"""\
-# Status changes and readings of the demo city's IoT devices (etl/demo/iot.py).
+# Status changes and readings of the demo city's IoT devices (democity/iot.py).
 kind: iot-events
 timezone: Asia/Shanghai
 fields:
@@ -526,7 +526,7 @@ fields:
 """
 
 _CASES = f"""\
-# 坪山区 民生诉求 export of the demo city (etl/demo/cases.py). Rows without coordinates
+# 坪山区 民生诉求 export of the demo city (democity/cases.py). Rows without coordinates
 # are placed by their community code.
 kind: cases
 crs: wgs84

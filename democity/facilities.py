@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from etl.demo import catalog
-from etl.demo.sampling import (
+from democity import catalog
+from democity.sampling import (
     CsvSink,
     District,
     Gazetteer,

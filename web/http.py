@@ -1,4 +1,4 @@
-"""The read API on a Flask server: routes parse the request and call ``layers.api``."""
+"""The read API on a Flask server: routes parse the request and call ``web.api``."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from collections.abc import Callable
 
 import flask
 
-from layers.api import Api, Response, json_response
 from layers.errors import NotFound
-from layers.openapi import openapi_document
 from onemap.principal import Principal
+from web.api import Api, Response
+from web.auth import SIGN_IN_FIRST, refused
+from web.openapi import openapi_document
 
 
 def register(server: flask.Flask, api: Api, principal: Callable[[], Principal | None],
@@ -75,9 +76,7 @@ def _adapt(api: Api, view, principal: Callable[[], Principal | None]):
     def handler(**kwargs):
         who = principal()
         if who is None:
-            return to_flask(json_response({"error": "sign in first (session cookie, "
-                                           "HTTP Basic or a bearer token)"}, 401,
-                                          **{"WWW-Authenticate": 'Basic realm="onemap"'}))
+            return refused(SIGN_IN_FIRST)
         return to_flask(api.handle(who, lambda: view(who, **kwargs)))
     return handler
 

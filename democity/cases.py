@@ -30,8 +30,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from etl.demo import catalog
-from etl.demo.sampling import (
+from democity import catalog
+from democity.sampling import (
     ADDRESSES_PER_GRID,
     KM_PER_DEG_LAT,
     CsvSink,
@@ -631,7 +631,7 @@ def _truth(d: District, plan: Plan, size: str, seed: int, stats: _Stats) -> dict
         by_field[field] = by_field.get(field, 0) + stats.bad[name]
     window = 30
     return {
-        "generator": "etl.demo.cases", "size": size.upper(), "seed": seed, "rows": stats.rows,
+        "generator": "democity.cases", "size": size.upper(), "seed": seed, "rows": stats.rows,
         "period": {"start": str(first).replace("T", " "), "end": str(end).replace("T", " ")},
         "now": str(catalog.END).replace("T", " "),
         "hotspots": [{

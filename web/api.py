@@ -1,5 +1,6 @@
 """HTTP handlers that know no web framework (pygeoapi style): each takes parsed request
-parts and returns a :class:`Response`; ``layers.http`` adapts them to Flask.
+parts and returns a :class:`Response`; ``web.http`` adapts them to Flask. The answers come
+from ``layers``; what is HTTP (status codes, links, media types, downloads) is here.
 
 OGC API – Features: landing page, conformance, ``/collections``, ``/collections/{id}``,
 ``/collections/{id}/items`` (GeoJSON, bbox, datetime, limit/offset, scope and filters) and
@@ -15,7 +16,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -23,8 +24,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from layers import exports, features, hotspots, kpi, tiles
-from layers.access import check_export, personal_mode, scope_for
-from layers.cases import local_zone
+from layers.access import personal_mode, scope_for, scoped
 from layers.catalog import Catalog, LayerSpec
 from layers.errors import (
     BadParameter,
@@ -34,12 +34,14 @@ from layers.errors import (
     StorageError,
     UnknownLayer,
 )
-from layers.filters import parse_filters
+from layers.exporting import ExportRequest, checked_layer, run_export
+from layers.filters import param_pairs
 from layers.freshness import DEFAULT_THRESHOLDS, Thresholds
 from onemap.accounts import audit
 from onemap.database import waited_for_a_load
 from onemap.principal import Principal
 from onemap.settings import DUE_SOON_HOURS
+from web.outage import unavailable
 
 LOG = logging.getLogger(__name__)
 GEOJSON = "application/geo+json"
@@ -73,11 +75,9 @@ def error_response(exc: Exception) -> Response:
                              **{"Retry-After": str(exc.retry_after)})
     if isinstance(exc, LayerError):
         return json_response({"error": str(exc)}, exc.status)
-    if waited_for_a_load(exc):
-        return json_response({"error": "a data load is being committed; retry shortly"}, 503,
-                             **{"Retry-After": "30"})
-    if isinstance(exc, OperationalError):
-        return json_response({"error": "database unavailable"}, 503, **{"Retry-After": "5"})
+    if waited_for_a_load(exc) or isinstance(exc, OperationalError):
+        body, status, headers = unavailable(exc)
+        return json_response(body, status, **headers)
     return json_response({"error": "the query failed; see the server log"}, 503)
 
 
@@ -101,10 +101,7 @@ class Api:
     def query(self, who: Principal, params: Mapping):
         """A connection, the local zone, the parsed filters and the scope ``who`` may see."""
         with self.engine.connect() as conn:
-            zone = local_zone(conn, self.zone)
-            filters = parse_filters(params, zone,
-                                    device_offline_after=self.thresholds.device_offline)
-            yield conn, zone, filters, scope_for(conn, who, filters.scope)
+            yield conn, *scoped(conn, who, params, self.zone, self.thresholds)
 
     def handle(self, who: Principal, handler: Callable[..., Response], *args) -> Response:
         try:
@@ -205,7 +202,7 @@ class Api:
         tiles.check_tile(z, x, y)
         with self.query(who, params) as (conn, _, filters, scope):
             # The tag names whose view it is: one person's tile never validates another's.
-            tag = tiles.etag(layer.id, z, x, y, urlencode(sorted(_flat(params))),
+            tag = tiles.etag(layer.id, z, x, y, urlencode(sorted(param_pairs(params))),
                              f"{tiles.data_version(conn)}/{scope.code}")
             if if_none_match == tag:
                 return Response(304, b"", MVT, {"ETag": tag})
@@ -216,38 +213,25 @@ class Api:
         """The export as a download, written to a temporary file and streamed from it.
         Parameters are checked before anything is written; the audit row is written before
         a byte is served; the file is removed on every failure and once the answer closes."""
-        _check_text(params)
-        layer = self.catalog.get(layer_id)
-        check_export(who, layer.id)
-        crs = _first(params, "crs") or "wgs84"
-        exports.check_format(fmt, crs)
-        personal = personal_mode(who, _flag(params, "personal"))
+        request = ExportRequest(who, layer_id, fmt, params, _first(params, "crs") or "wgs84")
+        layer = checked_layer(request, self.catalog)  # before the flag: a kiosk gets its 403
+        request = replace(request, personal=_flag(params, "personal"))
         folder = _scratch_folder()
         suffix, media = exports.FORMATS[fmt]
-        path = Path(folder) / f"{layer.id}{suffix}"
         try:
-            with self.query(who, params) as (conn, _, filters, scope):
-                exports.take_slot(conn, who.name, self.export_slots)
-                result = exports.export(conn, layer, scope, filters, fmt, path, crs, personal,
-                                        zone=self.zone)
-            audit(self.writer, who, "export", True, layer.id, scope=scope.code, format=fmt,
-                  crs=crs, rows=result.rows, personal=personal, filters=dict(_flat(params)))
-            body = TemporaryDownload(path, folder)
+            done = run_export(request, Path(folder) / f"{layer.id}{suffix}",
+                              engine=self.engine, writer=self.writer, catalog=self.catalog,
+                              zone=self.zone, thresholds=self.thresholds,
+                              slots=self.export_slots)
+            body = TemporaryDownload(done.result.path, folder)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
+        scope = done.scope
         name = f"{layer.id}-{scope.code or 'all'}{suffix}"
         return Response(200, body, media, {
             "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}",
             "Content-Length": str(body.size)})
-
-
-def _check_text(params: Mapping) -> None:
-    """No NUL in any parameter, used or not: PostgreSQL text and the audit row's JSON
-    cannot hold one, so the request is refused before any work, naming the parameter."""
-    for name, value in _flat(params):
-        if "\x00" in name or "\x00" in value:
-            raise BadParameter(name.replace("\x00", "\\0"), value, "contains a NUL character")
 
 
 def _scratch_folder() -> str:
@@ -316,18 +300,10 @@ def _paging(params: Mapping) -> tuple[int, int]:
     return limit, offset
 
 
-def _flat(params: Mapping) -> list[tuple[str, str]]:
-    pairs = []
-    for key, value in params.items():
-        for v in value if isinstance(value, list | tuple) else [value]:
-            pairs.append((key, str(v)))
-    return pairs
-
-
 def _page_links(base: str, layer_id: str, params: Mapping, limit: int, offset: int,
                 matched: int) -> list[dict]:
     url = f"{base}/collections/{layer_id}/items"
-    rest = [(k, v) for k, v in _flat(params) if k not in ("limit", "offset")]
+    rest = [(k, v) for k, v in param_pairs(params) if k not in ("limit", "offset")]
 
     def at(start: int) -> str:
         return url + "?" + urlencode([*rest, ("limit", limit), ("offset", start)])

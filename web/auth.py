@@ -1,21 +1,24 @@
 """Who is asking, on every request: a session (after the sign-in page, or a kiosk URL
 ``?kiosk=…`` once), ``Authorization: Bearer <kiosk token>`` or HTTP Basic for API clients
-such as QGIS. Requests from nobody get the sign-in page or a 401; requests from another
-site that would change something get a 403 (``dashboard.csrf``).
+such as QGIS. Requests from nobody get the sign-in page (when a UI provides one, see
+:class:`Pages`) or a 401; requests from another site that would change something get a 403
+(``web.csrf``).
 
 Sessions live in the database (``onemap.sessions``); the cookie holds only the session's
 random id, signed. Every request asks the primary database who holds it, so signing out, a
 new password or kiosk token, and disabling a user end sessions at once. When the database
 cannot answer, nobody is signed in: the request gets 503 and Retry-After (fail closed,
-``dashboard.outage``), never a role remembered from earlier.
+``web.outage``, or the UI's own words for it), never a role remembered from earlier.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlencode
@@ -24,39 +27,61 @@ import flask
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from dashboard.csrf import cross_site_refusal
-from dashboard.outage import outage, wants_page
-from onemap.accounts import CredentialCache, LoginRefused, authenticate, by_token
+from onemap.accounts import CredentialCache, LoginRefused, audit, authenticate, by_token
 from onemap.principal import Principal
 from onemap.sessions import end_session, session_principal, start_session
 from onemap.settings import Settings
+from web.csrf import cross_site_refusal
+from web.outage import json_outage, wants_page
 
-# Paths anyone may fetch: the sign-in page, health, static code and the API description.
-OPEN_PATHS = ("/login", "/logout", "/healthz", "/openapi.json", "/ogc/openapi.json",
-              "/_favicon.ico", "/favicon.ico")
-OPEN_PREFIXES = ("/assets/", "/_dash-component-suites/")
+LOG = logging.getLogger(__name__)
+# Paths anyone may fetch: health, the API description, sign-out.
+OPEN_PATHS = ("/logout", "/healthz", "/openapi.json", "/ogc/openapi.json", "/favicon.ico")
 KEY = "onemap_auth"
+# The one 401: what it says and how it tells an API client it may use Basic.
+SIGN_IN_FIRST = "sign in first (session cookie, HTTP Basic or a bearer token)"
+CHALLENGE = 'Basic realm="onemap"'
+
+
+@dataclass(frozen=True)
+class Pages:
+    """What a UI served on the same app adds to the gate: its sign-in page (a browser
+    that is not signed in is sent there), paths anyone may fetch (its static code), the
+    prefixes of its pages' own requests (never challenged for Basic: the browser would pop
+    up its password dialog), and its answer while the database is away."""
+
+    login: str = "/login"
+    open_paths: tuple[str, ...] = ()
+    open_prefixes: tuple[str, ...] = ()
+    own_prefixes: tuple[str, ...] = ()
+    outage: Callable[[Exception], flask.Response] = json_outage
 
 
 @dataclass(frozen=True)
 class Gate:
     """What the gate needs, kept on the app: the primary database (sessions, failure
-    counts), how long a session lasts, and this process's cache of Basic credentials."""
+    counts), how long a session lasts, this process's cache of Basic credentials, and the
+    UI's pages if any."""
 
     engine: Engine
     session_hours: float
     credentials: CredentialCache
+    pages: Pages | None = None
+    open_paths: tuple[str, ...] = field(default=OPEN_PATHS)
 
 
-def install_auth(server: flask.Flask, settings: Settings, engine: Engine) -> None:
+def install_auth(server: flask.Flask, settings: Settings, engine: Engine,
+                 pages: Pages | None = None) -> None:
     """Session cookie settings and the gate in front of every route; ``engine`` is the
-    primary database."""
+    primary database, ``pages`` what a UI on the same app adds (None: the API alone)."""
     server.secret_key = secret_key(settings)
     server.config.update(
         SESSION_COOKIE_NAME="onemap_session", SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_SECURE=settings.cookie_secure,
         PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.session_hours))
-    server.extensions[KEY] = Gate(engine, settings.session_hours, CredentialCache())
+    opened = OPEN_PATHS + ((pages.login, *pages.open_paths) if pages else ())
+    server.extensions[KEY] = Gate(engine, settings.session_hours, CredentialCache(), pages,
+                                  opened)
     server.before_request(_gate)
 
 
@@ -94,6 +119,20 @@ def sign_in(who: Principal) -> None:
     flask.session["sid"] = session_id
 
 
+def sign_in_with_password(name: str, password: str) -> Principal:
+    """A name and password typed into a sign-in form: checked (:class:`LoginRefused` when
+    wrong or while the name must wait), a session started, and the sign-in logged (a log
+    that cannot be written does not stop it)."""
+    engine = _gate_of_app().engine
+    who = authenticate(engine, name, password)
+    sign_in(who)
+    try:
+        audit(engine, who, "login", True)
+    except SQLAlchemyError as error:  # signing in does not depend on the log
+        LOG.warning("audit log unavailable; %s signed in (%s)", who.name, error)
+    return who
+
+
 def sign_out() -> None:
     """End the current session on the server, then forget its cookie."""
     session_id = flask.session.get("sid")
@@ -107,11 +146,12 @@ def _gate_of_app() -> Gate:
 
 
 def _gate():
-    refused = cross_site_refusal()
-    if refused is not None:
-        return refused
+    forbidden = cross_site_refusal()
+    if forbidden is not None:
+        return forbidden
+    gate = _gate_of_app()
     path = flask.request.path
-    if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
+    if path in gate.open_paths or (gate.pages and path.startswith(gate.pages.open_prefixes)):
         return None
     try:
         token = flask.request.args.get("kiosk")
@@ -119,9 +159,9 @@ def _gate():
             return _kiosk_sign_in(token)
         who = _from_header() or _from_session()
     except LoginRefused as exc:
-        return _refused(str(exc), exc.retry_after)
+        return refused(str(exc), exc.retry_after)
     except SQLAlchemyError as exc:  # nobody can be told apart: fail closed
-        return outage(exc)
+        return (gate.pages.outage if gate.pages else json_outage)(exc)
     if who is None:
         return _ask_for_login()
     flask.g.principal = who
@@ -132,7 +172,7 @@ def _kiosk_sign_in(token: str):
     """A kiosk URL signs the screen in, then drops the token from the address bar."""
     who = by_token(_gate_of_app().engine, token)
     if who is None:
-        return _refused("unknown or disabled kiosk token")
+        return refused("unknown or disabled kiosk token")
     sign_in(who)
     rest = [(k, v) for k, v in flask.request.args.items(multi=True) if k != "kiosk"]
     return flask.redirect(flask.request.path + ("?" + urlencode(rest) if rest else ""))
@@ -166,20 +206,24 @@ def _from_session() -> Principal | None:
 
 
 def _ask_for_login():
-    if wants_page():
+    pages = _gate_of_app().pages
+    if pages and wants_page():
         nxt = flask.request.full_path.rstrip("?")
-        return flask.redirect("/login?" + urlencode({"next": nxt}))
-    return _refused("sign in first (session cookie, HTTP Basic or a bearer token)")
+        return flask.redirect(pages.login + "?" + urlencode({"next": nxt}))
+    return refused(SIGN_IN_FIRST)
 
 
-def _refused(message: str, retry_after: int = 0):
+def refused(message: str, retry_after: int = 0) -> flask.Response:
+    """401 (429 while the name must wait ``retry_after`` seconds) with ``message``."""
     status = 429 if retry_after else 401
     response = flask.jsonify({"error": message})
     response.status_code = status
+    gate = flask.current_app.extensions.get(KEY)
+    pages = gate.pages if gate else None
     if retry_after:
         response.headers["Retry-After"] = str(retry_after)
-    elif not flask.request.path.startswith("/_dash"):
+    elif not (pages and flask.request.path.startswith(pages.own_prefixes)):
         # API clients learn they may use Basic; a page's own requests must not make the
         # browser pop up its password dialog.
-        response.headers["WWW-Authenticate"] = 'Basic realm="onemap"'
+        response.headers["WWW-Authenticate"] = CHALLENGE
     return response

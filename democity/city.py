@@ -10,11 +10,11 @@ from pathlib import Path
 
 import psycopg
 
-from etl.demo import catalog
-from etl.demo.admin import build_admin, write_admin
-from etl.demo.cases import write_cases
-from etl.demo.facilities import write_facilities
-from etl.demo.iot import write_device_events, write_devices
+from democity import catalog
+from democity.admin import build_admin, write_admin
+from democity.cases import write_cases
+from democity.facilities import write_facilities
+from democity.iot import write_device_events, write_devices
 from etl.load import LoadReport, file_hash, load
 from onemap.database import libpq_url
 
