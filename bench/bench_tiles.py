@@ -47,7 +47,7 @@ from bench.common import (
     with_database,
     write_results,
 )
-from layers.tiles import TILE_PROPERTIES
+from layers.catalog import default_catalog
 
 ZOOMS = range(10, 17)
 ROUNDS = int(os.environ.get("BENCH_TILES_ROUNDS", "10"))
@@ -55,7 +55,7 @@ BUSIEST_GRIDS = 8
 TILES_PER_ZOOM = 6
 KIOSK = "bench-tiles"
 TIPG_COLLECTION = "public.case_event"
-TIPG_PROPERTIES = ",".join(TILE_PROPERTIES["case_event"])
+TIPG_PROPERTIES = ",".join(default_catalog().get("cases").tile_properties)
 READY_SECONDS = 180
 
 

@@ -13,16 +13,15 @@ from dataclasses import replace
 
 from sqlalchemy import Connection
 
-from layers.catalog import default_catalog
-from layers.features import where_for
-from layers.filters import Filters
+from layers.catalog import PointLayer, default_catalog
+from layers.filters import Filters, Where
 from layers.scope import Scope
-from layers.sql import run
+from layers.sql import ident, run
 
 DEVICE = """
 SELECT t.id, t.kind, t.name, t.status, t.last_seen, ST_X(t.geom) AS lon, ST_Y(t.geom) AS lat,
        cu.name AS community_name, gu.name AS grid_name, s.since AS alarm_since
-FROM iot_device t
+FROM {table}
 LEFT JOIN admin_unit cu ON cu.code = t.community_code
 LEFT JOIN admin_unit gu ON gu.code = t.grid_code
 LEFT JOIN LATERAL (
@@ -40,10 +39,12 @@ WHERE {where}
 def active_alarms(conn: Connection, scope: Scope, filters: Filters, limit: int) -> dict:
     """The scope's devices in alarm, newest alarm first (unknown starts last), at most
     ``limit`` of them; ``numberMatched``: how many there are."""
-    where = where_for(_devices(), scope, replace(filters, device_statuses=("alarm",), kinds=()))
-    total = run(conn, f"SELECT count(*) FROM iot_device t WHERE {where.sql}",
-                where.params).scalar_one()
-    rows = run(conn, DEVICE.format(where=where.sql) +
+    devices = _devices()
+    alarms = replace(filters, device_statuses=("alarm",), kinds=())
+    count = devices.count_query(scope, alarms)
+    total = run(conn, count.sql, count.params).scalar_one()
+    where = devices.where(scope, alarms)
+    rows = run(conn, _device_sql(devices, where) +
                " ORDER BY s.since DESC NULLS LAST, t.id LIMIT :limit",
                {**where.params, "limit": limit}).mappings().all()
     return {"features": [_feature(r) for r in rows], "numberReturned": len(rows),
@@ -55,13 +56,18 @@ def device(conn: Connection, scope: Scope, device_id: str) -> dict | None:
     or no longer does: then None)."""
     if "\x00" in device_id:  # no id holds one, and PostgreSQL text cannot take it
         return None
-    where = where_for(_devices(), scope, Filters()).add("t.id = :device", device=device_id)
-    row = run(conn, DEVICE.format(where=where.sql), where.params).mappings().first()
+    devices = _devices()
+    where = devices.where(scope, Filters()).add("t.id = :device", device=device_id)
+    row = run(conn, _device_sql(devices, where), where.params).mappings().first()
     return None if row is None else _feature(row)
 
 
-def _devices():
+def _devices() -> PointLayer:
     return default_catalog().get("iot-devices")
+
+
+def _device_sql(devices: PointLayer, where: Where) -> str:
+    return DEVICE.format(table=f"{ident(devices.table)} t", where=where.sql)
 
 
 def _feature(row) -> dict:

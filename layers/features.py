@@ -12,64 +12,13 @@ from datetime import datetime
 
 from sqlalchemy import Connection, text
 
-from layers.cases import raw_where
-from layers.catalog import LayerSpec
+from layers.catalog import LayerSpec, PointLayer
 from layers.errors import NotFound
-from layers.filters import Filters, Where
-from layers.masking import personal_columns
+from layers.filters import Filters
 from layers.scope import Scope
 from layers.times import iso
-from onemap.schema import LEVEL_COLUMN
 
 MAX_LIMIT = 10_000
-NAMES = {1: "district", 2: "street", 3: "community", 4: "grid"}
-SIMPLIFY_DEG = 0.00002  # ~2 m: polygons for reading, not surveying
-
-
-def where_for(layer: LayerSpec, scope: Scope, filters: Filters) -> Where:
-    """The layer's filters; only those its spec declares apply."""
-    if layer.table == "case_event":
-        return raw_where(filters, scope, alias="t")
-    where = Where()
-    if layer.is_admin:
-        where.add("t.level = :level", level=layer.level)
-        if scope.level:
-            where.add(f"t.{LEVEL_COLUMN[scope.level]} = :scope", scope=scope.code)
-    elif scope.column:
-        where.add(f"t.{scope.column} = :scope", scope=scope.code)
-    if "kind" in layer.filters and filters.kinds:
-        where.add("t.kind = ANY(:kinds)", kinds=list(filters.kinds))
-    if "device_status" in layer.filters and filters.device_statuses:
-        where.add(f"{layer.value('status')} = ANY(:device_statuses)",
-                  device_statuses=list(filters.device_statuses))
-    if "status" in layer.derived:  # how long a device may be silent and still be online
-        where.params["offline_after"] = filters.device_offline_after
-    if filters.bbox:
-        where.add("t.geom && ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326)",
-                  **dict(zip(("minx", "miny", "maxx", "maxy"), filters.bbox, strict=True)))
-    return where
-
-
-def select_sql(layer: LayerSpec, where: Where, personal: str | None = None,
-               geometry: str = "geojson") -> str:
-    """SELECT of the layer's columns, its personal fields when ``personal`` is 'clear' or
-    'masked', its admin codes and names, and its geometry."""
-    cols = [layer.column(c) for c in layer.columns]
-    cols += personal_columns(layer.personal, personal)
-    joins = []
-    for level, name in NAMES.items():
-        code = LEVEL_COLUMN[level]
-        if f"t.{code}" not in cols:
-            cols.append(f"t.{code}")
-        cols.append(f"{name[0]}u.name AS {name}_name")
-        joins.append(f"LEFT JOIN admin_unit {name[0]}u ON {name[0]}u.code = t.{code}")
-    geom = "ST_SimplifyPreserveTopology(t.geom, :tol)" if layer.is_admin else "t.geom"
-    if geometry == "geojson":
-        cols.append(f"ST_AsGeoJSON({geom}, 7) AS geometry")
-    else:
-        cols.append(f"ST_AsBinary({geom}) AS geometry")
-    return (f"SELECT {', '.join(cols)} FROM {layer.table} t {' '.join(joins)} "
-            f"WHERE {where.sql} ORDER BY t.{layer.key}")
 
 
 def items(conn: Connection, layer: LayerSpec, scope: Scope, filters: Filters,
@@ -77,12 +26,10 @@ def items(conn: Connection, layer: LayerSpec, scope: Scope, filters: Filters,
           zone: str) -> dict:
     """One page of features as a GeoJSON FeatureCollection with OGC counts; times in the
     local ``zone``."""
-    where = where_for(layer, scope, filters)
-    params = {**where.params, "tol": SIMPLIFY_DEG}
-    matched = conn.execute(text(f"SELECT count(*) FROM {layer.table} t WHERE {where.sql}"),
-                           params).scalar_one()
-    query = select_sql(layer, where, personal) + " LIMIT :limit OFFSET :offset"
-    result = conn.execute(text(query), {**params, "limit": limit, "offset": offset})
+    count = layer.count_query(scope, filters)
+    matched = conn.execute(text(count.sql), count.params).scalar_one()
+    page = layer.features_query(scope, filters, personal, limit=limit, offset=offset)
+    result = conn.execute(text(page.sql), page.params)
     # Plain tuples zipped with the column names once: a RowMapping per row rebuilds its keys,
     # a third of the time of a 5,000-point layer.
     keys = list(result.keys())
@@ -91,7 +38,7 @@ def items(conn: Connection, layer: LayerSpec, scope: Scope, filters: Filters,
             "numberMatched": int(matched), "numberReturned": len(features)}
 
 
-def map_points(conn: Connection, layer: LayerSpec, scope: Scope, filters: Filters,
+def map_points(conn: Connection, layer: PointLayer, scope: Scope, filters: Filters,
                limit: int) -> dict:
     """Up to ``limit`` points of a point layer for the map: each with its id, the layer's
     ``hover`` properties and its coordinates only (no admin names), several times cheaper
@@ -99,18 +46,10 @@ def map_points(conn: Connection, layer: LayerSpec, scope: Scope, filters: Filter
     ``keep``s come first and are all drawn, over ``limit`` if need be. ``numberMatched``
     counts every matching row, ``numberUnlocated`` those with no point, so that the map can
     say what it leaves out."""
-    where = where_for(layer, scope, filters)
-    keep = layer.keep or "FALSE"
-    matched, located, kept = conn.execute(text(
-        f"SELECT count(*), count(t.geom), count(*) FILTER (WHERE {keep} "
-        f"AND t.geom IS NOT NULL) FROM {layer.table} t WHERE {where.sql}"),
-        where.params).one()
-    hover = ", ".join(layer.column(c) for c in layer.hover)
-    first = f"({layer.keep}) DESC, " if layer.keep else ""
-    query = (f"SELECT t.{layer.key}, {hover}, ST_X(t.geom), ST_Y(t.geom) FROM {layer.table} t "
-             f"WHERE {where.sql} AND t.geom IS NOT NULL "
-             f"ORDER BY {first}t.{layer.key} LIMIT :limit")
-    rows = conn.execute(text(query), {**where.params, "limit": max(limit, kept)}).all()
+    count = layer.map_count_query(scope, filters)
+    matched, located, kept = conn.execute(text(count.sql), count.params).one()
+    query = layer.map_query(scope, filters)
+    rows = conn.execute(text(query.sql), {**query.params, "limit": max(limit, kept)}).all()
     features = [{"type": "Feature", "id": row[0],
                  "properties": dict(zip(layer.hover, row[1:-2], strict=True)),
                  "geometry": {"type": "Point", "coordinates": [row[-2], row[-1]]}}
@@ -126,9 +65,8 @@ def one(conn: Connection, layer: LayerSpec, scope: Scope, feature_id: str,
     ``zone``."""
     if "\x00" in feature_id:  # no id holds one, and PostgreSQL text cannot take it
         raise NotFound(f"no feature {feature_id!r} in layer '{layer.id}'")
-    where = where_for(layer, scope, Filters()).add(f"t.{layer.key} = :fid", fid=feature_id)
-    row = conn.execute(text(select_sql(layer, where, personal)),
-                       {**where.params, "tol": SIMPLIFY_DEG}).mappings().first()
+    query = layer.feature_query(scope, feature_id, personal)
+    row = conn.execute(text(query.sql), query.params).mappings().first()
     if row is None:
         raise NotFound(f"no feature '{feature_id}' in layer '{layer.id}'")
     return to_feature(layer, row, zone)
@@ -144,10 +82,9 @@ def to_feature(layer: LayerSpec, row, zone: str) -> dict:
 def iter_rows(conn: Connection, layer: LayerSpec, scope: Scope, filters: Filters,
               personal: str | None = None, batch: int = 20_000) -> Iterator[list[dict]]:
     """Every matching row, in batches, through a server-side cursor (for exports)."""
-    where = where_for(layer, scope, filters)
-    query = text(select_sql(layer, where, personal, geometry="wkb"))
+    query = layer.export_query(scope, filters, personal)
     result = conn.execution_options(stream_results=True, yield_per=batch).execute(
-        query, {**where.params, "tol": SIMPLIFY_DEG}).mappings()
+        text(query.sql), query.params).mappings()
     for part in result.partitions(batch):
         yield [dict(r) for r in part]
 

@@ -26,7 +26,6 @@ from layers.cases import (
     rollup_where,
 )
 from layers.catalog import default_catalog
-from layers.features import where_for
 from layers.filters import Filters
 from layers.scope import Scope
 from layers.sql import run
@@ -318,8 +317,8 @@ def point_counts(conn, scope: Scope, filters: Filters) -> dict:
     scope, in one statement (both layers' filters bind the same names to the same values)."""
     catalog = default_catalog()
     layer = catalog.get("iot-devices")
-    devices = where_for(layer, scope, filters)
-    places = where_for(catalog.get("facilities"), scope, filters)
+    devices = layer.where(scope, filters)
+    places = catalog.get("facilities").where(scope, filters)
     rows = run(conn,
                f"SELECT true AS device, {layer.value('status')} AS key, count(*) AS n "
                f"FROM iot_device t "

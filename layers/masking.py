@@ -3,6 +3,8 @@ the case detail and every export format — gets the same masked value: 张** an
 
 from __future__ import annotations
 
+from layers.sql import ident
+
 # {c} is the column expression. Names keep their first character; phones of 11 or more
 # characters keep the first 3 and last 4 (138****1234), shorter ones are all stars.
 MASK_SQL = {
@@ -20,6 +22,6 @@ def personal_columns(fields: tuple[tuple[str, str], ...], mode: str | None,
     if mode is None:
         return []
     if mode == "clear":
-        return [f"{alias}.{column}" for column, _ in fields]
-    return [f"{MASK_SQL[kind].format(c=f'{alias}.{column}')} AS {column}"
+        return [f"{alias}.{ident(column)}" for column, _ in fields]
+    return [f"{MASK_SQL[kind].format(c=f'{alias}.{ident(column)}')} AS {ident(column)}"
             for column, kind in fields]

@@ -23,3 +23,10 @@ def run(conn: Connection, query: str, params: dict | None = None) -> CursorResul
 @lru_cache(maxsize=1024)
 def _driver_sql(query: str) -> str:
     return str(text(query).compile(dialect=_DIALECT))
+
+
+def ident(name: str) -> str:
+    """``name`` as a quoted SQL identifier (table, column): always quoted, so a name that
+    is a reserved word or not lower case is read as written. Names come from code (the
+    layer specs, the schema), never from a request."""
+    return _DIALECT.identifier_preparer.quote_identifier(name)

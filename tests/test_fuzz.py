@@ -35,7 +35,7 @@ from dashboard import state
 from layers.cases import raw_where, rollup_rows, rollup_where
 from layers.catalog import default_catalog
 from layers.errors import BadParameter
-from layers.features import MAX_LIMIT, where_for
+from layers.features import MAX_LIMIT
 from layers.filters import (
     CASE_STATUSES,
     DEVICE_STATUSES,
@@ -190,7 +190,7 @@ def _wheres(code: str, category: str, channel: str, level: int) -> list:
     rows = [rollup_rows(where, filters, "Asia/Shanghai", "case_rollup", cut=NOW.date())
             for where in rollups]
     return [raw_where(filters, scope), *rollups, *rows,
-            *(where_for(layer, scope, filters) for layer in default_catalog())]
+            *(layer.where(scope, filters) for layer in default_catalog())]
 
 
 @PARSER
