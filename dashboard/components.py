@@ -7,12 +7,22 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import urlencode
 
-from dash import dcc, html
+from dash import dcc, html, no_update
 
 from dashboard import glossary, ids
 from dashboard.messages import t, user_message
-from dashboard.state import CASE_ORDERS, LAYERS, METRICS, RANGES, ViewState, range_value, with_scope
+from dashboard.state import (
+    CASE_ORDERS,
+    MAP_LAYERS,
+    METRICS,
+    ViewState,
+    range_value,
+    with_filters,
+    with_scope,
+)
+from layers.filters import RANGES, STATUS_FILTERS, Period
 from layers.times import age, shown
+from layers.view import View
 from onemap.database import waited_for_a_load
 
 EXPORT_FORMATS = ("geojson", "gpkg", "shp", "csv", "xlsx", "html")
@@ -34,10 +44,15 @@ def graph_config(**options) -> dict:
                                        *CLOUD_BUTTONS]}
 
 
+def only(outputs: dict, **changes) -> dict:
+    """A callback's named ``outputs`` with ``changes`` and every other one left as it is."""
+    return {**dict.fromkeys(outputs, no_update), **changes}
+
+
 def header(state: ViewState, page: str = "/", who: str | None = None) -> html.Header:
     """Title, breadcrumb, data time, who is signed in (with sign-out) and the language."""
     other = "en" if state.lang == "zh" else "zh"
-    switch = page + ViewState(**{**state.__dict__, "lang": other}).query()
+    switch = page + replace(state, lang=other).query()
     user = [html.Span([who, html.A(t("logout", state.lang), href="/logout", id="logout")],
                       className="who")] if who else []
     return html.Header([
@@ -66,13 +81,14 @@ def breadcrumb(crumbs: list[dict], state: ViewState) -> list:
 def filter_panel(state: ViewState, categories: list[str], channels: list[str]) -> html.Div:
     """Time, category tree, channel, status, layers, metric and exports, set from the URL."""
     lang = state.lang
-    chosen_subcategories = [c for c in state.category if c not in categories]
+    chosen = state.filters
+    chosen_subcategories = [c for c in chosen.categories if c not in categories]
     return html.Div([
         html.Label(t("filter.range", lang)),
         dcc.RadioItems(id=ids.RANGE, value=range_value(state), className="ranges",
                        options=range_options(state)),
         html.Label(t("filter.category", lang)),
-        dcc.Dropdown(id=ids.CATEGORY, value=[c for c in state.category if c in categories],
+        dcc.Dropdown(id=ids.CATEGORY, value=[c for c in chosen.categories if c in categories],
                      multi=True, options=categories, placeholder=t("filter.any", lang)),
         html.Label(t("filter.subcategory", lang)),
         # The link's subcategories are options from the start: a dropdown drops a value it
@@ -81,16 +97,16 @@ def filter_panel(state: ViewState, categories: list[str], channels: list[str]) -
         dcc.Dropdown(id=ids.SUBCATEGORY, multi=True, placeholder=t("filter.any", lang),
                      value=chosen_subcategories, options=chosen_subcategories),
         html.Label(t("filter.channel", lang)),
-        dcc.Dropdown(id=ids.CHANNEL, value=list(state.channel), multi=True, options=channels,
+        dcc.Dropdown(id=ids.CHANNEL, value=list(chosen.channels), multi=True, options=channels,
                      placeholder=t("filter.any", lang)),
         html.Label(t("filter.status", lang)),
-        dcc.Checklist(id=ids.STATUS, value=list(state.status), className="checks",
+        dcc.Checklist(id=ids.STATUS, value=list(chosen.statuses), className="checks",
                       options=[{"label": t(f"status.{s}", lang), "value": s}
-                               for s in ("open", "closed", "overdue")]),
+                               for s in STATUS_FILTERS]),
         html.Label(t("layers.title", lang)),
-        dcc.Checklist(id=ids.LAYERS, value=list(state.layers), className="checks",
+        dcc.Checklist(id=ids.LAYER_TOGGLES, value=list(state.layers), className="checks",
                       options=[{"label": t(f"layer.{name}", lang), "value": name}
-                               for name in LAYERS]),
+                               for name in MAP_LAYERS]),
         html.Label(t("metric.title", lang)),
         dcc.Dropdown(id=ids.METRIC, value=state.metric, clearable=False,
                      options=[{"label": t(f"metric.{m}", lang), "value": m} for m in METRICS]),
@@ -106,8 +122,9 @@ def range_options(state: ViewState) -> list[dict]:
     another range was chosen."""
     lang = state.lang
     options = [{"label": t(f"range.{r}", lang), "value": r} for r in RANGES]
-    if state.start or state.end:
-        days = f"{state.start or '…'}{t('period.to', lang)}{state.end or '…'}"
+    period = state.filters.period
+    if period.range is None and (period.start or period.end):
+        days = f"{period.start or '…'}{t('period.to', lang)}{period.end or '…'}"
         options.append({"label": f"{t('range.custom', lang)} {days}",
                         "value": range_value(state)})
     return options
@@ -123,13 +140,13 @@ def export_links(state: ViewState, allowed: bool = True) -> list:
                    id=f"export-{fmt}", download="") for fmt in EXPORT_FORMATS]
 
 
-def kpi_cards(data: dict, lang: str, range_: str | None = None) -> list:
+def kpi_cards(data: View, lang: str, range_: str | None = None) -> list:
     """Two groups of cards: the backlog and the devices now, then the flows of the period
     (``range_``: the chosen range's name, else custom dates). Every card's tooltip (its
     ``title``) says what it counts and over which period (``dashboard.glossary``)."""
-    cases, iot = data["cases"], data["iot"]
-    soon = data["backlog"]["soon_hours"]
-    period = period_words(data["period"], range_, lang)
+    cases, iot = data.cases, data.iot
+    soon = data.backlog["soon_hours"]
+    period = period_words(data.period, range_, lang)
     now = [
         ("open", f"{cases['open']:,}", ""),
         ("overdue", f"{cases['overdue']:,}", "alert" if cases["overdue"] else ""),
@@ -155,7 +172,7 @@ def kpi_cards(data: dict, lang: str, range_: str | None = None) -> list:
                         title=glossary.tooltip(key, lang, soon, period))
 
     return [html.Div(t("kpi.group.now", lang), className="card-group", id="kpi-group-now"),
-            *[card(*c) for c in now], stage_list(data["backlog"]["stages"], lang, soon),
+            *[card(*c) for c in now], stage_list(data.backlog["stages"], lang, soon),
             html.Div(t("kpi.group.period", lang).format(period=period), className="card-group",
                      id="kpi-group-period"),
             *[card(*c) for c in flows], *_above_grid(cases, lang)]
@@ -359,7 +376,7 @@ def elsewhere_notice(found: dict | None, state: ViewState, zone: str) -> list:
     newest was, and offer the shortest range holding it."""
     if not found:
         return []
-    target = replace(state, range=found["range"], start=None, end=None)
+    target = with_filters(state, period=Period(range=found["range"]))
     label = t("elsewhere.go", state.lang).format(range=t(f"range.{found['range']}", state.lang))
     return [html.Div([
         html.Span(t("elsewhere.none", state.lang).format(newest=shown(found["newest"], zone))),

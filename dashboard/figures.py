@@ -17,6 +17,7 @@ from plotly.colors import get_colorscale
 from dashboard.components import due_text, status_words
 from dashboard.messages import t
 from layers.basemap import SHIFTED, shifted_view
+from layers.view import View
 
 # An empty source, not ``"sources": {}``: plotly's update in place drops the empty object,
 # takes the style for a new one and waits for MapLibre to load it, which never happens for
@@ -41,7 +42,8 @@ RATE_SCALE = get_colorscale("RdYlGn")
 HEAT_SCALE = get_colorscale("YlOrRd")
 FACILITY_COLOURS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02",
                     "#a6761d", "#1f78b4", "#666666", "#b15928")
-DEVICE_COLOURS = {"online": "#2e7d32", "offline": "#9e9e9e", "alarm": "#e53935"}
+# A colour per device status (onemap.vocabulary), in drawing order: alarms last, on top.
+DEVICE_COLOURS = {"offline": "#9e9e9e", "online": "#2e7d32", "alarm": "#e53935"}
 DARK = {"paper_bgcolor": "#0b1a2b", "plot_bgcolor": "#0b1a2b", "font": {"color": "#dbe8f5"}}
 # The app's own web font first (assets/style.css declares it), as in the pages' CSS, so
 # titles, legends and hover labels match the page and need no system CJK font.
@@ -76,16 +78,16 @@ def _mercator_y(lat: float) -> float:
     return math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
 
 
-def map_figure(data: dict, layers: tuple[str, ...], metric: str, lang: str = "zh",
+def map_figure(data: View, layers: tuple[str, ...], metric: str, lang: str = "zh",
                tile_url: str | None = None, dark: bool = False,
                size: tuple[float, float] = (800, 560), tile_crs: str = "wgs84") -> dict:
     """The one map: units coloured by ``metric`` and the switched-on layers above them."""
     if tile_url and tile_crs in SHIFTED:
         data = shifted_view(data, tile_crs)
     traces = []
-    if "units" in layers or not data["children"]:
+    if "units" in layers or not data.children:
         traces.append(units_trace(data, metric, lang, dark))
-    extra = data.get("layers", {})
+    extra = data.layers
     if extra.get("hexbins", {}).get("features"):
         traces.append(hex_trace(extra["hexbins"], lang))
     if any(f["properties"]["hot"] for f in extra.get("hotspots", {}).get("features", [])):
@@ -95,13 +97,13 @@ def map_figure(data: dict, layers: tuple[str, ...], metric: str, lang: str = "zh
         traces.append(bin_trace(cases, lang))
     else:
         traces += case_traces(cases, lang)
-    focus = data.get("focus")
+    focus = data.focus
     if focus:  # under the devices: the ring is round the device's own dot
         traces += focus_traces(focus, lang)
     traces += facility_traces(extra.get("facilities"), lang)
     traces += device_traces(extra.get("iot"), lang)
-    view = fit_view(data["bbox"], *size) if data.get("bbox") else {"center": {"lon": 0, "lat": 0},
-                                                            "zoom": 1}
+    view = fit_view(data.bbox, *size) if data.bbox else {"center": {"lon": 0, "lat": 0},
+                                                          "zoom": 1}
     if focus:
         lon, lat = focus["geometry"]["coordinates"]
         view = {"center": {"lon": lon, "lat": lat}, "zoom": FOCUS_ZOOM}
@@ -111,7 +113,7 @@ def map_figure(data: dict, layers: tuple[str, ...], metric: str, lang: str = "zh
         "legend": {"x": 0.01, "y": 0.99, "bgcolor": "rgba(255,255,255,0.8)" if not dark
                    else "rgba(11,26,43,0.8)", "font": {"size": 12}},
         # A new scope or device moves the map; other updates keep where the user panned.
-        "uirevision": f"{data['scope']['code']}|{focus['id'] if focus else ''}",
+        "uirevision": f"{data.scope['code']}|{focus['id'] if focus else ''}",
         "paper_bgcolor": "rgba(0,0,0,0)",
         **(DARK if dark else {}),
         "font": _font(dark),
@@ -153,19 +155,19 @@ def layer_notes(extra: dict, lang: str, dark: bool = False) -> list[dict]:
              "bordercolor": "#e53935", "borderwidth": 1, "borderpad": 4}]
 
 
-def units_trace(data: dict, metric: str, lang: str, dark: bool = False) -> dict:
+def units_trace(data: View, metric: str, lang: str, dark: bool = False) -> dict:
     """Child units coloured by ``metric`` (the colour bar is the legend); click drills down."""
-    rows = {row["code"]: row for row in data["children"]}
-    features = data["units"]["features"]
+    rows = {row["code"]: row for row in data.children}
+    features = data.units["features"]
     if not rows:  # a grid has no children: it shows itself with its own figures
-        rows = {f["id"]: {**data["cases"], "per_km2": None} for f in features}
+        rows = {f["id"]: {**data.cases, "per_km2": None} for f in features}
     codes = [f["id"] for f in features]
     values = [_value(rows.get(code), metric) for code in codes]
     names = [as_text(f["properties"]["name"]) for f in features]
     totals = [(rows.get(c) or {}).get("total", 0) for c in codes]
     rate = metric == "on_time_rate"
     trace = {
-        "type": "choroplethmap", "geojson": data["units"], "locations": codes, "z": values,
+        "type": "choroplethmap", "geojson": data.units, "locations": codes, "z": values,
         "text": names,
         "customdata": [[n, (rows.get(c) or {}).get("overdue", 0)]
                        for c, n in zip(codes, totals, strict=True)],
@@ -308,7 +310,7 @@ def device_traces(collection: dict | None, lang: str) -> list[dict]:
     if not collection:
         return []
     traces = []
-    for status in ("offline", "online", "alarm"):
+    for status, colour in DEVICE_COLOURS.items():
         # The hover names the device only (its name says its kind; the trace, its status):
         # thousands of devices' hover texts are most of the bytes of a view.
         feats = [{**f, "properties": {"name": f["properties"]["name"] or f["properties"]["kind"]}}
@@ -316,7 +318,7 @@ def device_traces(collection: dict | None, lang: str) -> list[dict]:
         if feats:
             size = 11 if status == "alarm" else 5
             name = f"{t('layer.iot', lang)} · {t(f'device.{status}', lang)}"
-            traces.append(point_trace({"features": feats}, name, DEVICE_COLOURS[status], size))
+            traces.append(point_trace({"features": feats}, name, colour, size))
     return traces
 
 

@@ -63,7 +63,7 @@ SHAPES: dict[tuple[str, str], Check] = {
     (ids.SUBCATEGORY, "value"): _optional(_texts),
     (ids.CHANNEL, "value"): _optional(_texts),
     (ids.STATUS, "value"): _optional(_texts),
-    (ids.LAYERS, "value"): _optional(_texts),
+    (ids.LAYER_TOGGLES, "value"): _optional(_texts),
     (ids.METRIC, "value"): _optional(_text),
     (ids.REFRESH, "n_intervals"): _optional(_count),
     ("case", "n_clicks"): _optional(_count),  # each case row's button (pattern id)

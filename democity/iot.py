@@ -39,7 +39,6 @@ DEVICE_SCHEMA = text_schema(DEVICE_COLUMNS, {"lon": pa.float64(), "lat": pa.floa
 EVENT_SCHEMA = text_schema(EVENT_COLUMNS, {"value": pa.float64()})
 HISTORY_DAYS = 90
 READING_INTERVAL_S = {"S": 3600, "M": 1200, "L": 300}    # water-level readings, by size
-STATUSES = ("online", "offline", "alarm")
 HOUR = 3600
 DAY = 86400
 # Past episodes per device in the window: kind -> (offline rate, alarm rate).

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from onemap.vocabulary import CASE_STATUSES, DEVICE_STATUSES
+
 
 @dataclass(frozen=True)
 class Field:
@@ -39,9 +41,6 @@ class Target:
     def names(self) -> list[str]:
         return [f.name for f in self.fields]
 
-
-DEVICE_STATUSES = ("online", "offline", "alarm")
-CASE_STATUSES = ("open", "closed")
 
 TARGETS: dict[str, Target] = {
     t.kind: t

@@ -4,10 +4,16 @@ lines up. One vectorised shift for every vertex of an export's batch or of a vie
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
 import numpy as np
 import shapely
 
 from onemap.crs import from_wgs84
+
+if TYPE_CHECKING:  # the view imports far more than a shift needs
+    from layers.view import View
 
 SHIFTED = ("gcj02", "bd09")  # systems whose basemaps need the data moved
 
@@ -23,7 +29,7 @@ def shift_geometries(geometries: np.ndarray, crs: str) -> np.ndarray:
     return shapely.transform(geometries, lambda xy: shift_xy(xy, crs))
 
 
-def shifted_view(data: dict, crs: str) -> dict:
+def shifted_view(data: View, crs: str) -> View:
     """A view's geometries (its units, its layers' features and its bbox) moved from WGS84
     into ``crs``, every vertex in one vectorised shift; ``data`` itself is not changed (it
     may be a view kept for others)."""
@@ -42,15 +48,15 @@ def shifted_view(data: dict, crs: str) -> dict:
                     if f.get("geometry") else f for f in collection.get("features", [])]
         return {**collection, "features": features}
 
-    out = {**data, "units": copy_collection(data["units"]),
-           "layers": {k: copy_collection(v) for k, v in data.get("layers", {}).items()}}
-    corners = copy([list(data["bbox"][:2]), list(data["bbox"][2:])]) if data.get("bbox") \
-        else None
+    units = copy_collection(data.units)
+    layers = {k: copy_collection(v) for k, v in data.layers.items()}
+    corners = copy([list(data.bbox[:2]), list(data.bbox[2:])]) if data.bbox else None
     if positions:
         moved = shift_xy(np.array(positions, dtype=float), crs).tolist()
         for position, (x, y) in zip(positions, moved, strict=True):
             position[0], position[1] = x, y
+    bbox = data.bbox
     if corners:
         (minx, miny), (maxx, maxy) = corners
-        out["bbox"] = (minx, miny, maxx, maxy)
-    return out
+        bbox = (minx, miny, maxx, maxy)
+    return replace(data, units=units, layers=layers, bbox=bbox)

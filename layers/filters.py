@@ -1,23 +1,31 @@
 """Filters every query takes: scope, time range, categories, channels, statuses, kinds, bbox.
 
-``parse_filters`` turns request parameters (strings, as in a URL) into a :class:`Filters`,
-raising :class:`BadParameter` for anything malformed. ``Where`` turns filters into SQL with
-every value bound; only catalog-known identifiers are ever written into the SQL text.
+Request parameters (strings, as in a URL) become a :class:`Filters` in one place:
+``read_filters`` checks them all, raising :class:`BadParameter` for anything malformed, and
+keeps the time range as asked (a :class:`Period`); ``Filters.resolved`` places it in a time
+zone (local midnights), and ``parse_filters`` does both. ``filter_params`` writes filters back
+as parameters. The vocabularies (ranges, statuses) are declared here and in
+``onemap.vocabulary``, nowhere else. ``Where`` turns filters into SQL with every value bound;
+only catalog-known identifiers are ever written into the SQL text.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from layers.errors import BadParameter
+from onemap.vocabulary import CASE_STATUSES, DEVICE_STATUSES
 
-RANGES = ("today", "7d", "30d", "90d", "year", "all")
-CASE_STATUSES = ("open", "closed", "overdue")
-DEVICE_STATUSES = ("online", "offline", "alarm")
+# The time range presets and the local days each spans ("year": since 1 January; "all": no
+# bound), in the order the dashboard offers them.
+RANGE_DAYS = {"today": 1, "7d": 7, "30d": 30, "90d": 90, "year": None, "all": None}
+RANGES = tuple(RANGE_DAYS)
+# A case's status filter: its stored status, or overdue (open past its deadline, now).
+STATUS_FILTERS = (*CASE_STATUSES, "overdue")
 DEVICE_OFFLINE_AFTER = timedelta(minutes=30)
 _CODE = re.compile(r"^[\w\- ]{1,40}$")
 # A list filter holds at most this many items (comma-separated or repeated): a list of
@@ -27,42 +35,81 @@ MAX_LIST_ITEMS = 200
 
 
 @dataclass(frozen=True)
+class Period:
+    """The time range as asked: a preset of ``RANGES``; or ``start`` and ``end``, ISO dates
+    (whole local days, the end day included) or date-times; or an OGC ``datetime`` instant
+    or interval; nothing: no bound. A preset wins over ``datetime``, ``datetime`` over
+    dates."""
+
+    range: str | None = None
+    start: str | None = None
+    end: str | None = None
+    datetime: str | None = None
+
+    def bounds(self, zone: ZoneInfo, now: datetime) -> tuple[datetime | None, datetime | None]:
+        """The instants [start, end) in ``zone`` (None: open), ``now`` for the presets."""
+        if self.range is not None:
+            return preset_range(self.range, zone, now)
+        if self.datetime is not None:
+            return _interval(self.datetime, zone)
+        start = _instant("start", self.start, zone)
+        end = _instant("end", self.end, zone, end_of_day=True)
+        if start and end and start >= end:
+            raise BadParameter("end", self.end, "must be after start")
+        return start, end
+
+
+@dataclass(frozen=True)
 class Filters:
     scope: str | None = None
-    start: datetime | None = None      # inclusive, aware
-    end: datetime | None = None        # exclusive, aware
+    period: Period = Period()          # the time range as asked …
+    start: datetime | None = None      # … from (inclusive, aware) …
+    end: datetime | None = None        # … to (exclusive, aware): see ``resolved``
     categories: tuple[str, ...] = ()   # match any of category_1 … category_4
     channels: tuple[str, ...] = ()
-    statuses: tuple[str, ...] = ()     # open, closed, overdue
+    statuses: tuple[str, ...] = ()     # of STATUS_FILTERS
     kinds: tuple[str, ...] = ()        # facility or device kinds
     device_statuses: tuple[str, ...] = ()
     bbox: tuple[float, float, float, float] | None = None
     # A device silent for longer is offline (settings: ONEMAP_DEVICE_OFFLINE_MINUTES).
     device_offline_after: timedelta = DEVICE_OFFLINE_AFTER
-    extra: dict = field(default_factory=dict, compare=False)
 
-    def with_scope(self, scope: str | None) -> Filters:
-        return replace(self, scope=scope)
+    def resolved(self, timezone: str, now: datetime | None = None) -> Filters:
+        """These filters with the period's instants in ``timezone`` (presets end tomorrow
+        at 00:00 local, from ``now``)."""
+        zone = ZoneInfo(timezone)
+        start, end = self.period.bounds(zone, now or datetime.now(zone))
+        return replace(self, start=start, end=end)
 
 
 def parse_filters(params: Mapping[str, object], timezone: str = "Asia/Shanghai",
                   now: datetime | None = None,
                   device_offline_after: timedelta = DEVICE_OFFLINE_AFTER) -> Filters:
-    """Read filters from request parameters; every problem names the parameter
-    (``device_offline_after``: the deployment's setting, not a request's)."""
-    zone = ZoneInfo(timezone)
-    now = now or datetime.now(zone)
-    start, end = _time_range(params, zone, now)
+    """Read filters from request parameters and place their period in ``timezone``; every
+    problem names the parameter (``device_offline_after``: the deployment's setting, not a
+    request's)."""
+    filters = read_filters(params).resolved(timezone, now)
+    return replace(filters, device_offline_after=device_offline_after)
+
+
+def read_filters(params: Mapping[str, object], lenient: bool = False) -> Filters:
+    """Filters from request parameters, each checked (a period whose dates do not parse, or
+    end before they start, is refused here), the period as asked: ``start`` and ``end`` stay
+    None until :meth:`Filters.resolved`. ``lenient``: a range or status outside the
+    vocabulary is left out rather than refused (an old link keeps working)."""
+    period = Period(range=_choice(params, "range", RANGES, lenient),
+                    start=_first(params.get("start")), end=_first(params.get("end")),
+                    datetime=_first(params.get("datetime")))
+    period.bounds(ZoneInfo("UTC"), datetime.now(UTC))  # the dates' form and order
     return Filters(
         scope=_code(params.get("scope")),
-        start=start, end=end,
+        period=period,
         categories=_list(params, "category"),
         channels=_list(params, "channel"),
-        statuses=_choices(params, "status", CASE_STATUSES),
+        statuses=_choices(params, "status", STATUS_FILTERS, lenient),
         kinds=_list(params, "kind"),
-        device_statuses=_choices(params, "device_status", DEVICE_STATUSES),
+        device_statuses=_choices(params, "device_status", DEVICE_STATUSES, lenient),
         bbox=_bbox(params.get("bbox")),
-        device_offline_after=device_offline_after,
     )
 
 
@@ -70,6 +117,19 @@ def param_pairs(params: Mapping) -> list[tuple[str, str]]:
     """Request parameters as (name, text) pairs, a repeated one once per value."""
     return [(name, str(v)) for name, value in params.items()
             for v in (value if isinstance(value, list | tuple) else [value])]
+
+
+def filter_params(filters: Filters) -> dict[str, str]:
+    """The request parameters that read back as ``filters`` (what a URL or an export link
+    carries): lists comma-separated, the period as asked, empty ones left out."""
+    period = filters.period
+    params = {"scope": filters.scope, "category": ",".join(filters.categories),
+              "channel": ",".join(filters.channels), "status": ",".join(filters.statuses),
+              "kind": ",".join(filters.kinds), "device_status": ",".join(filters.device_statuses),
+              "bbox": ",".join(map(str, filters.bbox)) if filters.bbox else None,
+              "range": period.range, "start": period.start, "end": period.end,
+              "datetime": period.datetime}
+    return {name: value for name, value in params.items() if value}
 
 
 def _first(value) -> str | None:
@@ -103,12 +163,24 @@ def _list(params: Mapping[str, object], name: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
-def _choices(params, name: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
+def _choices(params, name: str, allowed: tuple[str, ...],
+             lenient: bool = False) -> tuple[str, ...]:
+    """The listed values of ``allowed`` (others refused, or left out when ``lenient``)."""
     values = _list(params, name)
     for value in values:
-        if value not in allowed:
+        if value not in allowed and not lenient:
             raise BadParameter(name, value, f"must be one of {', '.join(allowed)}")
-    return values
+    return tuple(v for v in values if v in allowed)
+
+
+def _choice(params, name: str, allowed: tuple[str, ...], lenient: bool) -> str | None:
+    """One value of ``allowed``, or None (one outside refused, or None when ``lenient``)."""
+    value = _first(params.get(name))
+    if value is None or value in allowed:
+        return value
+    if lenient:
+        return None
+    raise BadParameter(name, value, f"must be one of {', '.join(allowed)}")
 
 
 def _bbox(value) -> tuple[float, float, float, float] | None:
@@ -127,21 +199,6 @@ def _bbox(value) -> tuple[float, float, float, float] | None:
     return parts
 
 
-def _time_range(params, zone: ZoneInfo, now: datetime):
-    """``range`` (today, 7d, 30d, 90d, year, all) or ``start``/``end`` or OGC ``datetime``."""
-    preset = _first(params.get("range"))
-    if preset is not None:
-        return preset_range(preset, zone, now)
-    interval = _first(params.get("datetime"))
-    if interval is not None:
-        return _interval(interval, zone)
-    start = _instant("start", _first(params.get("start")), zone)
-    end = _instant("end", _first(params.get("end")), zone, end_of_day=True)
-    if start and end and start >= end:
-        raise BadParameter("end", _first(params.get("end")), "must be after start")
-    return start, end
-
-
 def preset_range(preset: str, zone: ZoneInfo, now: datetime):
     """Local-midnight-aligned ranges ending tomorrow at 00:00 (so today is included)."""
     if preset not in RANGES:
@@ -151,8 +208,7 @@ def preset_range(preset: str, zone: ZoneInfo, now: datetime):
         return None, None
     if preset == "year":
         return datetime(now.astimezone(zone).year, 1, 1, tzinfo=zone), tomorrow
-    days = {"today": 1, "7d": 7, "30d": 30, "90d": 90}[preset]
-    return tomorrow - timedelta(days=days), tomorrow
+    return tomorrow - timedelta(days=RANGE_DAYS[preset]), tomorrow
 
 
 def _interval(text: str, zone: ZoneInfo):

@@ -329,7 +329,7 @@ class Verdicts:
         version = data_version(conn)
         contexts = self._kept(("grids", district.code, version),
                               lambda: _grid_contexts(conn, district))
-        return self._kept(("judged", district.code, filters.with_scope(None), zone, version),
+        return self._kept(("judged", district.code, replace(filters, scope=None), zone, version),
                           lambda: _judge_grids(conn, district, contexts, filters, zone))
 
     def _kept(self, key: tuple, compute):

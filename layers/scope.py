@@ -10,7 +10,7 @@ from sqlalchemy import Connection, text
 from layers.errors import UnknownScope
 from onemap.schema import LEVEL_COLUMN
 
-UNIT_SQL = text("""
+SCOPE_SQL = text("""
     SELECT code, name, level, parent_code,
            ARRAY[ST_XMin(geom), ST_YMin(geom), ST_XMax(geom), ST_YMax(geom)] AS bbox,
            area_km2
@@ -56,7 +56,7 @@ def resolve_scope(conn: Connection, code: str | None) -> Scope:
     """The scope named by ``code``; without one, the district (or all districts)."""
     if code is None:
         return _root(conn)
-    row = conn.execute(UNIT_SQL, {"code": code}).mappings().first()
+    row = conn.execute(SCOPE_SQL, {"code": code}).mappings().first()
     if row is None:
         raise UnknownScope(f"scope '{code}' is not a loaded admin unit")
     crumbs = tuple((r.code, r.name, r.level) for r in conn.execute(CRUMBS_SQL, {"code": code}))

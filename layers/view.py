@@ -1,7 +1,9 @@
 """Everything one dashboard view shows, read in one go: the scope's KPIs and children,
 the children's shapes, the optional layers, the latest cases and the active alarms.
 
-The dashboard calls this with the URL's parameters and draws what it returns.
+The dashboard calls this with the URL's parameters and draws the :class:`View` it returns:
+the contract between the two sides, typed here (its parts are plain dicts and lists, typed
+as TypedDicts, so that a view is cheap to cache and to serialise).
 """
 
 from __future__ import annotations
@@ -10,9 +12,9 @@ import sys
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, is_dataclass, replace
 from datetime import datetime
+from typing import Any, TypedDict
 
 from sqlalchemy import Connection, Engine, text
 
@@ -26,7 +28,7 @@ from layers.cases import local_zone, raw_where
 from layers.catalog import default_catalog
 from layers.errors import BadParameter
 from layers.features import map_points, one
-from layers.filters import Filters, parse_filters
+from layers.filters import Filters
 from layers.freshness import DEFAULT_THRESHOLDS, Thresholds, elsewhere, feeds
 from layers.kpi import with_children
 from layers.scope import Scope
@@ -51,6 +53,153 @@ CASE_ORDERS = {"latest": "c.reported_at DESC, c.id",
                "overdue": "c.deadline ASC NULLS LAST, c.reported_at, c.id"}
 
 
+Feature = dict[str, Any]            # a GeoJSON Feature
+FeatureCollection = dict[str, Any]  # a GeoJSON FeatureCollection (``numberMatched`` …)
+
+
+class Unit(TypedDict):
+    """An admin unit by code (None: the whole area), name and level (1 district … 4 grid)."""
+
+    code: str | None
+    name: str
+    level: int
+
+
+class Period(TypedDict):
+    """The flows' period: local midnights as ISO text; None: open on that side."""
+
+    start: str | None
+    end: str | None
+
+
+class Backlog(TypedDict):
+    """When the backlog was counted (the database's now), the due-soon horizon, and the
+    open cases by the stage they wait at (``layers.backlog.STAGES``)."""
+
+    now: str
+    soon_hours: float
+    stages: dict[str, int]
+
+
+class Figures(TypedDict):
+    """A unit's KPIs: the period's flows (``layers.kpi.summarize``) and the backlog now
+    (``layers.backlog.COUNTS``); rates are 0–1 or None when nothing to divide by."""
+
+    total: int
+    closed: int
+    above_grid: int
+    on_time_rate: float | None
+    same_day_rate: float | None
+    within_3d_rate: float | None
+    median_hours: float | None
+    median_approx: bool
+    satisfaction: float | None
+    resolution: dict[str, float | None]
+    open: int
+    overdue: int
+    due_soon: int
+
+
+class Child(Figures):
+    """A child unit with its KPIs, as the choropleth colours it."""
+
+    code: str
+    name: str
+    area_km2: float
+    per_km2: float | None
+
+
+class Count(TypedDict):
+    key: str
+    n: int
+
+
+class Point(TypedDict):
+    period: str  # the day, or the week's Monday
+    n: int
+
+
+class TrendPoint(Point, total=False):
+    partial: bool  # a week only partly inside the range …
+    days: int      # … with this many of its days inside
+
+
+class Trend(TypedDict):
+    unit: str  # "day" or "week"
+    points: list[TrendPoint]
+
+
+class Devices(TypedDict):
+    devices: int
+    online: int
+    offline: int
+    alarm: int
+    online_rate: float | None
+
+
+class Due(TypedDict):
+    due: str      # "overdue" or "due_soon"
+    hours: float  # past the deadline, or left
+
+
+class CaseRow(TypedDict):
+    """A row of the case table (times as local ISO text)."""
+
+    id: str
+    reported_at: str
+    category_1: str
+    category_2: str | None
+    channel: str
+    status: str
+    deadline: str | None
+    closed_at: str | None
+    address: str | None
+    grid_code: str | None
+    community_code: str | None
+    due: Due | None
+
+
+class Feed(TypedDict):
+    newest: str
+    age_s: int
+    limit_s: int
+    stale: bool
+
+
+class Elsewhere(TypedDict):
+    """A period without cases: the scope's newest case and the shortest range holding it."""
+
+    newest: str
+    range: str
+
+
+@dataclass(frozen=True)
+class View:
+    """Everything one dashboard view shows, as ``who`` may see it."""
+
+    scope: Unit
+    source: str                     # where the flows were counted: "rollup" or "cases"
+    period: Period
+    backlog: Backlog
+    cases: Figures                  # the scope's own KPIs
+    channels: list[Count]           # the channel mix, largest first
+    categories: list[Count]         # the top categories
+    trend: Trend
+    iot: Devices
+    facilities: dict[str, int]      # facilities by kind
+    children: list[Child]           # the drill-down's next level, in code order
+    units: FeatureCollection        # the children's shapes (the unit's own at the grid)
+    breadcrumb: list[Unit]
+    bbox: tuple[float, float, float, float] | None
+    latest: list[CaseRow]
+    alarms: list[Feature]           # devices in alarm, at most ``ReadLimits.alarms``
+    alarms_total: int
+    focus: Feature | None           # the device a click on an alarm shows
+    layers: dict[str, FeatureCollection]  # the optional map layers switched on
+    feeds: dict[str, Feed]          # each feed's newest event and whether it is stale
+    elsewhere: Elsewhere | None
+
+
 @dataclass(frozen=True)
 class ReadLimits:
     """How much of a view is read: at most ``points`` points of a map layer (a layer's
@@ -61,39 +210,40 @@ class ReadLimits:
     alarms: int = 200
 
 
-def view(engine: Engine, params: Mapping, zone: str, layers: set[str],
-         who: Principal, *, reads: ReadLimits = ReadLimits(),
-         thresholds: Thresholds = DEFAULT_THRESHOLDS,
-         soon_hours: float = DUE_SOON_HOURS) -> dict:
-    """The data of one view as ``who`` may see it: ``layers`` names the optional map layers
-    switched on; ``params["device"]`` a device to show on the map (``focus``);
-    ``params["cases"]`` the case table's order (``CASE_ORDERS``); times are in the
-    deployment's ``zone``; ``thresholds`` say when a feed is stale and a device offline;
-    open cases due within ``soon_hours`` are due soon."""
+def view(engine: Engine, filters: Filters, zone: str, layers: set[str],
+         who: Principal, *, device: str | None = None, order: str = "latest",
+         reads: ReadLimits = ReadLimits(), thresholds: Thresholds = DEFAULT_THRESHOLDS,
+         soon_hours: float = DUE_SOON_HOURS) -> View:
+    """The data of one view as ``who`` may see it: ``filters`` as read
+    (``layers.filters.read_filters``: their period is placed here, in the zone the
+    aggregates count days in); ``layers`` names the optional map layers switched on;
+    ``device`` a device to show on the map (``focus``); ``order`` the case table's
+    (``CASE_ORDERS``); times are in the deployment's ``zone``; ``thresholds`` say when a
+    feed is stale and a device offline; open cases due within ``soon_hours`` are due
+    soon."""
     with engine.connect() as conn:
         days = local_zone(conn, zone)  # the zone the aggregates count days in
-        filters = parse_filters(params, days,
-                                device_offline_after=thresholds.device_offline)
+        filters = replace(filters.resolved(days),
+                          device_offline_after=thresholds.device_offline)
         scope = scope_for(conn, who, filters.scope)
-        data = with_children(conn, scope, filters, days, soon_hours)
-        data["units"] = _shapes(conn, scope)
-        data["breadcrumb"] = [{"code": c, "name": n, "level": lv} for c, n, lv in scope.breadcrumb]
-        data["bbox"] = scope.bbox
-        now = datetime.fromisoformat(data["backlog"]["now"])
-        data["latest"] = latest_cases(conn, scope, filters, zone, now, soon_hours,
-                                      order=str(params.get("cases") or "latest"))
+        figures = with_children(conn, scope, filters, days, soon_hours)
+        now = datetime.fromisoformat(figures["backlog"]["now"])
         alarms = alarm_list.active_alarms(conn, scope, filters, reads.alarms)
-        data["alarms"], data["alarms_total"] = alarms["features"], alarms["numberMatched"]
-        data["focus"] = (alarm_list.device(conn, scope, str(params["device"]))
-                         if params.get("device") else None)
-        data["layers"] = _layers(conn, scope, filters, days, layers, reads.points)
-        data["feeds"] = feeds(conn, thresholds, zone)
-        data["elsewhere"] = (elsewhere(conn, scope, filters, days)
-                             if data["cases"]["total"] == 0 else None)
-        cases = data["layers"].get("cases")
+        drawn = _layers(conn, scope, filters, days, layers, reads.points)
+        cases = drawn.get("cases")
         if cases and not cases.get("binned"):  # points, not bins: each its own mark
             _mark_points(cases, now, soon_hours)
-    return data
+        return View(
+            **figures, units=_shapes(conn, scope),
+            breadcrumb=[{"code": c, "name": n, "level": lv} for c, n, lv in scope.breadcrumb],
+            bbox=scope.bbox,
+            latest=latest_cases(conn, scope, filters, zone, now, soon_hours,
+                                order=order),
+            alarms=alarms["features"], alarms_total=alarms["numberMatched"],
+            focus=alarm_list.device(conn, scope, device) if device else None,
+            layers=drawn, feeds=feeds(conn, thresholds, zone),
+            elsewhere=(elsewhere(conn, scope, filters, days)
+                       if figures["cases"]["total"] == 0 else None))
 
 
 class ViewCache:
@@ -102,11 +252,11 @@ class ViewCache:
     Many screens show the same view at once (wall screens touring the same streets, the
     officials of one street, a shared link): a view read once is answered again for
     ``seconds`` without the twenty-odd queries. The key holds everything the answer depends
-    on: the parameters, the layers, the time zone, the newest committed batch (so a load
-    shows at once), and the asker's role, own unit and personal-data right, so principals
-    with different scopes or rights never share an entry. Identical requests arriving
-    together wait for the first one instead of each querying. Failures are not kept.
-    Entries are shared: callers must not change what they get.
+    on: the filters, device and case order, the layers, the time zone, the newest committed
+    batch (so a load shows at once), and the asker's role, own unit and personal-data right,
+    so principals with different scopes or rights never share an entry. Identical requests
+    arriving together wait for the first one instead of each querying. Failures are not
+    kept. Entries are shared: callers must not change what they get.
 
     The entries hold at most ``max_bytes`` (their :func:`footprint`): a view of the district
     with its layers is several megabytes, so a count of entries bounds nothing. The least
@@ -120,22 +270,23 @@ class ViewCache:
         self.thresholds = thresholds
         self.nbytes = 0
         self._lock = threading.Lock()
-        self._entries: OrderedDict[tuple, tuple[float, int, dict]] = OrderedDict()
+        self._entries: OrderedDict[tuple, tuple[float, int, View]] = OrderedDict()
         self._pending: dict[tuple, threading.Lock] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def view(self, engine: Engine, params: Mapping, zone: str, layers: set[str],
-             who: Principal, loaded: datetime | None,
-             soon_hours: float = DUE_SOON_HOURS) -> dict:
+    def view(self, engine: Engine, filters: Filters, zone: str, layers: set[str],
+             who: Principal, loaded: datetime | None, soon_hours: float = DUE_SOON_HOURS,
+             *, device: str | None = None, order: str = "latest") -> View:
         """:func:`view`, from the cache when a fresh entry exists (``loaded``: the newest
         committed batch, see :func:`last_load`)."""
+        asked = {"device": device, "order": order, "reads": self.reads,
+                 "thresholds": self.thresholds, "soon_hours": soon_hours}
         if self.seconds <= 0 or self.max_bytes <= 0:
-            return view(engine, params, zone, layers, who, reads=self.reads,
-                        thresholds=self.thresholds, soon_hours=soon_hours)
+            return view(engine, filters, zone, layers, who, **asked)
         key = (who.role, who.scope, who.personal, zone, loaded, frozenset(layers), soon_hours,
-               tuple(sorted((k, str(v)) for k, v in params.items() if v is not None)))
+               filters, device, order)
         with self._lock:
             found = self._fresh(key)
             if found is not None:
@@ -147,15 +298,14 @@ class ViewCache:
             if found is not None:
                 return found
             try:
-                data = view(engine, params, zone, layers, who, reads=self.reads,
-                            thresholds=self.thresholds, soon_hours=soon_hours)
+                data = view(engine, filters, zone, layers, who, **asked)
                 self._keep(key, data, footprint(data))
             finally:
                 with self._lock:
                     self._pending.pop(key, None)
         return data
 
-    def _fresh(self, key: tuple) -> dict | None:
+    def _fresh(self, key: tuple) -> View | None:
         self._sweep()
         entry = self._entries.get(key)
         if entry is None:
@@ -163,7 +313,7 @@ class ViewCache:
         self._entries.move_to_end(key)
         return entry[2]
 
-    def _keep(self, key: tuple, data: dict, size: int) -> None:
+    def _keep(self, key: tuple, data: View, size: int) -> None:
         """Add an entry, then drop the least recently used until all fit (a view larger
         than the whole cache is not kept)."""
         if size > self.max_bytes:
@@ -204,6 +354,8 @@ def _size(value, seen: set[int]) -> int:
         return 0
     seen.add(id(value))
     size = sys.getsizeof(value)
+    if is_dataclass(value) and not isinstance(value, type):  # a View: its fields
+        return size + _size(vars(value), seen)
     if isinstance(value, dict):
         members = [*value.keys(), *value.values()]
     elif isinstance(value, list | tuple | set | frozenset):

@@ -36,10 +36,6 @@ class Principal:
             return "clear"
         return "masked"
 
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
-
 
 def operator() -> Principal:
     """Whoever runs the command line: it holds the database's credentials already."""

@@ -38,7 +38,6 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8050
     timezone: str = "Asia/Shanghai"
-    language: str = "zh"
     tile_url: str | None = Field(default=None, description="optional XYZ basemap URL")
     tile_crs: str = Field(default="wgs84", description="wgs84 or gcj02: the tiles' datum")
     refresh_seconds: int = Field(default=60, ge=2, description="dashboard auto-refresh")
@@ -93,11 +92,6 @@ class Settings(BaseSettings):
             return self.public_url.rstrip("/")
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
-
-    @property
-    def uses_local_cluster(self) -> bool:
-        """True when no external server is configured."""
-        return not self.database_url
 
 
 def get_settings(**overrides) -> Settings:

@@ -137,6 +137,31 @@ def city_db(city_loaded) -> str:
     return city_loaded[0]
 
 
+def drawn_view(units: list[dict], children: list[dict], bbox=None, **fields):
+    """A :class:`layers.view.View` of ``units`` (GeoJSON features) and ``children`` (each
+    with some of its figures, the rest 0), every other part empty unless given in
+    ``fields``: the figure builders' input, made through the view contract."""
+    from layers.view import View
+
+    figures = {"total": 0, "closed": 0, "above_grid": 0, "on_time_rate": None,
+               "same_day_rate": None, "within_3d_rate": None, "median_hours": None,
+               "median_approx": False, "satisfaction": None, "resolution": {}, "open": 0,
+               "overdue": 0, "due_soon": 0}
+    parts = dict(
+        scope={"code": "X", "name": "X", "level": 1}, source="cases",
+        period={"start": None, "end": None},
+        backlog={"now": "2026-01-01T00:00:00+08:00", "soon_hours": 24.0, "stages": {}},
+        cases={**figures, "total": sum(c.get("total", 0) for c in children)},
+        channels=[], categories=[], trend={"unit": "day", "points": []},
+        iot={"devices": 0, "online": 0, "offline": 0, "alarm": 0, "online_rate": None},
+        facilities={},
+        children=[{**figures, "area_km2": 1.0, "per_km2": None, **c} for c in children],
+        units={"type": "FeatureCollection", "features": units}, breadcrumb=[], bbox=bbox,
+        latest=[], alarms=[], alarms_total=0, focus=None, layers={}, feeds={},
+        elsewhere=None)
+    return View(**{**parts, **fields})
+
+
 def sql_rows(url: str, query: str, *args) -> list[tuple]:
     """Plain SQL on ``url`` (psycopg, %s placeholders): the rows, as tuples."""
     with psycopg.connect(url) as conn:

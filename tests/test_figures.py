@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from conftest import drawn_view
 
 from dashboard.figures import DARK_STYLE, OFFLINE_STYLE, map_figure
 from onemap.crs import wgs84_to_gcj02
@@ -10,13 +11,11 @@ from onemap.crs import wgs84_to_gcj02
 SQUARE = [[[114.30, 22.65], [114.32, 22.65], [114.32, 22.67], [114.30, 22.67], [114.30, 22.65]]]
 
 
-def view(total: int = 5) -> dict:
+def view(total: int = 5):
     feature = {"type": "Feature", "id": "A", "properties": {"name": "甲"},
                "geometry": {"type": "Polygon", "coordinates": SQUARE}}
-    return {"units": {"type": "FeatureCollection", "features": [feature]},
-            "children": [{"code": "A", "name": "甲", "total": total, "overdue": 1}],
-            "cases": {"total": total}, "scope": {"code": "X"}, "layers": {},
-            "bbox": (114.30, 22.65, 114.32, 22.67)}
+    return drawn_view([feature], [{"code": "A", "name": "甲", "total": total, "overdue": 1}],
+                      (114.30, 22.65, 114.32, 22.67))
 
 
 def test_offline_by_default():

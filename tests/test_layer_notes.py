@@ -3,7 +3,10 @@ of cut, binned and empty layers, the focus on a device, list notes and durations
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+
+from conftest import drawn_view
 
 from dashboard.components import alarm_rows, duration, list_note
 from dashboard.figures import FOCUS_ZOOM, layer_notes, map_figure
@@ -49,16 +52,14 @@ def test_binned_and_empty_layers_say_so():
 
 def test_a_focused_device_centres_the_map_and_moves_it():
     square = [[[114.30, 22.65], [114.32, 22.65], [114.32, 22.67], [114.30, 22.65]]]
-    data = {"units": {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "id": "A", "properties": {"name": "甲"},
-         "geometry": {"type": "Polygon", "coordinates": square}}]},
-        "children": [{"code": "A", "name": "甲", "total": 1, "overdue": 0}],
-        "cases": {"total": 1}, "scope": {"code": "X"}, "layers": {},
-        "bbox": (114.30, 22.65, 114.32, 22.67)}
+    data = drawn_view([{"type": "Feature", "id": "A", "properties": {"name": "甲"},
+                        "geometry": {"type": "Polygon", "coordinates": square}}],
+                      [{"code": "A", "name": "甲", "total": 1, "overdue": 0}],
+                      (114.30, 22.65, 114.32, 22.67))
     plain = map_figure(data, ("units",), "total")
     device = {**points(1, "alarm")[0], "properties": {**points(1, "alarm")[0]["properties"],
                                                        "id": "D0"}}
-    focused = map_figure({**data, "focus": device}, ("units",), "total")
+    focused = map_figure(replace(data, focus=device), ("units",), "total")
     assert focused["layout"]["map"]["center"] == {"lon": 114.3, "lat": 22.7}
     assert focused["layout"]["map"]["zoom"] == FOCUS_ZOOM
     assert focused["layout"]["uirevision"] != plain["layout"]["uirevision"]

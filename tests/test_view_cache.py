@@ -13,6 +13,7 @@ import types
 import pytest
 
 import layers.view
+from layers.filters import read_filters
 from layers.view import ViewCache
 from onemap.database import make_engine
 from onemap.principal import Principal
@@ -30,18 +31,18 @@ def reads(monkeypatch):
     """Count the reads behind the cache (each answer names who caused it)."""
     calls: list[tuple] = []
 
-    def fake_view(engine, params, zone, layers, who, reads=None, thresholds=None,
-                  soon_hours=None):
-        calls.append((who.name, dict(params)))
+    def fake_view(engine, filters, zone, layers, who, **options):
+        calls.append((who.name, filters))
         time.sleep(0.05)
-        return {"for": who.name, "params": dict(params)}
+        return {"for": who.name, "filters": filters}
 
     monkeypatch.setattr(layers.view, "view", fake_view)
     return calls
 
 
 def ask(cache, who, as_of="t1", **params):
-    return cache.view(None, {"range": "30d", **params}, "Asia/Shanghai", {"units"}, who, as_of)
+    return cache.view(None, read_filters({"range": "30d", **params}), "Asia/Shanghai",
+                      {"units"}, who, as_of)
 
 
 def test_same_scope_and_rights_share_a_view(reads):
@@ -69,7 +70,8 @@ def test_filters_layers_and_new_batches_are_other_views(reads):
     cache = ViewCache(seconds=30)
     ask(cache, CENTRE)
     ask(cache, CENTRE, status="open")
-    cache.view(None, {"range": "30d"}, "Asia/Shanghai", {"units", "iot"}, CENTRE, "t1")
+    cache.view(None, read_filters({"range": "30d"}), "Asia/Shanghai", {"units", "iot"},
+               CENTRE, "t1")
     ask(cache, CENTRE, as_of="t2")  # a load committed since: read again
     assert len(reads) == 4
 
@@ -121,9 +123,8 @@ def test_identical_requests_together_read_once(reads):
 def big(reads_list):
     """A fake view of about 100 kB (a string of its own per answer)."""
 
-    def fake_view(engine, params, zone, layers, who, reads=None, thresholds=None,
-                  soon_hours=None):
-        reads_list.append((who.name, dict(params)))
+    def fake_view(engine, filters, zone, layers, who, **options):
+        reads_list.append((who.name, filters))
         return {"for": who.name, "blob": "x" * 100_000 + str(len(reads_list))}
 
     return fake_view
@@ -197,7 +198,8 @@ def test_many_distinct_views_of_one_analyst_stay_within_the_bound(city_db):
     sizes = []
     try:
         for params, wanted in views:
-            data = cache.view(engine, params, "Asia/Shanghai", set(wanted), ANALYST, "t1")
+            data = cache.view(engine, read_filters(params), "Asia/Shanghai", set(wanted),
+                              ANALYST, "t1")
             sizes.append(held(data))
             kept = [held(d) for _, _, d in cache._entries.values()]
             # The cache samples long lists: within a few percent of counting all.
@@ -207,5 +209,6 @@ def test_many_distinct_views_of_one_analyst_stay_within_the_bound(city_db):
     assert max(sizes) > 300_000  # real views, of a size that matters
     assert sum(sizes) > 3 * bound  # unbounded, they would hold this much
     assert 0 < len(cache) < len(views)
-    newest = cache.view(None, views[-1][0], "Asia/Shanghai", set(views[-1][1]), ANALYST, "t1")
+    newest = cache.view(None, read_filters(views[-1][0]), "Asia/Shanghai", set(views[-1][1]),
+                        ANALYST, "t1")
     assert held(newest) == sizes[-1]  # answered from the cache (no engine to read with)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from layers.catalog import Catalog
 from layers.exports import EXPORT_CRS, FORMATS
 from layers.features import MAX_LIMIT
-from layers.filters import CASE_STATUSES, DEVICE_STATUSES, MAX_LIST_ITEMS, RANGES
+from layers.filters import DEVICE_STATUSES, MAX_LIST_ITEMS, RANGES, STATUS_FILTERS
 
 GEOJSON = "application/geo+json"
 JSON = "application/json"
@@ -41,7 +41,7 @@ FILTERS = [
     _param("datetime", "OGC interval: instant, start/end, ../end or start/.."),
     _param("category", f"comma-separated categories of any level (at most {MAX_LIST_ITEMS})"),
     _param("channel", f"comma-separated channels (at most {MAX_LIST_ITEMS})"),
-    _param("status", "comma-separated case statuses", _comma_list(CASE_STATUSES)),
+    _param("status", "comma-separated case statuses", _comma_list(STATUS_FILTERS)),
     _param("kind", f"comma-separated facility or device kinds (at most {MAX_LIST_ITEMS})"),
     _param("device_status", "comma-separated device statuses", _comma_list(DEVICE_STATUSES)),
     _param("bbox", "minx,miny,maxx,maxy in WGS84 (min < max)"),

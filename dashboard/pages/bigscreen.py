@@ -7,7 +7,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 import dash
-from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
+from dash import Input, Output, State, callback, clientside_callback, dcc, html
 from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard import ids
@@ -17,6 +17,7 @@ from dashboard.components import (
     feed_times,
     graph_config,
     kpi_cards,
+    only,
     period_words,
     seen,
     stale_warnings,
@@ -25,9 +26,10 @@ from dashboard.components import (
 from dashboard.figures import bars_figure, map_figure, trend_figure
 from dashboard.messages import t
 from dashboard.services import services
-from dashboard.state import RANGES, parse
+from dashboard.state import parse
 from layers.errors import LayerError
-from layers.view import last_load, tour_codes
+from layers.filters import RANGES, Filters, Period
+from layers.view import View, last_load, tour_codes
 from web.auth import current_principal
 
 dash.register_page(__name__, path="/bigscreen", title="一张图 · 指挥中心")
@@ -110,14 +112,21 @@ clientside_callback(
 )
 
 
+# What one stop of the tour draws, each output by name.
+WALL = {
+    "map": Output(BS[ids.MAP], "figure"), "kpis": Output(BS[ids.KPIS], "children"),
+    "breadcrumb": Output(BS[ids.BREADCRUMB], "children"),
+    "trend": Output(BS[ids.TREND], "figure"), "categories": Output(BS[ids.CATEGORIES], "figure"),
+    "ticker": Output(BS[ids.TICKER], "children"), "asof": Output(BS[ids.ASOF], "children"),
+    "banner": Output(BS[ids.BANNER], "children"), "period": Output(BS_PERIOD, "children"),
+}
+
+
 @callback(
-    Output(BS[ids.MAP], "figure"), Output(BS[ids.KPIS], "children"),
-    Output(BS[ids.BREADCRUMB], "children"), Output(BS[ids.TREND], "figure"),
-    Output(BS[ids.CATEGORIES], "figure"), Output(BS[ids.TICKER], "children"),
-    Output(BS[ids.ASOF], "children"), Output(BS[ids.BANNER], "children"),
-    Output(BS_PERIOD, "children"),
-    Input(BS[ids.REFRESH], "n_intervals"), Input(BS[ids.TOUR_STATE], "data"),
-    Input("bs-screen", "data"), State("bs-lang", "data"), State("bs-range", "data"),
+    output=WALL,
+    inputs={"_tick": Input(BS[ids.REFRESH], "n_intervals"),
+            "tour": Input(BS[ids.TOUR_STATE], "data"), "screen": Input("bs-screen", "data")},
+    state={"lang": State("bs-lang", "data"), "range_": State("bs-range", "data")},
 )
 def refresh(_tick, tour, screen, lang, range_):
     """Redraw the current stop of the tour (the district first, then each street): the
@@ -126,27 +135,30 @@ def refresh(_tick, tour, screen, lang, range_):
     zone = svc.settings.timezone
     try:
         scope = _tour_stop(svc, tour["index"])
-        params = {"range": range_, **({"scope": scope} if scope else {})}
-        data = svc.views.view(svc.read_engine, params, zone, set(BIG_LAYERS),
+        filters = Filters(scope=scope, period=Period(range=range_))
+        data = svc.views.view(svc.read_engine, filters, zone, set(BIG_LAYERS),
                               current_principal(), last_load(svc.read_engine),
                               svc.settings.due_soon_hours)
     except (SQLAlchemyError, LayerError) as exc:
-        return (*[no_update] * 7, database_banner(exc, lang), no_update)
-    crumbs = " › ".join(c["name"] for c in data["breadcrumb"])
+        # The wall keeps its last picture and says why it is not updating.
+        return only(WALL, banner=database_banner(exc, lang))
+    crumbs = " › ".join(c["name"] for c in data.breadcrumb)
     width, height = (screen or {}).get("w", 1920), (screen or {}).get("h", 1080)
     scale = width / 1920
-    return (
-        scaled(map_figure(data, BIG_LAYERS, "total", lang, svc.settings.tile_url, dark=True,
-                          size=(width * 0.5, height * 0.8), tile_crs=svc.settings.tile_crs),
-               scale),
-        kpi_cards(data, lang, range_), crumbs,
-        scaled(trend_figure(data["trend"], lang, dark=True), scale),
-        scaled(bars_figure(data["categories"], t("chart.categories", lang), dark=True), scale),
-        _ticker(data, lang, zone),
-        feed_times(data["feeds"], lang, zone),
-        stale_warnings(data["feeds"], lang, zone) or None,
-        t("bigscreen.period", lang).format(period=period_words(data["period"], range_, lang)),
-    )
+    return {
+        "map": scaled(map_figure(data, BIG_LAYERS, "total", lang, svc.settings.tile_url,
+                                 dark=True, size=(width * 0.5, height * 0.8),
+                                 tile_crs=svc.settings.tile_crs), scale),
+        "kpis": kpi_cards(data, lang, range_), "breadcrumb": crumbs,
+        "trend": scaled(trend_figure(data.trend, lang, dark=True), scale),
+        "categories": scaled(bars_figure(data.categories, t("chart.categories", lang),
+                                         dark=True), scale),
+        "ticker": _ticker(data, lang, zone),
+        "asof": feed_times(data.feeds, lang, zone),
+        "banner": stale_warnings(data.feeds, lang, zone) or None,
+        "period": t("bigscreen.period", lang).format(
+            period=period_words(data.period, range_, lang)),
+    }
 
 
 def scaled(fig: dict, scale: float) -> dict:
@@ -175,17 +187,17 @@ def _tour_stop(svc, index: int) -> str | None:
                                    else codes[index % (len(codes) + 1) - 1])
 
 
-def _ticker(data: dict, lang: str, zone: str) -> list:
+def _ticker(data: View, lang: str, zone: str) -> list:
     """The view's newest overdue cases, then those due soon, each with how long over or
     left (marked against the database's clock by the read side), then the alarms with their
     last report (local times)."""
     cases = [c for due, most in (("overdue", 10), ("due_soon", 5))
-             for c in [c for c in data["latest"] if c["due"] and c["due"]["due"] == due][:most]]
+             for c in [c for c in data.latest if c["due"] and c["due"]["due"] == due][:most]]
     items = [(f"{'⚠' if c['due']['due'] == 'overdue' else '⏳'} {status_words(c, lang)} "
               f"{c['id']} {c['category_1']}/{c['category_2'] or ''} · {due_text(c['due'], lang)}",
               f"tick case {c['due']['due']}") for c in cases]
     items += [(f"🔴 {a['properties']['kind']} {a['properties'].get('grid_name') or ''} "
                f"{seen(a['properties'].get('last_seen'), lang, zone)}", "tick alarm")
-              for a in data["alarms"][:10]]
+              for a in data.alarms[:10]]
     return [html.Span(text, className=kind) for text, kind in items] or [
         html.Span(t("bigscreen.ticker", lang), className="tick")]

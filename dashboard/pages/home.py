@@ -29,10 +29,10 @@ from dashboard import ids
 from dashboard.figures import bars_figure, map_figure, share_figure, trend_figure
 from dashboard.messages import t, user_message
 from dashboard.services import services
-from dashboard.state import ViewState, parse, with_range
+from dashboard.state import ViewState, parse, with_filters, with_range
 from layers.admin import loaded_levels
 from layers.errors import LayerError
-from layers.view import case_detail, last_load, subcategories, vocabularies
+from layers.view import View, case_detail, last_load, subcategories, vocabularies
 from web.auth import current_principal
 
 dash.register_page(__name__, path="/", title="一张图 · onemap")
@@ -92,11 +92,13 @@ def _body(state: ViewState, words: dict) -> html.Div:
 
 
 @callback(
-    Output(ids.URL, "search"),
-    Input(ids.RANGE, "value"), Input(ids.CATEGORY, "value"), Input(ids.SUBCATEGORY, "value"),
-    Input(ids.CHANNEL, "value"), Input(ids.STATUS, "value"), Input(ids.LAYERS, "value"),
-    Input(ids.METRIC, "value"), Input(ids.CASE_ORDER, "value"),
-    State(ids.URL, "search"),
+    output=Output(ids.URL, "search"),
+    inputs={"range_": Input(ids.RANGE, "value"), "category": Input(ids.CATEGORY, "value"),
+            "subcategory": Input(ids.SUBCATEGORY, "value"),
+            "channel": Input(ids.CHANNEL, "value"), "status": Input(ids.STATUS, "value"),
+            "layers": Input(ids.LAYER_TOGGLES, "value"), "metric": Input(ids.METRIC, "value"),
+            "order": Input(ids.CASE_ORDER, "value")},
+    state={"search": State(ids.URL, "search")},
     prevent_initial_call=True,
 )
 def controls_to_url(range_, category, subcategory, channel, status, layers, metric, order,
@@ -107,10 +109,10 @@ def controls_to_url(range_, category, subcategory, channel, status, layers, metr
     state = with_range(parse(search), range_)
     # A subcategory narrows its top-level category: the finer choice is the filter.
     chosen = tuple(subcategory or ()) or tuple(category or ())
-    return replace(
-        state, category=chosen,
-        channel=tuple(channel or ()), status=tuple(status or ()), layers=tuple(layers or ()),
-        metric=metric or "total", cases=order or "latest").query()
+    state = with_filters(state, categories=chosen, channels=tuple(channel or ()),
+                         statuses=tuple(status or ()))
+    return replace(state, layers=tuple(layers or ()), metric=metric or "total",
+                   cases=order or "latest").query()
 
 
 # A click on a unit drills down: the scope changes in the URL right in the browser (no
@@ -151,16 +153,23 @@ clientside_callback(
 )
 
 
+# What one view draws, each output by name: ``draw`` fills the first eleven, ``render`` the
+# banner, the data's time and the next refresh.
+VIEW = {
+    "map": Output(ids.MAP_BOX, "figure"), "kpis": Output(ids.KPIS, "children"),
+    "breadcrumb": Output(ids.BREADCRUMB, "children"),
+    "trend": Output(ids.TREND, "figure"), "categories": Output(ids.CATEGORIES, "figure"),
+    "channels": Output(ids.CHANNELS, "figure"), "resolution": Output(ids.RESOLUTION, "figure"),
+    "cases": Output(ids.CASES, "children"), "hotspots": Output(ids.HOTSPOTS, "children"),
+    "alarms": Output(ids.ALARMS, "children"), "exports": Output(ids.EXPORT, "children"),
+    "banner": Output(ids.BANNER, "children"), "asof": Output(ids.ASOF, "children"),
+    "interval": Output(ids.REFRESH, "interval"),
+}
+
+
 @callback(
-    Output(ids.MAP_BOX, "figure"), Output(ids.KPIS, "children"),
-    Output(ids.BREADCRUMB, "children"),
-    Output(ids.TREND, "figure"), Output(ids.CATEGORIES, "figure"),
-    Output(ids.CHANNELS, "figure"), Output(ids.RESOLUTION, "figure"),
-    Output(ids.CASES, "children"), Output(ids.HOTSPOTS, "children"),
-    Output(ids.ALARMS, "children"), Output(ids.EXPORT, "children"),
-    Output(ids.BANNER, "children"), Output(ids.ASOF, "children"),
-    Output(ids.REFRESH, "interval"),
-    Input(ids.URL, "search"), Input(ids.REFRESH, "n_intervals"),
+    output=VIEW,
+    inputs={"search": Input(ids.URL, "search"), "tick": Input(ids.REFRESH, "n_intervals")},
 )
 def render(search, tick):
     """Everything the view shows, from the URL alone."""
@@ -170,52 +179,59 @@ def render(search, tick):
     except_ms = min(RETRY_MS, refresh_ms)
     zone = svc.settings.timezone
     try:
-        data = svc.views.view(svc.read_engine, {**state.view_params(), "cases": state.cases},
-                              zone, set(state.layers), current_principal(),
-                              last_load(svc.read_engine), svc.settings.due_soon_hours)
+        if state.problem:  # a link whose filters cannot be read: say so, show nothing
+            raise state.problem
+        data = svc.views.view(svc.read_engine, state.filters, zone, set(state.layers),
+                              current_principal(), last_load(svc.read_engine),
+                              svc.settings.due_soon_hours, device=state.device,
+                              order=state.cases)
     except LayerError as exc:
-        return (*[no_update] * 11, html.Div(user_message(exc, state.lang),
-                                             className="banner warn"), no_update,
-                refresh_ms)
+        return ui.only(VIEW, banner=html.Div(user_message(exc, state.lang),
+                                             className="banner warn"), interval=refresh_ms)
     except SQLAlchemyError as exc:
-        return (*[no_update] * 11, ui.database_banner(exc, state.lang), no_update, except_ms)
-    figure, *rest = draw(data, state, svc.settings.tile_url, svc.settings.tile_crs,
-                         current_principal().can_export, zone=zone)
-    notices = (ui.stale_warnings(data["feeds"], state.lang, zone)
-               + ui.elsewhere_notice(data["elsewhere"], state, zone))
-    return (figure, *rest, notices or None, ui.feed_times(data["feeds"], state.lang, zone),
-            refresh_ms)
+        return ui.only(VIEW, banner=ui.database_banner(exc, state.lang), interval=except_ms)
+    notices = (ui.stale_warnings(data.feeds, state.lang, zone)
+               + ui.elsewhere_notice(data.elsewhere, state, zone))
+    return {**draw(data, state, svc.settings.tile_url, svc.settings.tile_crs,
+                   current_principal().can_export, zone=zone),
+            "banner": notices or None, "asof": ui.feed_times(data.feeds, state.lang, zone),
+            "interval": refresh_ms}
 
 
-def draw(data: dict, state: ViewState, tile_url: str | None = None,
-         tile_crs: str = "wgs84", can_export: bool = True, *, zone: str) -> tuple:
-    """The components and figures of one view (a pure function of the data)."""
+def draw(data: View, state: ViewState, tile_url: str | None = None,
+         tile_crs: str = "wgs84", can_export: bool = True, *, zone: str) -> dict:
+    """The components and figures of one view by output name (a pure function of the
+    data)."""
     lang = state.lang
-    hotspots = data["layers"].get("hotspots")
-    labels = {k: t(f"resolution.{k}", lang) for k in data["cases"]["resolution"]}
-    return (
-        map_figure(data, state.layers, state.metric, lang, tile_url, tile_crs=tile_crs),
-        ui.kpi_cards(data, lang, None if state.start or state.end else state.range),
-        ui.breadcrumb(data["breadcrumb"], state),
-        trend_figure(data["trend"], lang),
-        bars_figure(data["categories"], t("chart.categories", lang)),
-        share_figure({c["key"]: c["n"] for c in data["channels"]}, t("chart.channels", lang), {}),
-        share_figure(data["cases"]["resolution"], t("chart.resolution", lang), labels),
+    hotspots = data.layers.get("hotspots")
+    labels = {k: t(f"resolution.{k}", lang) for k in data.cases["resolution"]}
+    return {
+        "map": map_figure(data, state.layers, state.metric, lang, tile_url, tile_crs=tile_crs),
+        "kpis": ui.kpi_cards(data, lang, state.range),
+        "breadcrumb": ui.breadcrumb(data.breadcrumb, state),
+        "trend": trend_figure(data.trend, lang),
+        "categories": bars_figure(data.categories, t("chart.categories", lang)),
+        "channels": share_figure({c["key"]: c["n"] for c in data.channels},
+                                 t("chart.channels", lang), {}),
+        "resolution": share_figure(data.cases["resolution"], t("chart.resolution", lang),
+                                   labels),
         # The backlog order lists the open cases now; the newest, the period's cases.
-        html.Div([ui.list_note(min(len(data["latest"]), ui.CASE_ROWS),
-                               data["cases"]["open" if state.cases == "overdue" else "total"],
-                               lang, "case"),
-                  ui.case_rows(data["latest"], lang, zone)]) if data["latest"] else
+        "cases": html.Div([
+            ui.list_note(min(len(data.latest), ui.CASE_ROWS),
+                         data.cases["open" if state.cases == "overdue" else "total"],
+                         lang, "case"),
+            ui.case_rows(data.latest, lang, zone)]) if data.latest else
         html.P(t("empty.view", lang)),
-        ui.hotspot_rows(hotspots, state),
-        ui.alarm_rows(data["alarms"], data["alarms_total"], lang, zone, state.device),
-        ui.export_links(state, can_export),
-    )
+        "hotspots": ui.hotspot_rows(hotspots, state),
+        "alarms": ui.alarm_rows(data.alarms, data.alarms_total, lang, zone, state.device),
+        "exports": ui.export_links(state, can_export),
+    }
 
 
 @callback(
-    Output(ids.SUBCATEGORY, "options"),
-    Input(ids.CATEGORY, "value"), State(ids.SUBCATEGORY, "value"),
+    output=Output(ids.SUBCATEGORY, "options"),
+    inputs={"tops": Input(ids.CATEGORY, "value")},
+    state={"chosen": State(ids.SUBCATEGORY, "value")},
 )
 def subcategory_options(tops, chosen):
     """The category tree: second-level choices under the chosen top-level categories (and
@@ -228,9 +244,9 @@ def subcategory_options(tops, chosen):
 
 
 @callback(
-    Output(ids.DETAIL, "children"),
-    Input({"type": "case", "id": ALL}, "n_clicks"),
-    State(ids.URL, "search"),
+    output=Output(ids.DETAIL, "children"),
+    inputs={"clicks": Input({"type": "case", "id": ALL}, "n_clicks")},
+    state={"search": State(ids.URL, "search")},
     prevent_initial_call=True,
 )
 def show_case(clicks, search):
