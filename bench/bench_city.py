@@ -1,7 +1,9 @@
 """Demo city at sizes M and L: generation and load time, and peak memory of each process.
 
 Run: ``python -m bench.bench_city`` (``BENCH_SIZES=M`` to run one size). Each size is
-generated into a temporary home and loaded through ``onemap demo`` into a scratch database.
+generated into a temporary home and loaded through ``onemap demo`` into a scratch database,
+both at the pinned reference time (so ``onemap demo`` loads the files ``onemap generate``
+wrote, and every run makes the same city).
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ import tempfile
 from pathlib import Path
 
 from bench.common import BIN, metric, print_table, run_measured, scratch_database, write_results
+from democity.city import PINNED_AS_OF
 
 MEMORY_TARGET_MB = 1500
+AS_OF = str(PINNED_AS_OF).replace("T", " ")
 
 
 def measure(size: str) -> list[dict]:
@@ -23,9 +27,10 @@ def measure(size: str) -> list[dict]:
         with scratch_database(f"onemap_bench_city_{size.lower()}", keep=keep) as url:
             env = {**os.environ, "DATABASE_URL": url, "ONEMAP_HOME": str(home)}
             generated = run_measured(f"generate-{size}", [str(BIN / "onemap"), "generate",
-                                                          "--size", size], env=env)
-            loaded = run_measured(f"load-{size}", [str(BIN / "onemap"), "demo", "--size", size],
-                                  env=env)
+                                                          "--size", size, "--as-of", AS_OF],
+                                     env=env)
+            loaded = run_measured(f"load-{size}", [str(BIN / "onemap"), "demo", "--size", size,
+                                                   "--as-of", AS_OF], env=env)
             cases = (home / "city" / f"{size}-seed7" / "cases.csv").stat().st_size
     finally:
         shutil.rmtree(home, ignore_errors=True)

@@ -22,7 +22,8 @@ hotspot, how its grid compares with the background).
 
 Run: ``python -m bench.bench_hotspots``. ``BENCH_HOTSPOTS_DB`` names the database and
 ``BENCH_HOTSPOTS_HOME`` the onemap home holding ``city/M-seed7``; when the database holds
-no cases the city is generated (if needed) and loaded into it first, which takes minutes.
+no cases the city is generated (if needed) and loaded into it first, which takes minutes,
+at the pinned reference time the recorded figures were measured at.
 ``BENCH_HOTSPOTS_SIZE`` and ``BENCH_HOTSPOTS_SEED`` measure another city (a rule of the
 detector should hold beyond the one city it is measured on); its results go to
 ``hotspots-SIZE-seedN.json``, its database and home are named after it.
@@ -36,7 +37,7 @@ import statistics
 import subprocess
 import time
 from collections import Counter
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -50,6 +51,7 @@ from bench.common import (
     with_database,
     write_results,
 )
+from democity.city import PINNED_AS_OF
 from layers.filters import parse_filters
 from layers.hotspots import VERDICTS, hotspots
 from layers.scope import resolve_scope
@@ -74,7 +76,8 @@ def city_ready(home: Path, name: str) -> tuple[str, dict]:
     if not _has_cases(url):
         with scratch_database(name, keep=True) as url:
             env = {**os.environ, "DATABASE_URL": url, "ONEMAP_HOME": str(home)}
-            subprocess.run([str(BIN / "onemap"), "demo", "--size", SIZE, "--seed", str(SEED)],
+            subprocess.run([str(BIN / "onemap"), "demo", "--size", SIZE, "--seed", str(SEED),
+                            "--as-of", str(PINNED_AS_OF).replace("T", " ")],
                            env=env, check=True)
     truth = json.loads((folder / "cases.truth.json").read_text(encoding="utf-8"))
     return url, truth
@@ -149,7 +152,7 @@ def main() -> None:
     everywhere = footprints(truth["hotspots"])
     # The generator's period, its end exclusive; a filter's end day is inclusive.
     start = truth["period"]["start"][:10]
-    last = date.fromisoformat(truth["period"]["end"][:10]) - timedelta(days=1)
+    last = (datetime.fromisoformat(truth["period"]["end"]) - timedelta(seconds=1)).date()
     engine = make_engine(url)
     views, seconds = {}, []
     with engine.connect() as conn:

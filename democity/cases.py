@@ -1,8 +1,11 @@
 """民生诉求 cases of the demo city: a CSV like a real 坪山 export, plus the truth behind it.
 
-Sizes: S ≈ 50k cases over 12 months, M ≈ 1M and L ≈ 10M over 24 months, all ending on
-2026-11-20 (the export runs at ``catalog.END``). Rows are written in order of 上报时间, in
-chunks of about 100k rows (whole days), so memory stays flat at any size.
+Sizes: S ≈ 50k cases over 12 months, M ≈ 1M and L ≈ 10M over 24 months, all ending at the
+reference time ``as_of`` (the moment of the export, local wall-clock time: ``onemap demo``
+passes now, so the newest cases are minutes old; tests and benches pin it). Its own day is
+cut at ``as_of`` and gets the share of a day's reports that its hours so far hold. Rows are
+written in order of 上报时间, in chunks of about 100k rows (whole days), so memory stays flat
+at any size; the output is the same for the same size, seed and ``as_of``.
 
 What is true in the data, so the dashboard has something real to find:
 
@@ -12,7 +15,8 @@ What is true in the data, so the dashboard has something real to find:
   one third-level category; ``<name>.truth.json`` next to the CSV lists them;
 * reports peak 9–11h and 14–17h, are rare at night, and drop at weekends and Spring Festival;
 * every case runs 上报 → 受理 → 分拨 → 处置 → 反馈 → 办结 → 评价 in order; ~90.8 % close within
-  their deadline; cases whose next stage lies after the export are still open (处理中);
+  their deadline; cases whose next stage lies after ``as_of`` are still open (处理中), the late
+  ones among them overdue then;
 * ~3 % of rows carry only 社区编码 (no coordinates), as hotline cases often do;
 * every 500th row (offset 250) is deliberately bad, cycling through six reasons; the truth
   file counts them by reason and by the field the loader will name.
@@ -117,6 +121,8 @@ class Plan:
 
     n: int
     start: int                 # local epoch seconds of the first day
+    now: int                   # local epoch seconds of the reference time (the export)
+    cutoff: int                # seconds of the last day before ``now`` (DAY: a whole day)
     days: np.ndarray           # date of each day
     day_counts: np.ndarray
     comp_cum: np.ndarray       # (days, 1 + hotspots) cumulative component probabilities
@@ -133,23 +139,25 @@ def case_count(size: str) -> int:
     return SIZES[size.upper()]
 
 
-def period(size: str) -> tuple[np.datetime64, np.datetime64]:
-    """First day and the (exclusive) end of the period of a size."""
-    end = pd.Timestamp(catalog.END)
-    start = end - pd.DateOffset(months=MONTHS[size.upper()])
-    return np.datetime64(start.normalize(), "s"), catalog.END
+def period(size: str, as_of: np.datetime64) -> tuple[np.datetime64, np.datetime64]:
+    """First day and the (exclusive) end of the period of a size ending at ``as_of``."""
+    end = np.datetime64(as_of, "s")
+    start = pd.Timestamp(end) - pd.DateOffset(months=MONTHS[size.upper()])
+    return np.datetime64(start.normalize(), "s"), end
 
 
 def write_cases(grids, communities, streets, size: str, seed: int, path: str | Path,
                 progress: Callable[[int], None] | None = None,
-                n_cases: int | None = None) -> dict:
+                n_cases: int | None = None, *, as_of: np.datetime64) -> dict:
     """Write the cases CSV and ``<stem>.truth.json`` beside it; return the truth.
 
-    ``n_cases`` overrides the size's row count (the period stays the size's), for tests.
-    ``progress`` is called after each chunk with the number of rows just written.
+    ``as_of`` is the reference time (naive local): every case is reported before it and
+    open or closed as it stands then. ``n_cases`` overrides the size's row count (the
+    period stays the size's), for tests. ``progress`` is called after each chunk with the
+    number of rows just written.
     """
     d = district(grids, communities, streets, seed)
-    plan = make_plan(d, size, seed, n_cases)
+    plan = make_plan(d, size, seed, as_of, n_cases)
     stats = _Stats(len(plan.hotspots), len(d.grid_code))
     with CsvSink(path, SCHEMA) as sink:
         for columns in _chunks(d, plan, seed, stats):
@@ -168,22 +176,34 @@ def truth_path(path: str | Path) -> Path:
 
 
 # -- the plan ---------------------------------------------------------------------------------
-def make_plan(d: District, size: str, seed: int, n_cases: int | None = None) -> Plan:
-    """Daily counts, hotspots, category and channel tables for a run."""
+def make_plan(d: District, size: str, seed: int, as_of: np.datetime64,
+              n_cases: int | None = None) -> Plan:
+    """Daily counts, hotspots, category and channel tables for a run ending at ``as_of``."""
     n = int(n_cases if n_cases is not None else case_count(size))
-    first, end = period(size)
-    days = np.arange(first.astype("datetime64[D]"), end.astype("datetime64[D]"))
+    first, end = period(size, as_of)
+    # Up to the day holding the period's last second: a reference time at midnight ends
+    # with the whole day before it, any other with its own day, cut at that time.
+    days = np.arange(first.astype("datetime64[D]"),
+                     (end - np.timedelta64(1, "s")).astype("datetime64[D]") + 1)
+    cutoff = int((end - days[-1].astype("datetime64[s]")).astype("int64"))
     gen = rng(seed, "cases-plan")
     day_p = _day_weights(days, gen)
+    day_p[-1] *= _elapsed(cutoff)
     day_p /= day_p.sum()
     day_counts = gen.multinomial(n, day_p)
     hotspots = _hotspots(d, seed, day_p)
     comp = np.column_stack([np.zeros(len(days))] + [h.share * h.profile for h in hotspots])
     comp[:, 0] = 1.0 - comp[:, 1:].sum(axis=1)
     lv = catalog.leaves()
-    return Plan(n, epoch(first), days, day_counts, np.cumsum(comp, axis=1), hotspots,
-                _background_leaves(lv, hotspots), _channel_given_top(),
-                *_units(d))
+    return Plan(n, epoch(first), epoch(end), cutoff, days, day_counts, np.cumsum(comp, axis=1),
+                hotspots, _background_leaves(lv, hotspots), _channel_given_top(), *_units(d))
+
+
+def _elapsed(cutoff: int) -> float:
+    """The share of a day's reports made in its first ``cutoff`` seconds, by the hours'
+    rhythm: 1 for a whole day."""
+    hours = np.clip((cutoff - np.arange(24) * HOUR) / HOUR, 0, 1)
+    return float(np.dot(HOUR_WEIGHTS, hours) / HOUR_WEIGHTS.sum())
 
 
 def _day_weights(days: np.ndarray, gen: np.random.Generator) -> np.ndarray:
@@ -354,6 +374,8 @@ def _rows(d: District, plan: Plan, lv, text: _Texts, a: int, b: int, offset: int
     n = len(day)
     hour = choice(HOUR_WEIGHTS, n, gen)
     t0 = plan.start + day.astype(np.int64) * DAY + hour * HOUR + gen.integers(0, HOUR, n)
+    if plan.cutoff < DAY:
+        _before_now(plan, day, hour, t0, gen)
     order = np.argsort(t0, kind="stable")
     t0, day, hour = t0[order], day[order], hour[order]
 
@@ -366,7 +388,7 @@ def _rows(d: District, plan: Plan, lv, text: _Texts, a: int, b: int, offset: int
     channel = np.minimum(channel, len(catalog.CHANNELS) - 1)
     code_only = gen.random(n) < np.array(list(catalog.CHANNEL_CODE_ONLY.values()))[channel]
     case_type = choice(np.array(list(catalog.CASE_TYPES.values())), n, gen)
-    life = _lifecycle(lv, leaf, channel, hour, t0, gen)
+    life = _lifecycle(lv, leaf, channel, hour, t0, plan.now, gen)
     comm = d.grid_comm[grid]
     unit = _unit(d, plan, life["level"], top, comm, gen)
 
@@ -382,6 +404,18 @@ def _rows(d: District, plan: Plan, lv, text: _Texts, a: int, b: int, offset: int
     used = np.bincount(unit[~life["undispatched"]], minlength=len(plan.units))
     stats.units = used if stats.units is None else stats.units + used
     return cols
+
+
+def _before_now(plan: Plan, day, hour, t0, gen) -> None:
+    """The reference time's own day: its reports drawn again from its hours so far, each
+    hour by its weight and the part of it gone by (in place; none at or after ``now``)."""
+    rows = np.flatnonzero(day == len(plan.days) - 1)
+    if not len(rows):
+        return
+    span = np.clip(plan.cutoff - np.arange(24) * HOUR, 0, HOUR)
+    hour[rows] = choice(HOUR_WEIGHTS * span, len(rows), gen)
+    t0[rows] = (plan.start + day[rows].astype(np.int64) * DAY + hour[rows] * HOUR
+                + gen.integers(0, span[hour[rows]]))
 
 
 def _places(d: District, plan: Plan, comp, leaf, gen):
@@ -426,10 +460,10 @@ def _around(d: District, h: Hotspot, m: int, gen):
     return grid, x, y
 
 
-def _lifecycle(lv, leaf, channel, hour, t0, gen) -> dict:
-    """Stage times (in order), deadline, status, level and satisfaction of each case."""
+def _lifecycle(lv, leaf, channel, hour, t0, now: int, gen) -> dict:
+    """Stage times (in order), deadline, status, level and satisfaction of each case as they
+    stand at ``now`` (local epoch seconds): stages after it have not happened yet."""
     n = len(t0)
-    now = epoch(catalog.END)
     level = choice(np.array(list(catalog.RESOLUTION_LEVELS.values())), n, gen)
     late_p = np.array(list(catalog.OVERDUE_BY_LEVEL.values()))[level]
     overdue = gen.random(n) < late_p
@@ -625,7 +659,7 @@ def _truth(d: District, plan: Plan, size: str, seed: int, stats: _Stats) -> dict
         return {k: round(float(v) / max(int(counts.sum()), 1), 4)
                 for k, v in zip(names, counts, strict=True)}
 
-    first, end = period(size)
+    first, end = period(size, np.datetime64(plan.now, "s"))
     by_field: dict[str, int] = {}
     for name, field in BAD_KINDS:
         by_field[field] = by_field.get(field, 0) + stats.bad[name]
@@ -633,7 +667,7 @@ def _truth(d: District, plan: Plan, size: str, seed: int, stats: _Stats) -> dict
     return {
         "generator": "democity.cases", "size": size.upper(), "seed": seed, "rows": stats.rows,
         "period": {"start": str(first).replace("T", " "), "end": str(end).replace("T", " ")},
-        "now": str(catalog.END).replace("T", " "),
+        "now": str(end).replace("T", " "),
         "hotspots": [{
             "id": h.id, "kind": h.kind, "lon": round(h.x, 6), "lat": round(h.y, 6),
             "radius_m": h.radius_m, "category_1": h.category[0], "category_2": h.category[1],

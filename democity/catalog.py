@@ -24,8 +24,6 @@ from functools import lru_cache
 
 import numpy as np
 
-# The generators' "now": the export moment. Cases end on 2026-11-20; devices report up to here.
-END = np.datetime64("2026-11-21T00:00:00", "s")
 DISTRICT = "坪山区"
 
 # -- channels and case types ----------------------------------------------------------------

@@ -1,13 +1,21 @@
 """The whole demo city as files (GeoPackage + CSVs + mappings), and its load through the
-normal ETL path: ``onemap generate`` and ``onemap demo`` (what ``make data`` runs)."""
+normal ETL path: ``onemap generate`` and ``onemap demo`` (what ``make data`` runs).
+
+A city stands at a reference time ``as_of`` (naive local wall-clock time): its newest cases
+and device reports are minutes older, its backlog is the one open then. The files are the
+same for the same size, seed and ``as_of``; the commands pass now, tests and benches pin it.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+import numpy as np
 import psycopg
 
 from democity import catalog
@@ -31,6 +39,15 @@ fields:
 {parent}"""
 DONE = "complete.json"
 Progress = Callable[[str, int], None]
+POINT_KINDS = ("facilities", "iot", "iot-events", "cases")
+# A fixed reference time for cities that must be the same in every run (the tests' city and
+# the benches'): the figures recorded in bench/results and the README were measured on it.
+PINNED_AS_OF = np.datetime64("2026-11-21T00:00:00", "s")
+
+
+def local_now(zone: str) -> np.datetime64:
+    """The wall-clock time now in ``zone``, to the second (a city as of now)."""
+    return np.datetime64(datetime.now(ZoneInfo(zone)).replace(tzinfo=None), "s")
 
 
 @dataclass(frozen=True)
@@ -55,17 +72,29 @@ class City:
         marker = self.folder / DONE
         return marker.exists() and "cases_sha256" in json.loads(marker.read_text())
 
+    @property
+    def as_of(self) -> np.datetime64 | None:
+        """The reference time of a complete city (None: none, or written before it was
+        recorded, i.e. as of a time nobody knows)."""
+        if not self.complete:
+            return None
+        recorded = json.loads((self.folder / DONE).read_text()).get("as_of")
+        return None if recorded is None else np.datetime64(recorded, "s")
+
 
 def default_folder(home: Path, size: str, seed: int) -> Path:
     return home / "city" / f"{size.upper()}-seed{seed}"
 
 
-def generate(size: str, seed: int, out: Path, progress: Progress | None = None) -> City:
-    """Write a complete city; deterministic for a size and seed."""
+def generate(size: str, seed: int, out: Path, progress: Progress | None = None, *,
+             as_of: np.datetime64) -> City:
+    """Write a complete city standing at ``as_of`` (naive local time); deterministic for a
+    size, seed and ``as_of``."""
     size = size.upper()
     if size not in SIZES:
         raise ValueError(f"size must be one of {', '.join(SIZES)}, not {size!r}")
     tick = progress or (lambda step, n: None)
+    as_of = np.datetime64(as_of, "s")
     city = City(Path(out))
     (city.folder / "mappings").mkdir(parents=True, exist_ok=True)
     (city.folder / DONE).unlink(missing_ok=True)
@@ -74,13 +103,14 @@ def generate(size: str, seed: int, out: Path, progress: Progress | None = None) 
     tick("admin", len(admin))
     units = [admin[admin["level"] == level] for level in (4, 3, 2)]
     write_facilities(*units, seed, city.csv("facilities"), lambda n: tick("facilities", n))
-    write_devices(*units, seed, city.csv("iot"), lambda n: tick("iot", n))
+    write_devices(*units, seed, city.csv("iot"), lambda n: tick("iot", n), as_of=as_of)
     write_device_events(*units, size, seed, city.csv("iot-events"),
-                        lambda n: tick("iot-events", n))
-    write_cases(*units, size, seed, city.csv("cases"), lambda n: tick("cases", n))
+                        lambda n: tick("iot-events", n), as_of=as_of)
+    write_cases(*units, size, seed, city.csv("cases"), lambda n: tick("cases", n), as_of=as_of)
     _write_mappings(city)
     cases_hash = file_hash([city.csv("cases")])
     (city.folder / DONE).write_text(json.dumps({"size": size, "seed": seed,
+                                                "as_of": str(as_of).replace("T", " "),
                                                 "cases_sha256": cases_hash}))
     return city
 
@@ -96,22 +126,27 @@ def _write_mappings(city: City) -> None:
 
 def load_city(url: str, city: City, timezone: str = "Asia/Shanghai",
               progress: Callable[[str, int], None] | None = None) -> list[LoadReport]:
-    """Load every file through the ETL, levels first, cases last."""
+    """Load every file through the ETL, levels first, cases last. Each point load replaces
+    what an earlier city loaded from the same file: a city loaded again as of a later time
+    leaves no case, device report or alarm of the earlier one behind."""
     tick = progress or (lambda step, n: None)
     reports = []
     for level in ADMIN_LAYERS:
         reports.append(load(url, "admin", [city.admin], city.mapping(f"admin-{level}"),
                             level=level, timezone=timezone))
-    for kind in ("facilities", "iot", "iot-events", "cases"):
+    for kind in POINT_KINDS:
         reports.append(load(url, kind, [city.csv(kind)], city.mapping(kind), timezone=timezone,
-                            progress=lambda n, _p, k=kind: tick(k, n)))
+                            replace=True, progress=lambda n, _p, k=kind: tick(k, n)))
     return reports
 
 
 def is_loaded(url: str, city: City) -> bool:
-    """True when this city's cases file (by content) has a committed batch."""
+    """True when the newest committed load of this city's cases file was of these very
+    contents (cases load last: the rest of the city is loaded too; a city loaded after it
+    from the same folder replaced it)."""
     digest = json.loads((city.folder / DONE).read_text())["cases_sha256"]
     with psycopg.connect(libpq_url(url)) as conn:
-        row = conn.execute("SELECT 1 FROM load_batch WHERE kind = 'cases' AND file_hash = %s "
-                           "AND status = 'committed' LIMIT 1", (digest,))
-        return row.fetchone() is not None
+        row = conn.execute("SELECT file_hash FROM load_batch WHERE kind = 'cases' "
+                           "AND source = %s AND status = 'committed' ORDER BY id DESC LIMIT 1",
+                           (str(city.csv("cases")),)).fetchone()
+        return row is not None and row[0] == digest

@@ -1,5 +1,7 @@
 """IoT devices of the demo city (智能路灯, 井盖传感器, 烟感, 水位传感器, 视频监控) and their
-last ~90 days of status changes and water-level readings.
+last ~90 days of status changes and water-level readings, up to the reference time
+``as_of`` (naive local): devices were last heard of minutes before it, and the sensors
+report on their own schedules, so the newest reading is about a minute old.
 
 Current status is ~93 % online, 5.5 % offline, 1.5 % alarm, and alarms cluster: water-level
 sensors and manhole sensors in a few low-lying grids, smoke detectors in one old-village
@@ -65,10 +67,11 @@ class Devices:
     zone: np.ndarray            # "low", "village" or ""
     low_grids: np.ndarray
     village_grids: np.ndarray
+    now: int                    # the reference time they stand at
 
 
-def plan_devices(d: District, seed: int) -> Devices:
-    """Devices, their places and their current status for ``seed``."""
+def plan_devices(d: District, seed: int, as_of: np.datetime64) -> Devices:
+    """Devices, their places and their status at ``as_of`` for ``seed``."""
     gen = rng(seed, "iot")
     low, village = _zones(d, rng(seed, "iot-zones"))
     gaz = gazetteer(d, seed)
@@ -85,8 +88,9 @@ def plan_devices(d: District, seed: int) -> Devices:
     x, y = points_in_grids(d, grid, gen)
     ids, names = _identities(kind, grid, d, gaz, gen)
     status = _statuses(kind, zone, rng(seed, "iot-status"))
-    status_at, last_seen = _times(kind, status, rng(seed, "iot-times"))
-    return Devices(ids, kind, names, grid, x, y, status, status_at, last_seen, zone, low, village)
+    status_at, last_seen = _times(kind, status, epoch(as_of), rng(seed, "iot-times"))
+    return Devices(ids, kind, names, grid, x, y, status, status_at, last_seen, zone, low, village,
+                   epoch(as_of))
 
 
 def _zones(d: District, gen: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -174,9 +178,9 @@ def _statuses(kind: np.ndarray, zone: np.ndarray, gen: np.random.Generator) -> n
     return status
 
 
-def _times(kind, status, gen: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """When each current status began, and when each device was last heard of."""
-    now = epoch(catalog.END)
+def _times(kind, status, now: int, gen: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """When each current status began, and when each device was last heard of (before
+    ``now``, local epoch seconds)."""
     n = len(status)
     alarm_age = np.clip(gen.exponential(10 * HOUR, n), 300, 7 * DAY)
     alarm_age = np.where(kind == "水位传感器", gen.uniform(HOUR, 20 * HOUR, n), alarm_age)
@@ -189,10 +193,12 @@ def _times(kind, status, gen: np.random.Generator) -> tuple[np.ndarray, np.ndarr
 
 
 def write_devices(grids, communities, streets, seed: int, path: str | Path,
-                  progress: Callable[[int], None] | None = None) -> dict:
-    """Write the devices CSV; return counts by kind and status and the alarm clusters."""
+                  progress: Callable[[int], None] | None = None, *,
+                  as_of: np.datetime64) -> dict:
+    """Write the devices CSV as they stand at ``as_of``; return counts by kind and status
+    and the alarm clusters."""
     d = district(grids, communities, streets, seed)
-    dev = plan_devices(d, seed)
+    dev = plan_devices(d, seed, as_of)
     with CsvSink(path, DEVICE_SCHEMA) as sink:
         sink.write({"id": dev.id, "kind": dev.kind, "name": dev.name, "status": dev.status,
                     "last_seen": time_text(dev.last_seen), "lon": dev.x, "lat": dev.y})
@@ -210,14 +216,16 @@ def write_devices(grids, communities, streets, seed: int, path: str | Path,
 
 
 def write_device_events(grids, communities, streets, size: str, seed: int, path: str | Path,
-                        progress: Callable[[int], None] | None = None) -> dict:
-    """Write status changes and water-level readings of the last 90 days; return counts.
+                        progress: Callable[[int], None] | None = None, *,
+                        as_of: np.datetime64) -> dict:
+    """Write status changes and water-level readings of the 90 days before ``as_of``;
+    return counts.
 
     Readings come every hour at size S, every 20 minutes at M and every 5 minutes at L
     (~250k, ~750k and ~3M rows for the real district).
     """
     d = district(grids, communities, streets, seed)
-    dev = plan_devices(d, seed)
+    dev = plan_devices(d, seed, as_of)
     interval = READING_INTERVAL_S[size.upper()]
     water = np.flatnonzero(dev.kind == "水位传感器")
     readings = _Readings(dev, water, interval, seed)
@@ -243,7 +251,7 @@ class _Readings:
     def __init__(self, dev: Devices, sensors: np.ndarray, interval: int, seed: int):
         self.dev, self.sensors, self.interval, self.seed = dev, sensors, interval, seed
         gen = rng(seed, "iot-water")
-        self.now = epoch(catalog.END)
+        self.now = int(dev.now)
         self.start = self.now - HISTORY_DAYS * DAY
         self.hours = np.arange(HISTORY_DAYS * 24 + 1)
         self.storm = self._storms(gen)
@@ -269,9 +277,13 @@ class _Readings:
         """Times and levels of sensor ``j`` (an index into ``sensors``)."""
         i = self.sensors[j]
         gen = rng(self.seed, "iot-water", int(j))
-        n = HISTORY_DAYS * DAY // self.interval
+        # Each sensor keeps its own schedule: together they report every minute or so, and
+        # each one's newest reading is less than an interval old.
+        phase = int(gen.integers(0, self.interval))
+        n = (HISTORY_DAYS * DAY - phase - 1) // self.interval + 1
         jitter = gen.integers(0, max(self.interval // 40, 1), n)
-        t = self.start + np.arange(n, dtype=np.int64) * self.interval + jitter
+        t = self.start + phase + np.arange(n, dtype=np.int64) * self.interval + jitter
+        t = t[t < self.now]
         status, at = self.dev.status[i], int(self.dev.status_at[i])
         if status == "offline":
             t = t[t < at]

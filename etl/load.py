@@ -22,6 +22,7 @@ from etl.errors import LoadError
 from etl.grids import GridIndex
 from etl.mapping import Mapping, check_against_columns, load_mapping
 from etl.readers import Chunk, read_chunks, sniff_columns
+from etl.replace import remove_absent
 from etl.transform import Context, Result, raw_records, transform
 from onemap.database import libpq_url
 from onemap.errors import OnemapError
@@ -41,6 +42,7 @@ class LoadReport:
     inserted: int = 0
     updated: int = 0
     rejected: int = 0
+    removed: int = 0      # rows an earlier load of the same source held and this one does not
     by_reason: dict[str, int] = field(default_factory=dict)
     repaired: list[int] = field(default_factory=list)
     flaws: dict = field(default_factory=dict)
@@ -71,16 +73,24 @@ class LoadRequest:
     local_zone: str = "Asia/Shanghai"    # whose days the aggregates count in (settings)
     dry_run: bool = False
     chunk_rows: int = 100_000
+    replace: bool = False                # rows earlier loads of these files held go
+
+    @property
+    def source(self) -> str:
+        """The files read, as ``load_batch.source`` records them."""
+        return ", ".join(str(p) for p in self.paths)
 
 
 def load(url: str, kind: str, paths: list[str | Path], mapping_path: str | Path, *,
          crs: str | None = None, level: int | None = None, timezone: str = "Asia/Shanghai",
          dry_run: bool = False, progress: Progress | None = None,
-         chunk_rows: int = 100_000) -> LoadReport:
-    """Load ``paths`` as one batch; raise :class:`LoadError` (batch recorded) on failure."""
+         chunk_rows: int = 100_000, replace: bool = False) -> LoadReport:
+    """Load ``paths`` as one batch; raise :class:`LoadError` (batch recorded) on failure.
+    ``replace``: the rows earlier loads of the same files held and this one does not are
+    deleted (point kinds; :mod:`etl.replace`)."""
     mapping = load_mapping(mapping_path, kind)
     request = LoadRequest(kind, [Path(p) for p in paths], mapping, crs, level or mapping.level,
-                          mapping.timezone or timezone, timezone, dry_run, chunk_rows)
+                          mapping.timezone or timezone, timezone, dry_run, chunk_rows, replace)
     report = LoadReport(kind, [str(p) for p in request.paths])
     started = time.monotonic()
     with psycopg.connect(libpq_url(url)) as conn:
@@ -132,8 +142,12 @@ def _run(conn, request: LoadRequest, report: LoadReport, progress: Progress) -> 
             rollup.mark_touched(conn, request.local_zone)
         report.inserted, report.updated = places.upsert(conn, target, report.batch_id,
                                                         set(request.mapping.fields))
+        if request.replace:
+            report.removed = remove_absent(conn, target, report.batch_id, request.source,
+                                           request.local_zone, places.staged_key(target))
         if target.kind == "cases":
-            rollup.refresh(conn, request.local_zone, report.inserted + report.updated)
+            rollup.refresh(conn, request.local_zone,
+                           report.inserted + report.updated + report.removed)
     _keep_rejects(conn, request, report)
     _close_batch(conn, report, "dry-run" if request.dry_run else "committed")
     conn.rollback() if request.dry_run else conn.commit()
@@ -215,7 +229,7 @@ def _open_batch(conn, request: LoadRequest) -> int:
     batch = conn.execute(
         "INSERT INTO load_batch (kind, source, file_hash, mapping) VALUES (%s, %s, %s, %s) "
         "RETURNING id",
-        (request.kind, ", ".join(str(p) for p in request.paths), file_hash(request.paths),
+        (request.kind, request.source, file_hash(request.paths),
          json.dumps(mapping, ensure_ascii=False)),
     ).fetchone()[0]
     if not request.dry_run:
@@ -268,7 +282,8 @@ def _close_batch(conn, report: LoadReport, status: str) -> None:
 
 def _report_json(report: LoadReport) -> dict:
     return {"inserted": report.inserted, "updated": report.updated,
-            "unchanged": report.unchanged, "by_reason": report.by_reason,
+            "unchanged": report.unchanged, "removed": report.removed,
+            "by_reason": report.by_reason,
             "repaired_rows": report.repaired, "flaws": report.flaws}
 
 
@@ -284,8 +299,7 @@ def _record_failure(conn, request: LoadRequest, report: LoadReport) -> None:
         conn.execute(
             "INSERT INTO load_batch (kind, source, file_hash, finished_at, read_count, status, "
             "message) VALUES (%s, %s, %s, now(), %s, 'failed', %s)",
-            (request.kind, ", ".join(str(p) for p in request.paths), None, report.read,
-             report.message),
+            (request.kind, request.source, None, report.read, report.message),
         )
 
 

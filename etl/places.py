@@ -191,6 +191,11 @@ def _upsert(conn: psycopg.Connection, target: Target, batch_id: int,
     return inserted, updated
 
 
+def staged_key(target: Target) -> dict[str, sql.Composable]:
+    """Each key column's value as the upsert takes it from the stage (alias ``s``)."""
+    return {k: _value(target, k, set()) for k in target.key}
+
+
 def _any_existing(conn: psycopg.Connection, target: Target) -> bool:
     """Whether any staged key is in the table already. When none is (a first load, a batch
     of new records), the rows are inserted without ON CONFLICT's speculative insertion,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -148,35 +149,57 @@ def load(settings: Settings, kind, paths, mapping_path, crs, level, dry_run) -> 
     print_load_report(report)
 
 
+def _as_of(ctx, param, value: str | None):
+    """A reference time given as local wall-clock time (None: now)."""
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value.strip()).replace(tzinfo=None)
+    except ValueError:
+        raise click.BadParameter(f"not a local time (YYYY-MM-DD HH:MM[:SS]): {value!r}") \
+            from None
+
+
+AS_OF = click.option(
+    "--as-of", "as_of", callback=_as_of, default=None, metavar="'YYYY-MM-DD HH:MM[:SS]'",
+    help="the moment the city stands at, local time (ONEMAP_TIMEZONE); default now: its "
+         "newest cases and device reports are minutes old. The same time gives the same files")
+
+
 @main.command()
 @click.option("--size", type=click.Choice(["S", "M", "L"], case_sensitive=False), default="S",
               show_default=True, help="S ≈ 50k cases, M ≈ 1M, L ≈ 10M")
 @click.option("--seed", default=7, show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="folder (default .onemap/city/SIZE-seedN)")
+@AS_OF
 @click.pass_obj
 @friendly
-def generate(settings: Settings, size: str, seed: int, out: Path | None) -> None:
+def generate(settings: Settings, size: str, seed: int, out: Path | None, as_of) -> None:
     """Generate the demo city (坪山区) as files, with the mappings to load them."""
     from democity.run import generate_with_progress
 
-    city = generate_with_progress(size, seed, out, settings)
-    click.echo(f"demo city {size.upper()} (seed {seed}) written to {city.folder}")
+    city = generate_with_progress(size, seed, out, settings, as_of)
+    when = str(city.as_of).replace("T", " ")
+    click.echo(f"demo city {size.upper()} (seed {seed}) as of {when} written to {city.folder}")
 
 
 @main.command()
 @click.option("--size", type=click.Choice(["S", "M", "L"], case_sensitive=False), default="S",
               show_default=True)
 @click.option("--seed", default=7, show_default=True)
+@AS_OF
 @click.pass_obj
 @friendly
-def demo(settings: Settings, size: str, seed: int) -> None:
-    """Generate (once) and load (once) the demo city through the normal loads."""
+def demo(settings: Settings, size: str, seed: int, as_of) -> None:
+    """Generate and load the demo city as of now (or --as-of) through the normal loads,
+    replacing a demo city loaded before as of another time; the same city twice is loaded
+    once."""
     from democity.run import demo_city
     from onemap.console import demo_users
 
     url = database_url(settings, start=True)
-    demo_city(url, settings, size, seed)
+    demo_city(url, settings, size, seed, as_of)
     demo_users(url, settings)
 
 

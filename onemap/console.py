@@ -116,6 +116,9 @@ def print_load_report(report) -> None:
         for reason, n in report.by_reason.items():
             reasons.add_row(reason, f"{n:,}")
         out.print(reasons)
+    if report.removed:
+        out.print(f"removed {report.removed:,} rows that an earlier load of the same file "
+                  "held and this one does not")
     if report.repaired:
         out.print(f"repaired invalid geometry (make_valid) in rows: {report.repaired[:20]}")
     for flaw, rows in (report.flaws or {}).items():

@@ -116,10 +116,12 @@ def city_home(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def city(city_home):
-    """The demo city S (seed 7) as files."""
-    from democity.city import default_folder, generate
+    """The demo city S (seed 7) as files, standing at the pinned reference time (its cases
+    end on 2026-11-20): the same city in every run, so its figures, hotspots and stale feeds
+    hold for every test (a city as of now, as ``make demo`` makes it: test_demo_now)."""
+    from democity.city import PINNED_AS_OF, default_folder, generate
 
-    return generate("S", 7, default_folder(city_home, "S", 7))
+    return generate("S", 7, default_folder(city_home, "S", 7), as_of=PINNED_AS_OF)
 
 
 @pytest.fixture(scope="session")

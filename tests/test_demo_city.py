@@ -34,10 +34,11 @@ def rows(url: str, sql: str, *params):
 
 
 def test_generation_is_deterministic(city, tmp_path):
-    again = generate("S", 7, tmp_path / "again")
+    """The same size, seed and reference time give the same files."""
+    again = generate("S", 7, tmp_path / "again", as_of=city.as_of)
     for name in ("facilities.csv", "iot.csv", "iot-events.csv", "cases.csv"):
         assert _digest(city.folder / name) == _digest(again.folder / name), name
-    other = generate("S", 8, tmp_path / "other")
+    other = generate("S", 8, tmp_path / "other", as_of=city.as_of)
     assert _digest(city.csv("cases")) != _digest(other.csv("cases"))
     assert SIZES == ("S", "M", "L")
 
@@ -85,11 +86,12 @@ def test_tiling_is_exact_in_the_database(loaded):
     assert overlapping == [(0,)]
 
 
-def test_loading_again_does_nothing(home, loaded, capsys):
-    """What a second ``make data`` does: nothing, and says so."""
+def test_loading_again_does_nothing(city, home, loaded, capsys):
+    """The same city (size, seed and reference time) again: nothing is done, and it says so
+    (without a reference time, ``make data`` makes the city as of now: test_demo_now)."""
     url, _ = loaded
     before = rows(url, "SELECT count(*) FROM load_batch")
-    demo_city(url, get_settings(home=home), "S", 7)
+    demo_city(url, get_settings(home=home), "S", 7, city.as_of)
     assert "already loaded" in capsys.readouterr().out
     assert rows(url, "SELECT count(*) FROM load_batch") == before
 

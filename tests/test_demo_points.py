@@ -38,6 +38,9 @@ SEEDS = np.array([[114.32, 22.66], [114.34, 22.73], [114.37, 22.69], [114.41, 22
                   [114.39, 22.74], [114.35, 22.755]])
 STAGES = ["上报时间", "受理时间", "分拨时间", "处置时间", "反馈时间", "办结时间", "评价时间"]
 COLUMNS = ["id", "kind", "name", "address", "lon", "lat"]
+# The reference time the generators run at: an afternoon, so its own day is cut short.
+AS_OF = np.datetime64("2026-11-20T15:42:17", "s")
+NOW = pd.Timestamp(AS_OF)
 
 
 def standin_admin(n_grids: int = 60, seed: int = 7):
@@ -78,7 +81,7 @@ def cases(admin, tmp_path_factory):
     """A full size-S run: the CSV as text columns, its truth, and its path."""
     path = tmp_path_factory.mktemp("cases") / "cases.csv"
     seen = []
-    truth = write_cases(*admin, "S", 11, path, progress=seen.append)
+    truth = write_cases(*admin, "S", 11, path, progress=seen.append, as_of=AS_OF)
     frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     assert sum(seen) == len(frame) == truth["rows"] == 50_000
     return frame, truth, path
@@ -124,7 +127,7 @@ def test_mappings_load(tmp_path):
 def test_cases_deterministic(admin, tmp_path):
     paths = [tmp_path / f"{name}.csv" for name in ("a", "b", "c")]
     for path, seed in zip(paths, (5, 5, 6), strict=True):
-        write_cases(*admin, "S", seed, path, n_cases=8_000)
+        write_cases(*admin, "S", seed, path, n_cases=8_000, as_of=AS_OF)
     a, b, c = (p.read_bytes() for p in paths)
     assert a == b
     assert a != c
@@ -185,11 +188,32 @@ def test_lifecycle_in_order(good):
 def test_open_cases_are_recent(good):
     reported = _times(good, "上报时间")
     is_open = good["办理状态"] != catalog.STATUS_CLOSED
-    end = pd.Timestamp(catalog.END)
-    assert is_open[reported >= end - pd.Timedelta(days=3)].mean() > 0.3
-    assert not is_open[reported < end - pd.Timedelta(days=90)].any()
+    assert is_open[reported >= NOW - pd.Timedelta(days=3)].mean() > 0.3
+    assert not is_open[reported < NOW - pd.Timedelta(days=90)].any()
     assert set(good.loc[is_open, "办理状态"]) <= set(catalog.STATUS_OPEN)
     assert (good.loc[is_open, "解决层级"] == "").all()
+
+
+def test_cases_end_at_the_reference_time(good):
+    """Nothing is reported or done after the reference time; its own day holds the share of
+    a day's reports that its hours so far hold, the newest minutes old; the backlog then
+    holds overdue cases and cases still in time, some due within a day."""
+    times = pd.DataFrame({c: _times(good, c) for c in STAGES})
+    for column in STAGES:
+        assert (times[column].dropna() <= NOW).all(), column
+    reported = times["上报时间"]
+    assert NOW - reported.max() < pd.Timedelta(minutes=30)
+    midnight = NOW.normalize()
+    today = reported >= midnight
+    before = reported[(reported >= midnight - pd.Timedelta(days=28)) & ~today]
+    share = ((before - before.dt.normalize()) < NOW - midnight).mean()  # made by this hour
+    expected = share * len(before) / 28
+    assert 0.6 * expected < today.sum() < 1.4 * expected, (today.sum(), expected)
+    is_open = good["办理状态"] != catalog.STATUS_CLOSED
+    deadline = _times(good, "办理时限")
+    assert (is_open & (deadline < NOW)).sum() > 10                       # overdue now
+    assert (is_open & (deadline >= NOW)).sum() > 10                      # still in time
+    assert (is_open & deadline.between(NOW, NOW + pd.Timedelta(hours=24))).sum() > 0
 
 
 def test_resolution_levels(good):
@@ -241,7 +265,8 @@ def test_hotspot_truth(cases, good):
     spots = truth["hotspots"]
     assert {h["kind"] for h in spots} == {"persistent", "emerging", "fading"}
     reported = _times(frame, "上报时间")
-    first, end = (pd.Timestamp(t) for t in period("S"))
+    first, end = (pd.Timestamp(t) for t in period("S", AS_OF))
+    assert end == NOW and first == pd.Timestamp("2025-11-20")
     early = reported < first + pd.Timedelta(days=90)
     late = reported >= end - pd.Timedelta(days=90)
     lon = pd.to_numeric(frame["经度"], errors="coerce")
@@ -299,7 +324,7 @@ def _inside(frame: pd.DataFrame, admin) -> None:
 
 def test_devices_status_mix_and_clusters(admin, tmp_path):
     path = tmp_path / "devices.csv"
-    summary = write_devices(*admin, 4, path)
+    summary = write_devices(*admin, 4, path, as_of=AS_OF)
     frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     assert list(frame.columns) == ["id", "kind", "name", "status", "last_seen", "lon", "lat"]
     assert 5000 < len(frame) < 12000 and frame["id"].is_unique
@@ -312,14 +337,17 @@ def test_devices_status_mix_and_clusters(admin, tmp_path):
     assert summary["alarms_in_clusters"] > 0.5 * len(alarms)
     assert set(alarms.loc[alarms["kind"] == "水位传感器", "id"])   # flooded low grids
     seen = pd.to_datetime(frame["last_seen"])
-    assert (seen <= pd.Timestamp(catalog.END)).all()
+    assert (seen <= NOW).all()
+    # Devices still reporting were heard of minutes before the reference time.
+    reporting = frame["status"] != "offline"
+    assert (seen[reporting] >= NOW - pd.Timedelta(minutes=10)).all()
     _inside(frame, admin)
 
 
 def test_device_events_end_in_current_status(admin, tmp_path):
     devices, events = tmp_path / "devices.csv", tmp_path / "events.csv"
-    write_devices(*admin, 4, devices)
-    summary = write_device_events(*admin, "S", 4, events)
+    write_devices(*admin, 4, devices, as_of=AS_OF)
+    summary = write_device_events(*admin, "S", 4, events, as_of=AS_OF)
     dev = pd.read_csv(devices, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     ev = pd.read_csv(events, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     assert len(ev) == summary["status_events"] + summary["readings"]
@@ -339,6 +367,14 @@ def test_device_events_end_in_current_status(admin, tmp_path):
     alarmed = dev.loc[(dev["status"] == "alarm") & (dev["kind"] == "水位传感器"), "id"]
     final = readings.assign(level=level).groupby("device_id")["level"].last()
     assert (final[alarmed] >= catalog.WATER_ALARM_M).all()
+    # Every event lies before the reference time; the sensors keep their own schedules, so
+    # the newest reading is minutes old and each reporting sensor's is under an hour old.
+    assert (pd.to_datetime(ev["ts"]) < NOW).all()
+    ts = pd.to_datetime(readings["ts"])
+    assert NOW - ts.max() < pd.Timedelta(minutes=5)
+    newest = ts.groupby(readings["device_id"]).max()
+    reporting = dev.loc[(dev["kind"] == "水位传感器") & (dev["status"] != "offline"), "id"]
+    assert (newest[reporting] >= NOW - pd.Timedelta(hours=1)).all()
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", ev["ts"].iloc[0])
     truth = json.loads(json.dumps(summary))
     assert truth["interval_s"] == 3600
