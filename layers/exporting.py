@@ -2,7 +2,7 @@
 path both the API's ``/export/…`` and ``onemap export`` take.
 
 Parameters are checked before anything is written; the principal's export right, scope and
-personal-field entitlement are enforced; the export is written to ``out``; the audit row
+personal-field entitlement are enforced; the export is written to ``path``; the audit row
 is written before the caller hands out a byte.
 """
 
@@ -57,11 +57,11 @@ def checked_layer(request: ExportRequest, catalog: Catalog) -> LayerSpec:
     return layer
 
 
-def run_export(request: ExportRequest, out: Path, *, engine: Engine, writer: Engine,
+def run_export(request: ExportRequest, path: Path, *, engine: Engine, writer: Engine,
                catalog: Catalog, zone: str, thresholds: Thresholds,
                progress: Callable[[int], None] | None = None, slots: int | None = None,
                **detail) -> Exported:
-    """Write ``request``'s export to ``out`` and record it in the audit log through
+    """Write ``request``'s export to ``path`` and record it in the audit log through
     ``writer`` (the primary when reads go to a replica); ``detail`` joins the audit row.
     With ``slots``, the export waits for nobody: it takes one of the server's slots and
     the person's own (:func:`layers.exports.take_slot`) or raises ``Busy``."""
@@ -71,7 +71,7 @@ def run_export(request: ExportRequest, out: Path, *, engine: Engine, writer: Eng
         _, filters, scope = scoped(conn, request.who, request.params, zone, thresholds)
         if slots:
             exports.take_slot(conn, request.who.name, slots)
-        result = exports.export(conn, layer, scope, filters, request.fmt, out, request.crs,
+        result = exports.export(conn, layer, scope, filters, request.fmt, path, request.crs,
                                 personal, progress, zone=zone)
     audit(writer, request.who, "export", True, layer.id, scope=scope.code,
           format=request.fmt, crs=request.crs, rows=result.rows, personal=personal,
