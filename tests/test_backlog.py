@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -384,3 +384,19 @@ def test_glossary_page_is_the_glossary():
     for key in glossary.GLOSSARY:
         for lang in ("zh", "en"):
             assert glossary.counts(key, lang, DUE_SOON_HOURS) in DOCS.read_text("utf-8")
+
+
+def test_how_long_over_or_left_is_rounded_down_from_the_exact_time():
+    """3 d 4 h 59 min 50 s past the deadline reads 超期 3天4小时 and 41 min 59.9 s left reads
+    剩 41分钟: the mark rounded the hours to two decimals before the page rounded them down,
+    so they read 3天5小时 and 42分钟 (up to 18 s early on every hour and minute)."""
+    from dashboard.components import due_text
+    from layers.backlog import mark
+
+    now = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+    over = now - timedelta(days=3, hours=4, minutes=59, seconds=50)
+    assert due_text(mark("open", over, now), "zh") == "超期 3天4小时"
+    soon = now + timedelta(minutes=41, seconds=59.9)
+    assert due_text(mark("open", soon, now), "zh") == "剩 41分钟"
+    assert due_text(mark("open", now - timedelta(minutes=59, seconds=59), now),
+                    "en") == "59 min overdue"
