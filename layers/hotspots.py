@@ -284,7 +284,9 @@ def _features(units: Units, counts: dict[str, np.ndarray], unit: str) -> list[di
         if not (hot[i] or cold[i] or trend[i]):
             continue
         key = str(uid) if unit == "grid" else h3.int_to_str(uid)
-        props = {"id": key, "n": int(whole.counts[i]), "z": round(float(whole.z[i]), 3),
+        # z keeps 6 digits: kept to 3, a z of 3.96549 became 3.965 and the list, showing
+        # two, rounded it again to 3.96.
+        props = {"id": key, "n": int(whole.counts[i]), "z": round(float(whole.z[i]), 6),
                  "q": round(float(whole.q[i]), 4),
                  "confidence": confidence(whole.q[i]) if hot[i] or cold[i] else None,
                  "hot": trend[i] is not None, "trend": trend[i],

@@ -12,7 +12,8 @@ import sys
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, is_dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, is_dataclass, replace
 from datetime import datetime
 from typing import Any, TypedDict
 
@@ -42,10 +43,20 @@ from onemap.settings import DUE_SOON_HOURS
 CASE_POINTS_FROM_LEVEL = 3
 LIST_LIMIT = 50
 ZOOM_FOR_LEVEL = {0: 10, 1: 11, 2: 12, 3: 13.5, 4: 15}
-LATEST = """
-SELECT c.id, c.reported_at, c.category_1, c.category_2, c.channel, c.status, c.deadline,
-       c.closed_at, c.address, c.grid_code, c.community_code
-FROM case_event c WHERE {where} ORDER BY {order} LIMIT :limit
+LISTED = ("c.id, c.reported_at, c.category_1, c.category_2, c.channel, c.status, "
+          "c.deadline, c.closed_at, c.address, c.grid_code, c.community_code")
+LATEST = f"SELECT {LISTED} FROM case_event c WHERE {{where}} ORDER BY {{order}} LIMIT :limit"
+# The backlog's overdue cases and those due soon, newest reported first, at most :overdue
+# and :due_soon of each (overdue first): numbered within each kind, so that many of one
+# kind never crowd out the other.
+DUE_CASES = f"""
+SELECT * FROM (
+    SELECT {LISTED}, row_number() OVER (PARTITION BY c.deadline < now()
+                                        ORDER BY c.reported_at DESC, c.id) AS nth
+    FROM case_event c WHERE {{where}}
+) d
+WHERE nth <= CASE WHEN deadline < now() THEN :overdue ELSE :due_soon END
+ORDER BY deadline >= now(), reported_at DESC, id
 """
 # The case table's orders: the newest cases of the range, or the backlog (the open cases
 # now, whatever the range) most overdue first.
@@ -198,6 +209,8 @@ class View:
     layers: dict[str, FeatureCollection]  # the optional map layers switched on
     feeds: dict[str, Feed]          # each feed's newest event and whether it is stale
     elsewhere: Elsewhere | None
+    # The wall's overdue and due-soon cases (:func:`due_cases`); read for the wall only.
+    ticker: list[CaseRow] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -213,8 +226,10 @@ class ReadLimits:
 def view(engine: Engine, filters: Filters, zone: str, layers: set[str],
          who: Principal, *, device: str | None = None, order: str = "latest",
          reads: ReadLimits = ReadLimits(), thresholds: Thresholds = DEFAULT_THRESHOLDS,
-         soon_hours: float = DUE_SOON_HOURS) -> View:
-    """The data of one view as ``who`` may see it: ``filters`` as read
+         soon_hours: float = DUE_SOON_HOURS, ticker: Mapping[str, int] | None = None) -> View:
+    """The data of one view as ``who`` may see it (``ticker``: how many of the backlog's
+    newest overdue and due-soon cases to read, for the wall, see :func:`due_cases`):
+    ``filters`` as read
     (``layers.filters.read_filters``: their period is placed here, in the zone the
     aggregates count days in); ``layers`` names the optional map layers switched on;
     ``device`` a device to show on the map (``focus``); ``order`` the case table's
@@ -239,6 +254,8 @@ def view(engine: Engine, filters: Filters, zone: str, layers: set[str],
             bbox=scope.bbox,
             latest=latest_cases(conn, scope, filters, zone, now, soon_hours,
                                 order=order),
+            ticker=(due_cases(conn, scope, filters, zone, now, soon_hours, ticker)
+                    if ticker else []),
             alarms=alarms["features"], alarms_total=alarms["numberMatched"],
             focus=alarm_list.device(conn, scope, device) if device else None,
             layers=drawn, feeds=feeds(conn, thresholds, zone),
@@ -278,15 +295,16 @@ class ViewCache:
 
     def view(self, engine: Engine, filters: Filters, zone: str, layers: set[str],
              who: Principal, loaded: datetime | None, soon_hours: float = DUE_SOON_HOURS,
-             *, device: str | None = None, order: str = "latest") -> View:
+             *, device: str | None = None, order: str = "latest",
+             ticker: Mapping[str, int] | None = None) -> View:
         """:func:`view`, from the cache when a fresh entry exists (``loaded``: the newest
         committed batch, see :func:`last_load`)."""
         asked = {"device": device, "order": order, "reads": self.reads,
-                 "thresholds": self.thresholds, "soon_hours": soon_hours}
+                 "thresholds": self.thresholds, "soon_hours": soon_hours, "ticker": ticker}
         if self.seconds <= 0 or self.max_bytes <= 0:
             return view(engine, filters, zone, layers, who, **asked)
         key = (who.role, who.scope, who.personal, zone, loaded, frozenset(layers), soon_hours,
-               filters, device, order)
+               filters, device, order, tuple(sorted((ticker or {}).items())))
         with self._lock:
             found = self._fresh(key)
             if found is not None:
@@ -415,8 +433,27 @@ def latest_cases(conn: Connection, scope: Scope, filters: Filters, zone: str,
         where.add("c.status = 'open'")
     query = LATEST.format(where=where.sql, order=CASE_ORDERS[order])
     rows = conn.execute(text(query), {**where.params, "limit": limit}).mappings()
-    return [{**{k: (iso(v, zone) if isinstance(v, datetime) else v) for k, v in r.items()},
-             "due": stock.mark(r["status"], r["deadline"], now, soon_hours)} for r in rows]
+    return [_listed(r, zone, now, soon_hours) for r in rows]
+
+
+def due_cases(conn: Connection, scope: Scope, filters: Filters, zone: str, now: datetime,
+              soon_hours: float, most: Mapping[str, int]) -> list[dict]:
+    """The backlog's overdue cases, then those due soon (open now under every filter but
+    the range, like the backlog's counts), newest reported first, at most ``most["overdue"]``
+    and ``most["due_soon"]`` of them, each with its mark against ``now``."""
+    where = raw_where(replace(filters, start=None, end=None), scope).add(
+        f"(({stock.OVERDUE.format(a='c.')}) OR ({stock.DUE_SOON.format(a='c.')}))")
+    rows = conn.execute(text(DUE_CASES.format(where=where.sql)), {
+        **where.params, "soon_seconds": soon_hours * 3600,
+        "overdue": most.get("overdue", 0), "due_soon": most.get("due_soon", 0)}).mappings()
+    return [_listed(r, zone, now, soon_hours) for r in rows]
+
+
+def _listed(row, zone: str, now: datetime, soon_hours: float) -> dict:
+    """A listed case: its times in the local ``zone``, its mark against ``now``."""
+    return {**{k: (iso(v, zone) if isinstance(v, datetime) else v) for k, v in row.items()
+               if k != "nth"},
+            "due": stock.mark(row["status"], row["deadline"], now, soon_hours)}
 
 
 def _mark_points(collection: dict, now: datetime, soon_hours: float) -> None:

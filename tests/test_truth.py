@@ -5,22 +5,31 @@ recomputation from the raw tables in pandas (nothing here goes through ``layers/
 What each figure means is spelled out in :class:`Expected`: flows (received, closed, on
 time, satisfaction) count the cases *reported* in the chosen period; the backlog (open,
 overdue) is the scope's backlog now, whatever the period; days and times are Beijing's.
-All mismatches of all views are reported together, view by view.
+The desk's lists are checked too: the hotspot list (grid names, trend, cases, z, order and
+its 显示 N / 共 M note) against Gi* recomputed with esda on the grid_neighbour weights and a
+Benjamini–Hochberg correction written here (:class:`Hotspots`), and the alarm list against
+the device and status-event tables. Then the wall (/bigscreen) of each role at random tour
+stops and periods: its cards and every ticker item. All mismatches of all views are
+reported together, view by view.
 """
 
 from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 import psycopg
 import pytest
 from conftest import ensure_user, screenshot
+from esda.getisord import G_Local
+from libpysal.weights import W
+from scipy.stats import norm
 
 pytestmark = [pytest.mark.db, pytest.mark.browser]
 
@@ -34,6 +43,16 @@ STATUS_LABEL = {"open": "在办", "closed": "已办结", "overdue": "超期未�
 DUE_SOON = timedelta(hours=24)            # ONEMAP_DUE_SOON_HOURS' default
 DEVICE_SILENT = timedelta(minutes=30)     # a device unheard of this long is offline
 MEDIAN_TOLERANCE_H = 5 / 60   # or 1 %, whichever is larger (and the 0.1 h shown)
+# The hotspot rules of layers/hotspots.py's docstring: hot at a false discovery rate of 5 %,
+# with cases of its own, at least 5 around it, its own count above the family's mean at
+# 1 %; a trend when the later half's odds differ significantly and by 1.5 times or more.
+HOT_ALPHA, CORE_ALPHA, MIN_AROUND, TREND_ODDS = 0.05, 0.01, 5, 1.5
+TREND_LABEL = {"persistent": "持续热点", "emerging": "新兴热点", "fading": "消退热点"}
+LIST_ROWS = {"hotspot": 30, "alarm": 200}  # rows a desk list shows at most (the note says)
+TICKER_CASES = {"overdue": 10, "due_soon": 5}
+TICKER_ALARMS = 10
+CACHED_S = 16     # a view is answered from the server's cache for up to 15 s
+WALL_STOPS = 3    # tour stops read per role on the wall (its own unit and two below it)
 
 
 # -- the raw tables, read once ---------------------------------------------------------------
@@ -42,6 +61,7 @@ class Raw:
     cases: pd.DataFrame
     units: pd.DataFrame
     devices: pd.DataFrame
+    neighbours: dict[str, list[str]]
 
 
 def _frame(url: str, query: str) -> pd.DataFrame:
@@ -59,10 +79,28 @@ def raw(city_db) -> Raw:
     for column in ("reported_at", "closed_at", "deadline"):
         cases[column] = pd.to_datetime(cases[column], utc=True).dt.tz_convert(ZONE)
     units = _frame(city_db, "SELECT code, name, level, parent_code FROM admin_unit")
-    devices = _frame(city_db, "SELECT id, kind, status, last_seen, street_code, "
+    devices = _frame(city_db, "SELECT id, kind, name, status, last_seen, street_code, "
                               "community_code, grid_code FROM iot_device")
     devices["last_seen"] = pd.to_datetime(devices["last_seen"], utc=True)
-    return Raw(cases, units.set_index("code", drop=False), devices)
+    events = _frame(city_db, "SELECT device_id, ts, status FROM iot_event "
+                             "WHERE event_type = 'status'")
+    devices["since"] = _alarm_since(devices, events)
+    neighbours: dict[str, list[str]] = {}
+    for grid, near in _frame(city_db, "SELECT grid_code, neighbour_code FROM grid_neighbour"
+                             ).itertuples(index=False):
+        neighbours.setdefault(grid, []).append(near)
+    return Raw(cases, units.set_index("code", drop=False), devices, neighbours)
+
+
+def _alarm_since(devices: pd.DataFrame, events: pd.DataFrame) -> pd.Series:
+    """When each device in alarm began its alarm: its first alarm report after its last
+    report of another status (none without such a report, or for a device not in alarm)."""
+    events = events.assign(ts=pd.to_datetime(events["ts"], utc=True))
+    calm = events[events.status != "alarm"].groupby("device_id").ts.max()
+    alarms = events[events.status == "alarm"]
+    after = alarms.device_id.map(calm)
+    began = alarms[after.isna() | (alarms.ts > after)].groupby("device_id").ts.min()
+    return devices.id.map(began).where(devices.status == "alarm")
 
 
 # -- the views -------------------------------------------------------------------------------
@@ -145,9 +183,10 @@ class Expected:
             return datetime(today.year, 1, 1, tzinfo=ZONE), tomorrow
         return tomorrow - timedelta(days=days), tomorrow
 
-    def filtered(self, with_period: bool) -> pd.DataFrame:
+    def filtered(self, with_period: bool, scoped: bool = True) -> pd.DataFrame:
+        """The view's cases (of the whole district unless ``scoped``)."""
         cases, view = self.raw.cases, self.view
-        mask = _scope_mask(cases, self.raw.units, view.scope)
+        mask = _scope_mask(cases, self.raw.units, view.scope if scoped else None)
         if view.category:
             mask &= cases[["category_1", "category_2", "category_3", "category_4"]].eq(
                 view.category).any(axis=1)
@@ -246,6 +285,55 @@ class Expected:
                 return STATUS_LABEL["due_soon"]
         return STATUS_LABEL[case.status]
 
+    def alarms(self, now: datetime) -> tuple[str, list[tuple[str, ...]]]:
+        """The desk's alarm list: its note and rows (device, where, alarm since, for how
+        long, last report), the scope's devices in alarm newest alarm first, unknown
+        starts last; durations against ``now``."""
+        devices = self.in_alarm()
+        rows = [(f"{d.kind} {d.name or ''}".strip(), self.place(d),
+                 _local(d.since), "—" if pd.isna(d.since) else _duration(now - d.since),
+                 _seen(d.last_seen, now)) for d in devices.head(LIST_ROWS["alarm"]).itertuples()]
+        return _note(len(rows), len(devices)), rows
+
+    def in_alarm(self) -> pd.DataFrame:
+        devices = self.raw.devices
+        devices = devices[_scope_mask(devices, self.raw.units, self.view.scope)
+                          & (devices.status == "alarm")]
+        return devices.assign(known=devices.since.notna()).sort_values(
+            ["known", "since", "id"], ascending=[False, False, True])
+
+    def place(self, device) -> str:
+        """Where a device is, as the lists name it: its grid, else its community."""
+        for code in (device.grid_code, device.community_code):
+            if code in self.raw.units.index:
+                return self.raw.units.at[code, "name"]
+        return ""
+
+    def ticker(self, now: datetime) -> list[tuple[str, str]]:
+        """The wall's ticker items (class, words) at ``now``: the scope's overdue cases now,
+        then those due soon, newest reported first (whatever the period: they are the
+        backlog the cards beside them count), each with how long over or left; then the
+        newest alarms with their last report; a placeholder when there is nothing."""
+        backlog = self.filtered(with_period=False)
+        backlog = backlog[backlog.status == "open"].sort_values(
+            ["reported_at", "id"], ascending=[False, True])
+        left = backlog.deadline - now
+        items = []
+        for due, chosen in (("overdue", left < pd.Timedelta(0)),
+                            ("due_soon", (left >= pd.Timedelta(0)) & (left < DUE_SOON))):
+            for c in backlog[chosen].head(TICKER_CASES[due]).itertuples():
+                mark, span = ("⚠", f"超期 {_span(now - c.deadline)}") if due == "overdue" \
+                    else ("⏳", f"剩 {_span(c.deadline - now)}")
+                items.append((f"tick case {due}",
+                              f"{mark} {STATUS_LABEL[due]} {c.id} {c.category_1}/"
+                              f"{c.category_2 or ''} · {span}"))
+        for d in self.in_alarm().head(TICKER_ALARMS).itertuples():
+            grid = self.raw.units.at[d.grid_code, "name"] \
+                if d.grid_code in self.raw.units.index else ""
+            items.append(("tick alarm", f"🔴 {d.kind} {grid} {_seen(d.last_seen, now)}"))
+        return [(kind, " ".join(words.split())) for kind, words in items] or [
+            ("tick", "最新超期与告警")]
+
     def devices_now(self) -> pd.Series:
         """Each device of the scope's status now: an alarm stays an alarm, a device not
         heard of for ``DEVICE_SILENT`` is offline, else what it last said."""
@@ -257,6 +345,171 @@ class Expected:
 
 def _pct(part: int, whole: int) -> str:
     return "—" if not whole else f"{part / whole * 100:.1f}%"
+
+
+def _note(shown: int, total: int) -> str:
+    """A list's note: 共 M 条, or 显示 N / 共 M when it shows fewer."""
+    return f"共 {total:,} 条" if shown >= total else f"显示 {shown:,} / 共 {total:,}"
+
+
+def _local(moment) -> str:
+    """A time as the screen shows it, in Beijing time (— for none)."""
+    return "—" if pd.isna(moment) else moment.astimezone(ZONE).strftime("%Y-%m-%d %H:%M")
+
+
+def _duration(span: timedelta) -> str:
+    """An alarm's age as the lists say it: days and hours, hours and minutes, or minutes,
+    each rounded down."""
+    minutes = max(int(span.total_seconds() // 60), 0)
+    if minutes >= 1440:
+        return f"{minutes // 1440}天{minutes // 60 % 24}小时"
+    if minutes >= 60:
+        return f"{minutes // 60}小时{minutes % 60}分"
+    return f"{minutes}分钟"
+
+
+def _seen(moment, now: datetime) -> str:
+    """A device's last report: its local time and how long ago."""
+    return "—" if pd.isna(moment) else f"{_local(moment)} ({_duration(now - moment)}前)"
+
+
+def _span(span: timedelta) -> str:
+    """How long over or left of a deadline: days and hours, hours, or minutes (down)."""
+    minutes = int(span.total_seconds() // 60)
+    if minutes < 60:
+        return f"{minutes}分钟"
+    if minutes < 1440:
+        return f"{minutes // 60}小时"
+    return f"{minutes // 1440}天{minutes % 1440 // 60}小时"
+
+
+# -- hotspots, judged again ------------------------------------------------------------------
+class Hotspots:
+    """The desk's hotspot list recomputed: every grid of the district judged on the view's
+    cases (the scope only picks the rows shown) with esda's Gi* on the grid_neighbour
+    weights (binary, the grid among its own neighbours), two-sided normal p-values and a
+    Benjamini–Hochberg correction written here; the period's halves judged the same way
+    give the trend (rules: layers/hotspots.py's docstring). One judgement per filter set."""
+
+    def __init__(self, raw: Raw):
+        self.raw = raw
+        grids = raw.units[raw.units.level == 4]
+        assert (raw.units.level == 1).sum() == 1  # one district: one context of grids
+        self.codes = sorted(grids.code)
+        self.weights = W({c: raw.neighbours.get(c, []) for c in self.codes},
+                         id_order=self.codes, silence_warnings=True)
+        self.adjacency = self.weights.sparse
+        self.labels = {c: _grid_label(raw.units, c) for c in self.codes}
+        self.judged: dict[tuple, pd.DataFrame] = {}
+
+    def rows(self, want: Expected) -> tuple[str, list[tuple[str, str, str, float]]]:
+        """The list's note and rows (name, cases, trend, z), hottest first."""
+        view = want.view
+        key = (view.range, view.category, view.channel, view.status)
+        if key not in self.judged:
+            self.judged[key] = self.judge_all(want)
+        grids = self.judged[key]
+        grids = grids[grids.trend.notna()]
+        units, scope = self.raw.units, view.scope
+        if scope is not None and units.at[scope, "level"] > 1:
+            inside = {2: "street", 3: "community", 4: "code"}[int(units.at[scope, "level"])]
+            grids = grids[grids[inside] == scope]
+        grids = grids.sort_values(["z", "code"], ascending=[False, True])
+        rows = [(self.labels[g.code], str(int(g.n)), TREND_LABEL[g.trend], float(g.z))
+                for g in grids.head(LIST_ROWS["hotspot"]).itertuples()]
+        return _note(len(rows), len(grids)), rows
+
+    def judge_all(self, want: Expected) -> pd.DataFrame:
+        """Each grid's cases, Gi* and trend (None: not hot) under the view's filters."""
+        cases = want.filtered(with_period=True, scoped=False)
+        cases = cases[cases.grid_code.notna()]
+        middle = self.middle(want)
+        counts = {name: cases[part].grid_code.value_counts().reindex(
+                      self.codes, fill_value=0).to_numpy(dtype=float)
+                  for name, part in (("all", slice(None)),
+                                     ("early", cases.reported_at < middle),
+                                     ("late", cases.reported_at >= middle))}
+        z, hot = self.judge(counts["all"])
+        hot_early, hot_late = self.judge(counts["early"])[1], self.judge(counts["late"])[1]
+        trend = _trends(counts["all"], counts["late"], hot | hot_early | hot_late)
+        # A hotspot is hot where its trend says: persistent over the whole period, emerging
+        # in the later half (or the period), fading in the earlier half (or the period).
+        hot_when = {"persistent": hot, "emerging": hot | hot_late, "fading": hot | hot_early}
+        trend = [t if t and hot_when[t][i] else None for i, t in enumerate(trend)]
+        units = self.raw.units
+        community = units.loc[self.codes, "parent_code"].to_numpy()
+        return pd.DataFrame({
+            "code": self.codes, "n": counts["all"], "z": z, "trend": trend,
+            "community": community,
+            "street": units.loc[community, "parent_code"].to_numpy()})
+
+    def middle(self, want: Expected) -> datetime:
+        """Where the period's halves meet: the local midnight of its middle (of the data's
+        whole span when the period is open), from four weeks on the nearest Monday."""
+        start, end = want.period()
+        if start is None:
+            start, end = self.raw.cases.reported_at.min(), self.raw.cases.reported_at.max()
+        day = (start + (end - start) / 2).astimezone(ZONE).date()
+        if end - start >= timedelta(days=28):
+            day += timedelta(days=-day.weekday() if day.weekday() < 4 else 7 - day.weekday())
+        return datetime.combine(day, time(), ZONE)
+
+    def judge(self, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Gi* z-scores of ``counts`` and which grids are hot."""
+        if counts.std() == 0:
+            return np.zeros(len(counts)), np.zeros(len(counts), dtype=bool)
+        z = G_Local(counts, self.weights, transform="B", star=True, permutations=0).Zs
+        q = _bh(2 * norm.sf(np.abs(z)))
+        around = counts + self.adjacency @ counts
+        own = (counts - counts.mean()) / counts.std()
+        own_q = _bh(2 * norm.sf(np.abs(own)))
+        hot = ((q <= HOT_ALPHA) & (z > 0) & (counts > 0) & (around >= MIN_AROUND)
+               & (own_q <= CORE_ALPHA) & (own > 0))
+        return z, hot
+
+
+def _bh(p: np.ndarray) -> np.ndarray:
+    """Benjamini–Hochberg q-values: p × m / rank, made monotone from the largest down."""
+    p = np.asarray(p, dtype=float)
+    if not len(p):
+        return p
+    order = np.argsort(p)
+    scaled = p[order] * len(p) / np.arange(1, len(p) + 1)
+    q = np.empty(len(p))
+    q[order] = np.minimum(1.0, np.minimum.accumulate(scaled[::-1])[::-1])
+    return q
+
+
+def _trends(whole: np.ndarray, late: np.ndarray, hot: np.ndarray) -> list[str | None]:
+    """A hot grid's trend: its later half's share of its cases against the other grids'
+    (binomial z, corrected over the hot grids), emerging or fading when significant at
+    5 % and the odds differ 1.5 times or more, else persistent."""
+    trend: list[str | None] = [None] * len(whole)
+    if not hot.any():
+        return trend
+    rest = ~hot if whole[~hot].sum() else np.ones(len(hot), dtype=bool)
+    p0 = late[rest].sum() / whole[rest].sum() if whole[rest].sum() else 0.5
+    if not 0 < p0 < 1:
+        return ["persistent" if h else None for h in hot]
+    n, k = whole[hot], late[hot]
+    z = (k - n * p0) / np.sqrt(n * p0 * (1 - p0))
+    odds = ((k + 0.5) / (n - k + 0.5)) / (p0 / (1 - p0))
+    changed = (_bh(2 * norm.sf(np.abs(z))) <= HOT_ALPHA) & (
+        np.abs(np.log(odds)) >= np.log(TREND_ODDS))
+    for i, grid in enumerate(np.flatnonzero(hot)):
+        trend[grid] = ("emerging" if z[i] > 0 else "fading") if changed[i] else "persistent"
+    return trend
+
+
+def _grid_label(units: pd.DataFrame, code: str) -> str:
+    """A grid as the list names it: its name, with its community's in front unless the
+    name holds it already (六和社区第12网格)."""
+    name, parent = units.at[code, "name"] or "", units.at[code, "parent_code"]
+    community = (units.at[parent, "name"] if parent in units.index else None) or ""
+    stem = re.sub("(社区)?(居委会)?$", "", community)
+    if not (community and name):
+        return name or community
+    return name if stem and stem in name else f"{community} {name}"
 
 
 # -- what the page shows ---------------------------------------------------------------------
@@ -291,6 +544,60 @@ def _read(page) -> dict:
                                     ".filter(b => !b.classList.contains('stale')"
                                     " && !b.classList.contains('info'))"
                                     ".map(b => b.innerText)")}
+
+
+LIST_JS = """sel => { const box = document.querySelector(sel);
+    const note = box && box.querySelector('.list-note');
+    return {note: note ? note.innerText.trim() : null,
+            rows: box ? [...box.querySelectorAll('tbody tr')].map(r =>
+                [...r.querySelectorAll('td')].map(td => td.innerText.trim())) : null}; }"""
+
+
+def _read_lists(page) -> dict:
+    """The hotspot and alarm lists, each read from its own tab."""
+    lists = {}
+    for name, tab in (("hotspot", "热点"), ("alarm", "设备告警")):
+        page.locator(".tab", has_text=re.compile(f"^{tab}$")).click(timeout=60_000)
+        page.wait_for_selector(f"#{name}-count", timeout=60_000)
+        lists[name] = page.evaluate(LIST_JS, f"#{name}-list")
+    return lists
+
+
+def _compare_lists(shown: dict, want: Expected, hotspots: Hotspots,
+                   moments: tuple[datetime, ...]) -> list[str]:
+    """Every difference in the hotspot and alarm lists (alarm ages: at one of
+    ``moments``, the page's clock being between them)."""
+    problems = []
+    note, rows = hotspots.rows(want)
+    hot = shown["hotspot"]
+    if hot["note"] != note:
+        problems.append(f"hotspot note: shown {hot['note']!r}, raw {note!r}")
+    drawn = [tuple(r) for r in hot["rows"] or []]
+    if [r[:3] for r in drawn] != [r[:3] for r in rows] or len(drawn) != len(rows):
+        problems.append(f"hotspots: shown {drawn[:4]}…, raw {rows[:4]}…")
+    for row, (name, _, _, z) in zip(drawn, rows, strict=False):
+        if not _z_shown(row[3], z):
+            problems.append(f"hotspot {name}: z shown {row[3]}, esda {z:.5f}")
+    alarms = shown["alarm"]
+    expected = [want.alarms(now) for now in moments]
+    if alarms["note"] != expected[0][0]:
+        problems.append(f"alarm note: shown {alarms['note']!r}, raw {expected[0][0]!r}")
+    drawn = [tuple(r) for r in alarms["rows"] or []]
+    if len(drawn) != len(expected[0][1]):
+        problems.append(f"alarms: {len(drawn)} rows shown, raw {len(expected[0][1])}")
+    for i, row in enumerate(drawn[:len(expected[0][1])]):
+        if all(row != rows[i] for _, rows in expected):
+            problems.append(f"alarm row {i}: shown {row}, raw {expected[-1][1][i]}")
+    return problems
+
+
+def _z_shown(text: str, z: float) -> bool:
+    """``text`` is ``z`` to two decimals (either way when z lies on the rounding edge,
+    where esda's and another float computation may part in the last bit)."""
+    if text == f"{z:.2f}":
+        return True
+    edge = abs(abs(z) * 100 % 1 - 0.5) < 1e-6
+    return edge and abs(float(text) - z) <= 0.005 + 1e-6
 
 
 def _compare(shown: dict, want: Expected) -> list[str]:
@@ -343,6 +650,89 @@ def _compare(shown: dict, want: Expected) -> list[str]:
     return problems
 
 
+# -- the wall -------------------------------------------------------------------------------
+WALL_JS = """() => { const crumbs = document.querySelector('#bs-breadcrumb');
+    return {crumbs: crumbs ? crumbs.innerText.trim() : null,
+            cards: Object.fromEntries([...document.querySelectorAll(
+                '#bs-kpi-cards .value[id^=kpi-]')].map(e => [e.id.slice(4), e.innerText.trim()])),
+            ticker: [...document.querySelectorAll('#bs-ticker > span')].map(
+                e => [e.className, e.innerText.replace(/\\s+/g, ' ').trim()])}; }"""
+
+
+def _wall_stops(raw: Raw, own: str | None, rng: random.Random) -> list[tuple[int, str | None]]:
+    """(tour index, unit) of the stops read: the role's own unit, then some of the units
+    one level below it, which the tour visits in code order from index 1."""
+    parent = own or raw.units[raw.units.level == 1].code.iloc[0]
+    below = sorted(raw.units[raw.units.parent_code == parent].code)
+    return [(-1, own)] + [(i + 1, below[i])
+                          for i in rng.sample(range(len(below)), WALL_STOPS - 1)]
+
+
+def _crumbs(raw: Raw, scope: str | None, own: str | None) -> str:
+    """The wall's breadcrumb: the units from the role's own down to ``scope``."""
+    units, chain = raw.units, []
+    code = scope or own or units[units.level == 1].code.iloc[0]
+    while isinstance(code, str):  # the district's parent is none (NaN in the frame)
+        chain.append(units.at[code, "name"])
+        code = None if code == own else units.at[code, "parent_code"]
+    return " › ".join(reversed(chain))
+
+
+def _wall_go(page, base: str, range_: str, index: int, crumbs: str) -> None:
+    """Open the wall at its first stop, or step its tour to ``index`` (as its timer does),
+    and wait until it shows that stop."""
+    if index < 0:
+        page.goto(base + f"/bigscreen?tour=off&range={range_}")
+    else:
+        def stepped(response) -> bool:
+            return ("_dash-update-component" in response.url
+                    and f'"index":{index},' in (response.request.post_data or ""))
+
+        with page.expect_response(stepped, timeout=60_000):
+            page.evaluate("i => window.dash_clientside.set_props("
+                          "'bs-tour-state', {data: {index: i, on: false}})", index)
+    page.wait_for_function(
+        "c => { const b = document.querySelector('#bs-breadcrumb');"
+        " return b && b.innerText.trim() === c"
+        " && document.querySelector('#bs-kpi-cards #kpi-total'); }", arg=crumbs,
+        timeout=60_000)
+    page.wait_for_load_state("networkidle")
+
+
+def _compare_wall(shown: dict, want: Expected, crumbs: str,
+                  moments: tuple[datetime, ...]) -> list[str]:
+    """The wall's breadcrumb, cards and ticker against the raw tables, the view read at
+    one of ``moments``."""
+    problems = []
+    if shown["crumbs"] != crumbs:
+        problems.append(f"breadcrumb: shown {shown['crumbs']!r}, raw {crumbs!r}")
+    cards = [replace(want, now=now).cards() for now in moments]
+    if not any(all(shown["cards"].get(k) == v for k, v in c.items()) for c in cards):
+        problems += [f"card {k}: shown {shown['cards'].get(k)!r}, raw {v!r}"
+                     for k, v in cards[-1].items() if shown["cards"].get(k) != v]
+    expected = [want.ticker(now) for now in moments]
+    ticks = [tuple(t) for t in shown["ticker"]]
+    if len(ticks) not in {len(e) for e in expected}:
+        problems.append(f"ticker: {len(ticks)} items shown, raw {len(expected[-1])}: "
+                        f"{[t[1] for t in expected[-1]]}")
+    for i, tick in enumerate(ticks):
+        if all(i >= len(e) or tick != e[i] for e in expected):
+            raw_tick = expected[-1][i] if i < len(expected[-1]) else None
+            problems.append(f"ticker item {i}: shown {tick}, raw {raw_tick}")
+    return problems
+
+
+def _look(page, shown: dict, name: str, looked: set[str]) -> None:
+    """A screenshot of the first non-empty ``name`` list the test reads."""
+    if name in looked or not shown[name]["rows"]:
+        return
+    looked.add(name)
+    page.locator(".tab", has_text=re.compile("^热点$" if name == "hotspot" else "^设备告警$")
+                 ).click()
+    page.locator(f"#{name}-list").scroll_into_view_if_needed()
+    screenshot(page, f"truth-{name}-list")
+
+
 # -- the test --------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def site(city_db, raw):
@@ -361,7 +751,9 @@ def site(city_db, raw):
 def test_every_figure_of_random_views_equals_the_raw_tables(site, raw, browser):
     server, official_street = site
     views = _views(raw, official_street)
-    report, pages = [], {}
+    hotspots = Hotspots(raw)
+    report, pages, looked, counted = [], {}, set(), {"hotspot": 0, "alarm": 0, "tick": 0}
+    started, on_lists = datetime.now(ZONE), timedelta()
     for n, view in enumerate(views):
         if view.role not in pages:
             context = browser.new_context(viewport={"width": 1600, "height": 1000},
@@ -369,13 +761,48 @@ def test_every_figure_of_random_views_equals_the_raw_tables(site, raw, browser):
             pages[view.role] = context.new_page()
             server.login(pages[view.role], view.user)
         page = pages[view.role]
+        before = datetime.now(ZONE)
         _open(page, server.url, view)
         now = datetime.now(ZONE)
-        problems = _compare(_read(page), Expected(view, raw, now))
+        want = Expected(view, raw, now)
+        problems = _compare(_read(page), want)
+        listed = datetime.now(ZONE)
+        lists = _read_lists(page)
+        problems += _compare_lists(lists, want, hotspots, (before, datetime.now(ZONE)))
+        for name in ("hotspot", "alarm"):
+            counted[name] += len(lists[name]["rows"] or [])
+            _look(page, lists, name, looked)
+        on_lists += datetime.now(ZONE) - listed
         if problems:
             report.append(f"view {n} {view.role} {view.query()}:\n  " + "\n  ".join(problems))
             if len(report) == 1:
                 screenshot(page, "truth-first-mismatch")
+    desk = datetime.now(ZONE) - started
+    rng = random.Random(SEED + 1)
+    for role, page in pages.items():
+        own = official_street if role == "street_official" else None
+        range_ = rng.choice(list(RANGES))
+        for index, scope in _wall_stops(raw, own, rng):
+            view = View(role, f"truth-{role.replace('_', '-')}", scope, range_)
+            before = datetime.now(ZONE)
+            _wall_go(page, server.url, range_, index, _crumbs(raw, scope, own))
+            shown = page.evaluate(WALL_JS)
+            moments = (before - timedelta(seconds=CACHED_S), before, datetime.now(ZONE))
+            problems = _compare_wall(shown, Expected(view, raw, moments[-1]),
+                                     _crumbs(raw, scope, own), moments)
+            counted["tick"] += len(shown["ticker"])
+            if "wall" not in looked:
+                looked.add("wall")
+                screenshot(page, "truth-wall-ticker")
+            if problems:
+                report.append(f"wall {role} range={range_} stop {index} ({scope}):\n  "
+                              + "\n  ".join(problems))
     for page in pages.values():
         page.context.close()
-    assert not report, f"{len(report)} of {len(views)} views differ:\n" + "\n".join(report)
+    print(f"read: {counted['hotspot']} hotspot rows, {counted['alarm']} alarm rows of "
+          f"{len(views)} views in {desk.total_seconds():.0f} s (the lists "
+          f"{on_lists.total_seconds():.0f} s); {counted['tick']} ticker "
+          f"items of {len(pages) * WALL_STOPS} wall stops in "
+          f"{(datetime.now(ZONE) - started - desk).total_seconds():.0f} s")
+    assert not report, f"{len(report)} of {len(views)} views and {len(pages) * WALL_STOPS} " \
+                       f"wall stops differ:\n" + "\n".join(report)

@@ -1,6 +1,7 @@
 """The big screen (/bigscreen): dark, 1920×1080 to 3840×2160 without scrollbars, refreshing
 itself, touring the streets (paused while someone interacts), with a clock, the data's time
-and a ticker of new overdue cases and IoT alarms. Read-only: no exports here."""
+and a ticker of the backlog's overdue and due-soon cases and the IoT alarms. Read-only: no
+exports here."""
 
 from __future__ import annotations
 
@@ -42,6 +43,8 @@ BS_PERIOD = "bs-period"
 TOUR_S = 20
 BIG_LAYERS = ("units", "hotspots", "iot")
 WALL_RANGE = "30d"  # the flows' period unless the address names one (?range=today…)
+TICKER_CASES = {"overdue": 10, "due_soon": 5}  # the backlog's newest of each on the ticker
+TICKER_ALARMS = 10
 
 
 def layout(refresh: str | None = None, tour: str | None = None, **query) -> html.Div:
@@ -138,7 +141,7 @@ def refresh(_tick, tour, screen, lang, range_):
         filters = Filters(scope=scope, period=Period(range=range_))
         data = svc.views.view(svc.read_engine, filters, zone, set(BIG_LAYERS),
                               current_principal(), last_load(svc.read_engine),
-                              svc.settings.due_soon_hours)
+                              svc.settings.due_soon_hours, ticker=TICKER_CASES)
     except (SQLAlchemyError, LayerError) as exc:
         # The wall keeps its last picture and says why it is not updating.
         return only(WALL, banner=database_banner(exc, lang))
@@ -188,16 +191,15 @@ def _tour_stop(svc, index: int) -> str | None:
 
 
 def _ticker(data: View, lang: str, zone: str) -> list:
-    """The view's newest overdue cases, then those due soon, each with how long over or
-    left (marked against the database's clock by the read side), then the alarms with their
-    last report (local times)."""
-    cases = [c for due, most in (("overdue", 10), ("due_soon", 5))
-             for c in [c for c in data.latest if c["due"] and c["due"]["due"] == due][:most]]
+    """The backlog's newest overdue cases, then those due soon (now, whatever the period:
+    the cases the overdue and due-soon cards count), each with how long over or left
+    (marked against the database's clock by the read side), then the newest alarms with
+    their last report (local times)."""
     items = [(f"{'⚠' if c['due']['due'] == 'overdue' else '⏳'} {status_words(c, lang)} "
               f"{c['id']} {c['category_1']}/{c['category_2'] or ''} · {due_text(c['due'], lang)}",
-              f"tick case {c['due']['due']}") for c in cases]
+              f"tick case {c['due']['due']}") for c in data.ticker]
     items += [(f"🔴 {a['properties']['kind']} {a['properties'].get('grid_name') or ''} "
                f"{seen(a['properties'].get('last_seen'), lang, zone)}", "tick alarm")
-              for a in data.alarms[:10]]
+              for a in data.alarms[:TICKER_ALARMS]]
     return [html.Span(text, className=kind) for text, kind in items] or [
         html.Span(t("bigscreen.ticker", lang), className="tick")]
