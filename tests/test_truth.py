@@ -323,7 +323,7 @@ class Expected:
                             ("due_soon", (left >= pd.Timedelta(0)) & (left < DUE_SOON))):
             for c in backlog[chosen].head(TICKER_CASES[due]).itertuples():
                 mark, span = ("⚠", f"超期 {_span(now - c.deadline)}") if due == "overdue" \
-                    else ("⏳", f"剩 {_span(c.deadline - now)}")
+                    else ("△", f"剩 {_span(c.deadline - now)}")
                 items.append((f"tick case {due}",
                               f"{mark} {STATUS_LABEL[due]} {c.id} {c.category_1}/"
                               f"{c.category_2 or ''} · {span}"))

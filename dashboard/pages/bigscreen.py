@@ -195,7 +195,7 @@ def _ticker(data: View, lang: str, zone: str) -> list:
     the cases the overdue and due-soon cards count), each with how long over or left
     (marked against the database's clock by the read side), then the newest alarms with
     their last report (local times)."""
-    items = [(f"{'⚠' if c['due']['due'] == 'overdue' else '⏳'} {status_words(c, lang)} "
+    items = [(f"{'⚠' if c['due']['due'] == 'overdue' else '△'} {status_words(c, lang)} "
               f"{c['id']} {c['category_1']}/{c['category_2'] or ''} · {due_text(c['due'], lang)}",
               f"tick case {c['due']['due']}") for c in data.ticker]
     items += [(f"🔴 {a['properties']['kind']} {a['properties'].get('grid_name') or ''} "
