@@ -36,7 +36,10 @@ def leftovers(folder, expected: list[str] | None = None) -> list[str]:
     after 5 s (the server closes an answer just after its last byte is sent)."""
     deadline = time.monotonic() + 5
     while True:
-        found = sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+        try:
+            found = sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+        except FileNotFoundError:  # the server removed a folder while it was being listed
+            continue
         if expected is None or found == expected or time.monotonic() > deadline:
             return found
         time.sleep(0.1)
