@@ -7,16 +7,19 @@ STAMP := .onemap/stamps
 SIZE ?= S
 SEED ?= 7
 
-.PHONY: demo test db data lint schema system venv bench serve clean-db
+.PHONY: demo test db mqtt data lint schema system venv bench serve clean-db
 
 demo: data ## set-up, local PostGIS, demo city, dashboard at http://127.0.0.1:8050
 	$(BIN)/onemap serve
 
-test: db ## set-up and the whole suite
+test: db mqtt ## set-up and the whole suite
 	$(BIN)/pytest
 
 db: venv system ## environment and local PostGIS up (or DATABASE_URL migrated)
 	$(BIN)/onemap db up
+
+mqtt: venv system ## the local MQTT broker up (or ONEMAP_MQTT_URL checked)
+	$(BIN)/onemap mqtt up
 
 data: db ## demo city generated and loaded
 	$(BIN)/onemap demo --size $(SIZE) --seed $(SEED)

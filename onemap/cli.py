@@ -119,6 +119,61 @@ def db_migrate(settings: Settings) -> None:
     click.echo(f"migrations applied: {names}")
 
 
+@main.group()
+def mqtt() -> None:
+    """The MQTT broker: the embedded local Mosquitto, or the one named by ONEMAP_MQTT_URL."""
+
+
+@mqtt.command("up")
+@click.pass_obj
+@friendly
+def mqtt_up(settings: Settings) -> None:
+    """Configure (first time) and start the local broker: 127.0.0.1 only, password auth,
+    persistence on."""
+    from onemap.mqtt import broker
+
+    address = broker(settings, start=True)
+    where = "ONEMAP_MQTT_URL" if settings.mqtt_url else f"local broker ({settings.mqtt_dir})"
+    click.echo(f"broker ready: {where}")
+    click.echo(address.url())
+
+
+@mqtt.command("down")
+@click.pass_obj
+@friendly
+def mqtt_down(settings: Settings) -> None:
+    """Stop the local broker (its queued messages are kept)."""
+    from onemap.mqtt import LocalBroker
+
+    if settings.mqtt_url:
+        click.echo("ONEMAP_MQTT_URL is set: that broker is not ours to stop")
+        return
+    LocalBroker(settings).down()
+    click.echo("local broker stopped")
+
+
+@mqtt.command("status")
+@click.pass_obj
+@friendly
+def mqtt_status(settings: Settings) -> None:
+    """Say whether the broker is up, and where (exit 3 when it is not)."""
+    from onemap.mqtt import LocalBroker, parse_url
+
+    if settings.mqtt_url:
+        address = parse_url(settings.mqtt_url)
+        up = address.reachable()
+        click.echo(f"external broker (ONEMAP_MQTT_URL): {address.url()} "
+                   f"{'reachable' if up else 'not reachable'}")
+        sys.exit(0 if up else 3)
+    local = LocalBroker(settings)
+    status = local.status()
+    state = "running" if status.running else ("stopped" if status.configured else "not created")
+    click.echo(f"local broker {state}: {status.root}")
+    if status.running:
+        click.echo(f"pid {status.pid}, port {status.port}: {local.address().url()}")
+    sys.exit(0 if status.running else 3)
+
+
 LOAD_KINDS = ["admin", "facilities", "iot", "iot-events", "cases"]
 
 

@@ -35,6 +35,11 @@ class Settings(BaseSettings):
                                "superuser (creates the database, roles and extensions)")
     pg_database: str = "onemap"
     pg_port: int = Field(default=54320, description="first port tried by the local cluster")
+    mqtt_url: str | None = Field(default=None, description="an existing MQTT broker, "
+                                 "mqtt://user:password@host:port; by default onemap runs "
+                                 "its own in HOME/mqtt")
+    mqtt_port: int = Field(default=18830, description="first port tried by the local broker")
+    mqtt_user: str = Field(default="onemap", description="the local broker's one account")
     host: str = "127.0.0.1"
     port: int = 8050
     timezone: str = "Asia/Shanghai"
@@ -84,6 +89,11 @@ class Settings(BaseSettings):
     def cluster_dir(self) -> Path:
         """Folder of the embedded PostGIS cluster."""
         return self.home / "pg"
+
+    @property
+    def mqtt_dir(self) -> Path:
+        """Folder of the embedded MQTT broker."""
+        return self.home / "mqtt"
 
     @property
     def base_url(self) -> str:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the system packages onemap needs: PostgreSQL + PostGIS (matching the installed
-# PostgreSQL major version), Chromium for browser tests, a CJK font, and GDAL's tools.
+# PostgreSQL major version), Mosquitto (the MQTT broker of the live feed), Chromium for
+# browser tests, a CJK font, and GDAL's tools.
 # As root on Debian/Ubuntu it runs apt-get; otherwise it prints the exact command.
 set -euo pipefail
 
@@ -24,6 +25,7 @@ if command -v dpkg-query >/dev/null 2>&1; then
   have_pkg chromium || need+=(chromium)
   have_pkg fonts-noto-cjk || need+=(fonts-noto-cjk)
   have_pkg gdal-bin || need+=(gdal-bin)
+  have_pkg mosquitto || need+=(mosquitto)
   if [ ${#need[@]} -eq 0 ]; then
     echo "system packages: all present"
     exit 0
@@ -33,16 +35,19 @@ if command -v dpkg-query >/dev/null 2>&1; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${need[@]}"
-    # Debian's postgresql-common may create and start a default cluster we do not use.
+    # Debian's postgresql-common may create and start a default cluster we do not use, and
+    # the mosquitto package a system broker on port 1883: onemap runs its own of each, on
+    # ports of its own (.onemap/pg/port, .onemap/mqtt/port), and relies on neither.
     exit 0
   fi
   echo "missing system packages; run: sudo apt-get install -y ${need[*]}" >&2
   exit 1
 fi
 
-if command -v initdb >/dev/null 2>&1 && [ -x /usr/bin/chromium ]; then
+if command -v initdb >/dev/null 2>&1 && command -v mosquitto >/dev/null 2>&1 \
+    && [ -x /usr/bin/chromium ]; then
   echo "system packages: not a Debian system; using what is on PATH"
   exit 0
 fi
-echo "install PostgreSQL with PostGIS and Chromium, e.g. 'conda env create -f environment.yml'" >&2
+echo "install PostgreSQL with PostGIS, Mosquitto and Chromium, e.g. 'conda env create -f environment.yml'" >&2
 exit 1
