@@ -295,6 +295,26 @@ CREATE TABLE public.grid_piece (
     geom public.geometry(Polygon,4326) NOT NULL
 );
 
+CREATE TABLE public.iot_dead_letter (
+    id bigint NOT NULL,
+    received_at timestamp with time zone DEFAULT now() NOT NULL,
+    topic text NOT NULL,
+    payload text NOT NULL,
+    field text,
+    reason text NOT NULL,
+    digest text GENERATED ALWAYS AS (md5(((topic || '
+'::text) || payload))) STORED NOT NULL
+);
+
+CREATE SEQUENCE public.iot_dead_letter_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.iot_dead_letter_id_seq OWNED BY public.iot_dead_letter.id;
+
 CREATE TABLE public.iot_device (
     id text NOT NULL,
     kind text NOT NULL,
@@ -417,6 +437,8 @@ CREATE TABLE public.schema_migration (
 
 ALTER TABLE ONLY public.audit_log ALTER COLUMN id SET DEFAULT nextval('public.audit_log_id_seq'::regclass);
 
+ALTER TABLE ONLY public.iot_dead_letter ALTER COLUMN id SET DEFAULT nextval('public.iot_dead_letter_id_seq'::regclass);
+
 ALTER TABLE ONLY public.load_batch ALTER COLUMN id SET DEFAULT nextval('public.load_batch_id_seq'::regclass);
 
 ALTER TABLE ONLY public.rejected_row ALTER COLUMN id SET DEFAULT nextval('public.rejected_row_id_seq'::regclass);
@@ -462,6 +484,12 @@ ALTER TABLE ONLY public.facility
 
 ALTER TABLE ONLY public.grid_neighbour
     ADD CONSTRAINT grid_neighbour_pkey PRIMARY KEY (grid_code, neighbour_code);
+
+ALTER TABLE ONLY public.iot_dead_letter
+    ADD CONSTRAINT iot_dead_letter_once UNIQUE (digest);
+
+ALTER TABLE ONLY public.iot_dead_letter
+    ADD CONSTRAINT iot_dead_letter_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.iot_device
     ADD CONSTRAINT iot_device_pkey PRIMARY KEY (id);
@@ -519,6 +547,8 @@ CREATE INDEX facility_kind_idx ON public.facility USING btree (kind);
 CREATE INDEX facility_street_idx ON public.facility USING btree (street_code, kind);
 
 CREATE INDEX grid_piece_geom_idx ON public.grid_piece USING gist (geom);
+
+CREATE INDEX iot_dead_letter_received_idx ON public.iot_dead_letter USING btree (received_at);
 
 CREATE INDEX iot_device_community_idx ON public.iot_device USING btree (community_code, status);
 

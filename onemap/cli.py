@@ -174,6 +174,42 @@ def mqtt_status(settings: Settings) -> None:
     sys.exit(0 if status.running else 3)
 
 
+@main.command()
+@click.option("--client-id", default="onemap-listener", show_default=True,
+              help="the persistent session's id: a listener started again with the same id "
+                   "gets what came meanwhile")
+@click.option("--batch", "batch_size", type=click.IntRange(1, 10_000), default=200,
+              show_default=True, help="most messages written in one transaction")
+@click.option("--batch-ms", type=click.IntRange(1, 60_000), default=200, show_default=True,
+              help="longest a message waits for its batch to fill")
+@click.pass_obj
+@friendly
+def listen(settings: Settings, client_id: str, batch_size: int, batch_ms: int) -> None:
+    """Take the devices' messages from the MQTT broker (onemap/iot/{device}/telemetry and
+    …/alarm) and write them as IoT events, until stopped (Ctrl-C, SIGTERM). Invalid messages
+    are kept in iot_dead_letter with their reason. Topics and payloads: docs/live.md."""
+    import logging
+    import signal
+    import threading
+
+    from etl.listen import SUBSCRIPTION, Listener
+    from onemap.mqtt import broker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    url = database_url(settings, start=True)
+    migrate(url)
+    address = broker(settings, start=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    click.echo(f"listening to {SUBSCRIPTION} on {address.url()} as {client_id}")
+    listener = Listener(url, address, settings.timezone, client_id=client_id,
+                        batch_size=batch_size, batch_seconds=batch_ms / 1000)
+    total = listener.run(stop)
+    click.echo(f"stopped: {total.messages:,} messages, {total.events:,} new events, "
+               f"{total.repeated:,} delivered again, {total.dead:,} dead letters")
+
+
 LOAD_KINDS = ["admin", "facilities", "iot", "iot-events", "cases"]
 
 
