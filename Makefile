@@ -6,11 +6,12 @@ BIN := $(VENV)/bin
 STAMP := .onemap/stamps
 SIZE ?= S
 SEED ?= 7
+LIVE_RATE ?= 20
 
 .PHONY: demo test db mqtt data lint schema system venv bench serve clean-db
 
-demo: data ## set-up, local PostGIS, demo city, dashboard at http://127.0.0.1:8050
-	$(BIN)/onemap serve
+demo: data mqtt ## set-up, local PostGIS and broker, demo city, its devices live, dashboard at http://127.0.0.1:8050
+	$(BIN)/onemap serve --live $(LIVE_RATE)
 
 test: db mqtt ## set-up and the whole suite
 	$(BIN)/pytest

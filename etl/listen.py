@@ -68,7 +68,8 @@ EXAMPLES = {
 }
 DESCRIPTIONS = {
     "ts": "when the device measured or changed, ISO 8601; without an offset it is local "
-          "time (ONEMAP_TIMEZONE)",
+          "time (ONEMAP_TIMEZONE). Kept to the second, as a loaded event's: a device's "
+          "second message of one kind and metric in the same second is the same event",
     "metric": "what is measured (the demo city's water sensors: 水位, metres above the road)",
     "value": "the reading, a finite number",
     "status": "the device's status from now on: alarm raises an alarm, online clears it",

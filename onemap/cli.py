@@ -7,7 +7,9 @@ needs them. The import contract in ``pyproject.toml`` exempts it and nothing els
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import signal
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -189,7 +191,6 @@ def listen(settings: Settings, client_id: str, batch_size: int, batch_ms: int) -
     …/alarm) and write them as IoT events, until stopped (Ctrl-C, SIGTERM). Invalid messages
     are kept in iot_dead_letter with their reason. Topics and payloads: docs/live.md."""
     import logging
-    import signal
     import threading
 
     from etl.listen import SUBSCRIPTION, Listener
@@ -208,6 +209,42 @@ def listen(settings: Settings, client_id: str, batch_size: int, batch_ms: int) -
     total = listener.run(stop)
     click.echo(f"stopped: {total.messages:,} messages, {total.events:,} new events, "
                f"{total.repeated:,} delivered again, {total.dead:,} dead letters")
+
+
+@main.group()
+def simulate() -> None:
+    """Live feeds for the demo: the loaded city's devices publishing to the broker."""
+
+
+@simulate.command("iot")
+@click.option("--rate", type=click.FloatRange(0.1, 100_000), default=20, show_default=True,
+              help="messages a second, about (status changes are never held back)")
+@click.option("--seed", default=7, show_default=True)
+@click.option("--duration", type=click.FloatRange(0), default=None,
+              help="seconds to run (default: until Ctrl-C or SIGTERM)")
+@click.pass_obj
+@friendly
+def simulate_iot(settings: Settings, rate: float, seed: int, duration: float | None) -> None:
+    """Publish the loaded devices' messages: street lights switching at dusk and dawn, manhole
+    covers and smoke detectors alarming rarely and in clusters, water levels rising with the
+    rain, routine readings in between (topics and payloads: docs/live.md)."""
+    import threading
+
+    from democity.simulate import simulate as run_simulation
+    from onemap.mqtt import broker
+
+    url = database_url(settings, start=True)
+    address = broker(settings, start=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    click.echo(f"publishing the devices' messages to {address.url()} at about {rate:g}/s")
+    try:
+        sent = run_simulation(url, address, settings.timezone, rate, stop, seed=seed,
+                              duration=duration)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"stopped: {sent:,} messages published")
 
 
 LOAD_KINDS = ["admin", "facilities", "iot", "iot-events", "cases"]
@@ -465,11 +502,67 @@ def _show_token(settings: Settings, token: str) -> None:
 @click.option("--workers", type=click.IntRange(1, 64), default=None,
               help="worker processes with --prod (default 4)")
 @click.option("--access-log", is_flag=True, help="with --prod, log every request")
+@click.option("--live", "live_rate", type=click.FloatRange(0.1, 100_000), default=None,
+              metavar="RATE", help="the demo alive: run `onemap listen` and `onemap simulate "
+              "iot --rate RATE` beside the dashboard (logs in HOME/live/), stopped with it")
 @click.pass_obj
 @friendly
 def serve(settings: Settings, host: str | None, port: int | None, debug: bool | None,
-          prod: bool, workers: int | None, access_log: bool) -> None:
+          prod: bool, workers: int | None, access_log: bool, live_rate: float | None) -> None:
     """Start the dashboard at http://127.0.0.1:8050 (reads on DATABASE_READ_URL when set)."""
+    with _live_feed(settings, live_rate):
+        _serve(settings, host, port, debug, prod, workers, access_log)
+
+
+@contextlib.contextmanager
+def _live_feed(settings: Settings, rate: float | None):
+    """``onemap listen`` and ``onemap simulate iot --rate RATE`` in the background while the
+    block runs (nothing when ``rate`` is None); stopped with SIGTERM when it ends, so the
+    listener writes and acknowledges what it holds."""
+    if rate is None:
+        yield
+        return
+    import subprocess
+
+    from onemap.mqtt import broker
+
+    database_url(settings, start=True)
+    broker(settings, start=True)
+    logs = settings.home / "live"
+    logs.mkdir(parents=True, exist_ok=True)
+    started = []
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # so finally runs
+    try:
+        for name, args in (("listen", ["listen"]),
+                           ("simulate", ["simulate", "iot", "--rate", f"{rate:g}"])):
+            with (logs / f"{name}.log").open("a") as log:
+                started.append(subprocess.Popen(
+                    [sys.executable, "-m", "onemap.cli", *args], stdout=log,
+                    stderr=subprocess.STDOUT, start_new_session=True,
+                    preexec_fn=_end_with_parent))
+        click.echo(f"live: listener and simulator ({rate:g} messages/s) running, logs in {logs}")
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        for process in reversed(started):
+            process.terminate()
+        for process in reversed(started):
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def _end_with_parent() -> None:
+    """In a child, before it runs: SIGTERM when its parent dies, however it dies (Linux)."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _serve(settings: Settings, host: str | None, port: int | None, debug: bool | None,
+           prod: bool, workers: int | None, access_log: bool) -> None:
     from dashboard.app import create_app
 
     if not prod and (workers or access_log):

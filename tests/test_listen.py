@@ -5,6 +5,7 @@ row would get, and never stops the listener; what the desk and the wall show fol
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 from conftest import sql_rows
@@ -210,3 +211,35 @@ def test_the_desk_and_the_wall_show_an_ingested_alarm(live_db, broker, listening
     server = serve(live_db)
     item = json.load(server.open(f"/collections/iot-devices/items/{cover}"))
     assert item["properties"]["status"] == "alarm"
+
+
+def test_the_simulators_messages_are_all_taken(live_db, broker, listening):
+    """What ``onemap simulate iot`` publishes passes every check: no dead letter, each
+    message an event (or one written already: delivered again)."""
+    from democity.simulate import simulate
+
+    total = listening.listener.total
+    before = (total.messages, total.events, total.repeated, total.dead)
+    sent = simulate(live_db, broker.address(), "Asia/Shanghai", 300, threading.Event(),
+                    duration=3)
+    assert sent > 600
+    wait_for(lambda: total.messages - before[0] >= sent, 30, "every message taken")
+    assert total.dead == before[3]
+    assert total.events - before[1] + total.repeated - before[2] == sent
+    assert total.events - before[1] > 0.95 * sent
+
+
+def test_serve_live_runs_and_stops_listener_and_simulator(live_db, broker, serve, tmp_path):
+    """``make demo``'s ``onemap serve --live RATE``: the devices' messages arrive while the
+    dashboard runs, and both helpers stop with it."""
+    address = broker.address()
+    url = f"mqtt://{address.username}:{address.password}@{address.host}:{address.port}"
+    count = "SELECT count(*) FROM iot_event WHERE ts > now() - interval '1 minute'"
+    before = sql_rows(live_db, count)[0][0]
+    server = serve(live_db, "--live", "100", ONEMAP_MQTT_URL=url, ONEMAP_HOME=str(tmp_path))
+    wait_for(lambda: sql_rows(live_db, count)[0][0] > before + 100, 60, "live events")
+    server.stop()
+    logs = tmp_path / "live"
+    listen_log = (logs / "listen.log").read_text()
+    assert "stopped:" in listen_log, listen_log
+    assert "stopped:" in (logs / "simulate.log").read_text()
