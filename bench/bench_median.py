@@ -6,7 +6,7 @@ A scratch database gets ``BENCH_CASES`` synthetic closed cases (default 10M, the
 count) over 730 days in one district, 7 streets, 28 communities and 450 grids, with
 log-normal handling times (median about a day); the aggregates are refreshed by the loader's
 own code (``etl.rollup.refresh``, its histogram step timed apart), then each level's 90-day
-median is read as a view reads it (``layers.kpi._median``).
+median is read as a view reads it (``layers.case_query.CaseQuery.median``).
 
 Run: ``python -m bench.bench_median`` (``BENCH_CASES=1000000`` for the M size).
 """
@@ -26,9 +26,10 @@ from bench.bench_read import p95, timed
 from bench.common import metric, print_table, scratch_database, write_results
 from etl import rollup
 from etl.load import SESSION
-from layers import kpi
+from layers.case_query import CaseQuery
 from layers.filters import parse_filters
 from layers.scope import Scope
+from layers.summary import summarize
 from onemap.database import make_engine
 from onemap.schema import LEVEL_COLUMN
 
@@ -112,9 +113,10 @@ def main() -> None:
                 scope = Scope(code, code, level, None, 1.0, ())
                 exact = conn.execute(text(EXACT.format(column=LEVEL_COLUMN[level])),
                                      {**params, "code": code}).scalar()
-                fine = kpi._median(conn, scope, filters, ZONE, 1)["median_hours"]
-                coarse = kpi.summarize(kpi._closed_figures(conn, scope, filters, ZONE, True))
-                ours = timed(lambda s=scope: kpi._median(conn, s, filters, ZONE, 1), REPEAT)
+                query = CaseQuery(conn, scope, filters, ZONE, fast=True)
+                fine = query.median(1)["median_hours"]
+                coarse = summarize(query.summed())
+                ours = timed(lambda q=query: q.median(1), REPEAT)
                 plain = timed(lambda c=code, lv=level: conn.execute(text(EXACT.format(
                     column=LEVEL_COLUMN[lv])), {**params, "code": c}).scalar(), 5)
                 p50, base = statistics.median(ours), statistics.median(plain)

@@ -66,6 +66,7 @@ from bench.common import (
     with_database,
     write_results,
 )
+from onemap import aggregates as agg
 from onemap.cluster import LocalCluster
 from onemap.migrate import migrate
 from onemap.roles import create_database
@@ -156,8 +157,8 @@ def prepare_city(url: str) -> City:
             "SELECT code, parent_code, level, ST_X(p), ST_Y(p) FROM admin_unit, "
             "LATERAL ST_PointOnSurface(geom) p ORDER BY level, area_km2 DESC").fetchall()
         categories = [r[0] for r in conn.execute(
-            "SELECT category_1 FROM case_rollup WHERE level = 1 GROUP BY 1 "
-            "ORDER BY sum(total) DESC LIMIT 6")]
+            f"SELECT r.category_1 FROM {agg.ROLLUP.name} r WHERE r.level = 1 GROUP BY 1 "
+            f"ORDER BY {agg.TOTAL.summed()} DESC LIMIT 6")]
     children: dict[str, list[str]] = defaultdict(list)
     for code, parent, _, _, _ in rows:
         if parent:

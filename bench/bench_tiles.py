@@ -48,6 +48,7 @@ from bench.common import (
     write_results,
 )
 from layers.catalog import default_catalog
+from onemap import aggregates as agg
 
 ZOOMS = range(10, 17)
 ROUNDS = int(os.environ.get("BENCH_TILES_ROUNDS", "10"))
@@ -167,7 +168,8 @@ def places(conn) -> list[tuple[float, float]]:
         "WHERE level = 1 ORDER BY area_km2 DESC LIMIT 1) s").fetchone()
     busiest = conn.execute(
         "SELECT ST_X(ST_PointOnSurface(a.geom)), ST_Y(ST_PointOnSurface(a.geom)) "
-        "FROM (SELECT unit_code, sum(total) AS n FROM case_unit_day WHERE level = 4 "
+        f"FROM (SELECT r.unit_code, {agg.TOTAL.summed()} AS n FROM {agg.UNIT_DAY.name} r "
+        "WHERE r.level = 4 "
         "GROUP BY 1 ORDER BY 2 DESC LIMIT %s) r JOIN admin_unit a ON a.code = r.unit_code "
         "ORDER BY r.n DESC", (BUSIEST_GRIDS,)).fetchall()
     return [centre, *busiest]

@@ -38,20 +38,20 @@ import time as clock
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import h3
 import numpy as np
 from sqlalchemy import Connection, text
 
-from layers.cases import raw_where, rollup_answers, rollup_rows, rollup_table, rollup_where
+from layers.case_query import CaseQuery
+from layers.cases import raw_where
 from layers.errors import BadParameter
 from layers.filters import Filters
 from layers.scope import Scope
 from layers.sql import run
 from layers.tiles import data_version
-from onemap import aggregates as agg
 
 STORED_RESOLUTION = 11
 ZOOM_RESOLUTION = ((9, 6), (11, 7), (12, 8), (14, 9), (15, 10))  # (up to zoom, resolution)
@@ -361,7 +361,10 @@ def _judge_grids(conn: Connection, district: Scope, contexts: list[Units], filte
         return []
     _, late = _halves(conn, filters, zone)
     ids = [uid for units in contexts for uid in units.ids]
-    counts = _grid_counts(conn, filters, late, ids, district, zone)
+    # The district's cases, whatever the viewer's scope: it would cut the context. The
+    # halves meet at a local midnight, so the aggregates answer them when they answer the
+    # period.
+    counts = CaseQuery(conn, district, filters, zone).grid_counts(ids, late.start)
     features, first = [], 0
     for units in contexts:
         part = {name: c[first:first + len(units.ids)] for name, c in counts.items()}
@@ -426,51 +429,6 @@ def grid_label(name: str | None, community: str | None) -> str:
     if not name:
         return community
     return name if stem and stem in name else f"{community} {name}"
-
-
-def _grid_counts(conn: Connection, filters: Filters, late: Filters, ids: list,
-                 district: Scope, zone: str) -> dict[str, np.ndarray]:
-    """Whole-period, early and late counts of the grids ``ids`` (every grid of
-    ``district``) in one pass: over the aggregates when they answer the filters (the halves
-    meet at a local midnight, so they answer the halves too), else over the raw cases."""
-    if rollup_answers(conn, filters, zone):
-        middle = late.start.astimezone(ZoneInfo(zone)).date() if late.start else None
-        rows = _grid_rows(filters, district, zone, cut=middle)
-        n = agg.TOTAL.summed()
-        counted = run(conn,
-                      f"SELECT r.unit_code, {n}, {n} FILTER "
-                      f"(WHERE r.day < :middle), {n} FILTER (WHERE r.day >= :middle) "
-                      f"FROM {rows.sql} GROUP BY 1", {**rows.params, "middle": middle}).all()
-    else:
-        # The district's cases, whatever the viewer's scope: it would cut the context.
-        where = raw_where(filters, district).add("c.grid_code IS NOT NULL")
-        counted = run(conn,
-                      f"SELECT c.grid_code, count(*), count(*) FILTER "
-                      f"(WHERE c.reported_at < :middle), count(*) FILTER "
-                      f"(WHERE c.reported_at >= :middle) FROM case_event c "
-                      f"WHERE {where.sql} GROUP BY 1", {**where.params,
-                                                        "middle": late.start}).all()
-    found = {code: (whole, early or 0, recent or 0) for code, whole, early, recent in counted}
-    empty = (0, 0, 0)
-    return {name: np.array([found.get(uid, empty)[i] for uid in ids], dtype=float)
-            for i, name in enumerate(("all", "early", "late"))}
-
-
-# The codes of every grid of a district (of every district: without :district).
-DISTRICT_GRIDS = ("SELECT g.code FROM admin_unit g JOIN admin_unit c ON c.code = g.parent_code "
-                  "JOIN admin_unit s ON s.code = c.parent_code "
-                  "WHERE g.level = 4 AND s.parent_code = :district")
-ALL_GRIDS = "SELECT g.code FROM admin_unit g WHERE g.level = 4"
-
-
-def _grid_rows(filters: Filters, district: Scope, zone: str, cut: date | None = None):
-    """The aggregate rows of every grid of ``district``: looked up by unit code in the
-    primary key, day range included, the codes from admin_unit (a list of hundreds of bound
-    codes took longer to plan than to run); no week of them straddles the day ``cut``."""
-    grids = DISTRICT_GRIDS if district.code else ALL_GRIDS
-    where = rollup_where(filters, 4, None, False).add(f"r.unit_code IN ({grids})",
-                                                      district=district.code)
-    return rollup_rows(where, filters, zone, rollup_table(filters), cut=cut, counts=True)
 
 
 # -- hexes: the scope's area as context ----------------------------------------------------

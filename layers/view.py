@@ -93,7 +93,7 @@ class Backlog(TypedDict):
 
 
 class Figures(TypedDict):
-    """A unit's KPIs: the period's flows (``layers.kpi.summarize``) and the backlog now
+    """A unit's KPIs: the period's flows (``layers.summary.summarize``) and the backlog now
     (``layers.backlog.COUNTS``); rates are 0–1 or None when nothing to divide by."""
 
     total: int

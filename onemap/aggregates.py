@@ -1,7 +1,8 @@
 """The case aggregates, declared once: their tables, grain, levels and measures.
 
-Every case load refreshes them (``etl.rollup``) and the views read them (``layers.kpi``,
-``layers.cases``); both build their SQL from what is declared here, and a test holds the
+Every case load refreshes them (``etl.rollup``) and the views read them
+(``layers.case_query``, ``layers.cases``) and show what ``SHOWN`` and ``RATIOS`` make of
+their sums (``layers.summary``); both build their SQL from what is declared here, and a test holds the
 migrated schema to it (``tests/test_aggregates.py``). The baseline migration creates the
 tables described here.
 
@@ -88,6 +89,28 @@ MEASURES = (
     Measure("above_grid", "count(*) FILTER (WHERE c.grid_code IS NULL)"),
 )
 MEASURE = {m.name: m for m in MEASURES}
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """A figure a view derives from its summed measures: ``part`` over the sum of
+    ``whole`` (None when that is 0), to ``digits`` decimals."""
+
+    name: str
+    part: str
+    whole: tuple[str, ...]
+    digits: int = 6
+
+
+# What a view shows of its summed measures: these counts as they are, these ratios, and
+# the share of each resolution level (RESOLVED) among the closed cases resolved at one.
+SHOWN = ("total", "closed", "above_grid")
+RATIOS = (
+    Ratio("on_time_rate", "closed_on_time", ("closed_on_time", "closed_late")),
+    Ratio("same_day_rate", "closed_same_day", ("closed",)),
+    Ratio("within_3d_rate", "closed_3d", ("closed",)),
+    Ratio("satisfaction", "satisfaction_sum", ("satisfaction_n",), 2),  # the mean score
+)
 TOTAL = MEASURE["total"]
 # What trends, mixes and hotspot counts read: a table keeping only these answers them.
 COUNTS = (TOTAL,)

@@ -58,3 +58,13 @@ def test_weeks_are_read_as_days():
         "level, unit_code, day, category_1, channel, status, total"
     assert {t.period for t in agg.TABLES if t.daily} == {"week"}
     assert all(agg.TABLE[t.daily].period == "day" for t in agg.TABLES if t.daily)
+
+
+def test_what_a_view_shows_is_made_of_declared_measures():
+    """Each shown count, ratio and resolution share names a measure the tables keep: a
+    renamed measure cannot leave a figure reading a column that is gone (it would read 0)."""
+    kept = {c.name for c in agg.UNIT_DAY.values}
+    named = {*agg.SHOWN, *agg.RESOLVED,
+             *(name for r in agg.RATIOS for name in (r.part, *r.whole))}
+    assert named <= kept, named - kept
+    assert len({r.name for r in agg.RATIOS}) == len(agg.RATIOS)

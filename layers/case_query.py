@@ -1,0 +1,253 @@
+"""One scope's cases under one set of filters, as a query object.
+
+Where the period's flows are counted from is decided once, when the query is made: the
+aggregates (``onemap.aggregates``) when they answer the filters exactly
+(``layers.cases.rollup_answers``), else ``case_event`` through its indexes; both give the
+same figures. Every case figure of a view is read through one :class:`CaseQuery`: the
+scope's flows (:meth:`~CaseQuery.closed`), its children's (:meth:`~CaseQuery.by_child`),
+the channel and category mixes, the trend, the backlog now (counted once, by child, and
+summed for the scope) and the grid counts hotspots are judged on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from sqlalchemy import Connection
+
+from layers import backlog as stock
+from layers.cases import (
+    Rows,
+    child_column,
+    raw_rows,
+    raw_where,
+    rollup_answers,
+    rollup_rows,
+    rollup_table,
+    rollup_where,
+)
+from layers.filters import Filters
+from layers.scope import Scope
+from layers.sql import run
+from layers.summary import local_days, median_from_fine, series, summarize
+from onemap import aggregates as agg
+from onemap.settings import DUE_SOON_HOURS
+
+TREND_WEEKLY_AFTER_DAYS = 120
+# The fine handling-time histograms hold no grid, category or channel: for a grid, or under
+# such a filter, the median is exact from the cases up to this many closed ones (a few ms),
+# and beyond it the aggregates' hourly buckets give it, marked approximate.
+EXACT_MEDIAN_MAX = 20_000
+
+# The summed measures from cases (``c``, local days in :tz) or from aggregate rows (``r``):
+# every declared measure, the hourly buckets only from the aggregates (the cases give the
+# median exactly).
+LOCAL_DAYS = {"day": "(c.reported_at AT TIME ZONE :tz)::date",
+              "closed_day": "(c.closed_at AT TIME ZONE :tz)::date"}
+RAW_MEASURES = ", ".join(
+    [f"{m.counted(**LOCAL_DAYS)} AS {m.name}"
+     for m in agg.MEASURES if m.name not in agg.HOURS_COLUMNS]
+    + ["percentile_cont(0.5) WITHIN GROUP (ORDER BY c.handling_hours) AS median_hours"])
+ROLLUP_MEASURES = ", ".join([f"{m.summed()} AS {m.name}" for m in agg.MEASURES]
+                            + ["NULL::float8 AS median_hours"])
+
+# The codes of every grid of a district (of every district: without :district).
+DISTRICT_GRIDS = ("SELECT g.code FROM admin_unit g JOIN admin_unit c ON c.code = g.parent_code "
+                  "JOIN admin_unit s ON s.code = c.parent_code "
+                  "WHERE g.level = 4 AND s.parent_code = :district")
+ALL_GRIDS = "SELECT g.code FROM admin_unit g WHERE g.level = 4"
+
+
+class CaseQuery:
+    """The cases of ``scope`` under ``filters``, their days local to ``zone``; open cases
+    due within ``soon_hours`` are due soon. ``fast``: whether the aggregates answer, when
+    the caller knows it already (:meth:`within`)."""
+
+    def __init__(self, conn: Connection, scope: Scope, filters: Filters, zone: str,
+                 soon_hours: float = DUE_SOON_HOURS, *, fast: bool | None = None):
+        self.conn, self.scope, self.filters, self.zone = conn, scope, filters, zone
+        self.soon_hours = soon_hours
+        self.fast = rollup_answers(conn, filters, zone) if fast is None else fast
+        self._backlog: dict | None = None
+
+    @property
+    def source(self) -> str:
+        """Where the flows are counted: ``"rollup"`` (the aggregates) or ``"cases"``."""
+        return "rollup" if self.fast else "cases"
+
+    def within(self, scope: Scope) -> CaseQuery:
+        """The same filters over another scope (whether the aggregates answer depends on
+        the filters alone, so it is not asked again)."""
+        return CaseQuery(self.conn, scope, self.filters, self.zone, self.soon_hours,
+                         fast=self.fast)
+
+    # -- flows ---------------------------------------------------------------------------
+    def summed(self):
+        """The scope's measures summed over the period (with the exact median when read
+        from the cases), as one result row."""
+        rows = self._rows()
+        measures = ROLLUP_MEASURES if self.fast else RAW_MEASURES
+        return run(self.conn, f"SELECT {measures} FROM {rows.sql}",
+                   {**rows.params, "tz": self.zone}).mappings().one()
+
+    def closed(self) -> dict:
+        """The scope's flows (``layers.summary.summarize``): the cases received in the
+        period, and of them the closed, on time, satisfied ones, and the median handling."""
+        figures = summarize(self.summed())
+        if self.fast:
+            figures.update(self.median(figures["closed"]))
+        return figures
+
+    def median(self, closed: int) -> dict:
+        """The scope's median handling time when the aggregates answer: from the fine
+        histograms (within 2.5 minutes or 1 %), or exact from the cases for a grid or under
+        a category or channel filter when they are few (``closed`` of them); else nothing
+        (the hourly buckets' value stays)."""
+        if not closed:
+            return {}
+        if self.filters.categories or self.filters.channels or self.scope.level == 4:
+            if closed > EXACT_MEDIAN_MAX:
+                return {}
+            rows = raw_rows(self.filters, self.scope)
+            value = run(self.conn, f"SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY "
+                                   f"c.handling_hours) FROM {rows.sql}", rows.params).scalar()
+        else:
+            rows = self._rows(replace(self.filters, statuses=()), table=agg.HISTOGRAM_DAY.name)
+            value = median_from_fine(run(
+                self.conn, f"SELECT u.b, sum(u.n) FROM {rows.sql} CROSS JOIN LATERAL "
+                           f"unnest(r.buckets, r.counts) AS u(b, n) GROUP BY 1 ORDER BY 1",
+                rows.params).all())
+        return {"median_hours": None if value is None else round(float(value), 2),
+                "median_approx": False}
+
+    def by_child(self) -> list[dict]:
+        """Every child unit of the scope (the drill-down's next level) in code order, with
+        its flows, its backlog now and its cases per km², zero-filled; none at a grid."""
+        if self.scope.child_level is None:
+            return []
+        backlog = self.backlog(by_child=True)
+        children = []
+        for unit in self._summed_by_child():
+            figures = summarize(unit)
+            now = backlog.get(unit["code"], stock.empty())
+            figures.update({name: now[name] for name in stock.COUNTS})
+            area = float(unit["area_km2"])
+            figures["per_km2"] = round(figures["total"] / area, 2) if area else None
+            children.append({"code": unit["code"], "name": unit["name"], "area_km2": area,
+                             **figures})
+        return children
+
+    def _summed_by_child(self) -> list:
+        """Every child unit (code, name, area) with its summed measures (NULL when it has
+        no cases), in code order, in one statement."""
+        scope, filters = self.scope, self.filters
+        if self.fast:
+            where = rollup_where(filters, scope.child_level, scope.code, True)
+            rows = rollup_rows(where, filters, self.zone, rollup_table(filters))
+            figures = f"SELECT r.unit_code AS child, {ROLLUP_MEASURES} FROM {rows.sql} GROUP BY 1"
+        else:
+            column = child_column(scope)
+            rows = raw_rows(filters, scope)
+            figures = (f"SELECT c.{column} AS child, {RAW_MEASURES} FROM {rows.sql} "
+                       f"WHERE c.{column} IS NOT NULL GROUP BY 1")
+        query = (f"SELECT a.code, a.name, a.area_km2, f.* FROM admin_unit a "
+                 f"LEFT JOIN ({figures}) f ON f.child = a.code WHERE a.level = :child_level "
+                 f"AND (CAST(:parent AS text) IS NULL OR a.parent_code = :parent) "
+                 f"ORDER BY a.code")
+        return run(self.conn, query, {**rows.params, "tz": self.zone,
+                                      "child_level": scope.child_level,
+                                      "parent": scope.code}).mappings().all()
+
+    def mixes(self) -> dict[str, list[dict]]:
+        """The channel mix (at most 50, largest first) and the top 10 categories, from one
+        pass over the rows (grouping sets): the full-grain aggregates, which hold both."""
+        rows = self._rows(table=agg.ROLLUP.name, counts=True)
+        a, measure = ("r", agg.TOTAL.summed()) if self.fast else ("c", "count(*)")
+        query = (f"SELECT GROUPING({a}.channel) = 0 AS by_channel, "
+                 f"coalesce({a}.channel, {a}.category_1) AS key, {measure} AS n "
+                 f"FROM {rows.sql} GROUP BY GROUPING SETS (({a}.channel), ({a}.category_1)) "
+                 f"ORDER BY 1, 3 DESC, 2")
+        mixes: dict[str, list[dict]] = {"channels": [], "categories": []}
+        for by_channel, key, n in run(self.conn, query, rows.params):
+            mixes["channels" if by_channel else "categories"].append({"key": key, "n": int(n)})
+        mixes["channels"] = mixes["channels"][:50]
+        mixes["categories"] = mixes["categories"][:10]
+        return mixes
+
+    def trend(self) -> dict:
+        """Cases per local day, or per week (from Monday) when the range is long: every
+        period of the range, those without cases as 0; a week only partly inside the range
+        is ``partial`` (its ``days`` say how many of its days are)."""
+        filters = self.filters
+        days = (filters.end - filters.start).days if filters.start and filters.end else 10_000
+        unit = "week" if days > TREND_WEEKLY_AFTER_DAYS else "day"
+        rows = self._rows(weeks=unit == "week", counts=True)
+        bucket, measure = (("r.day", agg.TOTAL.summed()) if self.fast else
+                           ("(c.reported_at AT TIME ZONE :tz)::date", "count(*)"))
+        query = (f"SELECT date_trunc('{unit}', {bucket})::date AS period, {measure} AS n "
+                 f"FROM {rows.sql} GROUP BY 1 ORDER BY 1")
+        counts = {p: int(n) for p, n in run(self.conn, query, {**rows.params, "tz": self.zone})}
+        return {"unit": unit, "points": series(counts, unit, *local_days(filters, self.zone))}
+
+    # -- the backlog now -----------------------------------------------------------------
+    def backlog(self, by_child: bool = False) -> dict:
+        """The open, overdue and due-soon cases now and their stages, whatever the period
+        (``layers.backlog``): the scope's, or by child code. Counted once, by child when
+        the scope has children, and summed for the scope."""
+        if self._backlog is None:
+            self._backlog = stock.backlog(self.conn, self.scope, self.filters,
+                                          self.soon_hours,
+                                          by_child=self.scope.child_level is not None)
+        return self._backlog if by_child else stock.total(self._backlog)
+
+    # -- hotspots ------------------------------------------------------------------------
+    def grid_counts(self, grids: list[str], middle: datetime | None) -> dict[str, np.ndarray]:
+        """The whole-period, early and late counts (before and from ``middle``, a local
+        midnight) of ``grids``, every grid of the scope, a district, in one pass, as arrays
+        in the order of ``grids`` under ``"all"``, ``"early"`` and ``"late"``."""
+        if self.fast:
+            day = middle.astimezone(ZoneInfo(self.zone)).date() if middle else None
+            rows = self._grid_rows(cut=day)
+            n = agg.TOTAL.summed()
+            counted = run(self.conn,
+                          f"SELECT r.unit_code, {n}, {n} FILTER (WHERE r.day < :middle), "
+                          f"{n} FILTER (WHERE r.day >= :middle) FROM {rows.sql} GROUP BY 1",
+                          {**rows.params, "middle": day}).all()
+        else:
+            where = raw_where(self.filters, self.scope).add("c.grid_code IS NOT NULL")
+            counted = run(self.conn,
+                          f"SELECT c.grid_code, count(*), count(*) FILTER "
+                          f"(WHERE c.reported_at < :middle), count(*) FILTER "
+                          f"(WHERE c.reported_at >= :middle) FROM case_event c "
+                          f"WHERE {where.sql} GROUP BY 1", {**where.params,
+                                                            "middle": middle}).all()
+        found = {code: (whole, early or 0, late or 0) for code, whole, early, late in counted}
+        empty = (0, 0, 0)
+        return {name: np.array([found.get(code, empty)[i] for code in grids], dtype=float)
+                for i, name in enumerate(("all", "early", "late"))}
+
+    def _grid_rows(self, cut) -> Rows:
+        """The aggregate rows of every grid of the district: looked up by unit code in the
+        primary key, day range included, the codes from admin_unit (a list of hundreds of
+        bound codes took longer to plan than to run); no week of them straddles ``cut``."""
+        grids = DISTRICT_GRIDS if self.scope.code else ALL_GRIDS
+        where = rollup_where(self.filters, 4, None, False).add(
+            f"r.unit_code IN ({grids})", district=self.scope.code)
+        return rollup_rows(where, self.filters, self.zone, rollup_table(self.filters),
+                           cut=cut, counts=True)
+
+    # -- sources -------------------------------------------------------------------------
+    def _rows(self, filters: Filters | None = None, table: str | None = None,
+              weeks: bool = True, counts: bool = False) -> Rows:
+        """Where the scope's figures come from: its aggregate rows (alias ``r``; from
+        ``table``, by day only unless ``weeks``, only ``total`` read if ``counts``) or its
+        cases (alias ``c``), under ``filters`` (the query's by default)."""
+        filters = filters or self.filters
+        if self.fast:
+            where = rollup_where(filters, max(self.scope.level, 1), self.scope.code, False)
+            return rollup_rows(where, filters, self.zone, table or rollup_table(filters),
+                               weeks=weeks, counts=counts)
+        return raw_rows(filters, self.scope)
