@@ -132,12 +132,15 @@ def range_options(state: ViewState) -> list[dict]:
 
 def export_links(state: ViewState, allowed: bool = True) -> list:
     """Links to the read API's exports of exactly this view (cases layer); none for those
-    who may not export (kiosks)."""
+    who may not export (kiosks). Each opens in a tab of its own: the file downloads and
+    the tab closes, and a refused export (429 while others are written) shows its page
+    there, the map untouched."""
     if not allowed:
         return []
     query = urlencode(state.params())
     return [html.A(fmt.upper(), href=f"/export/cases.{fmt}?{query}", className="export",
-                   id=f"export-{fmt}", download="") for fmt in EXPORT_FORMATS]
+                   id=f"export-{fmt}", target="_blank", rel="noopener")
+            for fmt in EXPORT_FORMATS]
 
 
 def kpi_cards(data: View, lang: str, range_: str | None = None) -> list:

@@ -12,10 +12,11 @@ import json
 import threading
 import time
 import urllib.error
+from urllib.parse import quote
 
 import psycopg
 import pytest
-from conftest import PASSWORD, DashServer
+from conftest import PASSWORD, DashServer, screenshot
 
 from layers.exports import PERSON_LOCK, SLOT_LOCK
 
@@ -24,10 +25,13 @@ pytestmark = [pytest.mark.db]
 EXPORT = "/export/cases.csv?range=all"
 
 
-def fetch(site, path: str) -> tuple[int, dict, bytes]:
-    """(status, headers, body) of a request as the admin ``tester`` over HTTP Basic."""
+def fetch(site, path: str, navigate: bool = False) -> tuple[int, dict, bytes]:
+    """(status, headers, body) of a request as the admin ``tester`` over HTTP Basic; as a
+    browser's navigation (a person opening a link) when ``navigate``."""
+    browser = {"Sec-Fetch-Mode": "navigate", "Sec-Fetch-Site": "same-origin",
+               "Sec-Fetch-Dest": "document", "Accept": "text/html"}
     try:
-        answer = site.open(path, "tester", PASSWORD)
+        answer = site.open(path, "tester", PASSWORD, headers=browser if navigate else None)
         return answer.status, dict(answer.headers), answer.read()
     except urllib.error.HTTPError as error:
         return error.code, dict(error.headers), error.read()
@@ -87,3 +91,54 @@ def test_no_export_beyond_the_servers_slots(site, city_db):
         assert "1 export is being written now" in json.loads(body)["error"]
         other.execute("SELECT pg_advisory_unlock(%s, 0)", (SLOT_LOCK,))
         assert fetch(site, EXPORT)[0] == 200
+
+
+def test_a_refused_export_link_shows_why_in_its_own_tab(site, city_db, page):
+    """A person who clicks an export link while the server's slots are taken reads why and
+    when to try again, in the export's own tab (not JSON shown raw, not a silently failed
+    download), and the map stays as it was; once a slot is free the same link downloads."""
+    site.login(page)
+    page.goto(f"{site.url}/?range=all")
+    page.wait_for_selector("#export-csv", timeout=60_000)
+    with psycopg.connect(city_db, autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(%s, 0)", (SLOT_LOCK,))
+        with page.context.expect_page() as opened:
+            page.click("#export-csv")
+        refused = opened.value
+        refused.wait_for_load_state()
+        text = refused.inner_text("body")
+        assert "正在导出，请稍后再试" in text and "1 export is being written now" in text
+        assert "秒后再试" in text and refused.locator("a[href='/']").count() == 1
+        screenshot(refused, "export-refused")
+        refused.close()
+        other.execute("SELECT pg_advisory_unlock(%s, 0)", (SLOT_LOCK,))
+    assert page.url.startswith(f"{site.url}/?range=all")
+    assert page.locator("#map-box .js-plotly-plot").count() == 1
+    downloads: list = []  # the export's tab downloads its file and closes …
+    page.on("download", lambda d: downloads.append(d))  # … the download is the map's page's
+    page.click("#export-csv")
+    deadline = time.monotonic() + 60
+    while not downloads and time.monotonic() < deadline:
+        page.wait_for_timeout(200)
+    assert downloads and downloads[0].suggested_filename.endswith(".csv")
+    assert downloads[0].failure() is None
+
+
+def test_a_refused_export_is_json_for_a_client_and_a_page_for_a_person(site, city_db):
+    """The same refusal: JSON for an API client, a page for a browser's navigation, both with
+    their status and Retry-After; the reason is text on the page (markup in it is not run)."""
+    with psycopg.connect(city_db, autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(%s, 0)", (SLOT_LOCK,))
+        client = fetch(site, EXPORT)
+        person = fetch(site, EXPORT, navigate=True)
+        other.execute("SELECT pg_advisory_unlock(%s, 0)", (SLOT_LOCK,))
+    for status, headers, _ in (client, person):
+        assert status == 429 and int(headers["Retry-After"]) > 0
+    assert client[1]["Content-Type"].startswith("application/json")
+    assert person[1]["Content-Type"].startswith("text/html")
+    assert "<h1>正在导出，请稍后再试</h1>" in person[2].decode()
+    hostile = quote("<img src=x onerror=alert(1)>")
+    status, headers, body = fetch(site, f"/export/cases.csv?range={hostile}", navigate=True)
+    assert status == 400 and headers["Content-Type"].startswith("text/html")
+    assert "&lt;img src=x onerror=alert(1)&gt;" in body.decode()
+    assert "<img" not in body.decode()

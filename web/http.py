@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import json
 import re
 from collections.abc import Callable
 
@@ -77,8 +79,49 @@ def _adapt(api: Api, view, principal: Callable[[], Principal | None]):
         who = principal()
         if who is None:
             return refused(SIGN_IN_FIRST)
-        return to_flask(api.handle(who, lambda: view(who, **kwargs)))
+        response = api.handle(who, lambda: view(who, **kwargs))
+        if response.status >= 400 and _navigated_to_export():
+            response = error_page(response)
+        return to_flask(response)
     return handler
+
+
+def _navigated_to_export() -> bool:
+    """Whether a person's browser opened an export (the dashboard's export links): a
+    refusal is then a page to read, not JSON shown raw in a tab."""
+    return (flask.request.path.startswith("/export/")
+            and flask.request.headers.get("Sec-Fetch-Mode") == "navigate")
+
+
+# What a refused export tells the person who clicked it, by status (zh, en).
+PAGE_TITLES = {
+    400: ("导出参数有误", "The export's parameters are not valid"),
+    403: ("无权导出", "You may not export this"),
+    404: ("没有这个图层", "No such layer"),
+    429: ("正在导出，请稍后再试", "Exports are busy: try again shortly"),
+    503: ("数据库暂不可用，请稍后再试", "The database is unavailable: try again shortly"),
+}
+
+
+def error_page(response: Response) -> Response:
+    """A refused export as a page in both languages: what was refused and why (the API's
+    message, as text), when to try again, and the way back to the map; the status and
+    headers (Retry-After) stay."""
+    try:
+        message = json.loads(response.body)["error"]
+    except (TypeError, ValueError, KeyError):
+        message = ""
+    zh, en = PAGE_TITLES.get(response.status, ("无法导出", "The export was refused"))
+    wait = response.headers.get("Retry-After")
+    again = (f"<p>请 {html.escape(wait)} 秒后再试 · Try again in {html.escape(wait)} s.</p>"
+             if wait else "")
+    body = (f"<!doctype html><html lang=\"zh\"><head><meta charset=\"utf-8\">"
+            f"<title>{zh} · onemap</title></head><body>"
+            f"<h1>{zh}</h1><p lang=\"en\">{en}</p>"
+            f"<p id=\"reason\" lang=\"en\">{html.escape(message)}</p>{again}"
+            f"<p>地图仍在原来的标签页中 · The map is still open in its own tab. "
+            f"<a href=\"/\">打开地图 · Open the map</a></p></body></html>")
+    return Response(response.status, body, "text/html; charset=utf-8", response.headers)
 
 
 def to_flask(response: Response) -> flask.Response:
