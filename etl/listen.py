@@ -347,8 +347,10 @@ class Listener:
         self.on_batch = on_batch or (lambda written: None)
         self.total = Written()
         self.connected = threading.Event()
+        self.subscribed = threading.Event()
         self._inbox: queue.Queue[Message] = queue.Queue()
-        self._connection = 0
+        self._connection = 0          # connections made to the broker so far
+        self.outages = 0              # times the database could not be reached
         self._lock = threading.Lock()
         self._client = None
         self._conn: psycopg.Connection | None = None
@@ -365,6 +367,14 @@ class Listener:
         log.info("connected to %s (session %s)", self.address.url(),
                  "resumed" if flags.session_present else "new")
 
+    def _on_subscribe(self, client, userdata, mid, reasons, properties) -> None:
+        if any(r.is_failure for r in reasons):
+            log.warning("the broker refused the subscription to %s: %s", SUBSCRIPTION,
+                        ", ".join(str(r) for r in reasons))
+            return
+        self.subscribed.set()
+        log.info("subscribed to %s (QoS 1)", SUBSCRIPTION)
+
     def _on_disconnect(self, client, userdata, flags, reason, properties) -> None:
         self.connected.clear()
         log.warning("connection to the broker lost (%s); reconnecting", reason)
@@ -372,6 +382,11 @@ class Listener:
     def _on_message(self, client, userdata, message) -> None:
         self._inbox.put(Message(message.topic, bytes(message.payload), datetime.now(UTC),
                                 message.mid, message.qos, self._connection))
+
+    @property
+    def connections(self) -> int:
+        """How many times the listener connected to the broker."""
+        return self._connection
 
     def _acknowledge(self, messages: list[Message]) -> None:
         """PUBACK each message, on the connection it came by: a message of an earlier
@@ -386,7 +401,7 @@ class Listener:
         """Listen until ``stop`` is set; write what was received by then; return the totals."""
         client = new_client(self.address, self.client_id, manual_ack=True)
         client.on_connect, client.on_disconnect = self._on_connect, self._on_disconnect
-        client.on_message = self._on_message
+        client.on_message, client.on_subscribe = self._on_message, self._on_subscribe
         self._client = client
         client.connect_async(self.address.host, self.address.port, keepalive=15,
                              clean_start=False,
@@ -440,6 +455,7 @@ class Listener:
                     done = write_one_by_one(conn, batch, self.ctx)
                 break
             except psycopg.OperationalError as exc:
+                self.outages += 1
                 self._drop_database()
                 log.warning("database unreachable (%s); trying again in %.1f s",
                             str(exc).strip().splitlines()[0] if str(exc) else exc, delay)

@@ -88,7 +88,7 @@ class Running:
         self.thread = threading.Thread(target=self.listener.run, args=(self.halt,),
                                        daemon=True)
         self.thread.start()
-        wait_for(self.listener.connected.is_set, 20, "the listener's connection")
+        wait_for(self.listener.subscribed.is_set, 20, "the listener's subscription")
 
     def stop(self) -> None:
         self.halt.set()
