@@ -3,8 +3,10 @@
 What the tables hold is declared in ``onemap.aggregates``; the statements here are built
 from it. Days are local days in the zone recorded in its ``ZONE_TABLE`` (the settings' time
 zone at load time); a batch recomputes whole days, so rows updated by a newer export move
-between days correctly, and a load in another zone recounts every day. Each daily table's
-weekly one is summed from it for the touched weeks.
+between days correctly, and a load in another zone recounts every day. The weekly
+``case_rollup_week`` and ``case_unit_week`` are summed from their daily tables for the
+touched weeks; ``case_hours_week`` is written from the same bucket counts of the touched
+weeks' cases that its daily table is written from.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """What each kind of load writes: the target table, its key and its typed fields.
 
 One declarative spec per kind; the loader has no per-kind code paths beyond the SQL that
-places points (``etl.places``) and the admin hierarchy (``etl.admin``).
+places points (``etl.places``), the admin hierarchy (``etl.admin``) and, for cases, the
+refresh of the aggregates (``etl.rollup``).
 """
 
 from __future__ import annotations

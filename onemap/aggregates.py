@@ -2,16 +2,16 @@
 
 Every case load refreshes them (``etl.rollup``) and the views read them
 (``layers.case_query``, ``layers.cases``) and show what ``SHOWN`` and ``RATIOS`` make of
-their sums (``layers.summary``); both build their SQL from what is declared here, and a test holds the
-migrated schema to it (``tests/test_aggregates.py``). The baseline migration creates the
-tables described here.
+their sums (``layers.summary``); both build their SQL from what is declared here, and a
+test holds the migrated schema to it (``tests/test_aggregates.py``). The baseline
+migration creates the tables described here.
 
 The grain: a row per admin unit (``level``, ``unit_code``), local day (in the zone of
 ``ZONE_TABLE``) and the table's keys. ``case_rollup`` keeps every measure by category,
 channel and status; ``case_unit_day`` the same summed over categories and channels. Each
-daily table has a weekly one summed from it (weeks from Monday, keyed by their Monday in the
-column ``week``), from which a range's whole weeks are read. A case counts in every unit
-from the one it was placed in up to the district.
+daily table has a weekly one holding the sums of its days (weeks from Monday, keyed by
+their Monday in the column ``week``), from which a range's whole weeks are read. A case
+counts in every unit from the one it was placed in up to the district.
 
 A measure is an SQL expression over one case row (``c``) counted per group; a coarser row,
 a week or a view sums it. ``{day}`` and ``{closed_day}`` in an expression stand for the

@@ -4,8 +4,8 @@ from ``layers``; what is HTTP (status codes, links, media types, downloads) is h
 
 OGC API – Features: landing page, conformance, ``/collections``, ``/collections/{id}``,
 ``/collections/{id}/items`` (GeoJSON, bbox, datetime, limit/offset, scope and filters) and
-single items; plus ``/api/kpi``, ``/api/children``, ``/api/hotspots``, ``/api/hexbins``,
-vector tiles and exports.
+single items; plus ``/api/kpi`` (a scope's KPIs with its children's), ``/api/hotspots``,
+``/api/hexbins``, vector tiles and exports.
 """
 
 from __future__ import annotations

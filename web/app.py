@@ -1,5 +1,5 @@
 """The HTTP app without Dash: a Flask server with the sign-in gate, the read API and a
-health check on the primary database and (for reads) a replica. The dashboard puts its
+liveness check (``/healthz``: the process answers; it reads no database). The dashboard puts its
 pages on such a server (``dashboard.app``); :func:`create_api_app` serves the API alone."""
 
 from __future__ import annotations

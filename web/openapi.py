@@ -1,9 +1,10 @@
 """The OpenAPI 3.0 description of the read API (served at ``/openapi.json``).
 
 It states what the handlers do: every parameter they read, every status they answer with
-(401 unsigned, 403 outside the caller's area, 404 unknown, 429 after failed sign-ins, 503
-database away, 507 no room for an export), the media type of each answer and the shape of
-the JSON ones. Fuzzed against the live server in ``tests/test_fuzz.py``.
+(401 unsigned, 403 outside the caller's area, 404 unknown, 429 after failed sign-ins or
+while exports are busy, 503 database away, 507 no room for an export), the media type of
+each answer and the shape of the JSON ones. Fuzzed against the live server in
+``tests/test_fuzz.py``.
 """
 
 from __future__ import annotations
@@ -147,6 +148,9 @@ def openapi_document(base: str, catalog: Catalog) -> dict:
     export = _get("the layer as a file (not for kiosks: 403)", [layer, fmt, crs, PERSONAL,
                                                                *FILTERS])
     export["get"]["responses"]["200"] = _export_answers()
+    export["get"]["responses"]["429"] = _error(
+        "an export of the caller's is being written, or the server's export slots are all "
+        "taken: try again after Retry-After", **{"Retry-After": "seconds"})
     export["get"]["responses"]["507"] = _error("no room to write the export")
     return {
         "openapi": "3.0.3",
