@@ -49,24 +49,35 @@ def only(outputs: dict, **changes) -> dict:
     return {**dict.fromkeys(outputs, no_update), **changes}
 
 
-def header(state: ViewState, page: str = "/", who: str | None = None) -> html.Header:
-    """Title, breadcrumb, data time, who is signed in (with sign-out) and the language."""
+# The desk's pages, linked from the header: path -> label key.
+PAGES = {"/": "page.desk", "/workbench": "page.workbench"}
+
+
+def header(state: ViewState, page: str = "/", who: str | None = None,
+           crumbs: list | None = None, query: str | None = None) -> html.Header:
+    """Title, the pages (the same view on each), breadcrumb (``crumbs``, else filled by the
+    page's callback), data time, who is signed in (with sign-out) and the language
+    (``query``: the page's own URL query, default the view's)."""
     other = "en" if state.lang == "zh" else "zh"
-    switch = page + replace(state, lang=other).query()
+    switch = page + (query or replace(state, lang=other).query())
     user = [html.Span([who, html.A(t("logout", state.lang), href="/logout", id="logout")],
                       className="who")] if who else []
+    pages = [html.Span(t(key, state.lang), className="here") if path == page else
+             dcc.Link(t(key, state.lang), href=path + state.query(), id=f"go-{key[5:]}")
+             for path, key in PAGES.items()]
     return html.Header([
         html.H1(t("app.title", state.lang)),
         html.Span(t("app.subtitle", state.lang), className="sub"),
-        html.Nav(id=ids.BREADCRUMB, className="breadcrumb"),
+        html.Nav(pages, className="pages"),
+        html.Nav(crumbs, id=ids.BREADCRUMB, className="breadcrumb"),
         html.Span(id=ids.ASOF, className="asof"),
         *user,
         html.A(t("lang.switch", state.lang), href=switch, className="lang", id="lang-switch"),
     ], id=ids.HEADER)
 
 
-def breadcrumb(crumbs: list[dict], state: ViewState) -> list:
-    """坪山区 › 龙田街道 › 南布社区 › …: every ancestor is a link back up."""
+def breadcrumb(crumbs: list[dict], state: ViewState, page: str = "/") -> list:
+    """坪山区 › 龙田街道 › 南布社区 › …: every ancestor is a link back up (on ``page``)."""
     parts: list = []
     for i, crumb in enumerate(crumbs):
         if i:
@@ -74,7 +85,7 @@ def breadcrumb(crumbs: list[dict], state: ViewState) -> list:
         last = i == len(crumbs) - 1
         target = with_scope(state, crumb["code"] if crumb["level"] > 1 else None)
         parts.append(html.Span(crumb["name"], className="here") if last else
-                     dcc.Link(crumb["name"], href="/" + target.query(), className="crumb"))
+                     dcc.Link(crumb["name"], href=page + target.query(), className="crumb"))
     return parts
 
 

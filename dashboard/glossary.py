@@ -28,6 +28,19 @@ GLOSSARY: dict[str, tuple[str, str, str]] = {
                "Cases open now by the stage they wait at (accept → dispatch → handle → "
                "feedback → evaluate): the stage after the last one with a recorded time; a "
                "case with none waits to be accepted."),
+    "dwell": (PERIOD, "所选时段内上报的诉求在各环节的用时（中位数、第90百分位）：受理＝上报→受理，"
+                      "分拨＝受理→分拨，处置＝分拨→处置，反馈＝处置→反馈，评价＝反馈→办结（回访评价"
+                      "后办结）；只计两端时间都有记录、且结束不早于开始的诉求。",
+              "Time the cases reported in the period spent in each stage (median and 90th "
+              "percentile): accept = reported → accepted, dispatch = accepted → dispatched, "
+              "handle = dispatched → handled, feedback = handled → feedback, evaluate = "
+              "feedback → closed (closed after the return visit); only cases with both times "
+              "recorded, the end not before the start."),
+    "stuck": (NOW, "此刻在办的诉求中，在所处环节停留最久的几件：进入该环节的时间为其最后一个有"
+                   "记录的环节时间（尚无则为上报时间），停留时长算到此刻。",
+              "The open cases that have waited longest at the stage they wait at now: they "
+              "entered it at their last recorded stage time (else when reported), and have "
+              "waited until now."),
     "total": (PERIOD, "所选时段内上报的诉求数。",
               "Cases reported in the chosen period."),
     "closed": (PERIOD, "所选时段内上报的诉求中，已办结的数量。",

@@ -190,6 +190,27 @@ MESSAGES: dict[str, dict[str, str]] = {
                              "不计入任何网格",
                        "en": "{n} of them have no coordinates and are placed above the grids "
                              "(in a community, street or district), not in any grid"},
+    "kpi.dwell": {"zh": "环节用时", "en": "Time in stage"},
+    "kpi.stuck": {"zh": "滞留最久", "en": "Waiting longest"},
+    "page.desk": {"zh": "地图", "en": "Map"},
+    "page.workbench": {"zh": "工作台", "en": "Workbench"},
+    "wb.period": {"zh": "统计时段：", "en": "Period: "},
+    "wb.now": {"zh": "积压统计于", "en": "Backlog as of"},
+    "wb.funnel": {"zh": "办理环节", "en": "Lifecycle funnel"},
+    "wb.funnel.note": {"zh": "在办为此刻（不随时间范围变化）；用时为所选时段内上报的诉求。",
+                       "en": "Open: now, whatever the time range; time in stage: the cases "
+                             "reported in the period."},
+    "wb.funnel.stage": {"zh": "环节", "en": "Stage"},
+    "wb.funnel.open": {"zh": "在办（此刻）", "en": "Open now"},
+    "wb.funnel.median": {"zh": "用时中位数", "en": "Median time"},
+    "wb.funnel.p90": {"zh": "用时P90", "en": "90th percentile"},
+    "wb.funnel.measured": {"zh": "计入件数", "en": "Cases measured"},
+    "wb.funnel.oldest": {"zh": "滞留最久（点击查看）", "en": "Waiting longest (open one)"},
+    "wb.waited": {"zh": "已滞留 {span}", "en": "waiting {span}"},
+    "col.unit": {"zh": "承办单位", "en": "Handling unit"},
+    "wb.minutes": {"zh": "{n} 分钟", "en": "{n} min"},
+    "wb.hours": {"zh": "{n} 小时", "en": "{n} h"},
+    "wb.days": {"zh": "{n} 天", "en": "{n} d"},
     "access.denied": {"zh": "无权查看该范围的数据", "en": "You may not see data of that area"},
 }
 

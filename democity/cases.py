@@ -16,7 +16,8 @@ What is true in the data, so the dashboard has something real to find:
 * reports peak 9–11h and 14–17h, are rare at night, and drop at weekends and Spring Festival;
 * every case runs 上报 → 受理 → 分拨 → 处置 → 反馈 → 办结 → 评价 in order; ~90.8 % close within
   their deadline; cases whose next stage lies after ``as_of`` are still open (处理中), the late
-  ones among them overdue then;
+  ones among them overdue then; of the cases open a day after their report, about 5 % were
+  never accepted and 8 % never dispatched (stuck at 受理 / 分拨; ``STUCK_PERCENT``);
 * ~3 % of rows carry only 社区编码 (no coordinates), as hotline cases often do;
 * every 500th row (offset 250) is deliberately bad, cycling through six reasons; the truth
   file counts them by reason and by the field the loader will name.
@@ -63,6 +64,8 @@ COLUMNS = ["工单编号", "渠道", "诉求类型", "一级分类", "二级分�
            "反馈时间", "办结时间", "评价时间", "办理时限", "承办单位", "办理状态", "满意度",
            "解决层级", "姓名", "电话", "经度", "纬度", "社区编码"]
 SCHEMA = text_schema(COLUMNS, {"经度": pa.float64(), "纬度": pa.float64(), "满意度": pa.int8()})
+# Of the cases open a day after their report, the share (%) stuck at 受理 and at 分拨.
+STUCK_PERCENT = {"accepted": 5, "dispatched": 8}
 TIME_COLUMNS = ("受理时间", "分拨时间", "处置时间", "反馈时间", "办结时间", "评价时间")
 
 # Reports per hour of day (0-23): busy mornings and afternoons, quiet nights.
@@ -489,6 +492,15 @@ def _lifecycle(lv, leaf, channel, hour, t0, now: int, gen) -> dict:
     deadline = t0 + deadline_s
 
     is_open = closed > now
+    # A few cases open for over a day never got past 受理 or 分拨 (lost in a queue): their
+    # later stages move past ``now`` with their closing. Picked by their report time, not
+    # drawn from ``gen``, so every other value stays as it was.
+    pick = t0 * 7919 % 100
+    waiting = is_open & (now - t0 > DAY)
+    for stuck, first in ((waiting & (pick < STUCK_PERCENT["accepted"]), 0),
+                         (waiting & (pick >= 100 - STUCK_PERCENT["dispatched"]), 1)):
+        for stamp in (accepted, dispatched, handled, feedback)[first:]:
+            stamp[stuck] = closed[stuck]
     rated = ~is_open & (gen.random(n) < catalog.EVALUATED_SHARE) & (evaluated <= now)
     on_time = closed <= deadline
     sat = np.where(on_time, choice(np.array(catalog.SATISFACTION_P), n, gen),

@@ -4,8 +4,8 @@ from ``layers``; what is HTTP (status codes, links, media types, downloads) is h
 
 OGC API – Features: landing page, conformance, ``/collections``, ``/collections/{id}``,
 ``/collections/{id}/items`` (GeoJSON, bbox, datetime, limit/offset, scope and filters) and
-single items; plus ``/api/kpi`` (a scope's KPIs with its children's), ``/api/hotspots``,
-``/api/hexbins``, vector tiles and exports.
+single items; plus ``/api/kpi`` (a scope's KPIs with its children's), ``/api/workbench``,
+``/api/hotspots``, ``/api/hexbins``, vector tiles and exports.
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from layers import exports, features, hotspots, kpi, tiles
+from layers import exports, features, hotspots, kpi, tiles, workbench
 from layers.access import personal_mode, scope_for, scoped
 from layers.catalog import Catalog, LayerSpec
 from layers.errors import (
@@ -182,6 +182,12 @@ class Api:
             data["breadcrumb"] = [{"code": c, "name": n, "level": lv}
                                   for c, n, lv in scope.breadcrumb]
         return json_response(data)
+
+    def workbench(self, who: Principal, params: Mapping) -> Response:
+        """The workbench of a scope (``layers.workbench``): its lifecycle funnel."""
+        with self.query(who, params) as (conn, zone, filters, scope):
+            data = workbench.read(conn, scope, filters, zone, self.soon_hours)
+        return json_response(asdict(data))
 
     def hotspots(self, who: Principal, params: Mapping) -> Response:
         unit = _first(params, "unit") or "grid"

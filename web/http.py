@@ -46,6 +46,7 @@ def register(server: flask.Flask, api: Api, principal: Callable[[], Principal | 
         **ogc,
         **{"/ogc" + rule: view for rule, view in ogc.items()},
         "/api/kpi": lambda who: api.kpi(who, params()),
+        "/api/workbench": lambda who: api.workbench(who, params()),
         "/api/hotspots": lambda who: api.hotspots(who, params()),
         "/api/hexbins": lambda who: api.hexbins(who, params()),
         # Signed: a negative tile is a 400 from the handler, not a miss that falls through.

@@ -107,6 +107,23 @@ SCHEMAS = {
             "properties": {"scope": _ref("Unit"), "cases": {"type": "object"},
                            "children": {"type": "array", "items": {"type": "object"}},
                            "breadcrumb": {"type": "array", "items": _ref("Unit")}}},
+    "Workbench": {"type": "object", "required": ["scope", "breadcrumb", "period", "now",
+                                                 "funnel"], "properties": {
+        "scope": _ref("Unit"), "breadcrumb": {"type": "array", "items": _ref("Unit")},
+        "period": {"type": "object", "properties": {
+            "start": {"type": "string", "nullable": True},
+            "end": {"type": "string", "nullable": True}}},
+        "now": {"type": "string", "description": "the backlog's instant (local ISO)"},
+        "funnel": {"type": "array", "description": "受理 分拨 处置 反馈 评价: open now, the "
+                   "period's dwell (median, p90, hours) and the longest waiting cases",
+                   "items": {"type": "object", "required": [
+                       "stage", "open", "measured", "median_hours", "p90_hours", "oldest"],
+                       "properties": {
+                           "stage": {"type": "string"}, "open": {"type": "integer"},
+                           "measured": {"type": "integer"},
+                           "median_hours": {"type": "number", "nullable": True},
+                           "p90_hours": {"type": "number", "nullable": True},
+                           "oldest": {"type": "array", "items": {"type": "object"}}}}}}},
 }
 
 
@@ -171,6 +188,8 @@ def openapi_document(base: str, catalog: Catalog) -> dict:
                 "one feature", [layer, _param("feature_id", "feature id", where="path"),
                                 PERSONAL], "Feature", GEOJSON),
             "/api/kpi": _get("KPIs of a scope and of its children", FILTERS, "Kpi"),
+            "/api/workbench": _get("the command centre's workbench of a scope: lifecycle "
+                                   "funnel", FILTERS, "Workbench"),
             "/api/hotspots": _get("Gi* hotspots: the scope's grids as judged within their "
                                   "whole district (false discovery rate in `alpha`), "
                                   "named, with q-values and trend", [*FILTERS, unit, zoom],
