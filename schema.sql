@@ -331,7 +331,8 @@ CREATE TABLE public.iot_device (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     h3 bigint,
     CONSTRAINT iot_device_status_check CHECK ((status = ANY (ARRAY['online'::text, 'offline'::text, 'alarm'::text])))
-);
+)
+WITH (fillfactor='50');
 
 CREATE TABLE public.iot_event (
     device_id text NOT NULL,

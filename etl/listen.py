@@ -18,8 +18,11 @@ a message is acknowledged to the broker only after the transaction holding it co
 the writes are idempotent — an event's key is its device, time, kind and metric
 (``ON CONFLICT DO NOTHING``), a dead letter's its topic and payload — so a message delivered
 again after a crash, a lost connection or a database outage is never counted twice. Messages
-are written in small batches (``batch_size`` messages or ``batch_seconds``, whichever comes
-first), each batch one transaction that also brings its devices' state up to date.
+are written in batches, each one transaction that also brings its devices' state up to date:
+what arrives within ``batch_seconds`` (0.2 s) of a batch's first message, at most
+``batch_size`` (2,000). At a few messages a second a batch is a few messages; when messages
+come faster than a batch is written, the next batch takes what waited meanwhile, so batches
+grow with the rate instead of a backlog.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -106,6 +110,7 @@ class Message:
     mid: int = 0
     qos: int = 0
     connection: int = 0  # which connection brought it (its mid means nothing on another)
+    arrived: float = 0.0  # time.monotonic() when it came
 
 
 @dataclass
@@ -252,35 +257,59 @@ VALUES (%s, %s, %s, %s, %s) ON CONFLICT (digest) DO NOTHING
 """
 
 
-def write_batch(conn: psycopg.Connection, messages: list[Message], ctx: Context) -> Written:
-    """Write ``messages`` in one transaction: their events (each once), their devices' state
-    and their dead letters. A database error propagates, nothing written."""
+@dataclass
+class Prepared:
+    """A batch checked as far as it can be without the database: its envelopes, and its
+    rows typed by the loader's transform (the rows it rejected are dead letters already)."""
+
+    messages: list[Message]
+    checked: Checked
+    rows: pd.DataFrame | None
+    dead: list[tuple[Message, str | None, str]]
+
+
+def prepare(messages: list[Message], ctx: Context) -> Prepared:
+    """Check the envelopes and transform the rows (no database needed)."""
     checked = check(messages)
-    done = Written(messages=len(messages))
     dead = list(checked.dead)
+    if not checked.rows:
+        return Prepared(messages, checked, None, dead)
+    result = transform(Chunk(Path(SOURCE), 1, pd.DataFrame(checked.rows, dtype=object),
+                             None, None), ctx)
+    for row_number, name, reason in zip(result.rejects["row_number"], result.rejects["field"],
+                                        result.rejects["reason"], strict=True):
+        dead.append((checked.row_messages[row_number - 1], name, reason))
+    rows = result.rows
+    rows.insert(1, "source_file", SOURCE)
+    rows.insert(2, "file_no", 0)
+    return Prepared(messages, checked, rows, dead)
+
+
+def write_prepared(conn: psycopg.Connection, ready: Prepared) -> Written:
+    """Write a prepared batch in one transaction: its events (each once), its devices'
+    state and its dead letters. A database error propagates, nothing written. ``conn``: in
+    autocommit mode (so the transaction is not a savepoint of another), TimeZone UTC."""
+    done = Written(messages=len(ready.messages))
+    dead = list(ready.dead)
     with conn.transaction():
-        if checked.rows:
-            result = transform(Chunk(Path(SOURCE), 1, pd.DataFrame(checked.rows, dtype=object),
-                                     None, None), ctx)
-            for row_number, name, reason in zip(result.rejects["row_number"],
-                                                result.rejects["field"],
-                                                result.rejects["reason"], strict=True):
-                dead.append((checked.row_messages[row_number - 1], name, reason))
+        if ready.rows is not None:
             staging.create(conn, TARGET)
-            rows = result.rows
-            rows.insert(1, "source_file", SOURCE)
-            rows.insert(2, "file_no", 0)
-            staging.copy_frame(conn, "stage", rows)
+            staging.copy_frame(conn, "stage", ready.rows)
             places.place(conn, TARGET, [])
             refused = conn.execute("SELECT row_number, field, reason FROM stage_reject "
                                    "ORDER BY 1").fetchall()
             for row_number, name, reason in refused:
-                dead.append((checked.row_messages[row_number - 1], name, reason))
+                dead.append((ready.checked.row_messages[row_number - 1], name, reason))
             done.events, done.devices = conn.execute(INSERT_EVENTS).fetchone()
-            done.repeated = len(rows) - len(refused) - done.events
-        order = {id(m): i for i, m in enumerate(messages)}
+            done.repeated = len(ready.rows) - len(refused) - done.events
+        order = {id(m): i for i, m in enumerate(ready.messages)}
         done.dead = _write_dead(conn, sorted(dead, key=lambda d: order[id(d[0])]))
     return done
+
+
+def write_batch(conn: psycopg.Connection, messages: list[Message], ctx: Context) -> Written:
+    """:func:`prepare` then :func:`write_prepared`."""
+    return write_prepared(conn, prepare(messages, ctx))
 
 
 def _write_dead(conn: psycopg.Connection, dead: list[tuple[Message, str | None, str]]) -> int:
@@ -337,13 +366,14 @@ class Listener:
     until it can."""
 
     def __init__(self, db_url: str, address: Broker, timezone: str, *,
-                 client_id: str = CLIENT_ID, batch_size: int = 200,
-                 batch_seconds: float = 0.2, receive_maximum: int = 2000,
+                 client_id: str = CLIENT_ID, batch_size: int = 2000,
+                 batch_seconds: float = 0.2, receive_maximum: int | None = None,
                  on_batch: Callable[[Written], None] | None = None):
         self.db_url, self.address = libpq_url(db_url), address
         self.ctx = Context(mapping(timezone), None, timezone, None, None)
         self.client_id, self.batch_size, self.batch_seconds = client_id, batch_size, batch_seconds
-        self.receive_maximum = receive_maximum
+        # The broker sends at most this many messages not yet acknowledged: two batches'.
+        self.receive_maximum = receive_maximum or min(65535, 2 * batch_size)
         self.on_batch = on_batch or (lambda written: None)
         self.total = Written()
         self.connected = threading.Event()
@@ -381,7 +411,7 @@ class Listener:
 
     def _on_message(self, client, userdata, message) -> None:
         self._inbox.put(Message(message.topic, bytes(message.payload), datetime.now(UTC),
-                                message.mid, message.qos, self._connection))
+                                message.mid, message.qos, self._connection, time.monotonic()))
 
     @property
     def connections(self) -> int:
@@ -407,13 +437,23 @@ class Listener:
                              clean_start=False,
                              properties=session_properties(receive_maximum=self.receive_maximum))
         client.loop_start()
+        # One batch is checked and transformed here while the one before it is written
+        # (and acknowledged) by the writer thread: the CPU work and the database's overlap.
+        writing = None
         try:
-            while not stop.is_set():
-                batch = self._gather(stop)
-                if batch:
-                    self._write(batch, stop)
-            while batch := self._gather(stop, wait=False):
-                self._write(batch, stop)
+            with ThreadPoolExecutor(1, thread_name_prefix="writer") as writer:
+                while True:
+                    batch = self._gather(stop, wait=not stop.is_set())
+                    if not batch:
+                        if stop.is_set():
+                            break
+                        continue
+                    ready = self._prepare(batch)
+                    if writing is not None:
+                        writing.result()
+                    writing = writer.submit(self._write, batch, ready, stop)
+                if writing is not None:
+                    writing.result()
         finally:
             client.disconnect()
             client.loop_stop()
@@ -422,14 +462,16 @@ class Listener:
         return self.total
 
     def _gather(self, stop: threading.Event, wait: bool = True) -> list[Message]:
-        """The next batch: what arrives within ``batch_seconds`` of its first message, at
-        most ``batch_size``."""
+        """The next batch: the messages that arrived within ``batch_seconds`` of the first,
+        at most ``batch_size``. Messages that waited while the batch before was written are
+        late already: they are taken at once, so batches grow with the rate and a busy
+        listener keeps up rather than falling behind by a batch's fixed costs."""
         batch: list[Message] = []
         try:
             batch.append(self._inbox.get(timeout=self.batch_seconds if wait else 0.001))
         except queue.Empty:
             return batch
-        deadline = time.monotonic() + self.batch_seconds
+        deadline = batch[0].arrived + self.batch_seconds
         while len(batch) < self.batch_size:
             left = deadline - time.monotonic()
             try:
@@ -439,14 +481,25 @@ class Listener:
                 break
         return batch
 
-    def _write(self, batch: list[Message], stop: threading.Event) -> None:
+    def _prepare(self, batch: list[Message]) -> Prepared | None:
+        try:
+            return prepare(batch, self.ctx)
+        except Exception as exc:  # a payload must never stop the listener
+            log.warning("a batch could not be checked (%s): it goes a message at a time",
+                        _problem(exc))
+            return None
+
+    def _write(self, batch: list[Message], ready: Prepared | None,
+               stop: threading.Event) -> None:
         """Write the batch, trying again while the database is unreachable; then ack it."""
         delay = 0.2
         while True:
             try:
                 conn = self._database()
                 try:
-                    done = write_batch(conn, batch, self.ctx)
+                    if ready is None:
+                        raise ValueError("the batch could not be checked as a whole")
+                    done = write_prepared(conn, ready)
                 except psycopg.OperationalError:
                     raise
                 except Exception as exc:  # a payload must never stop the listener
@@ -468,9 +521,9 @@ class Listener:
 
     def _database(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(self.db_url, connect_timeout=5)
+            # Autocommit: each batch's ``transaction()`` is a transaction of its own.
+            self._conn = psycopg.connect(self.db_url, connect_timeout=5, autocommit=True)
             self._conn.execute("SET TimeZone = 'UTC'")
-            self._conn.commit()
         return self._conn
 
     def _drop_database(self) -> None:

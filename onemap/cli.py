@@ -180,10 +180,10 @@ def mqtt_status(settings: Settings) -> None:
 @click.option("--client-id", default="onemap-listener", show_default=True,
               help="the persistent session's id: a listener started again with the same id "
                    "gets what came meanwhile")
-@click.option("--batch", "batch_size", type=click.IntRange(1, 10_000), default=200,
+@click.option("--batch", "batch_size", type=click.IntRange(1, 30_000), default=2000,
               show_default=True, help="most messages written in one transaction")
 @click.option("--batch-ms", type=click.IntRange(1, 60_000), default=200, show_default=True,
-              help="longest a message waits for its batch to fill")
+              help="longest a batch waits for more messages after its first")
 @click.pass_obj
 @friendly
 def listen(settings: Settings, client_id: str, batch_size: int, batch_ms: int) -> None:
