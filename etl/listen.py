@@ -266,6 +266,27 @@ class Prepared:
     checked: Checked
     rows: pd.DataFrame | None
     dead: list[tuple[Message, str | None, str]]
+    failed: bool = False  # the checks themselves failed: written a message at a time
+
+
+def joined(parts: list[Prepared]) -> Prepared:
+    """Batches prepared apart, as one (their rows numbered on)."""
+    if len(parts) == 1:
+        return parts[0]
+    messages, checked, frames, dead, offset = [], Checked(), [], [], 0
+    if any(part.failed for part in parts):
+        return Prepared([m for p in parts for m in p.messages], checked, None, [], failed=True)
+    for part in parts:
+        messages += part.messages
+        checked.rows += part.checked.rows
+        checked.row_messages += part.checked.row_messages
+        checked.dead += part.checked.dead
+        dead += part.dead
+        if part.rows is not None:
+            frames.append(part.rows.assign(row_number=part.rows["row_number"] + offset))
+        offset += len(part.checked.rows)
+    rows = pd.concat(frames, ignore_index=True) if frames else None
+    return Prepared(messages, checked, rows, dead)
 
 
 def prepare(messages: list[Message], ctx: Context) -> Prepared:
@@ -437,21 +458,27 @@ class Listener:
                              clean_start=False,
                              properties=session_properties(receive_maximum=self.receive_maximum))
         client.loop_start()
-        # One batch is checked and transformed here while the one before it is written
-        # (and acknowledged) by the writer thread: the CPU work and the database's overlap.
+        # Messages are checked and transformed here, a part at a time, while the batch before
+        # is written (and acknowledged) by the writer thread: the CPU work and the
+        # database's overlap, and what came during a write is the next batch, whole.
+        parts: list[Prepared] = []
         writing = None
         try:
             with ThreadPoolExecutor(1, thread_name_prefix="writer") as writer:
                 while True:
-                    batch = self._gather(stop, wait=not stop.is_set())
-                    if not batch:
-                        if stop.is_set():
-                            break
+                    part = self._gather(stop, wait=not stop.is_set())
+                    if part:
+                        parts.append(self._prepare(part))
+                    elif stop.is_set() and not parts:
+                        break
+                    size = sum(len(p.messages) for p in parts)
+                    busy = writing is not None and not writing.done()
+                    if not parts or (busy and size < self.batch_size and part):
                         continue
-                    ready = self._prepare(batch)
                     if writing is not None:
                         writing.result()
-                    writing = writer.submit(self._write, batch, ready, stop)
+                    writing = writer.submit(self._write, joined(parts), stop)
+                    parts = []
                 if writing is not None:
                     writing.result()
         finally:
@@ -462,10 +489,11 @@ class Listener:
         return self.total
 
     def _gather(self, stop: threading.Event, wait: bool = True) -> list[Message]:
-        """The next batch: the messages that arrived within ``batch_seconds`` of the first,
-        at most ``batch_size``. Messages that waited while the batch before was written are
-        late already: they are taken at once, so batches grow with the rate and a busy
-        listener keeps up rather than falling behind by a batch's fixed costs."""
+        """The next part of a batch: the messages that arrived within ``batch_seconds`` of
+        the first, at most ``batch_size``. Messages that waited meanwhile are late already
+        and taken at once; parts gathered while a batch is written make the next batch, so
+        batches grow with the rate and a busy listener keeps up rather than falling behind
+        by each batch's fixed costs."""
         batch: list[Message] = []
         try:
             batch.append(self._inbox.get(timeout=self.batch_seconds if wait else 0.001))
@@ -481,23 +509,23 @@ class Listener:
                 break
         return batch
 
-    def _prepare(self, batch: list[Message]) -> Prepared | None:
+    def _prepare(self, batch: list[Message]) -> Prepared:
         try:
             return prepare(batch, self.ctx)
         except Exception as exc:  # a payload must never stop the listener
             log.warning("a batch could not be checked (%s): it goes a message at a time",
                         _problem(exc))
-            return None
+            return Prepared(batch, Checked(), None, [], failed=True)
 
-    def _write(self, batch: list[Message], ready: Prepared | None,
-               stop: threading.Event) -> None:
+    def _write(self, ready: Prepared, stop: threading.Event) -> None:
         """Write the batch, trying again while the database is unreachable; then ack it."""
+        batch = ready.messages
         delay = 0.2
         while True:
             try:
                 conn = self._database()
                 try:
-                    if ready is None:
+                    if ready.failed:
                         raise ValueError("the batch could not be checked as a whole")
                     done = write_prepared(conn, ready)
                 except psycopg.OperationalError:
