@@ -41,6 +41,72 @@ GLOSSARY: dict[str, tuple[str, str, str]] = {
               "The open cases that have waited longest at the stage they wait at now: they "
               "entered it at their last recorded stage time (else when reported), and have "
               "waited until now."),
+    "closure_rate": (PERIOD, "办结率：所选时段内上报的诉求中，已办结的比例（已办结 ÷ 诉求总量）。",
+                     "Closure rate: of the cases reported in the period, the share closed."),
+    "on_time_closure_rate": (PERIOD, "按期办结率：同按时办结率，所选时段内上报并已办结、可判定是否"
+                                     "按时的诉求中，在办理时限内办结的比例；需要办理时限或按时标志。",
+                             "On-time closure rate: as on-time closure, of the cases reported "
+                             "in the period and closed whose timeliness is known, the share "
+                             "closed by their deadline; needs a deadline or an on-time flag."),
+    "same_day_closure_rate": (PERIOD, "当日办结率：同当日办结率，所选时段内上报并已办结的诉求中，"
+                                      "上报当日（本地时间）办结的比例；需要办结时间。",
+                              "Same-day closure rate: of the cases reported in the period and "
+                              "closed, the share closed on the (local) day they were reported; "
+                              "needs the closing time."),
+    "within_3d_closure_rate": (PERIOD, "三日办结率：所选时段内上报并已办结的诉求中，上报后 72 小时"
+                                       "内办结的比例；需要办结时间。",
+                               "3-day closure rate: of the cases reported in the period and "
+                               "closed, the share closed within 72 hours; needs the closing "
+                               "time."),
+    "satisfied_rate": (PERIOD, "满意率：所选时段内上报并已评价的诉求中，满意度为 4 或 5 分（满意、"
+                               "非常满意）的比例；3 分为基本满意，不计入满意；需要满意度。",
+                       "Satisfied rate: of the cases reported in the period and rated, the "
+                       "share rated 4 or 5 (satisfied); 3 is neutral and not counted as "
+                       "satisfied; needs the satisfaction score."),
+    "accept_notified_rate": (PERIOD, "受理告知率：受理后告知诉求人的诉求所占比例。需要案件映射字段 "
+                                     "accept_notified_at（受理告知时间，尚未提供）：未映射时显示为"
+                                     "不可用。",
+                             "Acceptance notice rate: the share of cases whose reporter was "
+                             "told of the acceptance. Needs the case mapping field "
+                             "accept_notified_at (not offered yet): not available without it."),
+    "handle_notified_rate": (PERIOD, "办理告知率：办理结果告知诉求人的诉求所占比例。需要案件映射"
+                                     "字段 handle_notified_at（办理告知时间，尚未提供）：未映射时"
+                                     "显示为不可用。",
+                             "Handling notice rate: the share of cases whose reporter was told "
+                             "the outcome. Needs the case mapping field handle_notified_at "
+                             "(not offered yet): not available without it."),
+    "instant_answer_rate": (PERIOD, "即时答复率：当即答复（秒回）的诉求所占比例。需要案件映射字段 "
+                                    "answered_at（首次答复时间，尚未提供）：未映射时显示为不可用。",
+                            "Instant answer rate: the share of cases answered at once. Needs "
+                            "the case mapping field answered_at (not offered yet): not "
+                            "available without it."),
+    "repeat_rate": (PERIOD, "重复件率：重复诉求所占比例。需要案件映射字段 repeat_of（所重复的"
+                            "诉求编号，尚未提供）：未映射时显示为不可用。",
+                    "Repeat rate: the share of cases repeating an earlier one. Needs the case "
+                    "mapping field repeat_of (not offered yet): not available without it."),
+    "unsatisfied": (PERIOD, "不满意件：所选时段内上报、满意度为 1 或 2 分的诉求，最新在前。",
+                    "Not satisfied: the cases reported in the period rated 1 or 2, newest "
+                    "first."),
+    "rank_received": (PERIOD, "承办单位受理量：所选时段内上报、由该单位承办的诉求数。",
+                      "Received: cases reported in the period that the unit handles."),
+    "rank_closed": (PERIOD, "承办单位办结量：其中已办结的数量。",
+                    "Closed: of those, the cases closed."),
+    "rank_on_time_rate": (PERIOD, "承办单位按期办结率：其中已办结、可判定是否按时的诉求中按时办结的"
+                                  "比例。",
+                          "On time: of those closed whose timeliness is known, the share "
+                          "closed by their deadline."),
+    "rank_median_hours": (PERIOD, "承办单位办理时长中位数：其中已办结诉求从上报到办结的时长"
+                                  "中位数。",
+                          "Median time: of those closed, the median time from report to "
+                          "closure."),
+    "rank_overdue": (NOW, "承办单位超期：此刻由该单位承办、在办且已超过办理时限的诉求数（不随时间"
+                          "范围变化）。",
+                     "Overdue: cases the unit handles that are open now past their deadline "
+                     "(whatever the time range)."),
+    "rank_satisfied_rate": (PERIOD, "承办单位满意率：其中已评价诉求评 4 或 5 分的比例。",
+                            "Satisfied: of those rated, the share rated 4 or 5."),
+    "rank_satisfaction": (PERIOD, "承办单位满意度：其中已评价诉求的平均分（1–5）。",
+                          "Satisfaction: of those rated, the mean score (1 to 5)."),
     "total": (PERIOD, "所选时段内上报的诉求数。",
               "Cases reported in the chosen period."),
     "closed": (PERIOD, "所选时段内上报的诉求中，已办结的数量。",

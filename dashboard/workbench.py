@@ -3,7 +3,8 @@ components; no queries.
 
 Its state is the URL's, as on the desk: the desk's filters and language
 (``dashboard.state.parse``) plus what the workbench adds: the case open in the detail
-drawer (``case``).
+drawer (``case``), the handling unit whose cases are listed (``unit``) and the ranking's order
+(``sort``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dashboard.components import period_words, span_words
 from dashboard.messages import t
 from dashboard.state import RANGES, ViewState, parse, with_range, with_scope
 from layers.times import shown
+from layers.workbench import RANKED_BY
 
 PATH = "/workbench"
 
@@ -26,6 +28,8 @@ PATH = "/workbench"
 class BenchState:
     view: ViewState = ViewState()
     case: str | None = None     # the case open in the detail drawer
+    unit: str | None = None     # the handling unit whose cases are listed
+    sort: str = "received"      # the ranking's order (layers.workbench.RANKED_BY)
 
     @property
     def lang(self) -> str:
@@ -33,7 +37,8 @@ class BenchState:
 
     def query(self) -> str:
         """The URL query string that restores this state."""
-        pairs = {**self.view.params(), "case": self.case,
+        pairs = {**self.view.params(), "unit": self.unit,
+                 "sort": self.sort if self.sort != "received" else None, "case": self.case,
                  "lang": self.lang if self.lang != "zh" else None}
         return "?" + urlencode({k: v for k, v in pairs.items() if v})
 
@@ -44,8 +49,11 @@ class BenchState:
 def parse_bench(search: str | None) -> BenchState:
     """The workbench's state of a URL query string (unknown values: the defaults)."""
     values = parse_qs((search or "").lstrip("?"))
-    case = (values.get("case") or [None])[0]
-    return BenchState(view=parse(search), case=case[:100] if case else None)
+    case, unit, sort = ((values.get(name) or [None])[0] for name in ("case", "unit", "sort"))
+    key, _, way = (sort or "").partition(".")
+    return BenchState(view=parse(search), case=case[:100] if case else None,
+                      unit=unit[:200] if unit else None,
+                      sort=sort if key in RANKED_BY and way in ("", "asc") else "received")
 
 
 def crumbs(breadcrumb: list[dict], state: BenchState) -> list:
@@ -133,3 +141,115 @@ def case_drawer(case: dict | None, state: BenchState, zone: str, timeline) -> ht
 
 def as_of(now: str, lang: str, zone: str) -> str:
     return f"{t('wb.now', lang)} {shown(now, zone)}"
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+def indicator_cards(shown: list[dict], satisfaction: dict, lang: str,
+                    soon_hours: float) -> html.Section:
+    """The seeds' indicators: a share, or 不可用 when the source lacks what it needs (the
+    tooltip says which fields); the mean score beside the share satisfied."""
+    cards = []
+    for ind in shown:
+        value = _pct(ind["value"]) if ind["available"] else t("wb.na", lang)
+        extra = (f"{ind['part']:,} / {ind['whole']:,}" if ind["available"] else
+                 t("wb.needs", lang).format(fields=", ".join(ind["needs"])))
+        cards.append(html.Div([
+            html.Div(t(f"kpi.{ind['key']}", lang), className="label"),
+            html.Div(value, className="value", id=f"ind-{ind['key']}"),
+            html.Div(extra, className="extra")],
+            className="card" + ("" if ind["available"] else " na"),
+            title=glossary.tooltip(ind["key"], lang, soon_hours, t("period.chosen", lang))))
+        if ind["key"] == "satisfied_rate":
+            mean = satisfaction["mean"]
+            cards.append(html.Div([
+                html.Div(t("kpi.satisfaction", lang), className="label"),
+                html.Div("—" if mean is None else f"{mean:.2f}", className="value",
+                         id="ind-satisfaction"),
+                html.Div(t("wb.rated", lang).format(n=f"{satisfaction['rated']:,}"),
+                         className="extra")], className="card",
+                title=glossary.tooltip("satisfaction", lang, soon_hours,
+                                       t("period.chosen", lang))))
+    return html.Section([html.H2(t("wb.indicators", lang)),
+                         html.Div(cards, className="wb-cards")],
+                        id="indicators", className="wb-panel")
+
+
+def case_list(rows: list[dict], total: int, state: BenchState, zone: str,
+              list_id: str, score: bool = False) -> html.Div:
+    """Listed cases, newest first, each opening its detail; how many of how many."""
+    lang = state.lang
+    head = html.Tr([html.Th(t(f"col.{c}", lang)) for c in
+                    ("id", "reported_at", "category", "unit", "status")
+                    + (("satisfaction",) if score else ())])
+    body = [html.Tr([
+        html.Td(dcc.Link(r["id"], href=state.href(case=r["id"]), className="case-link")),
+        html.Td(shown(r["reported_at"], zone)),
+        html.Td(f"{r['category_1']} / {r['category_2'] or ''}"),
+        html.Td(r["handling_unit"] or "—"),
+        html.Td(t(f"status.{r['status']}", lang)),
+        *([html.Td(str(r["satisfaction"]), className="score")] if score else [])])
+        for r in rows]
+    note = (t("list.all", lang).format(total=total) if len(rows) >= total else
+            t("list.shown", lang).format(shown=len(rows), total=total))
+    return html.Div([html.P(note, className="list-note", id=f"{list_id}-count"),
+                     html.Table([html.Thead(head), html.Tbody(body)], className="table")],
+                    id=list_id)
+
+
+def unsatisfied(rows: list[dict], total: int, state: BenchState, zone: str,
+                soon_hours: float) -> html.Section:
+    return html.Section([
+        html.H2(t("wb.unsatisfied", state.lang),
+                title=glossary.counts("unsatisfied", state.lang, soon_hours)),
+        case_list(rows, total, state, zone, "unsatisfied-list", score=True)],
+        id="unsatisfied", className="wb-panel")
+
+
+RANK_COLUMNS = ("received", "closed", "on_time_rate", "median_hours", "overdue",
+                "satisfied_rate", "satisfaction")
+
+
+def ranking(units: list[dict], state: BenchState, zone: str, soon_hours: float,
+            unit_cases: list[dict], unit_total: int) -> html.Section:
+    """The handling units, ordered by the chosen column (a click on a heading orders by it,
+    a second click reverses); a unit's name lists its cases."""
+    lang = state.lang
+    key, _, way = state.sort.partition(".")
+    heads = [html.Th("#"), html.Th(t("col.unit", lang))]
+    for column in RANK_COLUMNS:
+        again = f"{column}.asc" if column == key and way != "asc" else column
+        arrow = (" ▲" if way == "asc" else " ▼") if column == key else ""
+        heads.append(html.Th(dcc.Link(t(f"wb.rank.{column}", lang) + arrow,
+                                      href=state.href(sort=again, case=None),
+                                      id=f"sort-{column}"),
+                             title=glossary.counts(f"rank_{column}", lang, soon_hours)))
+    body = [html.Tr([
+        html.Td(str(n + 1)),
+        html.Td(dcc.Link(u["unit"], href=state.href(unit=u["unit"], case=None),
+                         className="unit-link")),
+        html.Td(f"{u['received']:,}", className="received"),
+        html.Td(f"{u['closed']:,}", className="closed"),
+        html.Td(_pct(u["on_time_rate"]), className="on_time_rate"),
+        html.Td(hours_text(u["median_hours"], lang), className="median_hours"),
+        html.Td(f"{u['overdue']:,}", className="overdue" + (" alert" if u["overdue"] else "")),
+        html.Td(_pct(u["satisfied_rate"]), className="satisfied_rate"),
+        html.Td("—" if u["satisfaction"] is None else f"{u['satisfaction']:.2f}",
+                className="satisfaction")],
+        className="chosen" if u["unit"] == state.unit else None)
+        for n, u in enumerate(units)]
+    drill = []
+    if state.unit is not None:
+        drill = [html.H3([t("wb.unit_cases", lang).format(unit=state.unit),
+                          dcc.Link("×", href=state.href(unit=None, case=None),
+                                   className="close", id="unit-close")]),
+                 case_list(unit_cases, unit_total, state, zone, "unit-cases")]
+    return html.Section([
+        html.H2(t("wb.ranking", lang)),
+        html.P(t("wb.ranking.note", lang), className="hint"),
+        html.Div(html.Table([html.Thead(html.Tr(heads)), html.Tbody(body)],
+                            className="table wb-ranking", id="ranking-table"),
+                 className="wb-scroll"),
+        *drill], id="ranking", className="wb-panel")

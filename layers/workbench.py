@@ -11,13 +11,23 @@ The lifecycle funnel (受理 → 分拨 → 处置 → 反馈 → 评价), one e
 * ``oldest``: the open cases waiting at it longest now, each with the time it entered the
   stage (the last stage time it has, else its report) and how long it has waited.
 
+The seeds' indicators (``INDICATORS``), each a share of the cases reported in the period,
+counted by the measures the desk's KPIs are counted by (``onemap.aggregates``) where they
+are the same figure, and shown only when the source fills what it needs (``needs``: columns
+of ``case_event``); otherwise not available (None), never 0. Beside them the mean score,
+and the rated cases not satisfied (``UNSATISFIED_AT_MOST``).
+
+The handling units' ranking: per ``case_event.handling_unit`` of the scope, the period's
+received, closed, on-time rate, median handling time and satisfaction, and the unit's
+overdue cases now; sortable by each (``RANKED_BY``); a unit's cases on request.
+
 The dashboard's /workbench page and ``/api/workbench`` draw the :class:`Workbench` this
 returns.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TypedDict
 
@@ -25,10 +35,13 @@ from sqlalchemy import Connection, Engine
 
 from layers import backlog as stock
 from layers.access import scope_for
+from layers.case_query import RAW_MEASURES
 from layers.cases import local_zone, raw_where
+from layers.errors import BadParameter
 from layers.filters import Filters
 from layers.scope import Scope
 from layers.sql import run
+from layers.summary import ratio, summarize
 from layers.times import iso
 from onemap.principal import Principal
 from onemap.settings import DUE_SOON_HOURS
@@ -49,6 +62,44 @@ ENTERED = "coalesce(c.feedback_at, c.handled_at, c.dispatched_at, c.accepted_at,
 OLDEST = 5  # the open cases listed per stage
 STUCK_LISTED = ("c.id, c.reported_at, c.category_1, c.category_2, c.status, c.deadline, "
                 "c.handling_unit")
+
+# 满意: a score of 4 or 5 (of 1–5); 不满意: 1 or 2; 3 (基本满意) is neither.
+SATISFIED_AT_LEAST = 4
+UNSATISFIED_AT_MOST = 2
+EXTRA_MEASURES = (f"count(*) FILTER (WHERE c.satisfaction >= {SATISFIED_AT_LEAST}) AS satisfied, "
+                  f"count(*) FILTER (WHERE c.satisfaction <= {UNSATISFIED_AT_MOST}) "
+                  "AS unsatisfied")
+LISTED = 20  # rows of the not-satisfied list and of a unit's cases
+
+
+@dataclass(frozen=True)
+class Indicator:
+    """A share: the cases of measures ``part`` over those of ``whole`` (measure names of
+    ``onemap.aggregates`` or of ``EXTRA_MEASURES``); available when every column of
+    ``needs`` is a column of ``case_event`` the source has filled for some case."""
+
+    key: str
+    part: tuple[str, ...]
+    whole: tuple[str, ...]
+    needs: tuple[str, ...]
+
+
+INDICATORS = (
+    Indicator("closure_rate", ("closed",), ("total",), ("status",)),
+    Indicator("on_time_closure_rate", ("closed_on_time",), ("closed_on_time", "closed_late"),
+              ("on_time",)),
+    Indicator("same_day_closure_rate", ("closed_same_day",), ("closed",), ("closed_at",)),
+    Indicator("within_3d_closure_rate", ("closed_3d",), ("closed",), ("closed_at",)),
+    Indicator("satisfied_rate", ("satisfied",), ("satisfaction_n",), ("satisfaction",)),
+    # Not in the case mapping yet: a source with these columns makes them available.
+    Indicator("accept_notified_rate", (), (), ("accept_notified_at",)),
+    Indicator("handle_notified_rate", (), (), ("handle_notified_at",)),
+    Indicator("instant_answer_rate", (), (), ("answered_at",)),
+    Indicator("repeat_rate", (), (), ("repeat_of",)),
+)
+# The ranking's sort keys (descending unless asked ``<key>.asc``).
+RANKED_BY = ("received", "closed", "on_time_rate", "median_hours", "overdue", "satisfied_rate",
+             "satisfaction")
 
 
 class StuckCase(TypedDict):
@@ -81,6 +132,42 @@ class Unit(TypedDict):
     level: int
 
 
+class Shown(TypedDict):
+    """An indicator: its share (0–1; None when not available or nothing to divide), the
+    counts it divides, and whether the source has what it needs."""
+
+    key: str
+    available: bool
+    value: float | None
+    part: int | None
+    whole: int | None
+    needs: list[str]
+
+
+class ListedCase(TypedDict):
+    id: str
+    reported_at: str
+    category_1: str
+    category_2: str | None
+    handling_unit: str | None
+    status: str
+    closed_at: str | None
+    satisfaction: int | None
+
+
+class Ranked(TypedDict):
+    """A handling unit's figures: the period's flows and its overdue cases now."""
+
+    unit: str
+    received: int
+    closed: int
+    on_time_rate: float | None
+    median_hours: float | None
+    satisfaction: float | None      # the mean score
+    satisfied_rate: float | None
+    overdue: int
+
+
 @dataclass(frozen=True)
 class Workbench:
     """What the workbench shows of a scope, as ``who`` may see it."""
@@ -90,29 +177,141 @@ class Workbench:
     period: dict                # the flows' period: {"start", "end"} local ISO or None
     now: str                    # the backlog's instant
     funnel: list[Stage]
+    indicators: list[Shown]
+    satisfaction: dict          # {"mean": 1–5 or None, "rated": n}
+    unsatisfied: list[ListedCase]
+    unsatisfied_total: int
+    units: list[Ranked]
+    sort: str
+    unit: str | None = None     # the unit whose cases are listed …
+    unit_cases: list[ListedCase] = field(default_factory=list)
+    unit_cases_total: int = 0   # … and how many it received in the period
 
 
 def workbench(engine: Engine, filters: Filters, zone: str, who: Principal,
-              soon_hours: float = DUE_SOON_HOURS) -> Workbench:
+              soon_hours: float = DUE_SOON_HOURS, *, sort: str = "received",
+              unit: str | None = None) -> Workbench:
     """The workbench of ``filters``' scope as ``who`` may see it (``filters`` as read, their
     period placed here in the aggregates' zone; times in that zone)."""
     with engine.connect() as conn:
         days = local_zone(conn, zone)
         filters = filters.resolved(days)
         scope = scope_for(conn, who, filters.scope)
-        return read(conn, scope, filters, days, soon_hours)
+        return read(conn, scope, filters, days, soon_hours, sort=sort, unit=unit)
 
 
 def read(conn: Connection, scope: Scope, filters: Filters, zone: str,
-         soon_hours: float = DUE_SOON_HOURS) -> Workbench:
-    """The workbench of ``scope`` under ``filters`` (period resolved), times in ``zone``."""
+         soon_hours: float = DUE_SOON_HOURS, *, sort: str = "received",
+         unit: str | None = None) -> Workbench:
+    """The workbench of ``scope`` under ``filters`` (period resolved), times in ``zone``;
+    the ranking sorted by ``sort`` (``RANKED_BY``, ``.asc`` for ascending); the cases of
+    the handling unit ``unit`` when given."""
+    key, _, way = sort.partition(".")
+    if key not in RANKED_BY or way not in ("", "asc"):
+        raise BadParameter("sort", sort, f"must be one of {', '.join(RANKED_BY)}, "
+                           "optionally followed by .asc")
+    if unit is not None and (len(unit) > 200 or "\x00" in unit):
+        raise BadParameter("unit", unit[:40], "not a handling unit's name")
     now = stock.database_now(conn)
+    sums = _sums(conn, scope, filters, zone)
+    listed = raw_where(filters, scope).add(f"c.satisfaction <= {UNSATISFIED_AT_MOST}")
+    unit_cases, unit_total = ([], 0)
+    if unit is not None:
+        mine = raw_where(filters, scope).add("c.handling_unit = :unit", unit=unit)
+        unit_cases, unit_total = _listed(conn, mine, zone), _count(conn, mine)
     return Workbench(
         scope={"code": scope.code, "name": scope.name, "level": scope.level},
         breadcrumb=[{"code": c, "name": n, "level": lv} for c, n, lv in scope.breadcrumb],
         period={"start": iso(filters.start, zone), "end": iso(filters.end, zone)},
         now=iso(now, zone),
-        funnel=funnel(conn, scope, filters, zone, now, soon_hours))
+        funnel=funnel(conn, scope, filters, zone, now, soon_hours),
+        indicators=indicators(sums, filled(conn, {n for i in INDICATORS for n in i.needs})),
+        satisfaction={"mean": summarize(sums)["satisfaction"],
+                      "rated": int(sums["satisfaction_n"])},
+        unsatisfied=_listed(conn, listed, zone), unsatisfied_total=int(sums["unsatisfied"]),
+        units=ranking(conn, scope, filters, zone, sort), sort=sort,
+        unit=unit, unit_cases=unit_cases, unit_cases_total=unit_total)
+
+
+def filled(conn: Connection, columns: set[str]) -> set[str]:
+    """The ``columns`` that ``case_event`` has and the source filled for some case."""
+    have = {r[0] for r in run(conn, "SELECT column_name FROM information_schema.columns "
+                                    "WHERE table_name = 'case_event' AND column_name = ANY(:c)",
+                              {"c": sorted(columns)})}
+    return {c for c in have if run(conn, f"SELECT EXISTS (SELECT 1 FROM case_event "
+                                         f"WHERE {c} IS NOT NULL)").scalar()}
+
+
+def indicators(sums, filled_columns: set[str]) -> list[Shown]:
+    """Each of ``INDICATORS`` from the period's summed measures ``sums``."""
+    shown: list[Shown] = []
+    for ind in INDICATORS:
+        available = set(ind.needs) <= filled_columns
+        part = sum(int(sums[m]) for m in ind.part) if available else None
+        whole = sum(int(sums[m]) for m in ind.whole) if available else None
+        shown.append({"key": ind.key, "available": available,
+                      "value": ratio(part, whole) if available else None,
+                      "part": part, "whole": whole, "needs": list(ind.needs)})
+    return shown
+
+
+def _sums(conn: Connection, scope: Scope, filters: Filters, zone: str):
+    """The declared measures (and ``EXTRA_MEASURES``) over the period's cases."""
+    where = raw_where(filters, scope)
+    return run(conn, f"SELECT {RAW_MEASURES}, {EXTRA_MEASURES} FROM case_event c "
+                     f"WHERE {where.sql}", {**where.params, "tz": zone}).mappings().one()
+
+
+def ranking(conn: Connection, scope: Scope, filters: Filters, zone: str,
+            sort: str = "received") -> list[Ranked]:
+    """Each handling unit of the scope: the period's flows (received and of those closed,
+    on time, rated) and its overdue cases now (every filter but the range); sorted by
+    ``sort``, a unit without the figure last, then by name."""
+    where = raw_where(filters, scope).add("c.handling_unit IS NOT NULL")
+    flows = {r["unit"]: r for r in run(
+        conn, f"SELECT c.handling_unit AS unit, {RAW_MEASURES}, {EXTRA_MEASURES} "
+              f"FROM case_event c WHERE {where.sql} GROUP BY 1",
+        {**where.params, "tz": zone}).mappings()}
+    late = raw_where(replace(filters, start=None, end=None), scope).add(
+        "c.handling_unit IS NOT NULL").add(stock.OVERDUE.format(a="c."))
+    overdue = dict(run(conn, f"SELECT c.handling_unit, count(*) FROM case_event c "
+                             f"WHERE {late.sql} GROUP BY 1", late.params).all())
+    units: list[Ranked] = []
+    for name in sorted(set(flows) | set(overdue)):
+        row = flows.get(name)
+        figures = summarize(row) if row else {}
+        units.append({
+            "unit": name, "received": figures.get("total", 0),
+            "closed": figures.get("closed", 0),
+            "on_time_rate": figures.get("on_time_rate"),
+            # Exact, not summarize's two decimals: the page rounds once, to its own digits.
+            "median_hours": _exact(row["median_hours"]) if row else None,
+            "satisfaction": figures.get("satisfaction"),
+            "satisfied_rate": ratio(int(row["satisfied"]), int(row["satisfaction_n"]))
+            if row else None,
+            "overdue": int(overdue.get(name, 0))})
+    key, _, way = sort.partition(".")
+    known = [u for u in units if u[key] is not None]
+    known.sort(key=lambda u: u[key], reverse=way != "asc")  # stable: names stay in order
+    return known + [u for u in units if u[key] is None]
+
+
+LISTED_COLUMNS = ("c.id, c.reported_at, c.category_1, c.category_2, c.handling_unit, "
+                  "c.status, c.closed_at, c.satisfaction")
+
+
+def _listed(conn: Connection, where, zone: str, limit: int = LISTED) -> list[ListedCase]:
+    """The newest ``limit`` cases ``where`` selects."""
+    rows = run(conn, f"SELECT {LISTED_COLUMNS} FROM case_event c WHERE {where.sql} "
+                     f"ORDER BY c.reported_at DESC, c.id LIMIT :limit",
+               {**where.params, "limit": limit}).mappings()
+    return [{**r, "reported_at": iso(r["reported_at"], zone),
+             "closed_at": iso(r["closed_at"], zone)} for r in rows]
+
+
+def _count(conn: Connection, where) -> int:
+    return int(run(conn, f"SELECT count(*) FROM case_event c WHERE {where.sql}",
+                   where.params).scalar())
 
 
 def funnel(conn: Connection, scope: Scope, filters: Filters, zone: str, now: datetime,
@@ -143,12 +342,13 @@ def _dwell(conn: Connection, scope: Scope, filters: Filters) -> dict:
     row = run(conn, f"SELECT {', '.join(parts)} FROM case_event c WHERE {where.sql}",
               where.params).mappings().one()
     return {stage: {"measured": int(row[f"{stage}_n"]),
-                    "median_hours": _round(row[f"{stage}_median"]),
-                    "p90_hours": _round(row[f"{stage}_p90"])} for stage in DWELL}
+                    "median_hours": _exact(row[f"{stage}_median"]),
+                    "p90_hours": _exact(row[f"{stage}_p90"])} for stage in DWELL}
 
 
-def _round(value) -> float | None:
-    return None if value is None else round(float(value), 3)
+def _exact(value) -> float | None:
+    """Hours as computed (the page rounds them once, to what it shows)."""
+    return None if value is None else float(value)
 
 
 def _stuck(conn: Connection, scope: Scope, filters: Filters, zone: str, now: datetime,

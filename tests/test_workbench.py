@@ -1,10 +1,15 @@
 """The workbench (/workbench and /api/workbench) on the demo city: every figure read where
 the user reads it (the page's DOM, the API's JSON) and compared with a recomputation in
-pandas from ``case_event`` (nothing here goes through ``layers/``).
+pandas from ``case_event`` (nothing here goes through ``layers/``, but for the rule of
+availability on a source without a field).
 
 The lifecycle funnel: open cases per stage now (the stage after the last recorded stage
 time), the period's dwell per stage (median and 90th percentile, as ``percentile_cont``:
-linear between ranks) and the open cases waiting longest at each stage.
+linear between ranks) and the open cases waiting longest at each stage. The indicators:
+shares of the period's cases (满意: a score of 4 or 5), and those the demo city's data
+cannot give shown as not available, never 0; the cases rated 1 or 2. The handling units:
+the period's received, closed, on-time rate, median handling time, satisfaction, and their
+overdue cases now.
 """
 
 from __future__ import annotations
@@ -42,7 +47,8 @@ OLDEST = 5
 def cases(city_db) -> pd.DataFrame:
     with psycopg.connect(city_db) as conn:
         cur = conn.execute(f"SELECT id, status, street_code, community_code, grid_code, "
-                           f"handling_unit, {', '.join(TIMES)} FROM case_event")
+                           f"handling_unit, on_time, satisfaction, handling_hours, "
+                           f"{', '.join(TIMES)} FROM case_event")
         frame = pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
     for column in TIMES:
         frame[column] = pd.to_datetime(frame[column], utc=True)
@@ -219,4 +225,185 @@ def test_the_page_shows_the_funnel_and_opens_a_stuck_case(site, cases, page):
     page.goto(server.url + "/")  # the desk links to the workbench, with the view's filters
     page.wait_for_selector("#go-workbench", timeout=60_000)
     assert page.locator("#go-workbench").get_attribute("href").startswith("/workbench")
+    assert not page.errors and not page.external, (page.errors, page.external)
+
+
+# -- indicators and the not-satisfied list -----------------------------------------------------
+AVAILABLE = ("closure_rate", "on_time_closure_rate", "same_day_closure_rate",
+             "within_3d_closure_rate", "satisfied_rate")
+NOT_AVAILABLE = ("accept_notified_rate", "handle_notified_rate", "instant_answer_rate",
+                 "repeat_rate")
+
+
+def expected_indicators(cases: pd.DataFrame, street: str | None, period) -> dict:
+    flows = _in_period(cases if street is None else cases[cases.street_code == street], period)
+    closed = flows[flows.status == "closed"]
+    timed = closed[closed.on_time.notna()]
+    local = closed.reported_at.dt.tz_convert(ZONE).dt.date
+    rated = flows[flows.satisfaction.notna()]
+    worst = flows[flows.satisfaction <= 2].sort_values(["reported_at", "id"],
+                                                       ascending=[False, True])
+    return {
+        "closure_rate": (len(closed), len(flows)),
+        "on_time_closure_rate": (int(timed.on_time.astype(bool).sum()), len(timed)),
+        "same_day_closure_rate": (int((closed.closed_at.dt.tz_convert(ZONE).dt.date
+                                       == local).sum()), len(closed)),
+        "within_3d_closure_rate": (int((closed.closed_at <= closed.reported_at
+                                        + pd.Timedelta(hours=72)).sum()), len(closed)),
+        "satisfied_rate": (int((rated.satisfaction >= 4).sum()), len(rated)),
+        "mean": round(float(rated.satisfaction.mean()), 2), "rated": len(rated),
+        "unsatisfied": list(worst.id[:20]), "unsatisfied_total": len(worst)}
+
+
+def test_the_api_indicators_equal_pandas(site, cases):
+    server, street = site
+    for user, who in (("wb-admin", None), ("wb-street", street)):
+        data = _api(server, user, f"?start={PERIOD[0]}&end={PERIOD[1]}")
+        want = expected_indicators(cases, who, PERIOD)
+        got = {i["key"]: i for i in data["indicators"]}
+        assert set(got) == set(AVAILABLE) | set(NOT_AVAILABLE)
+        for key in AVAILABLE:
+            part, whole = want[key]
+            assert got[key]["available"] and (got[key]["part"], got[key]["whole"]) == \
+                (part, whole), (key, got[key], want[key])
+            assert abs(got[key]["value"] - part / whole) < 1e-6
+        for key in NOT_AVAILABLE:
+            assert got[key]["available"] is False and got[key]["value"] is None, got[key]
+            assert got[key]["part"] is None and got[key]["needs"]
+        assert data["satisfaction"] == {"mean": want["mean"], "rated": want["rated"]}
+        assert [c["id"] for c in data["unsatisfied"]] == want["unsatisfied"]
+        assert data["unsatisfied_total"] == want["unsatisfied_total"]
+        assert all(c["satisfaction"] <= 2 for c in data["unsatisfied"])
+
+
+def test_an_indicator_without_its_field_is_not_available():
+    """The rule on a source that never filled satisfaction: 满意率 is not available (None),
+    not 0, though there are cases to divide by."""
+    from layers.workbench import indicators
+
+    sums = {"total": 10, "closed": 8, "closed_on_time": 6, "closed_late": 2,
+            "closed_same_day": 3, "closed_3d": 7, "satisfied": 0, "satisfaction_n": 0}
+    shown = {i["key"]: i for i in indicators(sums, {"status", "on_time", "closed_at"})}
+    assert shown["satisfied_rate"]["available"] is False
+    assert shown["satisfied_rate"]["value"] is None
+    assert shown["closure_rate"]["value"] == 0.8 and shown["on_time_closure_rate"]["value"] == 0.75
+
+
+# -- the handling units ------------------------------------------------------------------------
+def expected_units(cases: pd.DataFrame, street: str | None, period, now: datetime) -> dict:
+    scoped = cases if street is None else cases[cases.street_code == street]
+    flows = _in_period(scoped, period)
+    units = {}
+    for name, group in flows[flows.handling_unit.notna()].groupby("handling_unit"):
+        closed = group[group.status == "closed"]
+        timed = closed[closed.on_time.notna()]
+        rated = group[group.satisfaction.notna()]
+        hours = group.handling_hours.dropna().to_numpy()
+        units[name] = {
+            "received": len(group), "closed": len(closed),
+            "on_time_rate": timed.on_time.astype(bool).mean() if len(timed) else None,
+            "median_hours": float(np.percentile(hours, 50)) if len(hours) else None,
+            "satisfaction": round(float(rated.satisfaction.mean()), 2) if len(rated) else None,
+            "satisfied_rate": (rated.satisfaction >= 4).mean() if len(rated) else None,
+            "overdue": 0}
+    late = scoped[(scoped.status == "open") & (scoped.deadline < pd.Timestamp(now))
+                  & scoped.handling_unit.notna()]
+    for name, n in late.handling_unit.value_counts().items():
+        units.setdefault(name, {"received": 0, "closed": 0, "on_time_rate": None,
+                                "median_hours": None, "satisfaction": None,
+                                "satisfied_rate": None, "overdue": 0})["overdue"] = int(n)
+    return units
+
+
+def _same(got, want, tolerance: float) -> bool:
+    return _close(got, None if want is None else float(want), tolerance)
+
+
+def test_the_api_ranking_equals_pandas(site, cases):
+    server, street = site
+    for user, who in (("wb-admin", None), ("wb-street", street)):
+        data = _api(server, user, f"?start={PERIOD[0]}&end={PERIOD[1]}&sort=overdue")
+        want = expected_units(cases, who, PERIOD, datetime.fromisoformat(data["now"]))
+        got = {u["unit"]: u for u in data["units"]}
+        assert set(got) == set(want)
+        for name, exp in want.items():
+            unit = got[name]
+            assert (unit["received"], unit["closed"], unit["overdue"]) == \
+                (exp["received"], exp["closed"], exp["overdue"]), name
+            assert _same(unit["on_time_rate"], exp["on_time_rate"], 1e-6), name
+            assert _same(unit["median_hours"], exp["median_hours"], 1e-6), name
+            assert _same(unit["satisfaction"], exp["satisfaction"], 1e-9), name
+            assert _same(unit["satisfied_rate"], exp["satisfied_rate"], 1e-6), name
+        overdue = [u["overdue"] for u in data["units"]]
+        assert overdue == sorted(overdue, reverse=True)
+    ours = set(cases[cases.street_code == street].handling_unit.dropna())
+    assert set(got) <= ours  # the official's ranking holds her street's units only
+    slow = _api(server, "wb-admin", "?range=all&sort=median_hours.asc")["units"]
+    timed = [u["median_hours"] for u in slow if u["median_hours"] is not None]
+    assert timed == sorted(timed) and slow[-1]["median_hours"] is None or len(timed) == len(slow)
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        _api(server, "wb-admin", "?sort=nonsense")
+    assert refused.value.code == 400
+
+
+def _pct(value) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+RANKING_JS = """() => [...document.querySelectorAll('#ranking-table tbody tr')].map(r =>
+    [...r.querySelectorAll('td')].map(td => td.innerText.trim()))"""
+
+
+def test_the_page_shows_indicators_and_the_ranking(site, cases, page):
+    server, street = site
+    server.login(page, "wb-street")
+    query = f"?start={PERIOD[0]}&end={PERIOD[1]}"
+    page.goto(server.url + "/workbench" + query)
+    page.wait_for_selector("#ranking-table tbody tr", timeout=60_000)
+    now = datetime.fromisoformat(_api(server, "wb-street", "?range=all")["now"])
+    want = expected_indicators(cases, street, PERIOD)
+    for key in AVAILABLE:
+        part, whole = want[key]
+        assert page.locator(f"#ind-{key}").inner_text().strip() == _pct(part / whole), key
+    for key in NOT_AVAILABLE:
+        assert page.locator(f"#ind-{key}").inner_text().strip() == "不可用", key
+    assert page.locator("#ind-satisfaction").inner_text().strip() == f"{want['mean']:.2f}"
+    shown_ids = page.evaluate("() => [...document.querySelectorAll('#unsatisfied-list "
+                              "tbody tr td:first-child')].map(td => td.innerText.trim())")
+    assert shown_ids == want["unsatisfied"]
+    units = expected_units(cases, street, PERIOD, now)
+    rows = page.evaluate(RANKING_JS)
+    assert [r[2] for r in rows] == [f"{units[r[1]]['received']:,}" for r in rows]
+    assert [int(r[2].replace(",", "")) for r in rows] == sorted(
+        (u["received"] for u in units.values()), reverse=True)
+    for row in rows:
+        exp = units[row[1]]
+        assert row[3:5] == [f"{exp['closed']:,}", _pct(exp["on_time_rate"])], row
+        assert row[6] == f"{exp['overdue']:,}", row
+        assert row[7] == _pct(exp["satisfied_rate"]), row
+        assert row[8] == ("—" if exp["satisfaction"] is None else f"{exp['satisfaction']:.2f}")
+        assert row[5] == _hours_text(exp["median_hours"]), row
+    screenshot(page, "workbench-ranking")
+    page.locator("#sort-overdue").click()
+    page.wait_for_url("**sort=overdue**", timeout=30_000)
+    page.wait_for_function("() => document.querySelector('#sort-overdue').innerText"
+                           ".includes('▼')", timeout=30_000)
+    rows = page.evaluate(RANKING_JS)
+    assert [int(r[6].replace(",", "")) for r in rows] == sorted(
+        (u["overdue"] for u in units.values()), reverse=True)
+    name = rows[0][1]
+    page.locator(".unit-link", has_text=name).first.click()
+    page.wait_for_selector("#unit-cases", timeout=30_000)
+    mine = _in_period(cases[(cases.street_code == street) & (cases.handling_unit == name)],
+                      PERIOD).sort_values(["reported_at", "id"], ascending=[False, True])
+    assert page.locator("#unit-cases-count").inner_text().strip() in (
+        f"共 {len(mine):,} 条", f"显示 {min(len(mine), 20)} / 共 {len(mine):,}")
+    listed = page.evaluate("() => [...document.querySelectorAll('#unit-cases tbody tr "
+                           "td:first-child')].map(td => td.innerText.trim())")
+    assert listed == list(mine.id[:20])
+    page.locator("#unit-cases .case-link").first.click()
+    page.wait_for_selector("#wb-detail h3", timeout=30_000)
+    assert listed[0] in page.locator("#wb-detail h3").inner_text()
+    page.locator("#unit-cases").scroll_into_view_if_needed()
+    screenshot(page, "workbench-unit")
     assert not page.errors and not page.external, (page.errors, page.external)

@@ -184,9 +184,12 @@ class Api:
         return json_response(data)
 
     def workbench(self, who: Principal, params: Mapping) -> Response:
-        """The workbench of a scope (``layers.workbench``): its lifecycle funnel."""
+        """The workbench of a scope (``layers.workbench``): lifecycle funnel, indicators,
+        handling units ranked by ``sort`` and the cases of the handling unit ``unit``."""
+        sort, unit = _first(params, "sort") or "received", _first(params, "unit")
         with self.query(who, params) as (conn, zone, filters, scope):
-            data = workbench.read(conn, scope, filters, zone, self.soon_hours)
+            data = workbench.read(conn, scope, filters, zone, self.soon_hours, sort=sort,
+                                  unit=unit)
         return json_response(asdict(data))
 
     def hotspots(self, who: Principal, params: Mapping) -> Response:

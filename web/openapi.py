@@ -13,6 +13,7 @@ from layers.catalog import Catalog
 from layers.exports import EXPORT_CRS, FORMATS
 from layers.features import MAX_LIMIT
 from layers.filters import DEVICE_STATUSES, MAX_LIST_ITEMS, RANGES, STATUS_FILTERS
+from layers.workbench import RANKED_BY
 
 GEOJSON = "application/geo+json"
 JSON = "application/json"
@@ -47,6 +48,8 @@ FILTERS = [
     _param("device_status", "comma-separated device statuses", _comma_list(DEVICE_STATUSES)),
     _param("bbox", "minx,miny,maxx,maxy in WGS84 (min < max)"),
 ]
+SORT = _param("sort", "the handling units' order, descending (ascending with .asc)",
+              {"type": "string", "pattern": "^(" + "|".join(RANKED_BY) + r")(\.asc)?$"})
 PERSONAL = _param("personal", "include the reporter's name and phone (masked unless the "
                   "caller holds the grant)", {"type": "boolean"})
 
@@ -123,7 +126,27 @@ SCHEMAS = {
                            "measured": {"type": "integer"},
                            "median_hours": {"type": "number", "nullable": True},
                            "p90_hours": {"type": "number", "nullable": True},
-                           "oldest": {"type": "array", "items": {"type": "object"}}}}}}},
+                           "oldest": {"type": "array", "items": {"type": "object"}}}}},
+        "indicators": {"type": "array", "description": "办结率 按期办结率 当日/三日办结率 满意率 "
+                       "受理告知率 办理告知率 即时答复率 重复件率: value null and available false "
+                       "when the source lacks the fields in needs", "items": {
+                           "type": "object", "required": ["key", "available", "value", "needs"],
+                           "properties": {
+                               "key": {"type": "string"}, "available": {"type": "boolean"},
+                               "value": {"type": "number", "nullable": True},
+                               "part": {"type": "integer", "nullable": True},
+                               "whole": {"type": "integer", "nullable": True},
+                               "needs": {"type": "array", "items": {"type": "string"}}}}},
+        "satisfaction": {"type": "object"},
+        "unsatisfied": {"type": "array", "items": {"type": "object"}},
+        "unsatisfied_total": {"type": "integer"},
+        "units": {"type": "array", "description": "handling units: received, closed, "
+                  "on_time_rate, median_hours, satisfaction, satisfied_rate, overdue (now)",
+                  "items": {"type": "object", "required": ["unit", "received", "overdue"]}},
+        "sort": {"type": "string"},
+        "unit": {"type": "string", "nullable": True},
+        "unit_cases": {"type": "array", "items": {"type": "object"}},
+        "unit_cases_total": {"type": "integer"}}},
 }
 
 
@@ -188,8 +211,10 @@ def openapi_document(base: str, catalog: Catalog) -> dict:
                 "one feature", [layer, _param("feature_id", "feature id", where="path"),
                                 PERSONAL], "Feature", GEOJSON),
             "/api/kpi": _get("KPIs of a scope and of its children", FILTERS, "Kpi"),
-            "/api/workbench": _get("the command centre's workbench of a scope: lifecycle "
-                                   "funnel", FILTERS, "Workbench"),
+            "/api/workbench": _get(
+                "the command centre's workbench of a scope: lifecycle funnel, indicators, "
+                "handling-unit ranking", [*FILTERS, SORT, _param(
+                    "unit", "a handling unit whose cases to list")], "Workbench"),
             "/api/hotspots": _get("Gi* hotspots: the scope's grids as judged within their "
                                   "whole district (false discovery rate in `alpha`), "
                                   "named, with q-values and trend", [*FILTERS, unit, zoom],

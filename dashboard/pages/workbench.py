@@ -37,15 +37,21 @@ def layout(**query) -> html.Div:
     try:
         if state.view.problem:
             raise state.view.problem
-        data = workbench(svc.read_engine, state.view.filters, zone, who, soon)
+        data = workbench(svc.read_engine, state.view.filters, zone, who, soon,
+                         sort=state.sort, unit=state.unit)
         case = (case_detail(svc.read_engine, state.case, who, zone, soon)
                 if state.case else None)
         crumbs = wb.crumbs(data.breadcrumb, state)
         body = [html.Div([wb.range_links(state, data.period),
                           html.Span(wb.as_of(data.now, state.lang, zone), className="asof",
                                     id="wb-now")], className="wb-bar-top"),
-                html.Div([html.Div([wb.funnel(data.funnel, state, zone, soon)],
-                                   className="wb-main"),
+                html.Div([html.Div([
+                    wb.indicator_cards(data.indicators, data.satisfaction, state.lang, soon),
+                    wb.funnel(data.funnel, state, zone, soon),
+                    wb.ranking(data.units, state, zone, soon, data.unit_cases,
+                               data.unit_cases_total),
+                    wb.unsatisfied(data.unsatisfied, data.unsatisfied_total, state, zone,
+                                   soon)], className="wb-main"),
                           wb.case_drawer(case, state, zone, ui.timeline)],
                          className="wb-body")]
     except LayerError as exc:
@@ -57,5 +63,5 @@ def layout(**query) -> html.Div:
     return html.Div([
         dcc.Location(id="wb-url", refresh=False),
         ui.header(state.view, wb.PATH, who.name if who else None, crumbs=crumbs,
-                  query=wb.BenchState(other, state.case).query()),
+                  query=replace(state, view=other).query()),
         html.Main(body, className="workbench", lang=state.lang)], className="page")
