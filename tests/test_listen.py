@@ -243,3 +243,40 @@ def test_serve_live_runs_and_stops_listener_and_simulator(live_db, broker, serve
     listen_log = (logs / "listen.log").read_text()
     assert "stopped:" in listen_log, listen_log
     assert "stopped:" in (logs / "simulate.log").read_text()
+
+
+def test_a_payload_that_breaks_the_checks_is_a_dead_letter(live_db, broker, monkeypatch):
+    """Should the checks themselves fail on some payload (a fault of ours, not the
+    device's), the batch goes a message at a time: that message is a dead letter naming the
+    error, the rest of its batch is written, and the listener carries on."""
+    import etl.listen
+
+    real = etl.listen.transform
+
+    def fragile(chunk, ctx):
+        if (chunk.frame["metric"] == "poison").any():
+            raise RuntimeError("the checks broke")
+        return real(chunk, ctx)
+
+    monkeypatch.setattr(etl.listen, "transform", fragile)
+    running = Running(live_db, broker.address(), client_id="test-fragile")
+    try:
+        sensor = device(live_db, "水位传感器", skip=2)
+        topic = f"onemap/iot/{sensor}/telemetry"
+        publish(broker.address(), [
+            (topic, {"ts": "2026-12-03T17:00:00+08:00", "metric": "水位", "value": 0.1}),
+            (topic, {"ts": "2026-12-03T17:00:01+08:00", "metric": "poison", "value": 0.2}),
+            (topic, {"ts": "2026-12-03T17:00:02+08:00", "metric": "水位", "value": 0.3}),
+        ])
+        def mine():  # (the simulator's test may have made the sensor report too)
+            return [e for e in events(live_db, sensor)
+                    if e[0].isoformat().startswith("2026-12-03T09:00:0")]
+
+        wait_for(lambda: len(mine()) == 2, 20, "the two good messages")
+        assert dead(live_db, topic) == [
+            (None, "could not be written: RuntimeError: the checks broke")]
+        publish(broker.address(), [
+            (topic, {"ts": "2026-12-03T17:00:03+08:00", "metric": "水位", "value": 0.4})])
+        wait_for(lambda: len(mine()) == 3, 20, "a message after it")
+    finally:
+        running.stop()
