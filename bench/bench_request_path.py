@@ -307,9 +307,10 @@ def measure_one(case: str, database: str) -> dict:
     body = answer.get_json()
     shape = sorted(body["response"]) if "response" in body else sorted(body)
     app.server.extensions["onemap"].engine.dispose()
+    asked = query(scope, RANGE, category)
     return {"case": case, "tree": str(root), "database": database, "units": units,
-            "request": (f"GET /api/kpi{query(scope, RANGE, category)}" if case.startswith("kpi")
-                        else f"POST /_dash-update-component (view of {query(scope, RANGE, category)})"),
+            "request": (f"GET /api/kpi{asked}" if case.startswith("kpi")
+                        else f"POST /_dash-update-component (the view of {asked})"),
             "answer_keys": shape, "traced_seconds": round(seconds, 3), **tracer.summary()}
 
 

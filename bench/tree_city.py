@@ -67,10 +67,11 @@ def cases_hash(folder: Path) -> str:
 
 def make_database(name: str) -> str:
     """A fresh database ``name`` migrated by this tree; its URL."""
+    from sqlalchemy.engine import make_url
+
     from bench.common import server_admin_url, server_url, with_database
     from onemap.migrate import migrate
     from onemap.roles import create_database
-    from sqlalchemy.engine import make_url
 
     admin = server_admin_url()
     with psycopg.connect(admin, autocommit=True) as conn:
@@ -107,7 +108,11 @@ def main() -> None:
         digest = cases_hash(folder)
         url = with_database(server_url(), args.database)
         kept = loaded_hash(url) == digest
-        if not kept:
+        if kept:  # migrations the tree gained since are applied
+            from onemap.migrate import migrate
+
+            migrate(url)
+        else:
             url = make_database(args.database)
             city.load_city(url, made)
     with psycopg.connect(url) as conn:
