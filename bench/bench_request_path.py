@@ -315,14 +315,17 @@ def measure_one(case: str, database: str) -> dict:
 
 
 # -- the two trees -----------------------------------------------------------------------------
-def python_lines(tree: Path, folders: tuple[str, ...]) -> dict:
-    """Lines of the Python files git tracks under ``folders`` at the tree's HEAD."""
-    listed = subprocess.run(["git", "-C", str(tree), "ls-files", "--", *folders],
-                            capture_output=True, text=True, check=True).stdout.split()
-    files = [f for f in listed if f.endswith(".py")]
+def python_lines(tree: Path, folders: tuple[str, ...], rev: str = "HEAD") -> dict:
+    """Lines of the Python files git tracks under ``folders`` at commit ``rev``."""
+    def git(*args) -> str:
+        return subprocess.run(["git", "-C", str(tree), *args], capture_output=True, text=True,
+                              check=True).stdout
+
+    files = [f for f in git("ls-tree", "-r", "--name-only", rev, "--", *folders).split()
+             if f.endswith(".py")]
     total = blank = 0
     for name in files:
-        lines = (tree / name).read_text(encoding="utf-8").splitlines()
+        lines = git("show", f"{rev}:{name}").splitlines()
         total += len(lines)
         blank += sum(1 for line in lines if not line.strip())
     return {"files": len(files), "lines": total, "non_blank": total - blank}
@@ -395,6 +398,9 @@ def main() -> None:
     parser.add_argument("--before", type=Path, help="the older tree (a git worktree)")
     parser.add_argument("--after", type=Path, default=HERE.parent)
     parser.add_argument("--size", default="S")
+    parser.add_argument("--lines-at", nargs="*", default=[], metavar="COMMIT",
+                        help="commits whose lines to count too (e.g. the first and the last "
+                             "of the restructuring)")
     args = parser.parse_args()
     if args.command == "one":
         print(json.dumps(measure_one(args.case, args.database)))
@@ -408,11 +414,17 @@ def main() -> None:
     after = run_tree("after", args.after.resolve(), "onemap_request_path_after", args.size)
     if before["city"]["cases_sha256"] != after["city"]["cases_sha256"]:
         print("note: the two trees generated different cases files", flush=True)
+    lines_at = {}
+    for rev in args.lines_at:
+        commit = subprocess.run(["git", "-C", str(args.after), "log", "-1", "--format=%H %s",
+                                 rev], capture_output=True, text=True, check=True).stdout
+        lines_at[commit.strip()[:100]] = {name: python_lines(args.after, folders, rev)
+                                          for name, folders in LINE_GROUPS.items()}
     path = write_results("request-path", compare(before, after), extra={
         "notes": "Counts, not times: the machine was shared (2 cores, other work running), "
                  "which changes no count. See bench/bench_request_path.py for what each "
                  "case asks and what counts as a file, a function, a call and a statement.",
-        "before": before, "after": after})
+        "before": before, "after": after, "lines_at_other_commits": lines_at})
     print(f"   → {path}")
 
 
