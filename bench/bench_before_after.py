@@ -10,7 +10,7 @@ copy of the benchmark on its own code and on a database its own migrations made.
   a scratch database of its own name.
 
 Every run's result file is kept whole in the output; the summary gives, per figure, each
-round's value, the mean per tree, after / before, and the noise: the larger spread between
+round's value, the median per tree, after / before, and the noise: the larger spread between
 two rounds of the same tree. A figure counts as slower only when after / before - 1 exceeds
 that noise.
 
@@ -106,10 +106,10 @@ def summarise(what: str, before: list[dict], after: list[dict]) -> list[dict]:
         spreads = [(max(x) - min(x)) / statistics.mean(x) for x in (a, b)
                    if len(x) > 1 and statistics.mean(x)]
         noise = max(spreads) if spreads else None
-        ratio = statistics.mean(a) / statistics.mean(b) if statistics.mean(b) else None
+        ratio = statistics.median(a) / statistics.median(b) if statistics.median(b) else None
         slower = ratio is not None and noise is not None and ratio - 1 > noise
-        row = metric(f"{what}: {name} (mean of {len(a)} runs)", statistics.mean(a), unit,
-                     f"before, mean of {len(b)} runs", statistics.mean(b), ratio,
+        row = metric(f"{what}: {name} (median of {len(a)} runs)", statistics.median(a), unit,
+                     f"before, median of {len(b)} runs", statistics.median(b), ratio,
                      "after / before - 1 <= noise (not slower beyond noise)",
                      None if noise is None else not slower)
         row.update(before_runs=b, after_runs=a, noise=None if noise is None else round(noise, 3))
@@ -164,7 +164,7 @@ def main() -> None:
                  "running (see each run's machine and loadavg_before), so absolute times are "
                  "slower than on a quiet machine; the trees ran interleaved (before, after, "
                  "before, after) so that the load fell on both alike. ratio = after / before "
-                 "(above 1: after slower or larger); noise = the larger relative spread "
+                 "(medians; above 1: after slower or larger); noise = the larger relative spread "
                  "between two runs of the same tree. read: bench_read at the demo city "
                  f"{args.size} (pinned 2026-11-21 00:00, seed 7), each tree on a database its "
                  f"own migrations made; load: bench_load with {LOAD_ROWS:,} synthetic NYC 311 "
