@@ -14,8 +14,9 @@ round's value, the median per tree, after / before, and the noise: the larger sp
 two rounds of the same tree. A figure counts as slower only when after / before - 1 exceeds
 that noise.
 
-Run (ONEMAP_HOME naming the cluster to use)::
+Run (ONEMAP_HOME or DATABASE_URL naming the server to use)::
 
+    python bench/bench_before_after.py     # before: a temporary worktree of 740fe0b
     git worktree add /work/wt-before 740fe0b
     git worktree add --detach /work/wt-after main
     python bench/bench_before_after.py --before /work/wt-before --after /work/wt-after
@@ -119,16 +120,24 @@ def summarise(what: str, before: list[dict], after: list[dict]) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--before", type=Path, required=True)
-    parser.add_argument("--after", type=Path, required=True)
+    parser.add_argument("--before", type=Path,
+                        help="the older tree (default: a temporary worktree of 740fe0b)")
+    parser.add_argument("--after", type=Path, default=HERE.parent)
     parser.add_argument("--only", choices=("read", "load"))
     parser.add_argument("--size", default="M", help="the demo city bench_read reads")
     parser.add_argument("--prefix", default="onemap_before_after")
     args = parser.parse_args()
     sys.path.insert(0, str(HERE.parent))
+    from bench.trees import tree_at
+
+    with tree_at(args.before) as before:
+        compare(before, args.after.resolve(), args)
+
+
+def compare(before: Path, after: Path, args) -> None:
     from bench.common import git_commit, write_results
 
-    trees = {"before": args.before.resolve(), "after": args.after.resolve()}
+    trees = {"before": before, "after": after}
     kinds = [args.only] if args.only else ["read", "load"]
     docs: dict = {kind: {label: [] for label in trees} for kind in kinds}
     cities = {}

@@ -28,10 +28,11 @@ count. Statements are counted at the driver: every ``execute``/``executemany``/`
 BEGINs psycopg sends are not counted, commits and rollbacks are counted apart.
 
 Run (both trees, each on a database migrated by its own code and holding the pinned S city,
-made by bench/tree_city.py)::
+made by bench/tree_city.py; ONEMAP_HOME or DATABASE_URL naming the server)::
 
-    git worktree add /work/wt-before 740fe0b
-    python bench/bench_request_path.py --before /work/wt-before      # after = this tree
+    python bench/bench_request_path.py     # before: a temporary worktree of 740fe0b
+    python bench/bench_request_path.py --before /work/wt-before --after /work/wt-after \
+        --lines-at d461129 80dc2f6
 
 writes ``bench/results/request-path.json``. ``python bench/bench_request_path.py one --case
 NAME --database DB`` measures one case in the tree on PYTHONPATH and prints it as JSON.
@@ -340,11 +341,6 @@ LINE_GROUPS = {
 }
 
 
-def commit_of(tree: Path) -> str:
-    return subprocess.run(["git", "-C", str(tree), "rev-parse", "HEAD"], capture_output=True,
-                          text=True, check=True).stdout.strip()
-
-
 def run_tree(label: str, tree: Path, database: str, size: str) -> dict:
     env = {**os.environ, "PYTHONPATH": str(tree)}
     made = subprocess.run([sys.executable, str(HERE / "tree_city.py"), "--size", size,
@@ -366,6 +362,8 @@ def run_tree(label: str, tree: Path, database: str, size: str) -> dict:
               f"{found['functions']:4}  calls {found['calls']:5}  statements "
               f"{found['statements']:3}", flush=True)
     lines = {name: python_lines(tree, folders) for name, folders in LINE_GROUPS.items()}
+    from bench.trees import commit_of
+
     return {"tree": str(tree), "commit": commit_of(tree), "city": city, "cases": cases,
             "lines": lines}
 
@@ -395,7 +393,8 @@ def main() -> None:
     one = sub.add_parser("one", help="measure one case in the tree on PYTHONPATH")
     one.add_argument("--case", choices=CASES, required=True)
     one.add_argument("--database", required=True)
-    parser.add_argument("--before", type=Path, help="the older tree (a git worktree)")
+    parser.add_argument("--before", type=Path,
+                        help="the older tree (default: a temporary worktree of 740fe0b)")
     parser.add_argument("--after", type=Path, default=HERE.parent)
     parser.add_argument("--size", default="S")
     parser.add_argument("--lines-at", nargs="*", default=[], metavar="COMMIT",
@@ -405,12 +404,12 @@ def main() -> None:
     if args.command == "one":
         print(json.dumps(measure_one(args.case, args.database)))
         return
-    if args.before is None:
-        parser.error("--before is required (e.g. git worktree add /work/wt-before 740fe0b)")
     sys.path.insert(0, str(HERE.parent))
     from bench.common import write_results
+    from bench.trees import tree_at
 
-    before = run_tree("before", args.before.resolve(), "onemap_request_path_before", args.size)
+    with tree_at(args.before) as old:
+        before = run_tree("before", old, "onemap_request_path_before", args.size)
     after = run_tree("after", args.after.resolve(), "onemap_request_path_after", args.size)
     if before["city"]["cases_sha256"] != after["city"]["cases_sha256"]:
         print("note: the two trees generated different cases files", flush=True)
