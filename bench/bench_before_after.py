@@ -124,6 +124,9 @@ def main() -> None:
                         help="the older tree (default: a temporary worktree of 740fe0b)")
     parser.add_argument("--after", type=Path, default=HERE.parent)
     parser.add_argument("--only", choices=("read", "load"))
+    parser.add_argument("--keep-city", action="store_true",
+                        help="keep each tree's database when it holds any city (see "
+                             "bench/tree_city.py --keep)")
     parser.add_argument("--size", default="M", help="the demo city bench_read reads")
     parser.add_argument("--prefix", default="onemap_before_after")
     args = parser.parse_args()
@@ -145,7 +148,8 @@ def compare(before: Path, after: Path, args) -> None:
         for label, tree in trees.items():
             made = subprocess.run(
                 [sys.executable, str(HERE / "tree_city.py"), "--size", args.size, "--database",
-                 f"{args.prefix}_{label}_{args.size.lower()}"], cwd=tree, capture_output=True,
+                 f"{args.prefix}_{label}_{args.size.lower()}",
+                 *(["--keep"] if args.keep_city else [])], cwd=tree, capture_output=True,
                 text=True, env={**os.environ, "PYTHONPATH": str(tree)})
             if made.returncode:
                 raise SystemExit(f"{label}: no city:\n{made.stderr[-3000:]}")

@@ -341,11 +341,11 @@ LINE_GROUPS = {
 }
 
 
-def run_tree(label: str, tree: Path, database: str, size: str) -> dict:
+def run_tree(label: str, tree: Path, database: str, size: str, keep: bool) -> dict:
     env = {**os.environ, "PYTHONPATH": str(tree)}
     made = subprocess.run([sys.executable, str(HERE / "tree_city.py"), "--size", size,
-                           "--database", database], env=env, cwd=tree, capture_output=True,
-                          text=True)
+                           "--database", database, *(["--keep"] if keep else [])], env=env,
+                          cwd=tree, capture_output=True, text=True)
     if made.returncode:
         raise SystemExit(f"{label}: the city could not be made:\n{made.stderr[-3000:]}")
     city = json.loads(made.stdout.strip().splitlines()[-1])
@@ -396,6 +396,9 @@ def main() -> None:
     parser.add_argument("--before", type=Path,
                         help="the older tree (default: a temporary worktree of 740fe0b)")
     parser.add_argument("--after", type=Path, default=HERE.parent)
+    parser.add_argument("--keep-city", action="store_true",
+                        help="keep each tree's database when it holds any city (see "
+                             "bench/tree_city.py --keep)")
     parser.add_argument("--size", default="S")
     parser.add_argument("--lines-at", nargs="*", default=[], metavar="COMMIT",
                         help="commits whose lines to count too (e.g. the first and the last "
@@ -409,8 +412,10 @@ def main() -> None:
     from bench.trees import tree_at
 
     with tree_at(args.before) as old:
-        before = run_tree("before", old, "onemap_request_path_before", args.size)
-    after = run_tree("after", args.after.resolve(), "onemap_request_path_after", args.size)
+        before = run_tree("before", old, "onemap_request_path_before", args.size,
+                          args.keep_city)
+    after = run_tree("after", args.after.resolve(), "onemap_request_path_after", args.size,
+                     args.keep_city)
     if before["city"]["cases_sha256"] != after["city"]["cases_sha256"]:
         print("note: the two trees generated different cases files", flush=True)
     lines_at = {}

@@ -7,8 +7,9 @@ the work), e.g. for the tree before the restructuring of issue 17::
     git worktree add /work/wt-before 740fe0b
     PYTHONPATH=/work/wt-before python bench/tree_city.py --size S --database onemap_before_s
 
-An existing database that already holds this city's cases (same file hash) is kept; anything
-else under that name is dropped and made again. Prints one JSON line: the database, the
+An existing database that already holds this city's cases (same file hash; with ``--keep``,
+any loaded city) is kept and migrated; anything else under that name is dropped and made
+again. Prints one JSON line: the database, the
 tree, the cases file's hash and the rows loaded.
 
 Trees differ in where the generator lives: ``democity.city`` (with an ``as_of`` parameter)
@@ -97,6 +98,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", default="S")
     parser.add_argument("--database", required=True)
+    parser.add_argument("--keep", action="store_true",
+                        help="keep a database that holds any loaded city (the same city for "
+                             "a tree whose generator has changed since), migrated by this tree")
     args = parser.parse_args()
     from bench.common import server_url, with_database
 
@@ -107,7 +111,9 @@ def main() -> None:
         made = generate(args.size, folder)
         digest = cases_hash(folder)
         url = with_database(server_url(), args.database)
-        kept = loaded_hash(url) == digest
+        held = loaded_hash(url)
+        kept = held == digest or (args.keep and held is not None)
+        digest = held if kept else digest
         if kept:  # migrations the tree gained since are applied
             from onemap.migrate import migrate
 
