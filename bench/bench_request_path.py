@@ -25,7 +25,9 @@ file lies in the tree's product packages (not tests/, bench/ or the virtualenv);
 counts when it starts, not at each resumption; comprehensions and module bodies do not
 count. Statements are counted at the driver: every ``execute``/``executemany``/``copy``/
 ``stream`` of a psycopg cursor (SQLAlchemy's and direct psycopg use alike); the implicit
-BEGINs psycopg sends are not counted, commits and rollbacks are counted apart.
+BEGINs psycopg sends are not counted, commits and rollbacks are counted apart;
+``answer_statements`` leaves out the sign-in's (sent from onemap/accounts.py: a pool ping, a
+lock, the failure count, the user) and the pool's pings (``;``) before each checkout.
 
 Run (both trees, each on a database migrated by its own code and holding the pinned S city,
 made by bench/tree_city.py; ONEMAP_HOME or DATABASE_URL naming the server)::
@@ -62,6 +64,7 @@ WARM_RANGE = "7d"
 CASES = ("kpi district", "kpi district + category", "kpi street", "kpi street + category",
          "drill-down street", "drill-down street + category")
 RESUME = dis.opmap["RESUME"]
+SIGN_IN = "onemap/accounts.py"  # checks the Basic credentials (the same in both trees)
 NOT_FUNCTIONS = {"<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>", "<module>"}
 
 
@@ -176,6 +179,8 @@ class Tracer:
         return {
             "files": len(files), "functions": len(self.calls),
             "calls": sum(self.calls.values()), "statements": len(self.statements),
+            "answer_statements": sum(1 for f, q in self.statements
+                                     if f != SIGN_IN and q.strip() != ";"),
             "commits": self.transactions["commit"], "rollbacks": self.transactions["rollback"],
             "files_entered": dict(sorted(files.items())),
             "functions_entered": {f"{p}::{f}": n for (p, f), n in sorted(self.calls.items())},
@@ -360,7 +365,8 @@ def run_tree(label: str, tree: Path, database: str, size: str, keep: bool) -> di
         found = cases[case]
         print(f"   {label:6} {case:28} files {found['files']:3}  functions "
               f"{found['functions']:4}  calls {found['calls']:5}  statements "
-              f"{found['statements']:3}", flush=True)
+              f"{found['statements']:3} ({found['answer_statements']} of the answer)",
+              flush=True)
     lines = {name: python_lines(tree, folders) for name, folders in LINE_GROUPS.items()}
     from bench.trees import commit_of
 
@@ -374,7 +380,8 @@ def compare(before: dict, after: dict) -> list[dict]:
     metrics = []
     for case in CASES:
         for field, unit in (("files", "files"), ("functions", "functions"),
-                            ("calls", "calls"), ("statements", "statements")):
+                            ("calls", "calls"), ("statements", "statements"),
+                            ("answer_statements", "statements")):
             old, new = before["cases"][case][field], after["cases"][case][field]
             metrics.append(metric(f"{case}: {field}", new, unit, "before (740fe0b)" if
                                   before["commit"].startswith("740fe0b") else "before",
