@@ -1,6 +1,7 @@
-"""``bench_read`` and ``bench_load`` of two source trees, interleaved (before, after, before,
-after, …) so that whatever else the machine does falls on both alike; each tree runs its own
-copy of the benchmark on its own code and on a database its own migrations made.
+"""``bench_read`` and ``bench_load`` of two source trees, interleaved (before, after, after,
+before, …) so that whatever else the machine does, and its drift, falls on both alike; each
+tree runs its own copy of the benchmark on its own code and on a database its own migrations
+made.
 
 * read: ``python -m bench.bench_read`` on the demo city (default M, pinned at 2026-11-21
   00:00, seed 7) loaded by each tree into its own database (bench/tree_city.py makes it, or
@@ -157,8 +158,9 @@ def compare(before: Path, after: Path, args) -> None:
             print(f"{label}: {cities[label]}", flush=True)
     started = time.perf_counter()
     for kind in kinds:
-        for round_ in range(ROUNDS):
-            for label, tree in trees.items():
+        for round_ in range(ROUNDS):  # before first, then after first: drift cancels
+            order = list(trees.items())
+            for label, tree in order if round_ % 2 == 0 else order[::-1]:
                 doc = run(label, tree, kind, args)
                 docs[kind][label].append(doc)
                 print(f"   {kind} {label} round {round_ + 1}: {doc['wall_seconds']} s "
@@ -176,9 +178,10 @@ def compare(before: Path, after: Path, args) -> None:
         "notes": "The machine was shared: 2 cores with other workers' tests and builds "
                  "running (see each run's machine and loadavg_before), so absolute times are "
                  "slower than on a quiet machine; the trees ran interleaved (before, after, "
-                 "before, after) so that the load fell on both alike. ratio = after / before "
-                 "(medians; above 1: after slower or larger); noise = the larger relative spread "
-                 "between two runs of the same tree. read: bench_read at the demo city "
+                 "after, before, …) so that the load and its drift fell on both alike. "
+                 "ratio = after / before (medians; above 1: after slower or larger); "
+                 "noise = the larger relative spread between runs of the same tree. "
+                 "read: bench_read at the demo city "
                  f"{args.size} (pinned 2026-11-21 00:00, seed 7), each tree on a database its "
                  f"own migrations made; load: bench_load with {LOAD_ROWS:,} synthetic NYC 311 "
                  "rows over the NYC tracts (the benchmark's own default is 1,000,000), "
