@@ -21,6 +21,7 @@ local days the case was reported and closed on.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache, cached_property
 
 from onemap.schema import LEVEL_COLUMN
 
@@ -140,27 +141,28 @@ class Table:
     clustered: bool = True
     levels: tuple[int, ...] = (1, 2, 3, 4)
 
-    @property
+    @cached_property  # a table's SQL is made once per process, not on every view
     def key(self) -> tuple[str, ...]:
         return ("level", "unit_code", self.period, *self.keys)
 
-    @property
+    @cached_property
     def columns(self) -> tuple[Column, ...]:
         """Every column, in table order, with its SQL type."""
         types = {"level": "smallint", self.period: "date"}
         return (*(Column(k, types.get(k, "text")) for k in self.key), *self.values)
 
-    @property
+    @cached_property
     def primary_key(self) -> str:
         """Its primary key as PostgreSQL states it."""
         include = " INCLUDE (total)" if "total" in {v.name for v in self.values} else ""
         return f"PRIMARY KEY ({', '.join(self.key)}){include}"
 
-    @property
+    @cached_property
     def measures(self) -> tuple[Measure, ...]:
         names = {v.name for v in self.values}
         return tuple(m for m in MEASURES if m.name in names)
 
+    @cache  # noqa: B019 (tables live as long as the process)
     def read_as_days(self, source: Table) -> str:
         """Its columns as a select list over ``source`` (itself, or its daily or weekly
         table), the period named ``day`` (a week by its Monday): a range's whole weeks and
