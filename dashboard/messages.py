@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from layers.errors import Forbidden
+from layers.errors import Forbidden, NotFound
 from onemap.database import waited_for_a_load
 
 MESSAGES: dict[str, dict[str, str]] = {
@@ -247,6 +247,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "wb.minutes": {"zh": "{n} 分钟", "en": "{n} min"},
     "wb.hours": {"zh": "{n} 小时", "en": "{n} h"},
     "wb.days": {"zh": "{n} 天", "en": "{n} d"},
+    "not_found": {"zh": "未找到（或不在您可查看的范围内）",
+                  "en": "Not found (or outside the area you may see)"},
     "access.denied": {"zh": "无权查看该范围的数据", "en": "You may not see data of that area"},
 }
 
@@ -269,4 +271,6 @@ def user_message(exc: Exception, lang: str = "zh") -> str:
         return t("db.down", lang)
     if isinstance(exc, Forbidden):
         return t("access.denied", lang)
+    if isinstance(exc, NotFound):
+        return t("not_found", lang)
     return t("error.generic", lang)

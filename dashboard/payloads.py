@@ -67,6 +67,8 @@ SHAPES: dict[tuple[str, str], Check] = {
     (ids.METRIC, "value"): _optional(_text),
     (ids.REFRESH, "n_intervals"): _optional(_count),
     ("case", "n_clicks"): _optional(_count),  # each case row's button (pattern id)
+    (ids.WB_URL, "search"): _optional(_text),
+    (ids.WB_REFRESH, "n_intervals"): _optional(_count),
     ("bs-" + ids.REFRESH, "n_intervals"): _optional(_count),
     ("bs-" + ids.TOUR_STATE, "data"): _fields(index=_count, on=lambda v: isinstance(v, bool)),
     ("bs-screen", "data"): _optional(_fields(w=_number, h=_number)),

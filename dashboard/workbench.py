@@ -127,12 +127,17 @@ def funnel(stages: list[dict], state: BenchState, zone: str, soon_hours: float) 
         id="funnel", className="wb-panel")
 
 
-def case_drawer(case: dict | None, state: BenchState, zone: str, timeline) -> html.Aside:
-    """The open case's lifecycle (``timeline``: the desk's drawer), with a close link."""
+def case_drawer(case: dict | str | None, state: BenchState, zone: str,
+                timeline) -> html.Aside:
+    """The open case's lifecycle (``timeline``: the desk's drawer), with a close link; the
+    reason when it cannot be shown (``case`` as words)."""
     if case is None:
         return html.Aside(id="wb-detail", className="wb-detail empty")
-    return html.Aside([dcc.Link("×", href=state.href(case=None), className="close",
-                                id="wb-detail-close"),
+    close = dcc.Link("×", href=state.href(case=None), className="close", id="wb-detail-close")
+    if isinstance(case, str):
+        return html.Aside([close, html.P(case, className="banner warn", id="wb-detail-problem")],
+                          id="wb-detail", className="wb-detail")
+    return html.Aside([close,
                        timeline(case, state.lang, zone),
                        html.P(f"{t('col.unit', state.lang)}: {case.get('handling_unit') or '—'}",
                               id="detail-unit")],

@@ -407,3 +407,29 @@ def test_the_page_shows_indicators_and_the_ranking(site, cases, page):
     page.locator("#unit-cases").scroll_into_view_if_needed()
     screenshot(page, "workbench-unit")
     assert not page.errors and not page.external, (page.errors, page.external)
+
+
+def test_the_page_refreshes_itself_and_a_foreign_case_is_refused_in_the_drawer(
+        city_db, cases, serve, page):
+    """The workbench reads itself again every ONEMAP_REFRESH_SECONDS (the ranking is live);
+    a link to a case of another street opens no detail: the drawer says so, the view
+    stands."""
+    street = cases[cases.status == "open"].street_code.value_counts().index[0]
+    server = serve(city_db, ONEMAP_REFRESH_SECONDS="2")
+    ensure_user(city_db, "wb-street", "street_official", street)
+    server.login(page, "wb-street")
+    foreign = cases[(cases.street_code != street) & cases.street_code.notna()].id.iloc[0]
+    page.goto(server.url + f"/workbench?range=all&case={foreign}")
+    page.wait_for_selector("#wb-detail-problem", timeout=60_000)
+    # Foreign and unknown look the same: no answer tells which cases exist elsewhere.
+    assert page.locator("#wb-detail-problem").inner_text().strip() == \
+        "未找到（或不在您可查看的范围内）"
+    assert page.locator("#funnel tbody tr").count() == len(STAGES)
+    with page.expect_response(lambda r: "_dash-update-component" in r.url,
+                              timeout=30_000) as refreshed:
+        pass
+    assert refreshed.value.status == 200
+    body = refreshed.value.json()["response"]["wb-body"]["children"]
+    assert "ranking-table" in json.dumps(body, ensure_ascii=False)
+    assert page.locator("#funnel tbody tr").count() == len(STAGES)
+    assert not page.errors, page.errors
