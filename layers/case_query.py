@@ -72,6 +72,7 @@ class CaseQuery:
         self.soon_hours = soon_hours
         self.fast = rollup_answers(conn, filters, zone) if fast is None else fast
         self._backlog: dict | None = None
+        self._now: datetime | None = None
 
     @property
     def source(self) -> str:
@@ -87,11 +88,20 @@ class CaseQuery:
     # -- flows ---------------------------------------------------------------------------
     def summed(self):
         """The scope's measures summed over the period (with the exact median when read
-        from the cases), as one result row."""
+        from the cases), as one result row; the transaction's ``now()`` comes with it."""
         rows = self._rows()
         measures = ROLLUP_MEASURES if self.fast else RAW_MEASURES
-        return run(self.conn, f"SELECT {measures} FROM {rows.sql}",
-                   {**rows.params, "tz": self.zone}).mappings().one()
+        row = run(self.conn, f"SELECT {measures}, now() AS now FROM {rows.sql}",
+                  {**rows.params, "tz": self.zone}).mappings().one()
+        self._now = row["now"]
+        return row
+
+    def now(self) -> datetime:
+        """The instant the backlog is counted at: the transaction's ``now()``, which every
+        statement of the query shares (read with the flows when they were read)."""
+        if self._now is None:
+            self._now = stock.database_now(self.conn)
+        return self._now
 
     def closed(self) -> dict:
         """The scope's flows (``layers.summary.summarize``): the cases received in the

@@ -27,15 +27,15 @@ def with_children(conn: Connection, scope: Scope, filters: Filters, zone: str,
     """Every KPI of ``scope`` under ``filters`` (days local to ``zone``), with its
     children's under ``"children"``."""
     query = CaseQuery(conn, scope, filters, zone, soon_hours)
-    now = query.backlog()
+    flows, now = query.closed(), query.backlog()
     return {
         "scope": {"code": scope.code, "name": scope.name, "level": scope.level},
         "source": query.source,
         # The flows' period (local midnights; None: open) and the backlog's instant.
         "period": {"start": _iso(filters.start), "end": _iso(filters.end)},
-        "backlog": {"now": stock.database_now(conn).isoformat(), "soon_hours": soon_hours,
+        "backlog": {"now": query.now().isoformat(), "soon_hours": soon_hours,
                     "stages": now["stages"]},
-        "cases": {**query.closed(), **{name: now[name] for name in stock.COUNTS}},
+        "cases": {**flows, **{name: now[name] for name in stock.COUNTS}},
         **query.mixes(),
         "trend": query.trend(),
         **point_counts(conn, scope, filters),
