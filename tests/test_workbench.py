@@ -368,6 +368,12 @@ def test_the_page_shows_indicators_and_the_ranking(site, cases, page):
     for key in NOT_AVAILABLE:
         assert page.locator(f"#ind-{key}").inner_text().strip() == "不可用", key
     assert page.locator("#ind-satisfaction").inner_text().strip() == f"{want['mean']:.2f}"
+    # Each card says what it counts (the glossary's words): the threshold of 满意, and the
+    # mapping field a not-available indicator waits for.
+    tip = page.locator("#ind-satisfied_rate").locator("xpath=..").get_attribute("title")
+    assert "满意度为 4 或 5 分" in tip and "所选时段" in tip
+    tip = page.locator("#ind-repeat_rate").locator("xpath=..").get_attribute("title")
+    assert "repeat_of" in tip
     shown_ids = page.evaluate("() => [...document.querySelectorAll('#unsatisfied-list "
                               "tbody tr td:first-child')].map(td => td.innerText.trim())")
     assert shown_ids == want["unsatisfied"]
@@ -406,6 +412,10 @@ def test_the_page_shows_indicators_and_the_ranking(site, cases, page):
     assert listed[0] in page.locator("#wb-detail h3").inner_text()
     page.locator("#unit-cases").scroll_into_view_if_needed()
     screenshot(page, "workbench-unit")
+    page.goto(server.url + "/workbench" + query + "&lang=en")
+    page.wait_for_selector("#ranking-table tbody tr", timeout=60_000)
+    assert page.locator("#ind-repeat_rate").inner_text().strip() == "not available"
+    assert page.locator("#funnel-handled_at .stage").inner_text().strip() == "Handled"
     assert not page.errors and not page.external, (page.errors, page.external)
 
 
