@@ -20,6 +20,7 @@ from dashboard.state import (
     with_filters,
     with_scope,
 )
+from layers.comparison import FLOWS
 from layers.filters import RANGES, STATUS_FILTERS, Period
 from layers.times import age, shown
 from layers.view import View
@@ -156,8 +157,9 @@ def export_links(state: ViewState, allowed: bool = True) -> list:
 
 def kpi_cards(data: View, lang: str, range_: str | None = None) -> list:
     """Two groups of cards: the backlog and the devices now, then the flows of the period
-    (``range_``: the chosen range's name, else custom dates). Every card's tooltip (its
-    ``title``) says what it counts and over which period (``dashboard.glossary``)."""
+    (``range_``: the chosen range's name, else custom dates), each flow with its 环比 and
+    同比 arrows. Every card's tooltip (its ``title``) says what it counts and over which
+    period (``dashboard.glossary``), and what it is compared with."""
     cases, iot = data.cases, data.iot
     soon = data.backlog["soon_hours"]
     period = period_words(data.period, range_, lang)
@@ -168,28 +170,89 @@ def kpi_cards(data: View, lang: str, range_: str | None = None) -> list:
         ("iot_online", _pct(iot["online_rate"]), ""),
         ("alarms", f"{iot['alarm']:,}", "alert" if iot["alarm"] else ""),
     ]
-    flows = [
-        ("total", f"{cases['total']:,}", ""),
-        ("closed", f"{cases['closed']:,}", ""),
-        ("on_time_rate", _pct(cases["on_time_rate"]), ""),
-        ("same_day_rate", _pct(cases["same_day_rate"]), ""),
-        ("within_3d_rate", _pct(cases["within_3d_rate"]), ""),
-        ("median_hours", _hours(cases["median_hours"], lang, cases.get("median_approx")), ""),
-        ("satisfaction", "—" if cases["satisfaction"] is None else f"{cases['satisfaction']:.2f}",
-         ""),
-    ]
 
-    def card(key: str, value: str, extra: str) -> html.Div:
-        return html.Div([html.Div(value, className="value", id=f"kpi-{key}"),
-                         html.Div(t(f"kpi.{key}", lang), className="label")],
-                        className=f"card {extra}", id=f"card-{key}",
-                        title=glossary.tooltip(key, lang, soon, period))
+    def card(key: str, value: str, extra: str, flow: bool = False) -> html.Div:
+        title = glossary.tooltip(key, lang, soon, period)
+        parts = [html.Div(value, className="value", id=f"kpi-{key}"),
+                 html.Div(t(f"kpi.{key}", lang), className="label")]
+        if flow:
+            title = "\n".join([title, glossary.comparing(lang),
+                               *compare_lines(data.compare, key, lang)])
+            parts += deltas(data.compare, key, lang)
+        return html.Div(parts, className=f"card {extra}", id=f"card-{key}", title=title)
 
     return [html.Div(t("kpi.group.now", lang), className="card-group", id="kpi-group-now"),
             *[card(*c) for c in now], stage_list(data.backlog["stages"], lang, soon),
             html.Div(t("kpi.group.period", lang).format(period=period), className="card-group",
                      id="kpi-group-period"),
-            *[card(*c) for c in flows], *_above_grid(cases, lang)]
+            *[card(key, figure_text(key, cases[key], lang, cases.get("median_approx")), "",
+                   flow=True) for key in FLOWS], *_above_grid(cases, lang)]
+
+
+def figure_text(key: str, value, lang: str, approx: bool = False) -> str:
+    """A flow as its card shows it: a count, a rate in %, hours, or the mean score."""
+    if key in ("total", "closed"):
+        return f"{value:,}"
+    if key == "median_hours":
+        return _hours(value, lang, approx)
+    if key == "satisfaction":
+        return "—" if value is None else f"{value:.2f}"
+    return _pct(value)
+
+
+def deltas(compare: dict, key: str, lang: str) -> list:
+    """The card's 环比 and 同比 arrows (▲ up, ▼ down; green better, red worse, grey
+    neither): none for a period without comparisons (the tooltip says why), "no data" for
+    one the data does not reach."""
+    chips = []
+    for kind, found in compare.items():
+        if found["reason"] in ("open", "not_days"):
+            continue
+        words, verdict = change_words(found, kind, key, lang)
+        chips.append(html.Span([html.Span(t(f"compare.{kind}", lang), className="kind"),
+                                html.Span(words, className="by")],
+                               id=f"delta-{kind}-{key}",
+                               className=f"delta {verdict or 'neutral'}"))
+    return [html.Div(chips, className="deltas")] if chips else []
+
+
+def change_words(found: dict, kind: str, key: str, lang: str) -> tuple[str, str | None]:
+    """A figure's change against the compared period as read (▲12.3%, ▼1.5个百分点, 持平,
+    上期为 0, 无可比, 无同期数据) and its verdict ("better", "worse" or None)."""
+    if found["reason"]:
+        return t(f"compare.before_data.{kind}", lang), None
+    change = found["changes"][key]
+    by = change["by"]
+    if by is None:
+        zero = found["figures"][key] == 0
+        return t(f"compare.zero.{kind}" if zero else "compare.nothing", lang), None
+    if by == 0:
+        return t("compare.same", lang), None
+    digits = 2 if change["unit"] == "score" else 1
+    amount = t(f"compare.{change['unit']}", lang).format(v=f"{abs(by):.{digits}f}")
+    return ("▲" if by > 0 else "▼") + amount, change["verdict"]
+
+
+def compare_lines(compare: dict, key: str, lang: str) -> list[str]:
+    """The tooltip's lines on the comparisons: each compared period with the figure there
+    and the change, or why there is none."""
+    lines = []
+    for kind, found in compare.items():
+        name = t(f"compare.{kind}", lang)
+        if found["figures"] is not None:
+            days = found["period"]
+            when = f"{days['start'][:10]}{t('period.to', lang)}{days['last']}"
+            lines.append(t("compare.line", lang).format(
+                kind=name, period=when, was=figure_text(key, found["figures"][key], lang),
+                change=change_words(found, kind, key, lang)[0]))
+            continue
+        why = t(f"compare.why.{found['reason']}", lang)
+        if found["reason"] == "before_data":
+            days = found["period"]
+            why = why.format(period=f"{days['start'][:10]}{t('period.to', lang)}{days['last']}",
+                             first=found["data_from"] or "—")
+        lines.append(t("compare.none", lang).format(kind=name, why=why))
+    return lines
 
 
 def stage_list(stages: dict[str, int], lang: str, soon_hours: float) -> html.Div:

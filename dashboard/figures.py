@@ -394,3 +394,22 @@ def share_figure(shares: dict, title: str, labels: dict[str, str],
     return _chart({"type": "pie", "labels": [as_text(labels.get(k, k)) for k in keys],
                    "values": [shares[k] for k in keys], "hole": 0.5, "sort": False,
                    "textinfo": "label+percent"}, title, dark)
+
+
+def weekday_hours_figure(grid: list[list[int]], lang: str, dark: bool = False) -> dict:
+    """Reports by local weekday (rows, Monday on top) and hour (columns 0–23) as a heat
+    grid; each cell's hover names its weekday, hour and count (as text: the labels are
+    escaped like the data's)."""
+    days = [as_text(t(f"weekday.{i}", lang)) for i in range(7)]
+    hover = [[as_text(t("chart.weekday_hours.hover", lang).format(day=day, hour=hour, n=n))
+              for hour, n in enumerate(row)] for day, row in zip(days, grid, strict=True)]
+    trace = {"type": "heatmap", "z": grid, "x": list(range(24)), "y": days,
+             "colorscale": HEAT_SCALE, "showscale": False, "xgap": 1, "ygap": 1,
+             "zmin": 0, "text": hover, "hovertemplate": "%{text}<extra></extra>"}
+    fig = _chart(trace, t("chart.weekday_hours", lang), dark)
+    layout = fig["layout"]
+    layout["xaxis"] = {**layout["xaxis"], "dtick": 3, "ticksuffix": "时" if lang == "zh" else "h",
+                       "showgrid": False, "fixedrange": True}
+    layout["yaxis"] = {**layout["yaxis"], "autorange": "reversed", "showgrid": False,
+                       "fixedrange": True}
+    return fig

@@ -132,6 +132,38 @@ GLOSSARY: dict[str, tuple[str, str, str]] = {
     "alarms": (NOW, "此刻处于告警状态的物联设备数。", "IoT devices in alarm now."),
 }
 LANGS = {"zh": 1, "en": 2}
+# The flows' comparisons and the weekday × hour grid (``layers.comparison``,
+# ``layers.case_query.CaseQuery.weekday_hours``): name -> (zh, en).
+COMPARISONS: dict[str, tuple[str, str]] = {
+    "previous": ("环比：与紧邻所选时段之前、长度相同（本地自然日天数相同）的上一时段相比。",
+                 "vs prev.: against the period of equal length (the same number of local "
+                 "days) right before the chosen one."),
+    "year_before": ("同比：与上一年的同一时段（相同的月、日）相比；2 月 29 日对应上一年的 2 月 "
+                    "28 日。",
+                    "vs yr ago: against the same days (month and day) one year before; 29 "
+                    "February stands for 28 February of that year."),
+    "change": ("诉求总量、已办结与办理时长中位数的变化按对比期的百分比计，各办结率按百分点计，"
+               "满意度按分差计；▲ 上升、▼ 下降，绿色为向好（办结率、满意度升高，办理时长缩短），"
+               "红色为变差，诉求量与办结量不分好坏（灰色）。对比期为 0 或无从计算比率时只说明"
+               "情况，不写 +∞% 或 0。",
+               "Cases, closed and the median handling time change as a percentage of the "
+               "compared figure, the closure rates in percentage points, satisfaction as a "
+               "difference of score; ▲ up, ▼ down, green better (higher rates and "
+               "satisfaction, shorter handling), red worse; cases and closed are neither "
+               "(grey). A compared figure of 0, or a rate with nothing to divide by, is said "
+               "as such, never as +∞% or 0."),
+    "none": ("不比较：时段不限起止（如“全部”）、时段不是整日，或对比时段早于数据的第一天（显示"
+             "“无同期数据”/“无上期数据”，而不是 0）。积压（在办、超期未办结、即将超期）是此刻的"
+             "存量，不作时段比较。",
+             "Not compared: an open range (such as all), a period of part days, or a compared "
+             "period beginning before the data's first day (shown as no data, not as 0). The "
+             "backlog (open, overdue, due soon) is a stock now and has no period to compare."),
+    "weekday_hours": ("报件时段分布：所选时段与筛选条件下的诉求，按上报时间的本地星期（周一至"
+                      "周日）与小时（0–23 时）计数，共 7 × 24 格（ONEMAP_TIMEZONE 时区）。",
+                      "Reports by weekday and hour: the cases of the chosen period and "
+                      "filters counted by the local weekday (Monday to Sunday) and hour (0–23) "
+                      "they were reported at, 7 × 24 cells (in ONEMAP_TIMEZONE)."),
+}
 
 
 def counts(key: str, lang: str, soon_hours: float) -> str:
@@ -145,6 +177,11 @@ def tooltip(key: str, lang: str, soon_hours: float, period: str) -> str:
     when = t("period.now", lang) if GLOSSARY[key][0] == NOW else period
     return (f"{t(f'kpi.{key}', lang)}{t('colon', lang)}{counts(key, lang, soon_hours)} "
             f"{t('period.of', lang)}{when}")
+
+
+def comparing(lang: str) -> str:
+    """The flows' tooltips on what 环比 and 同比 compare with."""
+    return " ".join(COMPARISONS[key][LANGS[lang] - 1] for key in ("previous", "year_before"))
 
 
 def markdown(soon_hours: float) -> str:
@@ -167,6 +204,9 @@ def markdown(soon_hours: float) -> str:
             when = t("period.now" if kind == NOW else "period.chosen", lang)
             lines.append(f"| {t(f'kpi.{key}', lang)} | {when} | "
                          f"{counts(key, lang, soon_hours)} |")
+        lines += ["", f"### {t('compare.previous', lang)} · {t('compare.year_before', lang)}"
+                      f" · {t('chart.weekday_hours', lang)}", ""]
+        lines += [f"- {words[LANGS[lang] - 1]}" for words in COMPARISONS.values()]
         lines.append("")
     return "\n".join(lines)
 

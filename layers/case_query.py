@@ -5,8 +5,9 @@ aggregates (``onemap.aggregates``) when they answer the filters exactly
 (``layers.cases.rollup_answers``), else ``case_event`` through its indexes; both give the
 same figures. Every case figure of a view is read through one :class:`CaseQuery`: the
 scope's flows (:meth:`~CaseQuery.closed`), its children's (:meth:`~CaseQuery.by_child`),
-the channel and category mixes, the trend, the backlog now (counted once, by child, and
-summed for the scope) and the grid counts hotspots are judged on.
+the channel and category mixes, the trend, the reports by weekday and hour, the backlog now
+(counted once, by child, and summed for the scope) and the grid counts hotspots are judged
+on; the same query over another period (:meth:`~CaseQuery.over`) gives 环比 and 同比.
 """
 
 from __future__ import annotations
@@ -84,6 +85,12 @@ class CaseQuery:
         the filters alone, so it is not asked again)."""
         return CaseQuery(self.conn, scope, self.filters, self.zone, self.soon_hours,
                          fast=self.fast)
+
+    def over(self, filters: Filters) -> CaseQuery:
+        """The same scope under ``filters`` (another period: 环比 and 同比,
+        ``layers.comparison``), on the same connection; whether the aggregates answer is
+        asked again (a period off local midnights is read from the cases)."""
+        return CaseQuery(self.conn, self.scope, filters, self.zone, self.soon_hours)
 
     # -- flows ---------------------------------------------------------------------------
     def summed(self):
@@ -201,6 +208,20 @@ class CaseQuery:
                  f"FROM {rows.sql} GROUP BY 1 ORDER BY 1")
         counts = {p: int(n) for p, n in run(self.conn, query, {**rows.params, "tz": self.zone})}
         return {"unit": unit, "points": series(counts, unit, *local_days(filters, self.zone))}
+
+    def weekday_hours(self, zone: str) -> list[list[int]]:
+        """Cases by the weekday (Monday first) and hour of the day they were reported, local
+        to ``zone`` (the deployment's): 7 rows of 24 counts, from the cases (the aggregates
+        keep days, not hours)."""
+        where = raw_where(self.filters, self.scope)
+        local = "c.reported_at AT TIME ZONE :clock"
+        query = (f"SELECT extract(isodow FROM {local})::int - 1 AS weekday, "
+                 f"extract(hour FROM {local})::int AS hour, count(*) AS n "
+                 f"FROM case_event c WHERE {where.sql} GROUP BY 1, 2")
+        grid = [[0] * 24 for _ in range(7)]
+        for weekday, hour, n in run(self.conn, query, {**where.params, "clock": zone}):
+            grid[weekday][hour] = int(n)
+        return grid
 
     # -- the backlog now -----------------------------------------------------------------
     def backlog(self, by_child: bool = False) -> dict:

@@ -1,7 +1,8 @@
 """The KPIs of a view: a scope's figures and each of its children's — volumes, closure,
 timeliness, satisfaction, resolution levels (琐事不出网格…), channel mix, top categories,
-trend — read through one :class:`layers.case_query.CaseQuery`, and the scope's IoT devices
-and facilities.
+trend, the flows' 环比 and 同比 (``layers.comparison``), reports by weekday and hour — read
+through one :class:`layers.case_query.CaseQuery`, and the scope's IoT devices and
+facilities.
 
 Flows (cases received in the range, and of those the closed, on time, satisfied ones) are
 counted over the period; the backlog (open, overdue, due soon, by stage) now, whatever the
@@ -15,6 +16,7 @@ from sqlalchemy import Connection
 from layers import backlog as stock
 from layers.case_query import CaseQuery
 from layers.catalog import default_catalog
+from layers.comparison import comparisons
 from layers.filters import Filters
 from layers.scope import Scope
 from layers.sql import ident, run
@@ -23,9 +25,10 @@ from onemap.settings import DUE_SOON_HOURS
 
 
 def with_children(conn: Connection, scope: Scope, filters: Filters, zone: str,
-                  soon_hours: float = DUE_SOON_HOURS) -> dict:
-    """Every KPI of ``scope`` under ``filters`` (days local to ``zone``), with its
-    children's under ``"children"``."""
+                  soon_hours: float = DUE_SOON_HOURS, clock: str | None = None) -> dict:
+    """Every KPI of ``scope`` under ``filters`` (days local to ``zone``, the aggregates'),
+    with its children's under ``"children"``; weekdays and hours of reports are local to
+    ``clock``, the deployment's zone (``zone`` when not given)."""
     query = CaseQuery(conn, scope, filters, zone, soon_hours)
     flows, now = query.closed(), query.backlog()
     return {
@@ -36,8 +39,10 @@ def with_children(conn: Connection, scope: Scope, filters: Filters, zone: str,
         "backlog": {"now": query.now().isoformat(), "soon_hours": soon_hours,
                     "stages": now["stages"]},
         "cases": {**flows, **{name: now[name] for name in stock.COUNTS}},
+        "compare": comparisons(query, flows),
         **query.mixes(),
         "trend": query.trend(),
+        "weekday_hours": query.weekday_hours(clock or zone),
         **point_counts(conn, scope, filters),
         "children": query.by_child(),
     }

@@ -111,6 +111,36 @@ class Figures(TypedDict):
     due_soon: int
 
 
+class Days(TypedDict):
+    """A compared period: its local midnights (ISO text, end exclusive) and last day."""
+
+    start: str
+    end: str
+    last: str
+
+
+class Change(TypedDict):
+    """A flow's change against a compared period (``layers.comparison.change``): ``by``
+    in its ``unit`` ("percent", "points", "score"; None: nothing to compare) and whether
+    that is "better" or "worse" (None: unchanged, a volume, or nothing to compare)."""
+
+    by: float | None
+    unit: str
+    verdict: str | None
+
+
+class Compared(TypedDict):
+    """环比 (``previous``) or 同比 (``year_before``): the compared period and its flows
+    (``layers.comparison.FLOWS``) with each one's change; or none, with the ``reason``
+    ("open", "not_days", "before_data": the data begins on ``data_from``)."""
+
+    period: Days | None
+    reason: str | None
+    data_from: str | None
+    figures: dict[str, float | None] | None
+    changes: dict[str, Change] | None
+
+
 class Child(Figures):
     """A child unit with its KPIs, as the choropleth colours it."""
 
@@ -193,9 +223,11 @@ class View:
     period: Period
     backlog: Backlog
     cases: Figures                  # the scope's own KPIs
+    compare: dict[str, Compared]    # its flows' 环比 and 同比 (layers.comparison.KINDS)
     channels: list[Count]           # the channel mix, largest first
     categories: list[Count]         # the top categories
     trend: Trend
+    weekday_hours: list[list[int]]  # reports by local weekday (Monday first) and hour
     iot: Devices
     facilities: dict[str, int]      # facilities by kind
     children: list[Child]           # the drill-down's next level, in code order
@@ -241,7 +273,7 @@ def view(engine: Engine, filters: Filters, zone: str, layers: set[str],
         filters = replace(filters.resolved(days),
                           device_offline_after=thresholds.device_offline)
         scope = scope_for(conn, who, filters.scope)
-        figures = with_children(conn, scope, filters, days, soon_hours)
+        figures = with_children(conn, scope, filters, days, soon_hours, clock=zone)
         now = datetime.fromisoformat(figures["backlog"]["now"])
         alarms = alarm_list.active_alarms(conn, scope, filters, reads.alarms)
         drawn = _layers(conn, scope, filters, days, layers, reads.points)

@@ -178,7 +178,8 @@ class Api:
     # -- dashboard data -------------------------------------------------------------------
     def kpi(self, who: Principal, params: Mapping) -> Response:
         with self.query(who, params) as (conn, zone, filters, scope):
-            data = kpi.with_children(conn, scope, filters, zone, self.soon_hours)
+            data = kpi.with_children(conn, scope, filters, zone, self.soon_hours,
+                                     clock=self.zone)
             data["breadcrumb"] = [{"code": c, "name": n, "level": lv}
                                   for c, n, lv in scope.breadcrumb]
         return json_response(data)

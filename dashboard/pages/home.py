@@ -26,7 +26,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard import components as ui
 from dashboard import ids
-from dashboard.figures import bars_figure, map_figure, share_figure, trend_figure
+from dashboard.figures import (
+    bars_figure,
+    map_figure,
+    share_figure,
+    trend_figure,
+    weekday_hours_figure,
+)
 from dashboard.messages import t, user_message
 from dashboard.services import services
 from dashboard.state import ViewState, parse, with_filters, with_range
@@ -83,7 +89,9 @@ def _body(state: ViewState, words: dict) -> html.Div:
         html.Section(dcc.Graph(id=ids.MAP_BOX, className="map", config=GRAPH_CONFIG,
                                style={"height": "100%"}), className="center"),
         html.Aside([html.Div(id=ids.KPIS, className="cards"),
-                    dcc.Graph(id=ids.TREND, **chart), dcc.Graph(id=ids.CATEGORIES, **chart),
+                    dcc.Graph(id=ids.TREND, **chart),
+                    dcc.Graph(id=ids.WEEKDAY_HOURS, **chart),
+                    dcc.Graph(id=ids.CATEGORIES, **chart),
                     dcc.Graph(id=ids.CHANNELS, **chart), dcc.Graph(id=ids.RESOLUTION, **chart)],
                    className="right"),
         html.Section([tabs, html.Div(id=ids.DETAIL, className="detail")], className="bottom"),
@@ -153,12 +161,14 @@ clientside_callback(
 )
 
 
-# What one view draws, each output by name: ``draw`` fills the first eleven, ``render`` the
+# What one view draws, each output by name: ``draw`` fills the first twelve, ``render`` the
 # banner, the data's time and the next refresh.
 VIEW = {
     "map": Output(ids.MAP_BOX, "figure"), "kpis": Output(ids.KPIS, "children"),
     "breadcrumb": Output(ids.BREADCRUMB, "children"),
-    "trend": Output(ids.TREND, "figure"), "categories": Output(ids.CATEGORIES, "figure"),
+    "trend": Output(ids.TREND, "figure"),
+    "weekday_hours": Output(ids.WEEKDAY_HOURS, "figure"),
+    "categories": Output(ids.CATEGORIES, "figure"),
     "channels": Output(ids.CHANNELS, "figure"), "resolution": Output(ids.RESOLUTION, "figure"),
     "cases": Output(ids.CASES, "children"), "hotspots": Output(ids.HOTSPOTS, "children"),
     "alarms": Output(ids.ALARMS, "children"), "exports": Output(ids.EXPORT, "children"),
@@ -210,6 +220,7 @@ def draw(data: View, state: ViewState, tile_url: str | None = None,
         "kpis": ui.kpi_cards(data, lang, state.range),
         "breadcrumb": ui.breadcrumb(data.breadcrumb, state),
         "trend": trend_figure(data.trend, lang),
+        "weekday_hours": weekday_hours_figure(data.weekday_hours, lang),
         "categories": bars_figure(data.categories, t("chart.categories", lang)),
         "channels": share_figure({c["key"]: c["n"] for c in data.channels},
                                  t("chart.channels", lang), {}),
