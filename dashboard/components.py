@@ -226,9 +226,9 @@ def change_words(found: dict, kind: str, key: str, lang: str) -> tuple[str, str 
     if by is None:
         zero = found["figures"][key] == 0
         return t(f"compare.zero.{kind}" if zero else "compare.nothing", lang), None
-    if by == 0:
-        return t("compare.same", lang), None
     digits = 2 if change["unit"] == "score" else 1
+    if round(abs(by), digits) == 0:  # no change at the shown precision: 持平, not ▼0.0
+        return t("compare.same", lang), None
     amount = t(f"compare.{change['unit']}", lang).format(v=f"{abs(by):.{digits}f}")
     return ("▲" if by > 0 else "▼") + amount, change["verdict"]
 

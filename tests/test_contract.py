@@ -106,6 +106,8 @@ def test_every_view_holds_what_the_contract_says(city_db, city_engine):
         "empty period": view(city_engine, read_filters({"start": "2001-01-01",
                                                         "end": "2001-01-02"}),
                              ZONE, {"units"}, CENTRE),
+        "october": view(city_engine, read_filters({"start": "2026-10-01", "end": "2026-10-31"}),
+                        ZONE, {"units"}, CENTRE),
     }
     for name, data in views.items():
         assert view_problems(data) == [], name
@@ -116,6 +118,16 @@ def test_every_view_holds_what_the_contract_says(city_db, city_engine):
     assert any(f["properties"]["due"] for f in community.layers["cases"]["features"])
     assert community.latest and all(row["status"] == "open" for row in community.latest)
     assert views["empty period"].elsewhere["range"] in RANGES  # the city has cases
+    # 环比 and 同比: none for an open range, a compared month the data holds (September,
+    # 31 days before October), and "before the data" for October 2025.
+    assert {c["reason"] for c in district.compare.values()} == {"open"}
+    october = views["october"]
+    assert october.compare["previous"]["period"]["last"] == "2026-09-30"
+    assert october.compare["previous"]["figures"]["total"] > 0
+    assert october.compare["year_before"]["reason"] == "before_data"
+    for data in views.values():
+        assert len(data.weekday_hours) == 7 and {len(r) for r in data.weekday_hours} == {24}
+        assert sum(map(sum, data.weekday_hours)) == data.cases["total"]
 
 
 def test_the_checker_names_what_breaks_the_contract():

@@ -51,6 +51,17 @@ TREND_LABEL = {"persistent": "持续热点", "emerging": "新兴热点", "fading
 LIST_ROWS = {"hotspot": 30, "alarm": 200}  # rows a desk list shows at most (the note says)
 TICKER_CASES = {"overdue": 10, "due_soon": 5}
 TICKER_ALARMS = 10
+# 环比 and 同比 as the glossary states them: each flow's unit of change and its better side
+# (+1 up, -1 down, 0 neither); the words the cards say when there is no number.
+COMPARED = ("previous", "year_before")
+CHANGE_RULE = {"total": ("percent", 0), "closed": ("percent", 0),
+               "on_time_rate": ("points", 1), "same_day_rate": ("points", 1),
+               "within_3d_rate": ("points", 1), "median_hours": ("percent", -1),
+               "satisfaction": ("score", 1)}
+KIND_WORD = {"previous": "环比", "year_before": "同比"}
+NO_DATA = {"previous": "无上期数据", "year_before": "无同期数据"}
+FROM_ZERO = {"previous": "上期为 0", "year_before": "同期为 0"}
+UNIT_WORD = {"percent": "%", "points": "个百分点", "score": "分"}
 CACHED_S = 16     # a view is answered from the server's cache for up to 15 s
 WALL_STOPS = 3    # tour stops read per role on the wall (its own unit and two below it)
 
@@ -113,9 +124,12 @@ class View:
     category: str | None = None
     channel: str | None = None
     status: str | None = None
+    start: str | None = None  # custom dates (whole local days, the end day included) …
+    end: str | None = None    # … in place of the range
 
     def query(self) -> str:
-        params = {"scope": self.scope, "range": self.range, "category": self.category,
+        params = {"scope": self.scope, "range": None if self.start else self.range,
+                  "start": self.start, "end": self.end, "category": self.category,
                   "channel": self.channel, "status": self.status}
         return "?" + urlencode({k: v for k, v in params.items() if v})
 
@@ -174,6 +188,11 @@ class Expected:
     figures: dict = field(default_factory=dict)
 
     def period(self) -> tuple[datetime | None, datetime | None]:
+        if self.view.start:
+            first, last = (datetime.fromisoformat(d).date() for d in (self.view.start,
+                                                                       self.view.end))
+            return (datetime.combine(first, time(), ZONE),
+                    datetime.combine(last + timedelta(days=1), time(), ZONE))
         today = self.now.astimezone(ZONE).date()
         tomorrow = datetime.combine(today + timedelta(days=1), time(), ZONE)
         days = RANGES[self.view.range]
@@ -232,6 +251,55 @@ class Expected:
     def median_hours(self) -> float | None:
         hours = self.filtered(with_period=True).handling_hours.dropna()
         return None if hours.empty else float(hours.median())
+
+    def flows(self) -> dict:
+        """The period's flows as numbers (rates 0–1, None with nothing to divide by)."""
+        flows = self.filtered(with_period=True)
+        closed = flows[flows.status == "closed"]
+        judged = flows.on_time.dropna()
+        share = (lambda part, whole: part / whole if whole else None)  # noqa: E731
+        satisfaction = flows.satisfaction.dropna()
+        hours = flows.handling_hours.dropna()
+        return {
+            "total": len(flows), "closed": len(closed),
+            "on_time_rate": share(int(judged.sum()), len(judged)),
+            "same_day_rate": share(int((closed.closed_at.dt.date
+                                        == closed.reported_at.dt.date).sum()), len(closed)),
+            "within_3d_rate": share(int((closed.closed_at <= closed.reported_at
+                                         + pd.Timedelta(hours=72)).sum()), len(closed)),
+            "median_hours": None if hours.empty else float(hours.median()),
+            "satisfaction": None if satisfaction.empty else float(satisfaction.mean()),
+        }
+
+    def compared(self) -> dict[str, tuple[datetime, datetime] | None]:
+        """环比 and 同比's periods: the local days of equal number right before the
+        period, and the same month-days a year before (29 February as 28 February); none
+        for an open period."""
+        start, end = self.period()
+        if start is None:
+            return dict.fromkeys(COMPARED)
+        first, last = start.date(), (end - timedelta(days=1)).date()
+        days = (last - first).days + 1
+
+        def back(day):
+            return day.replace(year=day.year - 1, day=28 if (day.month, day.day) == (2, 29)
+                               else day.day)
+
+        midnight = (lambda day: datetime.combine(day, time(), ZONE))  # noqa: E731
+        return {"previous": (midnight(first - timedelta(days=days)), midnight(first)),
+                "year_before": (midnight(back(first)),
+                                midnight(back(last) + timedelta(days=1)))}
+
+    def over(self, start: datetime, end: datetime) -> Expected:
+        """The same view over the local days [start, end)."""
+        last = (end - timedelta(days=1)).date().isoformat()
+        return replace(self, view=replace(self.view, start=start.date().isoformat(), end=last))
+
+    def weekday_hours(self) -> list[list[int]]:
+        """The period's cases by local weekday (Monday first) and hour."""
+        reported = self.filtered(with_period=True).reported_at
+        counts = reported.groupby([reported.dt.day_of_week, reported.dt.hour]).size()
+        return [[int(counts.get((day, hour), 0)) for hour in range(24)] for day in range(7)]
 
     def children(self) -> dict[str, int]:
         """Cases of the period per child unit (the choropleth of the metric 'total')."""
@@ -521,6 +589,14 @@ READ_FIGURE = """sel => { const gd = document.querySelector(sel + ' .js-plotly-p
         values: arr(t.values)})); }"""
 
 
+DELTAS_JS = """() => ({
+    deltas: Object.fromEntries([...document.querySelectorAll('#kpi-cards .delta')].map(
+        e => [e.id.slice(6), {by: e.querySelector('.by').innerText.trim(),
+                              cls: e.className}])),
+    titles: Object.fromEntries([...document.querySelectorAll('#kpi-cards .card[id^=card-]')]
+        .map(e => [e.id.slice(5), e.title]))})"""
+
+
 def _open(page, base: str, view: View) -> None:
     page.goto(base + "/" + view.query())
     page.wait_for_function(
@@ -538,6 +614,8 @@ def _read(page) -> dict:
                          ".map(r => [...r.querySelectorAll('td')].map(td => td.innerText.trim()))")
     return {"cards": cards, "map": page.evaluate(READ_FIGURE, "#map-box"),
             "trend": page.evaluate(READ_FIGURE, "#chart-trend"),
+            "heat": page.evaluate(READ_FIGURE, "#chart-weekday-hours"),
+            **page.evaluate(DELTAS_JS),
             "categories": page.evaluate(READ_FIGURE, "#chart-categories"),
             "channels": page.evaluate(READ_FIGURE, "#chart-channels"), "rows": rows,
             "errors": page.evaluate("() => [...document.querySelectorAll('#banner .banner')]"
@@ -600,6 +678,92 @@ def _z_shown(text: str, z: float) -> bool:
     return edge and abs(float(text) - z) <= 0.005 + 1e-6
 
 
+def _compare_deltas(shown: dict, want: Expected) -> list[str]:
+    """The cards' 环比 and 同比 arrows and the compared figures in their tooltips against
+    the flows of the compared periods recomputed; no arrows for an open period, "no data"
+    for a compared period beginning before the data's first day."""
+    problems = []
+    now = want.flows()
+    first_day = want.raw.cases.reported_at.min().date()
+    for kind, days in want.compared().items():
+        word = KIND_WORD[kind]
+        was_flows = None
+        for key, (unit, better) in CHANGE_RULE.items():
+            chip, title = shown["deltas"].get(f"{kind}-{key}"), shown["titles"].get(key, "")
+            where = f"{word} {key}"
+            if days is None:
+                if chip is not None or f"{word}：无（时段不限起止" not in title:
+                    problems.append(f"{where}: an open period shows {chip} / {title!r}")
+                continue
+            if chip is None:
+                problems.append(f"{where}: no arrow")
+                continue
+            if days[0].date() < first_day:
+                if chip["by"] != NO_DATA[kind] or "neutral" not in chip["cls"]:
+                    problems.append(f"{where}: shown {chip}, raw {NO_DATA[kind]} (the data "
+                                    f"begins {first_day})")
+                continue
+            was_flows = was_flows or want.over(*days).flows()
+            problems += _check_change(where, chip, unit, better, now[key], was_flows[key],
+                                      kind)
+            said = _flow_text(key, was_flows[key])
+            last = (days[1] - timedelta(days=1)).date()
+            line = f"{word}（{days[0].date()} 至 {last}）：{said or ''}"
+            if key != "median_hours" and line not in title:
+                problems.append(f"{where}: tooltip {title!r} lacks {line!r}")
+    return problems
+
+
+def _flow_text(key: str, value) -> str | None:
+    """A flow as the card (and the tooltip's compared figure) shows it (the median: None,
+    it is within its tolerance, not equal)."""
+    if key in ("total", "closed"):
+        return f"{value:,}"
+    if key == "satisfaction":
+        return "—" if value is None else f"{value:.2f}"
+    if key == "median_hours":
+        return None
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+def _check_change(where: str, chip: dict, unit: str, better: int, now, was,
+                  kind: str) -> list[str]:
+    """One arrow against the change from ``was`` to ``now``: its words, or its direction
+    and amount to the shown decimal (the median within the medians' tolerance), and its
+    colour (better, worse, or neutral for a volume)."""
+    text = chip["by"]
+    if now is None or was is None:
+        expected = "无可比"
+    elif unit == "percent" and was == 0:
+        expected = "持平" if now == 0 else FROM_ZERO[kind]
+    else:
+        expected = None
+    if expected is not None:
+        return [] if text == expected else [f"{where}: shown {text!r}, raw {expected!r}"]
+    if unit == "points":
+        by, low, high = (now - was) * 100, (now - was) * 100, (now - was) * 100
+    elif unit == "score":
+        by = low = high = round(now, 2) - round(was, 2)
+    else:
+        by = low = high = (now - was) / was * 100
+        if where.endswith("median_hours"):
+            err = (lambda h: max(MEDIAN_TOLERANCE_H, 0.01 * h))  # noqa: E731
+            low = (now - err(now) - was - err(was)) / (was + err(was)) * 100
+            high = (now + err(now) - was + err(was)) / max(was - err(was), 1e-9) * 100
+    slack = 0.011 if unit == "score" else 0.051
+    found = re.fullmatch(r"([▲▼])([0-9.]+)" + re.escape(UNIT_WORD[unit]), text)
+    value = 0.0 if text == "持平" else (
+        (1 if found.group(1) == "▲" else -1) * float(found.group(2)) if found else None)
+    if value is None or not low - slack <= value <= high + slack:
+        return [f"{where}: shown {text!r}, raw {by:+.3f} {unit} ({low:+.3f} … {high:+.3f})"]
+    if low - slack > 0 or high + slack < 0:  # a change the tolerance cannot flip: its colour
+        verdict = "neutral" if not better else (
+            "better" if (by > 0) == (better > 0) else "worse")
+        if verdict not in chip["cls"].split():
+            return [f"{where}: coloured {chip['cls']!r}, raw {verdict}"]
+    return []
+
+
 def _compare(shown: dict, want: Expected) -> list[str]:
     """Every difference between what the page shows and the recomputation."""
     problems = []
@@ -641,6 +805,10 @@ def _compare(shown: dict, want: Expected) -> list[str]:
     pie = shown["channels"][0] if shown["channels"] else {"labels": [], "values": []}
     if dict(zip(pie["labels"] or [], pie["values"] or [], strict=True)) != channels:
         problems.append(f"channels: shown {pie['labels']} {pie['values']}, raw {channels}")
+    heat = shown["heat"][0]["z"] if shown["heat"] else None
+    if heat != want.weekday_hours():
+        problems.append(f"weekday × hour grid: shown {heat}, raw {want.weekday_hours()}")
+    problems += _compare_deltas(shown, want)
     rows = [(r[0], r[1][:16], r[3]) for r in shown["rows"] if len(r) >= 4]
     expected_rows = want.latest(len(rows) or 20)
     if rows != expected_rows:
@@ -806,3 +974,69 @@ def test_every_figure_of_random_views_equals_the_raw_tables(site, raw, browser):
           f"{(datetime.now(ZONE) - started - desk).total_seconds():.0f} s")
     assert not report, f"{len(report)} of {len(views)} views and {len(pages) * WALL_STOPS} " \
                        f"wall stops differ:\n" + "\n".join(report)
+
+
+# -- 环比, 同比 and the weekday × hour grid of chosen periods ---------------------------------
+def test_comparisons_and_the_weekday_hour_grid_equal_the_raw_tables(site, raw, browser):
+    """Chosen periods of the demo city (cases from 2025-11-21 to 2026-11-20): October 2026,
+    whose 环比 (31 days before it) the data holds and whose 同比 (October 2025) it does
+    not; a street official's 21 November – 3 December 2026, empty, against a full 环比 and
+    a 同比 the data just reaches; a community under a channel (the aggregates' full grain)
+    and a grid under a subcategory (the cases); an open range (no arrows, the reason in
+    the tooltip). Every card, arrow, compared figure and the 168 cells of the grid are
+    recomputed here; the desk is photographed with its arrows and grid, and the wall."""
+    server, street = site
+    cases, units = raw.cases, raw.units
+    community = sorted(units[units.parent_code == street].code)[0]
+    in_community = cases[cases.community_code == community]
+    channel = in_community.channel.value_counts().index[0]
+    grid = in_community.grid_code.value_counts().index[0]
+    subcategory = cases[cases.grid_code == grid].category_2.value_counts().index[0]
+    views = [
+        View("admin", "truth-admin", None, "", start="2026-10-01", end="2026-10-31"),
+        View("street_official", "truth-street-official", street, "", start="2026-11-21",
+             end="2026-12-03"),
+        View("analyst", "truth-analyst", community, "", channel=channel, start="2026-09-01",
+             end="2026-09-30"),
+        View("command_center", "truth-command-center", grid, "", category=subcategory,
+             start="2026-06-01", end="2026-08-31"),
+        View("admin", "truth-admin", street, "all"),
+    ]
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="zh-CN",
+                                  timezone_id="Asia/Shanghai")
+    page, report, signed = context.new_page(), [], None
+    official_was = None
+    for n, view in enumerate(views):
+        if view.user != signed:
+            context.clear_cookies()
+            server.login(page, view.user)
+            signed = view.user
+        _open(page, server.url, view)
+        want = Expected(view, raw, datetime.now(ZONE))
+        shown = _read(page)
+        problems = _compare(shown, want)
+        if not shown["deltas"] and view.start:
+            problems.append("no arrows shown")
+        if view.role == "street_official":  # her street's, not the district's
+            official_was = shown["titles"]["total"]
+        if n == 0:
+            page.locator("#card-total").scroll_into_view_if_needed()
+            screenshot(page, "compare-desk-cards")
+            page.locator("#chart-weekday-hours").scroll_into_view_if_needed()
+            screenshot(page, "compare-desk-weekday-hours")
+        if problems:
+            report.append(f"view {n} {view.role} {view.query()}:\n  " + "\n  ".join(problems))
+    district = Expected(replace(views[1], scope=None), raw, datetime.now(ZONE))
+    days = district.compared()["year_before"]
+    assert f"：{len(district.over(*days).filtered(with_period=True)):,} →" not in official_was
+    for size in ((1920, 1080), (3840, 2160)):
+        page.set_viewport_size({"width": size[0], "height": size[1]})
+        page.goto(server.url + "/bigscreen?tour=off&range=30d")
+        page.wait_for_selector("#bs-kpi-cards .delta", timeout=60_000)
+        page.wait_for_load_state("networkidle")
+        screenshot(page, f"compare-wall-{size[0]}")
+        overflow = page.evaluate("() => [document.documentElement.scrollWidth > innerWidth,"
+                                 " document.documentElement.scrollHeight > innerHeight]")
+        assert overflow == [False, False], f"the wall scrolls at {size}"
+    context.close()
+    assert not report, "\n".join(report)

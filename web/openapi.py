@@ -10,6 +10,7 @@ each answer and the shape of the JSON ones. Fuzzed against the live server in
 from __future__ import annotations
 
 from layers.catalog import Catalog
+from layers.comparison import CHANGES, FLOWS, KINDS, REASONS
 from layers.exports import EXPORT_CRS, FORMATS
 from layers.features import MAX_LIMIT
 from layers.filters import DEVICE_STATUSES, MAX_LIST_ITEMS, RANGES, STATUS_FILTERS
@@ -106,8 +107,19 @@ SCHEMAS = {
     "Unit": {"type": "object", "required": ["code", "name", "level"], "properties": {
         "code": {"type": "string", "nullable": True}, "name": {"type": "string"},
         "level": {"type": "integer", "minimum": 0, "maximum": 4}}},
-    "Kpi": {"type": "object", "required": ["scope", "cases", "children", "breadcrumb"],
+    "Kpi": {"type": "object", "required": ["scope", "cases", "compare", "weekday_hours",
+                                           "children", "breadcrumb"],
             "properties": {"scope": _ref("Unit"), "cases": {"type": "object"},
+                           "compare": {"type": "object", "description": "the flows' 环比 "
+                                       "and 同比 (docs/glossary.md)", "required": list(KINDS),
+                                       "properties": {kind: _ref("Compared")
+                                                      for kind in KINDS}},
+                           "weekday_hours": {
+                               "type": "array", "minItems": 7, "maxItems": 7,
+                               "description": "cases by local weekday (Monday first) and "
+                                              "hour of report",
+                               "items": {"type": "array", "minItems": 24, "maxItems": 24,
+                                         "items": {"type": "integer", "minimum": 0}}},
                            "children": {"type": "array", "items": {"type": "object"}},
                            "breadcrumb": {"type": "array", "items": _ref("Unit")}}},
     "Workbench": {"type": "object", "required": ["scope", "breadcrumb", "period", "now",
@@ -147,6 +159,29 @@ SCHEMAS = {
         "unit": {"type": "string", "nullable": True},
         "unit_cases": {"type": "array", "items": {"type": "object"}},
         "unit_cases_total": {"type": "integer"}}},
+    "Compared": {
+        "type": "object", "required": ["period", "reason", "figures", "changes"],
+        "description": "the compared period (local midnights, end exclusive, and its last "
+                       "day) with its flows and each flow's change; or none and why",
+        "properties": {
+            "period": {"type": "object", "nullable": True, "properties": {
+                "start": {"type": "string"}, "end": {"type": "string"},
+                "last": {"type": "string", "format": "date"}}},
+            "reason": {"type": "string", "nullable": True, "enum": [*REASONS, None]},
+            "data_from": {"type": "string", "format": "date", "nullable": True,
+                          "description": "the data's first day (reason before_data)"},
+            "figures": {"type": "object", "nullable": True, "properties": {
+                name: {"type": "number", "nullable": True} for name in FLOWS}},
+            "changes": {"type": "object", "nullable": True, "properties": {
+                name: _ref("Change") for name in FLOWS}}}},
+    "Change": {
+        "type": "object", "required": ["by", "unit", "verdict"],
+        "properties": {
+            "by": {"type": "number", "nullable": True,
+                   "description": "the change in its unit; null: nothing to compare (a "
+                                  "count from 0, or a rate with nothing to divide by)"},
+            "unit": {"type": "string", "enum": sorted({c.unit for c in CHANGES.values()})},
+            "verdict": {"type": "string", "nullable": True, "enum": ["better", "worse", None]}}},
 }
 
 
