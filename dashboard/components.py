@@ -177,8 +177,8 @@ def kpi_cards(data: View, lang: str, range_: str | None = None) -> list:
                  html.Div(t(f"kpi.{key}", lang), className="label")]
         if flow:
             title = "\n".join([title, glossary.comparing(lang),
-                               *compare_lines(data.compare, key, lang)])
-            parts += deltas(data.compare, key, lang)
+                               *compare_lines(data.compare, key, cases[key], lang)])
+            parts += deltas(data.compare, key, cases[key], lang)
         return html.Div(parts, className=f"card {extra}", id=f"card-{key}", title=title)
 
     return [html.Div(t("kpi.group.now", lang), className="card-group", id="kpi-group-now"),
@@ -200,15 +200,15 @@ def figure_text(key: str, value, lang: str, approx: bool = False) -> str:
     return _pct(value)
 
 
-def deltas(compare: dict, key: str, lang: str) -> list:
+def deltas(compare: dict, key: str, now, lang: str) -> list:
     """The card's 环比 and 同比 arrows (▲ up, ▼ down; green better, red worse, grey
     neither): none for a period without comparisons (the tooltip says why), "no data" for
-    one the data does not reach."""
+    one the data does not reach (``now``: the figure of the view's period)."""
     chips = []
     for kind, found in compare.items():
         if found["reason"] in ("open", "not_days"):
             continue
-        words, verdict = change_words(found, kind, key, lang)
+        words, verdict = change_words(found, kind, key, now, lang)
         chips.append(html.Span([html.Span(t(f"compare.{kind}", lang), className="kind"),
                                 html.Span(words, className="by")],
                                id=f"delta-{kind}-{key}",
@@ -216,15 +216,18 @@ def deltas(compare: dict, key: str, lang: str) -> list:
     return [html.Div(chips, className="deltas")] if chips else []
 
 
-def change_words(found: dict, kind: str, key: str, lang: str) -> tuple[str, str | None]:
-    """A figure's change against the compared period as read (▲12.3%, ▼1.5个百分点, 持平,
-    上期为 0, 无可比, 无同期数据) and its verdict ("better", "worse" or None)."""
+def change_words(found: dict, kind: str, key: str, now,
+                 lang: str) -> tuple[str, str | None]:
+    """A figure's change from the compared period to ``now`` as read (▲12.3%, ▼1.5个百分点,
+    持平, 上期为 0, 无可比, 无同期数据) and its verdict ("better", "worse" or None)."""
     if found["reason"]:
         return t(f"compare.before_data.{kind}", lang), None
     change = found["changes"][key]
     by = change["by"]
     if by is None:
-        zero = found["figures"][key] == 0
+        # From a count or a time of 0 (no percentage of it); a rate or a mean with
+        # nothing to divide by on either side has no change at all.
+        zero = change["unit"] == "percent" and now is not None and found["figures"][key] == 0
         return t(f"compare.zero.{kind}" if zero else "compare.nothing", lang), None
     digits = 2 if change["unit"] == "score" else 1
     if round(abs(by), digits) == 0:  # no change at the shown precision: 持平, not ▼0.0
@@ -233,7 +236,7 @@ def change_words(found: dict, kind: str, key: str, lang: str) -> tuple[str, str 
     return ("▲" if by > 0 else "▼") + amount, change["verdict"]
 
 
-def compare_lines(compare: dict, key: str, lang: str) -> list[str]:
+def compare_lines(compare: dict, key: str, now, lang: str) -> list[str]:
     """The tooltip's lines on the comparisons: each compared period with the figure there
     and the change, or why there is none."""
     lines = []
@@ -244,7 +247,7 @@ def compare_lines(compare: dict, key: str, lang: str) -> list[str]:
             when = f"{days['start'][:10]}{t('period.to', lang)}{days['last']}"
             lines.append(t("compare.line", lang).format(
                 kind=name, period=when, was=figure_text(key, found["figures"][key], lang),
-                change=change_words(found, kind, key, lang)[0]))
+                change=change_words(found, kind, key, now, lang)[0]))
             continue
         why = t(f"compare.why.{found['reason']}", lang)
         if found["reason"] == "before_data":

@@ -82,3 +82,17 @@ def test_the_alarm_focus_and_hotspot_hover_carry_data_as_text():
             "properties": {"name": HOSTILE, "n": 3, "z": 3.1, "hot": True, "trend": None}}
     trace = hotspot_trace({"features": [grid]}, "zh")
     assert trace["customdata"][0][0].startswith("&lt;a href"), trace["customdata"]
+
+
+def test_the_weekday_hour_grid_is_seven_rows_of_24_hours_monday_on_top():
+    from dashboard.figures import weekday_hours_figure
+
+    grid = [[day * 100 + hour for hour in range(24)] for day in range(7)]
+    fig = weekday_hours_figure(grid, "zh")
+    trace = fig["data"][0]
+    assert trace["type"] == "heatmap" and trace["z"] == grid
+    assert trace["y"][0] == "周一" and trace["y"][-1] == "周日" and trace["x"] == list(range(24))
+    assert fig["layout"]["yaxis"]["autorange"] == "reversed"  # Monday on top
+    assert trace["text"][6][23] == "周日 23时：623 件"
+    english = weekday_hours_figure(grid, "en")["data"][0]
+    assert english["text"][0][9] == "Mon 9:00–9:59: 9 cases"
