@@ -55,9 +55,9 @@ CREATE TABLE public.app_user (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     changed_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT app_user_check CHECK (((role <> 'street_official'::text) OR (scope_code IS NOT NULL))),
-    CONSTRAINT app_user_check1 CHECK (((role = 'kiosk'::text) = (token_hash IS NOT NULL))),
     CONSTRAINT app_user_name_check CHECK ((name ~ '^[A-Za-z0-9_.@-]{1,64}$'::text)),
-    CONSTRAINT app_user_role_check CHECK ((role = ANY (ARRAY['admin'::text, 'command_center'::text, 'street_official'::text, 'analyst'::text, 'kiosk'::text])))
+    CONSTRAINT app_user_role_check CHECK ((role = ANY (ARRAY['admin'::text, 'command_center'::text, 'street_official'::text, 'analyst'::text, 'kiosk'::text, 'feed'::text]))),
+    CONSTRAINT app_user_token_check CHECK (((role = ANY (ARRAY['kiosk'::text, 'feed'::text])) = (token_hash IS NOT NULL)))
 );
 
 CREATE TABLE public.audit_log (

@@ -17,6 +17,7 @@ from layers.view import ReadLimits, ViewCache
 from onemap.settings import Settings
 from web.app import engines, serve_api
 from web.auth import Pages
+from web.cases import CaseWriter
 from web.headers import install_headers
 
 HERE = Path(__file__).parent
@@ -27,9 +28,11 @@ PAGES = Pages(login="/login", open_paths=("/_favicon.ico",),
               own_prefixes=("/_dash",), outage=outage)
 
 
-def create_app(settings: Settings, db_url: str, read_url: str | None = None) -> Dash:
+def create_app(settings: Settings, db_url: str, read_url: str | None = None,
+               cases: CaseWriter | None = None) -> Dash:
     """A ready-to-run app on the primary ``db_url``, reading from ``read_url`` (a read-only
-    replica) when given; nothing is queried until a page asks."""
+    replica) when given, taking case events (POST /api/cases) when ``cases`` writes them;
+    nothing is queried until a page asks."""
     app = Dash(
         __name__,
         use_pages=True,
@@ -47,7 +50,7 @@ def create_app(settings: Settings, db_url: str, read_url: str | None = None) -> 
                                              reads=ReadLimits(settings.map_point_limit,
                                                               settings.alarm_list_limit),
                                              thresholds=Thresholds.of(settings))))
-    serve_api(server, settings, engine, read_engine, PAGES)
+    serve_api(server, settings, engine, read_engine, PAGES, cases)
     install_headers(server, settings, app.csp_hashes)
     register_login(server)
     install_payload_check(app)  # after the gate: nobody unsigned learns more than 401

@@ -28,6 +28,12 @@ from onemap.database import libpq_url
 from onemap.errors import OnemapError
 
 Progress = Callable[[int, Path], None]
+# Fills the staging tables of a load whose rows come from no file (see LoadRequest.stager).
+Stager = Callable[[psycopg.Connection, Context, "LoadReport"], None]
+# Case writes take their turn (a transaction-level lock in a key space of its own, taken
+# once the batch is open): the aggregates of a day are rewritten by one batch at a time,
+# and an event merged into its case (``etl.feed``) reads the case no other batch is writing.
+CASE_WRITES = "SELECT pg_advisory_xact_lock(7302, 0)"
 
 
 @dataclass
@@ -74,11 +80,19 @@ class LoadRequest:
     dry_run: bool = False
     chunk_rows: int = 100_000
     replace: bool = False                # rows earlier loads of these files held go
+    # Rows that come from no file (the case feed, ``etl.feed``): ``stager`` fills the
+    # staging tables in place of reading ``paths``, ``origin`` is what the batch's source
+    # says, ``checks`` are reject rules of its own (``etl.places.place``), ``grids`` the
+    # grids read already.
+    stager: Stager | None = None
+    origin: str | None = None
+    checks: tuple[tuple[str, str, str], ...] = ()
+    grids: GridIndex | None = None
 
     @property
     def source(self) -> str:
         """The files read, as ``load_batch.source`` records them."""
-        return ", ".join(str(p) for p in self.paths)
+        return self.origin or ", ".join(str(p) for p in self.paths)
 
 
 def load(url: str, kind: str, paths: list[str | Path], mapping_path: str | Path, *,
@@ -91,7 +105,13 @@ def load(url: str, kind: str, paths: list[str | Path], mapping_path: str | Path,
     mapping = load_mapping(mapping_path, kind)
     request = LoadRequest(kind, [Path(p) for p in paths], mapping, crs, level or mapping.level,
                           mapping.timezone or timezone, timezone, dry_run, chunk_rows, replace)
-    report = LoadReport(kind, [str(p) for p in request.paths])
+    return run_load(url, request, progress)
+
+
+def run_load(url: str, request: LoadRequest, progress: Progress | None = None) -> LoadReport:
+    """Load as ``request`` says, one batch; raise :class:`LoadError` (batch recorded) on
+    failure."""
+    report = LoadReport(request.kind, [str(p) for p in request.paths] or [request.source])
     started = time.monotonic()
     with psycopg.connect(libpq_url(url)) as conn:
         try:
@@ -100,9 +120,10 @@ def load(url: str, kind: str, paths: list[str | Path], mapping_path: str | Path,
         except Exception as exc:  # whatever went wrong, the batch is recorded as failed
             conn.rollback()
             report.status, report.message = "failed", _reason(exc)
-            if not dry_run:
+            if not request.dry_run:
                 _record_failure(conn, request, report)
-            raise LoadError(f"{kind} load failed, nothing was changed: {report.message}") from exc
+            raise LoadError(f"{request.kind} load failed, nothing was changed: "
+                            f"{report.message}") from exc
     report.seconds = time.monotonic() - started
     return report
 
@@ -122,11 +143,15 @@ def _run(conn, request: LoadRequest, report: LoadReport, progress: Progress) -> 
     conn.execute(SESSION)
     report.batch_id = _open_batch(conn, request)
     target = request.mapping.target
+    if target.kind == "cases":
+        conn.execute(CASE_WRITES)
     staging.create(conn, target, len(request.mapping.place))
     points = target.geometry in ("required", "optional")
-    grids = GridIndex.read(conn) if points else None
+    grids = (request.grids or GridIndex.read(conn)) if points else None
     ctx = Context(request.mapping, _crs(request), request.timezone, _bounds(conn, request),
                   grids)
+    if request.stager is not None:
+        request.stager(conn, ctx, report)
     for file_no, path in enumerate(request.paths):
         _stage_file(conn, request, file_no, path, ctx, report, progress)
     # Temp tables have no statistics until analysed: without them, a million staged rows
@@ -137,7 +162,7 @@ def _run(conn, request: LoadRequest, report: LoadReport, progress: Progress) -> 
         report.inserted, report.updated = admin.upsert(conn, request.level, report.batch_id)
         report.flaws = admin.flaws(conn, request.level, report.batch_id)
     else:
-        places.place(conn, target, request.mapping.place)
+        places.place(conn, target, request.mapping.place, request.checks)
         if target.kind == "cases":
             rollup.mark_touched(conn, request.local_zone)
         report.inserted, report.updated = places.upsert(conn, target, report.batch_id,

@@ -56,8 +56,11 @@ EXTRA_RULES = {
 }
 
 
-def place(conn: psycopg.Connection, target: Target, place_rules: list[PlaceSpec]) -> None:
-    """Build ``placed``: each staged row's codes and its first problem (or none)."""
+def place(conn: psycopg.Connection, target: Target, place_rules: list[PlaceSpec],
+          checks: tuple[tuple[str, str, str], ...] = ()) -> None:
+    """Build ``placed``: each staged row's codes and its first problem (or none).
+    ``checks``: rules of the load's own, (field, reason, condition) as SQL over the staged
+    row ``s`` and its place ``p``, tried after the kind's."""
     key = sql.SQL(", ").join(sql.Identifier(k) for k in target.key)
     values = _rule_values(len(place_rules))
     params = {"rules": [r.describe() for r in place_rules],
@@ -71,7 +74,7 @@ def place(conn: psycopg.Connection, target: Target, place_rules: list[PlaceSpec]
         source, point_rules = POINT_CODES.format(values=values), POINT_RULES
     conn.execute(sql.SQL(PLACED).format(key=key, codes=sql.SQL(source)))
     conn.execute("ANALYZE placed")  # the joins below are planned on its real size
-    rules = COMMON_RULES + point_rules + EXTRA_RULES.get(target.kind, [])
+    rules = COMMON_RULES + point_rules + EXTRA_RULES.get(target.kind, []) + list(checks)
     cases = sql.SQL(" ").join(
         sql.SQL("WHEN {} THEN {}").format(sql.SQL(cond.format(values=values)),
                                           sql.Literal(field))

@@ -29,7 +29,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError
 
 from onemap.errors import OnemapError
-from onemap.principal import ROLES, Principal
+from onemap.principal import ROLES, TOKEN_ROLES, Principal
 from onemap.sessions import end_sessions
 
 HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
@@ -107,9 +107,9 @@ def token_hash(token: str) -> str:
 # -- managing users -----------------------------------------------------------------------
 def add_user(engine: Engine, name: str, role: str, scope: str | None = None,
              password: str | None = None, personal_grant: bool = False) -> str | None:
-    """Create a user; returns the new kiosk's token (shown once), else None."""
+    """Create a user; returns the new kiosk's or feed's token (shown once), else None."""
     _check_new(name, role, scope, password)
-    token = secrets.token_urlsafe(32) if role == "kiosk" else None
+    token = secrets.token_urlsafe(32) if role in TOKEN_ROLES else None
     with engine.begin() as conn:
         _check_scope(conn, scope)
         try:
@@ -131,7 +131,7 @@ def _check_new(name: str, role: str, scope: str | None, password: str | None) ->
         raise AccountError(f"role '{role}': must be one of {', '.join(ROLES)}")
     if role == "street_official" and not scope:
         raise AccountError("a street_official needs --scope, the admin code of their unit")
-    if role != "kiosk":
+    if role not in TOKEN_ROLES:
         _check_password(password)
 
 
@@ -161,14 +161,14 @@ def set_disabled(engine: Engine, name: str, disabled: bool = True) -> None:
 
 
 def set_password(engine: Engine, name: str, password: str | None = None) -> str | None:
-    """A new password for a person, or a new token for a kiosk (returned, shown once);
+    """A new password for a person, or a new token for a kiosk or feed (returned, shown once);
     the sessions signed in with the old one end at once."""
     with engine.connect() as conn:
         role = conn.execute(text("SELECT role FROM app_user WHERE name = :n"),
                             {"n": name}).scalar()
     if role is None:
         raise AccountError(f"no user '{name}'")
-    if role == "kiosk":
+    if role in TOKEN_ROLES:
         token = secrets.token_urlsafe(32)
         _update(engine, name, "token_hash = :value", value=token_hash(token))
         return token
@@ -296,7 +296,7 @@ def _fail(conn, name: str) -> None:
 
 
 def by_token(engine: Engine, token: str) -> Principal | None:
-    """The kiosk holding ``token`` (enabled), or None."""
+    """The kiosk or feed holding ``token`` (enabled), or None."""
     with engine.connect() as conn:
         row = conn.execute(text("SELECT name, role, scope_code, personal_grant, disabled "
                                 "FROM app_user WHERE token_hash = :t"),

@@ -20,7 +20,7 @@ from onemap.cluster import LocalCluster
 from onemap.database import database_url, read_url
 from onemap.errors import OnemapError
 from onemap.migrate import migrate
-from onemap.principal import ROLE_HELP, ROLES
+from onemap.principal import ROLE_HELP, ROLES, TOKEN_ROLES
 from onemap.settings import Settings, get_settings
 
 
@@ -412,11 +412,11 @@ def user_add(settings: Settings, name, role, scope, personal_grant, password_std
     """Create a user (a kiosk gets a token instead of a password, shown once)."""
     from onemap.accounts import add_user
 
-    password = None if role == "kiosk" else _password(password_stdin)
+    password = None if role in TOKEN_ROLES else _password(password_stdin)
     token = add_user(_accounts(settings), name, role, scope, password, personal_grant)
     click.echo(f"user '{name}' added as {role}" + (f" limited to {scope}" if scope else ""))
     if token:
-        _show_token(settings, token)
+        _show_token(settings, token, role)
 
 
 @user.command("list")
@@ -467,11 +467,12 @@ def user_passwd(settings: Settings, name: str, password_stdin: bool) -> None:
     from onemap.accounts import list_users, set_password
 
     engine = _accounts(settings)
-    kiosk = any(u.name == name and u.role == "kiosk" for u in list_users(engine))
-    token = set_password(engine, name, None if kiosk else _password(password_stdin))
+    role = next((u.role for u in list_users(engine) if u.name == name), None)
+    token = set_password(engine, name, None if role in TOKEN_ROLES
+                         else _password(password_stdin))
     click.echo(f"user '{name}': " + ("new token" if token else "password changed"))
     if token:
-        _show_token(settings, token)
+        _show_token(settings, token, role)
 
 
 def _accounts(settings: Settings):
@@ -488,9 +489,13 @@ def _password(from_stdin: bool) -> str:
     return click.prompt("password", hide_input=True, confirmation_prompt=True)
 
 
-def _show_token(settings: Settings, token: str) -> None:
-    click.echo(f"kiosk token (shown once): {token}")
-    click.echo(f"big screen: {settings.base_url}/bigscreen?kiosk={token}")
+def _show_token(settings: Settings, token: str, role: str) -> None:
+    click.echo(f"{role} token (shown once): {token}")
+    if role == "feed":
+        click.echo(f"post case events: POST {settings.base_url}/api/cases with "
+                   f"Authorization: Bearer {token}")
+    else:
+        click.echo(f"big screen: {settings.base_url}/bigscreen?kiosk={token}")
 
 
 @main.command()
@@ -584,15 +589,23 @@ def _serve(settings: Settings, host: str | None, port: int | None, debug: bool |
         plural = "s" if options.workers > 1 else ""
         click.echo(f"onemap: http://{options.bind}/ with {options.workers} worker{plural}; "
                    f"reads from {_reads_from(settings)}")
-        serve_prod(lambda: create_app(settings, url, reads).server, options)
+        serve_prod(lambda: create_app(settings, url, reads, _case_feed(settings, url)).server,
+                   options)
         return
     import logging
 
     from web.serve import RedactingFilter
 
     logging.getLogger("werkzeug").addFilter(RedactingFilter())  # its request log
-    create_app(settings, url, reads).run(
+    create_app(settings, url, reads, _case_feed(settings, url)).run(
         host=host, port=port, debug=settings.debug if debug is None else debug)
+
+
+def _case_feed(settings: Settings, url: str):
+    """What writes the events posted to POST /api/cases: the loader, on the primary."""
+    from etl.feed import CaseFeed
+
+    return CaseFeed(url, settings.timezone, settings.timezone)
 
 
 def _reads_from(settings: Settings) -> str:

@@ -6,13 +6,16 @@ from __future__ import annotations
 import getpass
 from dataclasses import dataclass
 
-ROLES = ("admin", "command_center", "street_official", "analyst", "kiosk")
+ROLES = ("admin", "command_center", "street_official", "analyst", "kiosk", "feed")
+TOKEN_ROLES = ("kiosk", "feed")  # sign in by a token instead of a password
 ROLE_HELP = {
     "admin": "everything, personal fields in clear, manages users",
     "command_center": "everything; personal fields masked",
     "street_official": "one admin unit and its subtree",
     "analyst": "read and export; personal fields only with --personal-grant",
     "kiosk": "big screens: read-only, no personal fields, no export (signs in by token)",
+    "feed": "a 12345 system posting case events (POST /api/cases) by bearer token; reads "
+            "nothing; with --scope only cases within that unit",
 }
 
 
@@ -25,12 +28,12 @@ class Principal:
 
     @property
     def can_export(self) -> bool:
-        return self.role != "kiosk"
+        return self.role not in TOKEN_ROLES
 
     @property
     def personal(self) -> str | None:
         """How personal fields reach this principal: 'clear', 'masked' or None (never)."""
-        if self.role == "kiosk":
+        if self.role in TOKEN_ROLES:
             return None
         if self.role == "admin" or self.personal_grant:
             return "clear"

@@ -15,6 +15,7 @@ from onemap.database import make_engine
 from onemap.settings import Settings
 from web.api import Api
 from web.auth import Pages, current_principal, install_auth
+from web.cases import CaseWriter, register_cases
 from web.headers import install_headers
 from web.http import register
 
@@ -31,24 +32,28 @@ def engines(settings: Settings, db_url: str, read_url: str | None = None) -> tup
 
 
 def serve_api(server: flask.Flask, settings: Settings, engine: Engine, read_engine: Engine,
-              pages: Pages | None = None) -> None:
+              pages: Pages | None = None, cases: CaseWriter | None = None) -> None:
     """Put the sign-in gate in front of every route of ``server`` (``pages``: what a UI on
-    it adds), the read API reading ``read_engine`` and auditing on ``engine``, and a health
-    check. A UI installs its own request hooks first (Dash sets itself up in one)."""
+    it adds), the read API reading ``read_engine`` and auditing on ``engine``, the case
+    feed when ``cases`` writes its events (``web.cases``), and a health check. A UI installs
+    its own request hooks first (Dash sets itself up in one)."""
     install_auth(server, settings, engine, pages)
     register(server, Api(read_engine, default_catalog(), settings.timezone, writer=engine,
                          thresholds=Thresholds.of(settings),
                          soon_hours=settings.due_soon_hours,
                          export_slots=settings.export_slots),
              current_principal, settings.base_url)
+    if cases is not None:
+        register_cases(server, cases, engine)
     # The pid tells which worker answered when several serve the app (onemap serve --prod).
     server.add_url_rule("/healthz", "healthz", lambda: {"status": "ok", "pid": os.getpid()})
 
 
-def create_api_app(settings: Settings, db_url: str, read_url: str | None = None) -> flask.Flask:
-    """The read API alone (OGC API – Features, data API, tiles, exports), with its headers:
-    no page, no Dash."""
+def create_api_app(settings: Settings, db_url: str, read_url: str | None = None,
+                   cases: CaseWriter | None = None) -> flask.Flask:
+    """The read API alone (OGC API – Features, data API, tiles, exports; the case feed when
+    ``cases`` is given), with its headers: no page, no Dash."""
     server = flask.Flask("onemap", static_folder=None)
-    serve_api(server, settings, *engines(settings, db_url, read_url))
+    serve_api(server, settings, *engines(settings, db_url, read_url), cases=cases)
     install_headers(server, settings)
     return server

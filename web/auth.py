@@ -1,6 +1,7 @@
 """Who is asking, on every request: a session (after the sign-in page, or a kiosk URL
-``?kiosk=…`` once), ``Authorization: Bearer <kiosk token>`` or HTTP Basic for API clients
-such as QGIS. Requests from nobody get the sign-in page (when a UI provides one, see
+``?kiosk=…`` once), ``Authorization: Bearer <token>`` (a kiosk's, or a feed's, which opens
+``POST /api/cases`` and nothing else) or HTTP Basic for API clients such as QGIS.
+Requests from nobody get the sign-in page (when a UI provides one, see
 :class:`Pages`) or a 401; requests from another site that would change something get a 403
 (``web.csrf``).
 
@@ -38,6 +39,8 @@ LOG = logging.getLogger(__name__)
 # Paths anyone may fetch: health, the API description, sign-out.
 OPEN_PATHS = ("/logout", "/healthz", "/openapi.json", "/ogc/openapi.json", "/favicon.ico")
 KEY = "onemap_auth"
+# The one path a feed's token opens (``web.cases``): a feed posts cases and reads nothing.
+FEED_PATH = "/api/cases"
 # The one 401: what it says and how it tells an API client it may use Basic.
 SIGN_IN_FIRST = "sign in first (session cookie, HTTP Basic or a bearer token)"
 CHALLENGE = 'Basic realm="onemap"'
@@ -164,6 +167,11 @@ def _gate():
         return (gate.pages.outage if gate.pages else json_outage)(exc)
     if who is None:
         return _ask_for_login()
+    if who.role == "feed" and path != FEED_PATH:
+        response = flask.jsonify({"error": f"a feed's token may only post cases "
+                                           f"(POST {FEED_PATH})"})
+        response.status_code = 403
+        return response
     flask.g.principal = who
     return None
 
@@ -171,7 +179,7 @@ def _gate():
 def _kiosk_sign_in(token: str):
     """A kiosk URL signs the screen in, then drops the token from the address bar."""
     who = by_token(_gate_of_app().engine, token)
-    if who is None:
+    if who is None or who.role != "kiosk":  # a feed's token never becomes a session
         return refused("unknown or disabled kiosk token")
     sign_in(who)
     rest = [(k, v) for k, v in flask.request.args.items(multi=True) if k != "kiosk"]
