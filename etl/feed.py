@@ -132,17 +132,16 @@ def _newest(row: str, told_only: bool) -> str:
 
 
 def _merge_sql() -> str:
-    sets = [f"{f} = CASE WHEN {_told(f)} AND (NOT m.late OR c.{f} IS NULL) "
+    late = f"({_newest('s', True)} < {_newest('c', False)})"
+    sets = [f"{f} = CASE WHEN {_told(f)} AND (NOT {late} OR c.{f} IS NULL) "
             f"THEN s.{f} ELSE c.{f} END" for f in MERGED]
-    here = f"{_told('place')} AND NOT m.late"
+    here = f"{_told('place')} AND NOT {late}"
     sets += [f"{c} = CASE WHEN {here} THEN s.{c} ELSE c.{c} END"
              for c in ("geom", "h3", "grid_code")]
     sets.append(f"place_1 = CASE WHEN {here} THEN s.place_1 ELSE COALESCE(c.grid_code, "
                 f"c.community_code, c.street_code, c.district_code) END")
     sets.append("properties = c.properties")
-    return (f"UPDATE stage s SET {', '.join(sets)} FROM case_event c, LATERAL "
-            f"(SELECT {_newest('s', True)} < {_newest('c', False)} AS late) m "
-            f"WHERE c.id = s.id")
+    return f"UPDATE stage s SET {', '.join(sets)} FROM case_event c WHERE c.id = s.id"
 
 
 # An event of a case that exists, merged into it: a field it does not carry keeps the case's
@@ -252,6 +251,7 @@ class CaseFeed:
         request = LoadRequest(
             "cases", [], mapping(self.timezone), "wgs84", None, self.timezone,
             self.local_zone, stager=_stager(staged), origin=f"api:{who.name}",
+            records=lambda numbers: [_raw(events[n - 1]) for n in numbers],
             checks=(_scope_check(who.scope),) if who.scope else ())
         report = run_load(self.db_url, request)
         return _answer(self.db_url, report, staged)

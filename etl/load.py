@@ -85,6 +85,7 @@ class LoadRequest:
     # says, ``checks`` are reject rules of its own (``etl.places.place``), ``grids`` the
     # grids read already.
     stager: Stager | None = None
+    records: Callable[[list[int]], list[str]] | None = None  # rows' source records (JSON)
     origin: str | None = None
     checks: tuple[tuple[str, str, str], ...] = ()
     grids: GridIndex | None = None
@@ -229,6 +230,14 @@ def _fill_raw(conn, request: LoadRequest) -> None:
     (a second pass over a file only when the database rejected some of its rows)."""
     wanted = dict(conn.execute("SELECT source_file, array_agg(row_number) FROM stage_reject "
                                "WHERE raw IS NULL GROUP BY 1").fetchall())
+    if request.records is not None:  # rows from no file: their records are the stager's
+        for source, numbers in wanted.items():
+            with conn.cursor() as cur:
+                cur.executemany("UPDATE stage_reject SET raw = %s::jsonb WHERE source_file = "
+                                "%s AND row_number = %s",
+                                [(raw, source, n) for raw, n in
+                                 zip(request.records(numbers), numbers, strict=True)])
+        return
     for path in request.paths:
         rows = set(wanted.get(str(path), ()))
         for chunk in _chunks(request, path) if rows else ():

@@ -15,6 +15,7 @@ from layers.exports import EXPORT_CRS, FORMATS
 from layers.features import MAX_LIMIT
 from layers.filters import DEVICE_STATUSES, MAX_LIST_ITEMS, RANGES, STATUS_FILTERS
 from layers.workbench import RANKED_BY
+from onemap.case_feed import EVENT_SCHEMA, MAX_BODY_BYTES, MAX_EVENTS
 
 GEOJSON = "application/geo+json"
 JSON = "application/json"
@@ -205,6 +206,68 @@ def _export_answers() -> dict:
                 "schema": {"type": "string"}}}}
 
 
+def _openapi_schema(schema: dict) -> dict:
+    """A JSON Schema of draft 2020-12 as OpenAPI 3.0 says it: ``nullable`` for a type list
+    with null, references into ``components``."""
+    if isinstance(schema, list):
+        return [_openapi_schema(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {}
+    for key, value in schema.items():
+        if key in ("$schema", "$defs", "examples"):
+            continue
+        if key == "$ref":
+            out[key] = "#/components/schemas/CaseEvent"
+        elif key == "type" and isinstance(value, list):
+            out["type"] = next(t for t in value if t != "null")
+            out["nullable"] = "null" in value
+        elif key == "enum":
+            out[key] = [v for v in value if v is not None]
+        else:
+            out[key] = _openapi_schema(value)
+    return out
+
+
+CASE_EVENT = _openapi_schema(EVENT_SCHEMA["$defs"]["event"])
+CASES_BODY = _openapi_schema({k: v for k, v in EVENT_SCHEMA.items() if k != "$defs"})
+SCHEMAS["CaseEvent"] = CASE_EVENT
+SCHEMAS["CaseResults"] = {
+    "type": "object", "required": ["batch", "inserted", "updated", "unchanged", "rejected",
+                                   "results"],
+    "properties": {
+        "batch": {"type": "integer", "description": "the load batch the request was written as"},
+        **{name: {"type": "integer", "minimum": 0}
+           for name in ("inserted", "updated", "unchanged", "rejected")},
+        "results": {"type": "array", "description": "one per event, in the body's order",
+                    "items": {"type": "object", "required": ["index", "id", "result"],
+                              "properties": {
+                                  "index": {"type": "integer", "minimum": 0},
+                                  "id": {"type": "string", "nullable": True},
+                                  "result": {"type": "string", "enum": [
+                                      "inserted", "updated", "unchanged", "rejected"]},
+                                  "field": {"type": "string", "nullable": True},
+                                  "reason": {"type": "string"}}}}}}
+
+
+def _post_cases() -> dict:
+    answer = {JSON: {"schema": _ref("CaseResults")}}
+    return {"post": {
+        "summary": "case events from a 12345 system: new cases and their lifecycle (a feed "
+                   "user's bearer token only; docs/feed.md)",
+        "security": [{"bearer": []}],
+        "requestBody": {"required": True, "content": {JSON: {"schema": CASES_BODY}}},
+        "responses": {
+            "200": {"description": "every event written or unchanged", "content": answer},
+            "207": {"description": "some events rejected (each with field and reason); the "
+                                   "others written", "content": answer},
+            "400": _error("the body is not JSON, not an event or an array of them, or empty"),
+            "401": ERRORS["401"],
+            "403": _error("not a feed's bearer token, or sent from another site"),
+            "413": _error(f"more than {MAX_EVENTS} events or {MAX_BODY_BYTES} bytes"),
+            "503": ERRORS["503"]}}}
+
+
 def openapi_document(base: str, catalog: Catalog) -> dict:
     layer = _param("layer_id", "layer id", {"type": "string",
                                               "enum": [spec.id for spec in catalog]}, "path")
@@ -261,13 +324,14 @@ def openapi_document(base: str, catalog: Catalog) -> dict:
                 "application/vnd.mapbox-vector-tile",
                 **{"304": {"description": "the tile named by If-None-Match is current"}}),
             "/export/{layer_id}.{fmt}": export,
+            "/api/cases": _post_cases(),
         },
         "components": {
             "schemas": SCHEMAS,
             "securitySchemes": {
                 "basic": {"type": "http", "scheme": "basic"},
                 "bearer": {"type": "http", "scheme": "bearer",
-                           "description": "a kiosk token"},
+                           "description": "a kiosk's token, or a feed's (POST /api/cases)"},
                 "session": {"type": "apiKey", "in": "cookie", "name": "onemap_session",
                             "description": "after the sign-in page"}},
         },
