@@ -305,9 +305,12 @@ def _reason_kind(field: str | None, reason: str) -> str:
 
 
 def _close_batch(conn, report: LoadReport, status: str) -> None:
+    # The clock, not the transaction's start: case batches commit in the order they took
+    # their turn (CASE_WRITES), so the newest committed batch's time (what the dashboard's
+    # view cache is keyed by) moves on with every one of them.
     report.status = status
     conn.execute(
-        "UPDATE load_batch SET finished_at = now(), read_count = %s, loaded_count = %s, "
+        "UPDATE load_batch SET finished_at = clock_timestamp(), read_count = %s, loaded_count = %s, "
         "updated_count = %s, rejected_count = %s, status = %s, report = %s WHERE id = %s",
         (report.read, report.loaded, report.updated, report.rejected, status,
          json.dumps(_report_json(report), ensure_ascii=False), report.batch_id),

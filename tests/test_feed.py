@@ -82,6 +82,11 @@ def test_a_case_and_its_lifecycle(served, feed_db):
     assert status == 200, answer
     assert answer["results"] == [{"index": 0, "id": "F-1", "result": "inserted"}]
     assert answer["inserted"] == 1 and answer["batch"]
+    # The request is a committed load batch, the newest: the dashboard's view cache, keyed
+    # by the newest committed batch's time, moves on.
+    assert sql_rows(feed_db, "SELECT id, source FROM load_batch WHERE status = 'committed' "
+                             "ORDER BY finished_at DESC LIMIT 1") == [(answer["batch"],
+                                                                       "api:hotline")]
     after = get(server, KPI)["cases"]
     assert after["total"] == before["total"] + 1
     item = get(server, "/collections/cases/items/F-1")
