@@ -310,8 +310,9 @@ def _close_batch(conn, report: LoadReport, status: str) -> None:
     # view cache is keyed by) moves on with every one of them.
     report.status = status
     conn.execute(
-        "UPDATE load_batch SET finished_at = clock_timestamp(), read_count = %s, loaded_count = %s, "
-        "updated_count = %s, rejected_count = %s, status = %s, report = %s WHERE id = %s",
+        "UPDATE load_batch SET finished_at = clock_timestamp(), read_count = %s, "
+        "loaded_count = %s, updated_count = %s, rejected_count = %s, status = %s, report = %s "
+        "WHERE id = %s",
         (report.read, report.loaded, report.updated, report.rejected, status,
          json.dumps(_report_json(report), ensure_ascii=False), report.batch_id),
     )
