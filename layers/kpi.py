@@ -25,10 +25,13 @@ from onemap.settings import DUE_SOON_HOURS
 
 
 def with_children(conn: Connection, scope: Scope, filters: Filters, zone: str,
-                  soon_hours: float = DUE_SOON_HOURS, clock: str | None = None) -> dict:
+                  soon_hours: float = DUE_SOON_HOURS, clock: str | None = None,
+                  hours: bool = True) -> dict:
     """Every KPI of ``scope`` under ``filters`` (days local to ``zone``, the aggregates'),
     with its children's under ``"children"``; weekdays and hours of reports are local to
-    ``clock``, the deployment's zone (``zone`` when not given)."""
+    ``clock``, the deployment's zone (``zone`` when not given). Without ``hours`` the
+    weekday × hour grid is not read (an empty list): it counts the cases themselves, so
+    its cost grows with them, unlike the aggregates' figures."""
     query = CaseQuery(conn, scope, filters, zone, soon_hours)
     flows, now = query.closed(), query.backlog()
     return {
@@ -42,7 +45,7 @@ def with_children(conn: Connection, scope: Scope, filters: Filters, zone: str,
         "compare": comparisons(query, flows),
         **query.mixes(),
         "trend": query.trend(),
-        "weekday_hours": query.weekday_hours(clock or zone),
+        "weekday_hours": query.weekday_hours(clock or zone) if hours else [],
         **point_counts(conn, scope, filters),
         "children": query.by_child(),
     }

@@ -258,9 +258,12 @@ class ReadLimits:
 def view(engine: Engine, filters: Filters, zone: str, layers: set[str],
          who: Principal, *, device: str | None = None, order: str = "latest",
          reads: ReadLimits = ReadLimits(), thresholds: Thresholds = DEFAULT_THRESHOLDS,
-         soon_hours: float = DUE_SOON_HOURS, ticker: Mapping[str, int] | None = None) -> View:
+         soon_hours: float = DUE_SOON_HOURS, ticker: Mapping[str, int] | None = None,
+         hours: bool = True) -> View:
     """The data of one view as ``who`` may see it (``ticker``: how many of the backlog's
-    newest overdue and due-soon cases to read, for the wall, see :func:`due_cases`):
+    newest overdue and due-soon cases to read, for the wall, see :func:`due_cases`;
+    ``hours``: whether to read the weekday × hour grid, which the wall does not show and
+    which reads the cases themselves):
     ``filters`` as read
     (``layers.filters.read_filters``: their period is placed here, in the zone the
     aggregates count days in); ``layers`` names the optional map layers switched on;
@@ -273,7 +276,8 @@ def view(engine: Engine, filters: Filters, zone: str, layers: set[str],
         filters = replace(filters.resolved(days),
                           device_offline_after=thresholds.device_offline)
         scope = scope_for(conn, who, filters.scope)
-        figures = with_children(conn, scope, filters, days, soon_hours, clock=zone)
+        figures = with_children(conn, scope, filters, days, soon_hours, clock=zone,
+                                hours=hours)
         now = datetime.fromisoformat(figures["backlog"]["now"])
         alarms = alarm_list.active_alarms(conn, scope, filters, reads.alarms)
         drawn = _layers(conn, scope, filters, days, layers, reads.points)
@@ -328,15 +332,16 @@ class ViewCache:
     def view(self, engine: Engine, filters: Filters, zone: str, layers: set[str],
              who: Principal, loaded: datetime | None, soon_hours: float = DUE_SOON_HOURS,
              *, device: str | None = None, order: str = "latest",
-             ticker: Mapping[str, int] | None = None) -> View:
+             ticker: Mapping[str, int] | None = None, hours: bool = True) -> View:
         """:func:`view`, from the cache when a fresh entry exists (``loaded``: the newest
         committed batch, see :func:`last_load`)."""
         asked = {"device": device, "order": order, "reads": self.reads,
-                 "thresholds": self.thresholds, "soon_hours": soon_hours, "ticker": ticker}
+                 "thresholds": self.thresholds, "soon_hours": soon_hours, "ticker": ticker,
+                 "hours": hours}
         if self.seconds <= 0 or self.max_bytes <= 0:
             return view(engine, filters, zone, layers, who, **asked)
         key = (who.role, who.scope, who.personal, zone, loaded, frozenset(layers), soon_hours,
-               filters, device, order, tuple(sorted((ticker or {}).items())))
+               filters, device, order, tuple(sorted((ticker or {}).items())), hours)
         with self._lock:
             found = self._fresh(key)
             if found is not None:

@@ -141,7 +141,8 @@ def refresh(_tick, tour, screen, lang, range_):
         filters = Filters(scope=scope, period=Period(range=range_))
         data = svc.views.view(svc.read_engine, filters, zone, set(BIG_LAYERS),
                               current_principal(), last_load(svc.read_engine),
-                              svc.settings.due_soon_hours, ticker=TICKER_CASES)
+                              svc.settings.due_soon_hours, ticker=TICKER_CASES,
+                              hours=False)  # the wall shows no weekday × hour grid
     except (SQLAlchemyError, LayerError) as exc:
         # The wall keeps its last picture and says why it is not updating.
         return only(WALL, banner=database_banner(exc, lang))

@@ -10,6 +10,7 @@ draws it again when the link is followed. The figures refresh by themselves ever
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import NamedTuple
 from urllib.parse import urlencode
 
 import dash
@@ -34,13 +35,13 @@ def layout(**query) -> html.Div:
     state = wb.parse_bench("?" + urlencode(query))
     svc = services()
     who = current_principal()
-    crumbs, body = _drawn(state)
+    drawn = _drawn(state)
     other = replace(state.view, lang="en" if state.lang == "zh" else "zh")
     return html.Div([
         dcc.Location(id=ids.WB_URL, refresh=False),
-        ui.header(state.view, wb.PATH, who.name if who else None, crumbs=crumbs,
+        ui.header(state.view, wb.PATH, who.name if who else None, crumbs=drawn.crumbs,
                   query=replace(state, view=other).query()),
-        html.Main(body, id=ids.WB_BODY, className="workbench", lang=state.lang),
+        html.Main(drawn.body, id=ids.WB_BODY, className="workbench", lang=state.lang),
         dcc.Interval(id=ids.WB_REFRESH, interval=svc.settings.refresh_seconds * 1000),
     ], className="page")
 
@@ -50,10 +51,17 @@ def layout(**query) -> html.Div:
           state={"search": State(ids.WB_URL, "search")}, prevent_initial_call=True)
 def refresh(tick, search):
     """The same view read again (the backlog and the ranking move while it is open)."""
-    return _drawn(wb.parse_bench(search))[1]
+    return _drawn(wb.parse_bench(search)).body
 
 
-def _drawn(state: wb.BenchState) -> tuple[list, list]:
+class Drawn(NamedTuple):
+    """One view drawn: its breadcrumb and its body."""
+
+    crumbs: list
+    body: list
+
+
+def _drawn(state: wb.BenchState) -> Drawn:
     """The breadcrumb and the body of one view; a failure is a banner, never a
     traceback."""
     svc = services()
@@ -66,11 +74,11 @@ def _drawn(state: wb.BenchState) -> tuple[list, list]:
                          sort=state.sort, unit=state.unit)
         case = _case(state, zone, soon)
     except LayerError as exc:
-        return [], [html.Div(user_message(exc, state.lang), className="banner warn",
-                             id="wb-problem")]
+        return Drawn([], [html.Div(user_message(exc, state.lang), className="banner warn",
+                                   id="wb-problem")])
     except SQLAlchemyError as exc:
-        return [], [ui.database_banner(exc, state.lang)]
-    return wb.crumbs(data.breadcrumb, state), [
+        return Drawn([], [ui.database_banner(exc, state.lang)])
+    return Drawn(wb.crumbs(data.breadcrumb, state), [
         html.Div([wb.range_links(state, data.period),
                   html.Span(wb.as_of(data.now, state.lang, zone), className="asof",
                             id="wb-now")], className="wb-bar-top"),
@@ -80,7 +88,7 @@ def _drawn(state: wb.BenchState) -> tuple[list, list]:
             wb.ranking(data.units, state, zone, soon, data.unit_cases, data.unit_cases_total),
             wb.unsatisfied(data.unsatisfied, data.unsatisfied_total, state, zone, soon)],
             className="wb-main"),
-            wb.case_drawer(case, state, zone, ui.timeline)], className="wb-body")]
+            wb.case_drawer(case, state, zone, ui.timeline)], className="wb-body")])
 
 
 def _case(state: wb.BenchState, zone: str, soon: float) -> dict | str | None:
