@@ -164,16 +164,16 @@ def _run(conn, request: LoadRequest, report: LoadReport, progress: Progress) -> 
         report.flaws = admin.flaws(conn, request.level, report.batch_id)
     else:
         places.place(conn, target, request.mapping.place, request.checks)
-        if target.kind == "cases":
-            rollup.mark_touched(conn, request.local_zone)
+        by_delta = target.kind == "cases" and rollup.mark_touched(conn, request.local_zone)
         report.inserted, report.updated = places.upsert(conn, target, report.batch_id,
                                                         set(request.mapping.fields))
         if request.replace:
             report.removed = remove_absent(conn, target, report.batch_id, request.source,
-                                           request.local_zone, places.staged_key(target))
+                                           request.local_zone, places.staged_key(target),
+                                           rollup.BEFORE_TABLE if by_delta else None)
         if target.kind == "cases":
-            rollup.refresh(conn, request.local_zone,
-                           report.inserted + report.updated + report.removed)
+            rollup.update(conn, request.local_zone, report.batch_id,
+                          report.inserted + report.updated + report.removed, by_delta)
     _keep_rejects(conn, request, report)
     _close_batch(conn, report, "dry-run" if request.dry_run else "committed")
     conn.rollback() if request.dry_run else conn.commit()

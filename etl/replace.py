@@ -25,27 +25,36 @@ WHERE t.batch_id IN (SELECT id FROM load_batch
                                     AND r.source_file = s.source_file))
 """
 
-# Cases: the days of the deleted ones are recounted by the aggregates' refresh.
+# Cases: the days of the deleted ones are recounted by the aggregates' refresh; a batch
+# going by delta keeps their rows too (``{kept}``), to subtract from the aggregates.
 CASES = """
-WITH gone AS ({delete} RETURNING t.reported_at),
+WITH gone AS ({delete} RETURNING {returned}),
      days AS (INSERT INTO touched_day
-              SELECT DISTINCT (reported_at AT TIME ZONE %(tz)s)::date FROM gone)
+              SELECT DISTINCT (reported_at AT TIME ZONE %(tz)s)::date FROM gone){kept}
 SELECT count(*) FROM gone
 """
+KEPT = ",\n     kept AS (INSERT INTO {} SELECT * FROM gone)"
 OTHERS = "WITH gone AS ({delete} RETURNING 1) SELECT count(*) FROM gone"
 EARLIER = "SELECT EXISTS (SELECT 1 FROM load_batch WHERE kind = %s AND source = %s AND id <> %s)"
 
 
 def remove_absent(conn: psycopg.Connection, target: Target, batch_id: int, source: str,
-                  timezone: str, staged_key: dict[str, sql.Composable]) -> int:
+                  timezone: str, staged_key: dict[str, sql.Composable],
+                  kept: str | None = None) -> int:
     """Delete the rows earlier batches of ``source`` loaded that this one does not hold;
-    return how many. For cases, their local days (in ``timezone``) join ``touched_day``.
+    return how many. For cases, their local days (in ``timezone``) join ``touched_day``,
+    and their whole rows the table ``kept`` when one is named.
     ``staged_key``: each key column's value as the upsert takes it from the stage."""
     if not conn.execute(EARLIER, (target.kind, source, batch_id)).fetchone()[0]:
         return 0  # a first load of these files: nothing to look for in the table
     held = sql.SQL(" AND ").join(sql.SQL("t.{} = {}").format(sql.Identifier(k), staged_key[k])
                                  for k in target.key)
     delete = sql.SQL(ABSENT).format(table=sql.Identifier(target.table), held=held)
-    statement = sql.SQL(CASES if target.kind == "cases" else OTHERS).format(delete=delete)
+    if target.kind == "cases":
+        statement = sql.SQL(CASES).format(
+            delete=delete, returned=sql.SQL("t.*" if kept else "t.reported_at"),
+            kept=sql.SQL(KEPT).format(sql.Identifier(kept)) if kept else sql.SQL(""))
+    else:
+        statement = sql.SQL(OTHERS).format(delete=delete)
     params = {"kind": target.kind, "source": source, "batch": batch_id, "tz": timezone}
     return conn.execute(statement, params).fetchone()[0]

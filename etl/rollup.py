@@ -1,12 +1,29 @@
-"""Case aggregates refreshed at the end of a case batch, for the days the batch touched.
+"""Case aggregates brought up to date at the end of a case batch, in its transaction.
 
 What the tables hold is declared in ``onemap.aggregates``; the statements here are built
 from it. Days are local days in the zone recorded in its ``ZONE_TABLE`` (the settings' time
-zone at load time); a batch recomputes whole days, so rows updated by a newer export move
-between days correctly, and a load in another zone recounts every day. The weekly
-``case_rollup_week`` and ``case_unit_week`` are summed from their daily tables for the
-touched weeks; ``case_hours_week`` is written from the same bucket counts of the touched
-weeks' cases that its daily table is written from.
+zone at load time). A batch takes one of two paths:
+
+- **By delta** (:func:`apply_delta`), when it is small (at most ``DELTA_MAX_CASES`` cases
+  staged and changed) and counted in the aggregates' zone: each changed case's row before
+  the batch (kept in ``case_before`` by :func:`mark_touched` before the upsert, and by the
+  removal of cases the source no longer holds) counts with sign -1 and its row after with
+  +1; the declared measures' expressions count both per key of the full grain and every
+  level from the case's own unit up to the district, and each table's rows (and its weekly
+  table's, on the Monday of the day) are added to with ``ON CONFLICT … DO UPDATE SET m =
+  t.m + excluded.m``. A row whose count falls to 0 is deleted (a recount has no row for a
+  key without cases). The fine histograms' bucket counts are merged the same way: the
+  changed unit-days' (and weeks') arrays are unnested, added to and aggregated again.
+- **By recount** (:func:`refresh`), for larger batches and a load in another zone: whole
+  days are recomputed from ``case_event``, so rows updated by a newer export move between
+  days correctly, and a load in another zone recounts every day. The weekly
+  ``case_rollup_week`` and ``case_unit_week`` are summed from their daily tables for the
+  touched weeks; ``case_hours_week`` is written from the same bucket counts of the touched
+  weeks' cases that its daily table is written from.
+
+A delta costs in proportion to the changed cases, a recount to the cases of the touched
+days (a 10-case batch into the M city: ``bench/bench_delta.py``); both leave the same rows
+(``tests/test_rollup_delta.py`` holds them to a recount after random batches).
 """
 
 from __future__ import annotations
@@ -17,6 +34,26 @@ from psycopg import sql
 from etl import indexes
 from onemap import aggregates as agg
 from onemap.schema import LEVEL_COLUMN
+
+# The most cases a batch may stage, and change, to go by delta. A delta's cost follows the
+# changed cases (two rows each, a few aggregate rows per level), a recount's the cases of
+# every touched day (about 11,000 a day in the M city, wherever the batch's cases fall); at
+# a few thousand changed cases spread over many days the two meet
+# (bench/results/delta.json). Larger batches (a first load, a re-export), and any batch
+# whose rows rebuild the indexes of case_event (etl.indexes), recount.
+DELTA_MAX_CASES = 5_000
+
+# The rows, as they are before the upsert, of the cases a batch stages and did not reject
+# (a rejected row stays as it is, or is removed and kept then by ``etl.replace``). The
+# cases' key is ``id``, staged as it is stored.
+BEFORE_TABLE = "case_before"
+BEFORE = f"""
+CREATE TEMP TABLE {BEFORE_TABLE} ON COMMIT DROP AS
+SELECT c.* FROM case_event c
+WHERE c.id IN (SELECT s.id FROM stage s WHERE NOT EXISTS (
+    SELECT 1 FROM stage_reject r WHERE r.row_number = s.row_number
+                                   AND r.source_file = s.source_file))
+"""
 
 TOUCHED = """
 CREATE TEMP TABLE touched_day ON COMMIT DROP AS
@@ -46,8 +83,8 @@ GROUP BY {codes}, {grain}
 
 # Every coarser level sums the level below it (fewer rows each time than the cases).
 COARSER = """
-CREATE TEMP TABLE rollup_{level} ON COMMIT DROP AS
-SELECT {codes}, {grain}, {sums} FROM rollup_{below} r GROUP BY {codes}, {grain}
+CREATE TEMP TABLE {name}_{level} ON COMMIT DROP AS
+SELECT {codes}, {grain}, {sums} FROM {name}_{below} r GROUP BY {codes}, {grain}
 """
 
 # A daily table's rows of one level, from that level's temp table; summed over the keys
@@ -79,9 +116,12 @@ GROUP BY level, unit_code, week, {{keys}}{{order}}
 """
 
 
-def mark_touched(conn: psycopg.Connection, timezone: str) -> None:
+def mark_touched(conn: psycopg.Connection, timezone: str) -> bool:
     """Before the upsert: note the days of staged rows and of the rows they will replace.
-    A zone other than the one the aggregates were counted in touches every day."""
+    A zone other than the one the aggregates were counted in touches every day. Return
+    whether the batch may go by delta (small, also next to the cases there are, and in the
+    same zone); then the rows of the cases it stages (not rejected) are kept as they are
+    now in ``case_before``."""
     zone = sql.Identifier(agg.ZONE_TABLE)
     row = conn.execute(sql.SQL("SELECT zone FROM {}").format(zone)).fetchone()
     rezoned = row is not None and row[0] != timezone
@@ -91,6 +131,23 @@ def mark_touched(conn: psycopg.Connection, timezone: str) -> None:
             conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(table.name)))
     conn.execute(sql.SQL("INSERT INTO {} (zone) VALUES (%s) ON CONFLICT (one) "
                          "DO UPDATE SET zone = EXCLUDED.zone").format(zone), (timezone,))
+    staged = conn.execute("SELECT count(*) FROM stage").fetchone()[0]
+    large = indexes.worth_rebuilding(staged, indexes.row_estimate(conn, "case_event"))
+    by_delta = not rezoned and staged <= DELTA_MAX_CASES and not large
+    if by_delta:
+        conn.execute(BEFORE)
+    return by_delta
+
+
+def update(conn: psycopg.Connection, timezone: str, batch_id: int, changed: int,
+           by_delta: bool) -> None:
+    """After the upsert (and the removals) of batch ``batch_id``, which inserted, updated
+    or removed ``changed`` cases: the aggregates by delta when :func:`mark_touched` allowed
+    it and few enough cases changed, else by recounting the touched days."""
+    if by_delta and changed <= DELTA_MAX_CASES:
+        apply_delta(conn, timezone, batch_id)
+    else:
+        refresh(conn, timezone, changed)
 
 
 def refresh(conn: psycopg.Connection, timezone: str, changed: int) -> None:
@@ -113,8 +170,8 @@ def _count_levels(conn: psycopg.Connection, timezone: str) -> None:
                  {"tz": timezone})
     sums = ", ".join(f"{m.summed(cast=True)} AS {m.name}" for m in agg.MEASURES)
     for level in (3, 2, 1):
-        conn.execute(COARSER.format(level=level, below=level + 1, grain=GRAIN, sums=sums,
-                                    codes=", ".join(agg.ANCESTRY[4 - level:])))
+        conn.execute(COARSER.format(name="rollup", level=level, below=level + 1, grain=GRAIN,
+                                    sums=sums, codes=", ".join(agg.ANCESTRY[4 - level:])))
 
 
 def _daily(table: agg.Table, level: int) -> str:
@@ -152,8 +209,8 @@ WHERE {monday} IN (SELECT week FROM touched_week)
 GROUP BY {codes}, day, b
 """
 HISTOGRAM_COARSER = """
-CREATE TEMP TABLE hours_{level} ON COMMIT DROP AS
-SELECT {codes}, day, b, sum(n)::int AS n FROM hours_{below} GROUP BY {codes}, day, b
+CREATE TEMP TABLE {name}_{level} ON COMMIT DROP AS
+SELECT {codes}, day, b, sum(n)::int AS n FROM {name}_{below} GROUP BY {codes}, day, b
 """
 HISTOGRAM_DAYS = """
 INSERT INTO {table} (level, unit_code, day, buckets, counts)
@@ -179,7 +236,7 @@ def _refresh_histograms(conn: psycopg.Connection, timezone: str, changed: int) -
                                        monday=MONDAY.format(day="day").replace("%", "%%")),
                  {"tz": timezone})
     for level in sorted(levels, reverse=True)[1:]:
-        conn.execute(HISTOGRAM_COARSER.format(level=level, below=level + 1,
+        conn.execute(HISTOGRAM_COARSER.format(name="hours", level=level, below=level + 1,
                                               codes=", ".join(agg.ANCESTRY[4 - level:])))
     for table, insert in ((agg.HISTOGRAM_DAY, HISTOGRAM_DAYS),
                           (agg.HISTOGRAM_WEEK, HISTOGRAM_WEEKS)):
@@ -202,3 +259,153 @@ def _rewrite(conn: psycopg.Connection, table: agg.Table, changed: int,
                                   constraints=True):
         for insert in inserts:
             conn.execute(insert)
+
+
+# The changed cases' rows: before the batch with sign -1 (those of cases it updated or
+# removed; an unchanged one kept its batch), after it with +1 (those it wrote), each with
+# its local days.
+SIGNED = f"""
+CREATE TEMP TABLE case_signed ON COMMIT DROP AS
+SELECT c.*, (c.reported_at AT TIME ZONE %(tz)s)::date AS day,
+       (c.closed_at AT TIME ZONE %(tz)s)::date AS closed_day
+FROM (SELECT b.*, -1 AS sign FROM {BEFORE_TABLE} b
+      WHERE NOT EXISTS (SELECT 1 FROM case_event c
+                        WHERE c.id = b.id AND c.batch_id IS DISTINCT FROM %(batch)s)
+      UNION ALL
+      SELECT c.*, 1 FROM case_event c
+      WHERE c.id IN (SELECT s.id FROM stage s) AND c.batch_id = %(batch)s) c
+"""
+
+# The change of every measure per grid (or the finest unit above it), day and key of the
+# full grain: the measures counted over each sign's rows, then summed with their signs.
+DELTA_LEAF = """
+CREATE TEMP TABLE delta_4 ON COMMIT DROP AS
+SELECT {codes}, {grain}, {sums}
+FROM (SELECT {codes}, {grain}, sign, {measures} FROM case_signed c
+      GROUP BY {codes}, {grain}, sign) r
+GROUP BY {codes}, {grain}
+"""
+
+# A table's rows of one level added to (new keys inserted); keys whose change is nil are
+# left alone. ``week`` is the Monday of the row's day.
+ADD = f"""
+INSERT INTO {{table}} AS t ({{columns}})
+SELECT {{level}}, {{unit}}, {{period}}, {{keys}}{{values}}
+FROM (SELECT *, {MONDAY.format(day="day")} AS week FROM delta_{{level}}) r
+WHERE {{unit}} IS NOT NULL
+GROUP BY {{unit}}, {{period}}{{group}}
+HAVING NOT ({{nil}})
+ON CONFLICT ({{key}}) DO UPDATE SET {{added}}
+"""
+
+# Rows of the changed units and periods left with no case: a recount has none.
+EMPTIED = f"""
+DELETE FROM {{table}} t
+WHERE t.level = {{level}} AND t.total = 0 AND (t.unit_code, t.{{period}}) IN (
+    SELECT {{unit}}, {{period}}
+    FROM (SELECT *, {MONDAY.format(day="day")} AS week FROM delta_{{level}}) r
+    WHERE {{unit}} IS NOT NULL)
+"""
+
+
+def apply_delta(conn: psycopg.Connection, timezone: str, batch_id: int) -> None:
+    """Add the change batch ``batch_id`` made (``case_before`` against ``case_event``) to
+    every aggregate table, at every level, daily and weekly."""
+    conn.execute(SIGNED, {"tz": timezone, "batch": batch_id})
+    conn.execute("ANALYZE case_signed")
+    leaf = ", ".join(f"({m.counted('c.day', 'c.closed_day')})::{m.type} AS {m.name}"
+                     for m in agg.MEASURES)
+    signed = ", ".join(f"sum(sign * {m.name})::{m.type} AS {m.name}" for m in agg.MEASURES)
+    conn.execute(DELTA_LEAF.format(codes=", ".join(agg.ANCESTRY), grain=GRAIN,
+                                   measures=leaf, sums=signed))
+    sums = ", ".join(f"{m.summed(cast=True)} AS {m.name}" for m in agg.MEASURES)
+    for level in (3, 2, 1):
+        conn.execute(COARSER.format(name="delta", level=level, below=level + 1, grain=GRAIN,
+                                    sums=sums, codes=", ".join(agg.ANCESTRY[4 - level:])))
+    # Planned on their real (small) sizes, the statements below look up the changed keys
+    # by index rather than scanning the tables they change.
+    for level in (4, 3, 2, 1):
+        conn.execute(f"ANALYZE delta_{level}")
+    for table in (agg.ROLLUP, agg.UNIT_DAY, agg.ROLLUP_WEEK, agg.UNIT_WEEK):
+        for level in table.levels:
+            _add(conn, table, level)
+    _merge_histograms(conn)
+
+
+def _add(conn: psycopg.Connection, table: agg.Table, level: int) -> None:
+    """Add the change to ``table``'s rows of ``level``; delete those left empty."""
+    unit = LEVEL_COLUMN[level]
+    names = [m.name for m in table.measures]
+    conn.execute(ADD.format(
+        table=table.name, columns=_names(table.columns), level=level, unit=unit,
+        period=table.period, keys="".join(f"{k}, " for k in table.keys),
+        values=", ".join(m.summed(cast=True) for m in table.measures),
+        group="".join(f", {k}" for k in table.keys),
+        nil=" AND ".join(f"{m.summed()} = 0" for m in table.measures),
+        key=", ".join(table.key),
+        added=", ".join(f"{n} = t.{n} + EXCLUDED.{n}" for n in names)))
+    conn.execute(EMPTIED.format(table=table.name, level=level, unit=unit,
+                                period=table.period))
+
+
+# The fine histograms' change: per community (or the finest unit above it), day and
+# bucket, the closed cases after the batch less those before it; coarser levels sum it.
+HOURS_DELTA_LEAF = """
+CREATE TEMP TABLE hours_delta_3 ON COMMIT DROP AS
+SELECT {codes}, day, {bucket} AS b, sum(sign)::int AS n
+FROM case_signed WHERE handling_hours IS NOT NULL
+GROUP BY {codes}, day, b
+"""
+
+# One histogram table's change per unit and period: the buckets whose count changes and
+# by how much, as two arrays.
+HOURS_CHANGE = """
+CREATE TEMP TABLE hours_change ON COMMIT DROP AS
+SELECT level, unit_code, {period}, array_agg(b) AS b, array_agg(n) AS n
+FROM (SELECT level, unit_code, {period}, b, sum(n)::int AS n FROM ({levels}) x
+      GROUP BY level, unit_code, {period}, b HAVING sum(n) <> 0) c
+GROUP BY level, unit_code, {period}
+"""
+HOURS_LEVEL = ("SELECT {level} AS level, {unit} AS unit_code, {period} AS {name}, b, n "
+               "FROM hours_delta_{level} WHERE {unit} IS NOT NULL")
+
+# Each changed row's buckets and counts with its change added, buckets left empty dropped
+# (merged row by row: a few hundred buckets each, where one sort of them all took seconds);
+# a row left with none is not written again.
+HOURS_REPLACED = """
+CREATE TEMP TABLE hours_merged ON COMMIT DROP AS
+SELECT c.level, c.unit_code, c.{period}, m.buckets, m.counts
+FROM hours_change c
+LEFT JOIN {table} h USING (level, unit_code, {period})
+CROSS JOIN LATERAL (
+    SELECT array_agg(b ORDER BY b) AS buckets, array_agg(n ORDER BY b) AS counts
+    FROM (SELECT b, sum(n)::int AS n
+          FROM (SELECT * FROM unnest(h.buckets, h.counts)
+                UNION ALL SELECT * FROM unnest(c.b, c.n)) x(b, n)
+          GROUP BY b HAVING sum(n) <> 0) y) m;
+DELETE FROM {table} WHERE (level, unit_code, {period}) IN (
+    SELECT level, unit_code, {period} FROM hours_change);
+INSERT INTO {table} (level, unit_code, {period}, buckets, counts)
+SELECT level, unit_code, {period}, buckets, counts FROM hours_merged
+WHERE buckets IS NOT NULL;
+DROP TABLE hours_change, hours_merged
+"""
+
+
+def _merge_histograms(conn: psycopg.Connection) -> None:
+    """Add the change to the fine histograms of the changed units' days and weeks."""
+    levels = sorted(agg.HISTOGRAM_DAY.levels, reverse=True)
+    conn.execute(HOURS_DELTA_LEAF.format(codes=", ".join(agg.ANCESTRY[4 - levels[0]:]),
+                                         bucket=agg.fine_bucket("handling_hours")))
+    for level in levels[1:]:
+        conn.execute(HISTOGRAM_COARSER.format(name="hours_delta", level=level,
+                                              below=level + 1,
+                                              codes=", ".join(agg.ANCESTRY[4 - level:])))
+    for table in (agg.HISTOGRAM_DAY, agg.HISTOGRAM_WEEK):
+        period = "day" if table.period == "day" else MONDAY.format(day="day")
+        parts = " UNION ALL ".join(
+            HOURS_LEVEL.format(level=level, unit=LEVEL_COLUMN[level], period=period,
+                               name=table.period) for level in table.levels)
+        conn.execute(HOURS_CHANGE.format(period=table.period, levels=parts))
+        conn.execute("ANALYZE hours_change")
+        conn.execute(HOURS_REPLACED.format(period=table.period, table=table.name))

@@ -1,6 +1,8 @@
 """The case aggregates, declared once: their tables, grain, levels and measures.
 
-Every case load refreshes them (``etl.rollup``) and the views read them
+Every case load brings them up to date in its transaction (``etl.rollup``: a small batch
+by adding each changed case's new contribution less its old one, a large one by recounting
+the days it touched) and the views read them
 (``layers.case_query``, ``layers.cases``) and show what ``SHOWN`` and ``RATIOS`` make of
 their sums (``layers.summary``); both build their SQL from what is declared here, and a
 test holds the migrated schema to it (``tests/test_aggregates.py``). The baseline
@@ -15,7 +17,9 @@ counts in every unit from the one it was placed in up to the district.
 
 A measure is an SQL expression over one case row (``c``) counted per group; a coarser row,
 a week or a view sums it. ``{day}`` and ``{closed_day}`` in an expression stand for the
-local days the case was reported and closed on.
+local days the case was reported and closed on. Being a sum over cases, a measure changes
+by what it counts over a batch's new rows less what it counts over their old ones: the
+delta the loader adds.
 """
 
 from __future__ import annotations
