@@ -4,8 +4,9 @@ cases by the loader itself.
 A request is one load batch (``load_batch``, source ``api:<feed user>``), written through
 :func:`etl.load.run_load` like ``onemap load cases``: the same transform checks and types
 each event (:func:`etl.transform.transform`), the same SQL places it and rejects what cannot
-be placed (:func:`etl.places.place`), the same upsert writes it and the same refresh keeps
-the aggregates of the touched days true (``etl.rollup``); rejected events are kept in
+be placed (:func:`etl.places.place`), the same upsert writes it and the same step keeps
+the aggregates true (``etl.rollup``: by delta for a request of up to 5,000 events, by
+recounting the touched days for a larger one); rejected events are kept in
 ``rejected_row`` under the batch with their field and reason. What is the feed's own:
 
 - the envelope (:func:`envelope`): a JSON object of the fields ``onemap.case_feed.FIELDS``
