@@ -5,6 +5,14 @@
 
 CREATE EXTENSION IF NOT EXISTS postgis WITH SCHEMA public;
 
+CREATE FUNCTION public.data_changed() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    UPDATE data_change SET version = version + 1, changed_at = now() WHERE feed = TG_ARGV[0];
+    RETURN NULL;
+END $$;
+
 CREATE FUNCTION public.load_batch_alive(batch bigint) RETURNS boolean
     LANGUAGE sql STABLE
     AS $$
@@ -269,6 +277,12 @@ CREATE TABLE public.case_unit_week (
     above_grid integer NOT NULL
 );
 
+CREATE TABLE public.data_change (
+    feed text NOT NULL,
+    version bigint DEFAULT 0 NOT NULL,
+    changed_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
 CREATE TABLE public.facility (
     id text NOT NULL,
     kind text NOT NULL,
@@ -480,6 +494,9 @@ ALTER TABLE ONLY public.case_unit_day
 ALTER TABLE ONLY public.case_unit_week
     ADD CONSTRAINT case_unit_week_pkey PRIMARY KEY (level, unit_code, week, status) INCLUDE (total);
 
+ALTER TABLE ONLY public.data_change
+    ADD CONSTRAINT data_change_pkey PRIMARY KEY (feed);
+
 ALTER TABLE ONLY public.facility
     ADD CONSTRAINT facility_pkey PRIMARY KEY (id);
 
@@ -564,6 +581,10 @@ CREATE INDEX iot_device_street_idx ON public.iot_device USING btree (street_code
 CREATE INDEX iot_event_ts_idx ON public.iot_event USING btree (ts);
 
 CREATE INDEX rejected_row_batch_idx ON public.rejected_row USING btree (batch_id, row_number);
+
+CREATE TRIGGER case_event_changed AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON public.case_event FOR EACH STATEMENT EXECUTE FUNCTION public.data_changed('cases');
+
+CREATE TRIGGER load_batch_changed AFTER INSERT OR DELETE OR UPDATE ON public.load_batch FOR EACH STATEMENT EXECUTE FUNCTION public.data_changed('loads');
 
 ALTER TABLE ONLY public.admin_unit
     ADD CONSTRAINT admin_unit_batch_id_fkey FOREIGN KEY (batch_id) REFERENCES public.load_batch(id);

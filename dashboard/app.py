@@ -11,6 +11,7 @@ from dash import Dash, html
 from dashboard.login import register_login
 from dashboard.outage import outage
 from dashboard.payloads import install_payload_check
+from dashboard.push import CHANGES_PATH
 from dashboard.services import Services, install
 from layers.freshness import Thresholds
 from layers.view import ReadLimits, ViewCache
@@ -21,11 +22,12 @@ from web.cases import CaseWriter
 from web.headers import install_headers
 
 HERE = Path(__file__).parent
-# What the pages add to the gate: their static code is open, their own requests are never
-# challenged for Basic, and a database outage is told in the page's words.
+# What the pages add to the gate: their static code is open, their own requests (and their
+# watch of the data's version) are never challenged for Basic, and a database outage is told
+# in the page's words.
 PAGES = Pages(login="/login", open_paths=("/_favicon.ico",),
               open_prefixes=("/assets/", "/_dash-component-suites/"),
-              own_prefixes=("/_dash",), outage=outage)
+              own_prefixes=("/_dash", CHANGES_PATH), outage=outage)
 
 
 def create_app(settings: Settings, db_url: str, read_url: str | None = None,

@@ -244,12 +244,18 @@ WITH new AS (
     FROM heard h LEFT JOIN told t USING (device_id)
     WHERE d.id = h.device_id
     RETURNING 1
+), bumped AS (
+    UPDATE data_change SET version = version + 1, changed_at = now()
+    WHERE feed = 'iot' AND EXISTS (SELECT 1 FROM told)
+    RETURNING 1
 )
 SELECT (SELECT count(*) FROM new), (SELECT count(*) FROM changed)
 """
 # A device's state: last heard of at its newest report, whatever its kind; its status that of
 # its newest status event (an older one delivered late changes nothing). The statement sees
-# the events as they were before it, so "newer" means newer than every earlier one.
+# the events as they were before it, so "newer" means newer than every earlier one. A batch
+# holding a new status event (an alarm raised or cleared, a device offline or online) moves
+# the IoT feed's version (``data_change``), which the screens watch to redraw.
 
 INSERT_DEAD = """
 INSERT INTO iot_dead_letter (received_at, topic, payload, field, reason)

@@ -45,13 +45,13 @@ import h3
 import numpy as np
 from sqlalchemy import Connection, text
 
+from layers import changes
 from layers.case_query import CaseQuery
 from layers.cases import raw_where
 from layers.errors import BadParameter
 from layers.filters import Filters
 from layers.scope import Scope
 from layers.sql import run
-from layers.tiles import data_version
 
 STORED_RESOLUTION = 11
 ZOOM_RESOLUTION = ((9, 6), (11, 7), (12, 8), (14, 9), (15, 10))  # (up to zoom, resolution)
@@ -314,8 +314,8 @@ ORDER BY s.parent_code, g.code
 
 class Verdicts:
     """The grids of a district and their neighbours, and the grids judged under some
-    filters, kept in the process for
-    ``seconds`` and until a load commits, and shared by every viewer on purpose: they are
+    filters, kept in the process for ``seconds`` and until a load commits or a case is
+    written (``layers.changes``), and shared by every viewer on purpose: they are
     the same for all (the point of one fixed context), so a street's official reads her
     grids' verdicts from the district's, judged once, instead of reading every grid of the
     district again. They hold no personal data."""
@@ -328,7 +328,7 @@ class Verdicts:
     def get(self, conn: Connection, district: Scope, filters: Filters,
             zone: str) -> list[dict]:
         """The hot, cold and trending grids of ``district`` (features without shapes)."""
-        version = data_version(conn)
+        version = changes.version(conn, ("cases", "loads"))  # what verdicts count
         contexts = self._kept(("grids", district.code, version),
                               lambda: _grid_contexts(conn, district))
         return self._kept(("judged", district.code, replace(filters, scope=None), zone, version),

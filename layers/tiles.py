@@ -19,6 +19,7 @@ import hashlib
 
 from sqlalchemy import Connection, text
 
+from layers import changes
 from layers.catalog import LayerSpec
 from layers.errors import BadParameter
 from layers.filters import Filters
@@ -50,11 +51,12 @@ def tile(conn: Connection, layer: LayerSpec, scope: Scope, filters: Filters,
 
 
 def etag(layer_id: str, z: int, x: int, y: int, query_string: str, version: str) -> str:
-    """A validator that changes when the data (latest batch) or the request changes."""
+    """A validator that changes when the data (its version) or the request changes."""
     raw = f"{layer_id}/{z}/{x}/{y}?{query_string}#{version}".encode()
     return '"' + hashlib.sha256(raw).hexdigest()[:32] + '"'
 
 
 def data_version(conn: Connection) -> str:
-    return str(conn.execute(text(
-        "SELECT coalesce(max(id), 0) FROM load_batch WHERE status = 'committed'")).scalar_one())
+    """The data's version (``layers.changes``): a tile's validator changes with a load, a
+    case written and a device's status changed."""
+    return changes.version(conn)

@@ -305,8 +305,9 @@ class ViewCache:
     Many screens show the same view at once (wall screens touring the same streets, the
     officials of one street, a shared link): a view read once is answered again for
     ``seconds`` without the twenty-odd queries. The key holds everything the answer depends
-    on: the filters, device and case order, the layers, the time zone, the newest committed
-    batch (so a load shows at once), and the asker's role, own unit and personal-data right,
+    on: the filters, device and case order, the layers, the time zone, the data's version
+    (``layers.changes``: a load, a case written or a device's status changed since shows at
+    once), and the asker's role, own unit and personal-data right,
     so principals with different scopes or rights never share an entry. Identical requests
     arriving together wait for the first one instead of each querying. Failures are not
     kept. Entries are shared: callers must not change what they get.
@@ -330,17 +331,17 @@ class ViewCache:
         return len(self._entries)
 
     def view(self, engine: Engine, filters: Filters, zone: str, layers: set[str],
-             who: Principal, loaded: datetime | None, soon_hours: float = DUE_SOON_HOURS,
+             who: Principal, version: object, soon_hours: float = DUE_SOON_HOURS,
              *, device: str | None = None, order: str = "latest",
              ticker: Mapping[str, int] | None = None, hours: bool = True) -> View:
-        """:func:`view`, from the cache when a fresh entry exists (``loaded``: the newest
-        committed batch, see :func:`last_load`)."""
+        """:func:`view`, from the cache when a fresh entry exists (``version``: the data's
+        version read before, :func:`layers.changes.current`)."""
         asked = {"device": device, "order": order, "reads": self.reads,
                  "thresholds": self.thresholds, "soon_hours": soon_hours, "ticker": ticker,
                  "hours": hours}
         if self.seconds <= 0 or self.max_bytes <= 0:
             return view(engine, filters, zone, layers, who, **asked)
-        key = (who.role, who.scope, who.personal, zone, loaded, frozenset(layers), soon_hours,
+        key = (who.role, who.scope, who.personal, zone, version, frozenset(layers), soon_hours,
                filters, device, order, tuple(sorted((ticker or {}).items())), hours)
         with self._lock:
             found = self._fresh(key)
@@ -527,15 +528,6 @@ def vocabularies(engine: Engine, who: Principal) -> dict[str, list[str]]:
             f"AND (CAST(:code AS text) IS NULL OR r.unit_code = :code) GROUP BY 1 "
             f"ORDER BY {agg.TOTAL.summed()} DESC"), unit)] for column in ("category_1", "channel")}
     return {"categories": found["category_1"], "channels": found["channel"]}
-
-
-def last_load(engine: Engine) -> datetime | None:
-    """When the newest committed batch finished: a view cached before it is not shown
-    after it. (What the screen says the data is as of is each feed's newest event,
-    ``data["feeds"]``, not this.)"""
-    with engine.connect() as conn:
-        return conn.execute(text("SELECT max(finished_at) FROM load_batch "
-                                 "WHERE status = 'committed'")).scalar()
 
 
 def tour_codes(engine: Engine, who: Principal) -> list[str]:

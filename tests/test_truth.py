@@ -380,13 +380,20 @@ class Expected:
     def ticker(self, now: datetime) -> list[tuple[str, str]]:
         """The wall's ticker items (class, words) at ``now``: the scope's overdue cases now,
         then those due soon, newest reported first (whatever the period: they are the
-        backlog the cards beside them count), each with how long over or left; then the
-        newest alarms with their last report; a placeholder when there is nothing."""
+        backlog the cards beside them count), each with how long over or left; before them
+        the newest alarms with when each began (its last report when that is unknown); a
+        placeholder when there is nothing."""
         backlog = self.filtered(with_period=False)
         backlog = backlog[backlog.status == "open"].sort_values(
             ["reported_at", "id"], ascending=[False, True])
         left = backlog.deadline - now
         items = []
+        for d in self.in_alarm().head(TICKER_ALARMS).itertuples():
+            grid = self.raw.units.at[d.grid_code, "name"] \
+                if d.grid_code in self.raw.units.index else ""
+            when = (f"告警于 {_local(d.since)}" if pd.notna(d.since)
+                    else _seen(d.last_seen, now))
+            items.append(("tick alarm", f"🔴 {d.kind} {grid} {when}"))
         for due, chosen in (("overdue", left < pd.Timedelta(0)),
                             ("due_soon", (left >= pd.Timedelta(0)) & (left < DUE_SOON))):
             for c in backlog[chosen].head(TICKER_CASES[due]).itertuples():
@@ -395,12 +402,8 @@ class Expected:
                 items.append((f"tick case {due}",
                               f"{mark} {STATUS_LABEL[due]} {c.id} {c.category_1}/"
                               f"{c.category_2 or ''} · {span}"))
-        for d in self.in_alarm().head(TICKER_ALARMS).itertuples():
-            grid = self.raw.units.at[d.grid_code, "name"] \
-                if d.grid_code in self.raw.units.index else ""
-            items.append(("tick alarm", f"🔴 {d.kind} {grid} {_seen(d.last_seen, now)}"))
         return [(kind, " ".join(words.split())) for kind, words in items] or [
-            ("tick", "最新超期与告警")]
+            ("tick", "最新告警与超期")]
 
     def devices_now(self) -> pd.Series:
         """Each device of the scope's status now: an alarm stays an alarm, a device not

@@ -5,7 +5,8 @@ from ``layers``; what is HTTP (status codes, links, media types, downloads) is h
 OGC API – Features: landing page, conformance, ``/collections``, ``/collections/{id}``,
 ``/collections/{id}/items`` (GeoJSON, bbox, datetime, limit/offset, scope and filters) and
 single items; plus ``/api/kpi`` (a scope's KPIs with its children's), ``/api/workbench``,
-``/api/hotspots``, ``/api/hexbins``, vector tiles and exports.
+``/api/hotspots``, ``/api/hexbins``, ``/api/changes`` (the data's version), vector tiles and
+exports.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from urllib.parse import quote, urlencode
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from layers import exports, features, hotspots, kpi, tiles, workbench
+from layers import changes, exports, features, hotspots, kpi, tiles, workbench
 from layers.access import personal_mode, scope_for, scoped
 from layers.catalog import Catalog, LayerSpec
 from layers.errors import (
@@ -96,6 +97,7 @@ class Api:
         self.thresholds = thresholds
         self.soon_hours = soon_hours  # open cases due within it are due soon
         self.export_slots = export_slots  # exports written at once, server-wide
+        self.latest = changes.Latest()  # the data's version, as the screens poll it
 
     @contextmanager
     def query(self, who: Principal, params: Mapping):
@@ -192,6 +194,13 @@ class Api:
             data = workbench.read(conn, scope, filters, zone, self.soon_hours, sort=sort,
                                   unit=unit)
         return json_response(asdict(data))
+
+    def changes(self, who: Principal) -> Response:
+        """The data's version (``layers.changes``), for screens that redraw when it moves:
+        a few rows read a few times a second at most, whoever asks; it tells nothing but
+        that something changed."""
+        return json_response({"version": self.latest.get(self.engine)},
+                             **{"Cache-Control": "no-store"})
 
     def hotspots(self, who: Principal, params: Mapping) -> Response:
         unit = _first(params, "unit") or "grid"

@@ -49,6 +49,7 @@ def register(server: flask.Flask, api: Api, principal: Callable[[], Principal | 
         "/api/workbench": lambda who: api.workbench(who, params()),
         "/api/hotspots": lambda who: api.hotspots(who, params()),
         "/api/hexbins": lambda who: api.hexbins(who, params()),
+        "/api/changes": lambda who: api.changes(who),
         # Signed: a negative tile is a 400 from the handler, not a miss that falls through.
         "/tiles/<layer_id>/<int(signed=True):z>/<int(signed=True):x>/<int(signed=True):y>.pbf":
             lambda who, layer_id, z, x, y: api.tile(

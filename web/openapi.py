@@ -108,6 +108,10 @@ SCHEMAS = {
     "Unit": {"type": "object", "required": ["code", "name", "level"], "properties": {
         "code": {"type": "string", "nullable": True}, "name": {"type": "string"},
         "level": {"type": "integer", "minimum": 0, "maximum": 4}}},
+    "Changes": {"type": "object", "required": ["version"], "properties": {
+        "version": {"type": "string",
+                    "description": "the data's version: it moves with every load, case "
+                                   "written and device status changed"}}},
     "Kpi": {"type": "object", "required": ["scope", "cases", "compare", "weekday_hours",
                                            "children", "breadcrumb"],
             "properties": {"scope": _ref("Unit"), "cases": {"type": "object"},
@@ -317,6 +321,8 @@ def openapi_document(base: str, catalog: Catalog) -> dict:
                                   "whole district (false discovery rate in `alpha`), "
                                   "named, with q-values and trend", [*FILTERS, unit, zoom],
                                   "FeatureCollection", GEOJSON),
+            "/api/changes": _get("the data's version, for screens that redraw when it "
+                                 "moves (poll about once a second)", [], "Changes"),
             "/api/hexbins": _get("H3 hex bins", [*FILTERS, zoom], "FeatureCollection",
                                  GEOJSON),
             "/tiles/{layer_id}/{z}/{x}/{y}.pbf": _get(

@@ -1,6 +1,7 @@
 """The big screen (/bigscreen): dark, 1920×1080 to 3840×2160 without scrollbars, refreshing
-itself, touring the streets (paused while someone interacts), with a clock, the data's time
-and a ticker of the backlog's overdue and due-soon cases and the IoT alarms. Read-only: no
+itself when the data changes and on a timer, touring the streets (paused while someone
+interacts), with a clock, the data's time and a ticker of the IoT alarms (newest first, with
+their time) and the backlog's overdue and due-soon cases. Read-only: no
 exports here."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import dash
 from dash import Input, Output, State, callback, clientside_callback, dcc, html
 from sqlalchemy.exc import SQLAlchemyError
 
-from dashboard import ids
+from dashboard import ids, push
 from dashboard.components import (
     database_banner,
     due_text,
@@ -28,9 +29,11 @@ from dashboard.figures import bars_figure, map_figure, trend_figure
 from dashboard.messages import t
 from dashboard.services import services
 from dashboard.state import parse
+from layers.changes import current
 from layers.errors import LayerError
 from layers.filters import RANGES, Filters, Period
-from layers.view import View, last_load, tour_codes
+from layers.times import shown
+from layers.view import View, tour_codes
 from web.auth import current_principal
 
 dash.register_page(__name__, path="/bigscreen", title="一张图 · 指挥中心")
@@ -40,6 +43,7 @@ BS = {name: f"bs-{name}" for name in (ids.MAP, ids.KPIS, ids.BREADCRUMB, ids.TRE
                                       ids.CATEGORIES, ids.TICKER, ids.ASOF, ids.BANNER,
                                       ids.REFRESH, ids.TOUR, ids.TOUR_STATE, ids.CLOCK)}
 BS_PERIOD = "bs-period"
+PUSH = "bs-"  # the ids of the page's watch of the data
 TOUR_S = 20
 BIG_LAYERS = ("units", "hotspots", "iot")
 WALL_RANGE = "30d"  # the flows' period unless the address names one (?range=today…)
@@ -76,6 +80,7 @@ def layout(refresh: str | None = None, tour: str | None = None, **query) -> html
         dcc.Interval(id=BS[ids.REFRESH], interval=seconds * 1000),
         dcc.Interval(id=BS[ids.TOUR], interval=_seconds(tour, TOUR_S) * 1000),
         dcc.Interval(id="bs-clock-tick", interval=1000),
+        *push.watchers(PUSH),
     ], className="bigscreen")
 
 
@@ -122,25 +127,30 @@ WALL = {
     "trend": Output(BS[ids.TREND], "figure"), "categories": Output(BS[ids.CATEGORIES], "figure"),
     "ticker": Output(BS[ids.TICKER], "children"), "asof": Output(BS[ids.ASOF], "children"),
     "banner": Output(BS[ids.BANNER], "children"), "period": Output(BS_PERIOD, "children"),
+    "drawn": Output(push.drawn(PUSH), "data"),
 }
+push.watch(PUSH)  # a change in the data redraws the stop within about two seconds
 
 
 @callback(
     output=WALL,
     inputs={"_tick": Input(BS[ids.REFRESH], "n_intervals"),
-            "tour": Input(BS[ids.TOUR_STATE], "data"), "screen": Input("bs-screen", "data")},
+            "tour": Input(BS[ids.TOUR_STATE], "data"), "screen": Input("bs-screen", "data"),
+            "_changed": Input(push.changed(PUSH), "data")},
     state={"lang": State("bs-lang", "data"), "range_": State("bs-range", "data")},
 )
-def refresh(_tick, tour, screen, lang, range_):
-    """Redraw the current stop of the tour (the district first, then each street): the
-    backlog now, the flows of the wall's period (said in the header)."""
+def refresh(_tick, tour, screen, lang, range_, _changed=None):
+    """Redraw the current stop of the tour (the district first, then each street), on its
+    timer and when the data changed: the backlog now, the flows of the wall's period (said
+    in the header)."""
     svc = services()
     zone = svc.settings.timezone
     try:
         scope = _tour_stop(svc, tour["index"])
         filters = Filters(scope=scope, period=Period(range=range_))
+        version = current(svc.read_engine)  # before the data: never newer than it
         data = svc.views.view(svc.read_engine, filters, zone, set(BIG_LAYERS),
-                              current_principal(), last_load(svc.read_engine),
+                              current_principal(), version,
                               svc.settings.due_soon_hours, ticker=TICKER_CASES,
                               hours=False)  # the wall shows no weekday × hour grid
     except (SQLAlchemyError, LayerError) as exc:
@@ -162,6 +172,7 @@ def refresh(_tick, tour, screen, lang, range_):
         "banner": stale_warnings(data.feeds, lang, zone) or None,
         "period": t("bigscreen.period", lang).format(
             period=period_words(data.period, range_, lang)),
+        "drawn": version,
     }
 
 
@@ -192,15 +203,23 @@ def _tour_stop(svc, index: int) -> str | None:
 
 
 def _ticker(data: View, lang: str, zone: str) -> list:
-    """The backlog's newest overdue cases, then those due soon (now, whatever the period:
-    the cases the overdue and due-soon cards count), each with how long over or left
-    (marked against the database's clock by the read side), then the newest alarms with
-    their last report (local times)."""
-    items = [(f"{'⚠' if c['due']['due'] == 'overdue' else '△'} {status_words(c, lang)} "
-              f"{c['id']} {c['category_1']}/{c['category_2'] or ''} · {due_text(c['due'], lang)}",
-              f"tick case {c['due']['due']}") for c in data.ticker]
-    items += [(f"🔴 {a['properties']['kind']} {a['properties'].get('grid_name') or ''} "
-               f"{seen(a['properties'].get('last_seen'), lang, zone)}", "tick alarm")
-              for a in data.alarms[:TICKER_ALARMS]]
+    """The newest alarms first, each with when it began (local time; its last report when
+    its start is unknown), then the backlog's newest overdue cases and those due soon (now,
+    whatever the period: the cases the overdue and due-soon cards count), each with how
+    long over or left (marked against the database's clock by the read side)."""
+    items = [(f"🔴 {a['properties']['kind']} {a['properties'].get('grid_name') or ''} "
+              f"{_alarm_time(a['properties'], lang, zone)}", "tick alarm")
+             for a in data.alarms[:TICKER_ALARMS]]
+    items += [(f"{'⚠' if c['due']['due'] == 'overdue' else '△'} {status_words(c, lang)} "
+               f"{c['id']} {c['category_1']}/{c['category_2'] or ''} · "
+               f"{due_text(c['due'], lang)}", f"tick case {c['due']['due']}")
+              for c in data.ticker]
     return [html.Span(text, className=kind) for text, kind in items] or [
         html.Span(t("bigscreen.ticker", lang), className="tick")]
+
+
+def _alarm_time(alarm: dict, lang: str, zone: str) -> str:
+    """``告警 2026-12-03 16:05``: when the alarm began, else the device's last report."""
+    if alarm.get("alarm_since"):
+        return f"{t('bigscreen.alarm_since', lang)} {shown(alarm['alarm_since'], zone)}"
+    return seen(alarm.get("last_seen"), lang, zone)

@@ -25,7 +25,7 @@ from dash import (
 from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard import components as ui
-from dashboard import ids
+from dashboard import ids, push
 from dashboard.figures import (
     bars_figure,
     map_figure,
@@ -37,13 +37,15 @@ from dashboard.messages import t, user_message
 from dashboard.services import services
 from dashboard.state import ViewState, parse, with_filters, with_range
 from layers.admin import loaded_levels
+from layers.changes import current
 from layers.errors import LayerError
-from layers.view import View, case_detail, last_load, subcategories, vocabularies
+from layers.view import View, case_detail, subcategories, vocabularies
 from web.auth import current_principal
 
 dash.register_page(__name__, path="/", title="一张图 · onemap")
 
 RETRY_MS = 5_000
+PUSH = "desk-"  # the ids of the page's watch of the data
 GRAPH_CONFIG = ui.graph_config(displaylogo=False, scrollZoom=True, toImageButtonOptions={
     "format": "png", "filename": "onemap-map", "scale": 2})
 
@@ -96,6 +98,7 @@ def _body(state: ViewState, words: dict) -> html.Div:
                    className="right"),
         html.Section([tabs, html.Div(id=ids.DETAIL, className="detail")], className="bottom"),
         dcc.Interval(id=ids.REFRESH, interval=services().settings.refresh_seconds * 1000),
+        *push.watchers(PUSH),
     ], className="grid")
 
 
@@ -162,7 +165,7 @@ clientside_callback(
 
 
 # What one view draws, each output by name: ``draw`` fills the first twelve, ``render`` the
-# banner, the data's time and the next refresh.
+# banner, the data's time, the next refresh and the data's version it drew at.
 VIEW = {
     "map": Output(ids.MAP_BOX, "figure"), "kpis": Output(ids.KPIS, "children"),
     "breadcrumb": Output(ids.BREADCRUMB, "children"),
@@ -173,16 +176,18 @@ VIEW = {
     "cases": Output(ids.CASES, "children"), "hotspots": Output(ids.HOTSPOTS, "children"),
     "alarms": Output(ids.ALARMS, "children"), "exports": Output(ids.EXPORT, "children"),
     "banner": Output(ids.BANNER, "children"), "asof": Output(ids.ASOF, "children"),
-    "interval": Output(ids.REFRESH, "interval"),
+    "interval": Output(ids.REFRESH, "interval"), "drawn": Output(push.drawn(PUSH), "data"),
 }
+push.watch(PUSH)  # a change in the data redraws the view within about two seconds
 
 
 @callback(
     output=VIEW,
-    inputs={"search": Input(ids.URL, "search"), "tick": Input(ids.REFRESH, "n_intervals")},
+    inputs={"search": Input(ids.URL, "search"), "tick": Input(ids.REFRESH, "n_intervals"),
+            "_changed": Input(push.changed(PUSH), "data")},
 )
-def render(search, tick):
-    """Everything the view shows, from the URL alone."""
+def render(search, tick, _changed=None):
+    """Everything the view shows, from the URL alone (again when the data changed)."""
     state = parse(search)
     svc = services()
     refresh_ms = svc.settings.refresh_seconds * 1000
@@ -191,8 +196,9 @@ def render(search, tick):
     try:
         if state.problem:  # a link whose filters cannot be read: say so, show nothing
             raise state.problem
+        version = current(svc.read_engine)  # before the data: never newer than it
         data = svc.views.view(svc.read_engine, state.filters, zone, set(state.layers),
-                              current_principal(), last_load(svc.read_engine),
+                              current_principal(), version,
                               svc.settings.due_soon_hours, device=state.device,
                               order=state.cases)
     except LayerError as exc:
@@ -205,7 +211,7 @@ def render(search, tick):
     return {**draw(data, state, svc.settings.tile_url, svc.settings.tile_crs,
                    current_principal().can_export, zone=zone),
             "banner": notices or None, "asof": ui.feed_times(data.feeds, state.lang, zone),
-            "interval": refresh_ms}
+            "interval": refresh_ms, "drawn": version}
 
 
 def draw(data: View, state: ViewState, tile_url: str | None = None,
