@@ -120,6 +120,28 @@ clientside_callback(
 )
 
 
+# A new head of the ticker (a new alarm) enters at once: its scroll starts again from the
+# right edge instead of waiting for the loop to come round.
+clientside_callback(
+    """function(items) {
+        setTimeout(function () {  // once the new items are in the page
+            const track = document.getElementById('bs-ticker');
+            const first = track && track.firstElementChild;
+            const head = first ? first.textContent : '';
+            if (track && head !== track.dataset.head) {
+                track.dataset.head = head;
+                track.style.animation = 'none';
+                void track.offsetWidth;
+                track.style.animation = '';
+            }
+        }, 0);
+        return window.dash_clientside.no_update;
+    }""",
+    Output(BS[ids.TICKER], "title"), Input(BS[ids.TICKER], "children"),
+    prevent_initial_call=True,
+)
+
+
 # What one stop of the tour draws, each output by name.
 WALL = {
     "map": Output(BS[ids.MAP], "figure"), "kpis": Output(BS[ids.KPIS], "children"),
