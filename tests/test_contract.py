@@ -254,7 +254,7 @@ def call(client, outputs: dict, inputs: list, state_: list | None = None) -> dic
 def test_callbacks_with_several_outputs_name_them(client):
     """Dash knows every multi-output callback's outputs by name, and a view or a failure
     answers exactly the outputs it names: all of them, or the banner and the refresh."""
-    from dashboard import ids
+    from dashboard import ids, push
     from dashboard.pages import bigscreen, home
 
     app, http = client
@@ -266,14 +266,17 @@ def test_callbacks_with_several_outputs_name_them(client):
     assert all(isinstance(v["outputs_indices"], dict) for v in several.values())
     url = {"id": ids.URL, "property": "search"}
     tick = {"id": ids.REFRESH, "property": "n_intervals", "value": 0}
-    drawn = call(http, home.VIEW, [{**url, "value": "?range=all"}, tick])
+    changed = {"id": push.changed(home.PUSH), "property": "data", "value": None}
+    drawn = call(http, home.VIEW, [{**url, "value": "?range=all"}, tick, changed])
     assert set(drawn) == {o.component_id for o in home.VIEW.values()}
-    refused = call(http, home.VIEW, [{**url, "value": "?scope=not%20a%20code!"}, tick])
+    refused = call(http, home.VIEW, [{**url, "value": "?scope=not%20a%20code!"}, tick,
+                                     changed])
     assert set(refused) == {ids.BANNER, ids.REFRESH}
     assert "banner" in str(refused[ids.BANNER]["children"])
     wall = [{"id": "bs-refresh", "property": "n_intervals", "value": 1},
             {"id": "bs-tour-state", "property": "data", "value": {"index": -1, "on": True}},
-            {"id": "bs-screen", "property": "data", "value": {"w": 1920, "h": 1080}}]
+            {"id": "bs-screen", "property": "data", "value": {"w": 1920, "h": 1080}},
+            {"id": push.changed(bigscreen.PUSH), "property": "data", "value": None}]
     lang = {"id": "bs-lang", "property": "data", "value": "zh"}
     shown = call(http, bigscreen.WALL, wall, [lang, {"id": "bs-range", "property": "data",
                                                      "value": "30d"}])

@@ -5,21 +5,22 @@
 -- (a load, an API write), by trigger. Loads: every statement on load_batch (a batch begun,
 -- committed, failed). IoT: the listener bumps it itself, in a batch's own statement, when
 -- the batch holds a status event (an alarm raised or cleared, a device offline or online);
--- routine readings leave it alone.
-CREATE TABLE data_change (
+-- routine readings leave it alone. (IF NOT EXISTS, OR REPLACE: a database whose ledger is
+-- rewritten to the baseline, as tests do, meets it again.)
+CREATE TABLE IF NOT EXISTS data_change (
     feed       text PRIMARY KEY,
     version    bigint NOT NULL DEFAULT 0,
     changed_at timestamptz NOT NULL DEFAULT now()
 );
-INSERT INTO data_change (feed) VALUES ('cases'), ('iot'), ('loads');
+INSERT INTO data_change (feed) VALUES ('cases'), ('iot'), ('loads') ON CONFLICT DO NOTHING;
 
-CREATE FUNCTION data_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION data_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     UPDATE data_change SET version = version + 1, changed_at = now() WHERE feed = TG_ARGV[0];
     RETURN NULL;
 END $$;
 
-CREATE TRIGGER case_event_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON case_event
+CREATE OR REPLACE TRIGGER case_event_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON case_event
     FOR EACH STATEMENT EXECUTE FUNCTION data_changed('cases');
-CREATE TRIGGER load_batch_changed AFTER INSERT OR UPDATE OR DELETE ON load_batch
+CREATE OR REPLACE TRIGGER load_batch_changed AFTER INSERT OR UPDATE OR DELETE ON load_batch
     FOR EACH STATEMENT EXECUTE FUNCTION data_changed('loads');
