@@ -59,11 +59,13 @@ WATCH = """(function watch() {
     requestAnimationFrame(watch); })();"""
 
 
-def serve(url: str) -> tuple[subprocess.Popen, str]:
+def serve(url: str, home) -> tuple[subprocess.Popen, str]:
+    """``onemap serve`` with its defaults (log: HOME/serve.log)."""
     port = free_port(18800)
-    proc = subprocess.Popen([sys.executable, "-m", "onemap.cli", "serve", "--port", str(port),
-                             "--no-debug"], env={**os.environ, "DATABASE_URL": url},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with (home / "serve.log").open("w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "onemap.cli", "serve", "--port",
+                                 str(port), "--no-debug"], env={**os.environ, "DATABASE_URL": url},
+                                stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     for _ in range(120):
         try:
@@ -104,6 +106,19 @@ def devices(url: str, n: int) -> list[tuple[str, str, str]]:
 def iot_version(url: str) -> int:
     with psycopg.connect(url) as conn:
         return conn.execute("SELECT version FROM data_change WHERE feed = 'iot'").fetchone()[0]
+
+
+def shown(page, screen: str, device_id: str) -> float:
+    """When ``page`` first showed the awaited alarm (epoch seconds); a page that does not
+    within 30 s fails the run, saying what it shows."""
+    try:
+        return page.wait_for_function("() => window.benchSeen", timeout=30_000).json_value() / 1000
+    except Exception as exc:
+        state = page.evaluate("""() => ({want: window.benchWant, asked: window.onemapAsked,
+            head: (document.querySelector('#bs-ticker > span') || {}).textContent,
+            rows: [...document.querySelectorAll('#alarm-list tr.alarm-row')].slice(0, 3)
+                .map(r => r.textContent)})""")
+        raise RuntimeError(f"the {screen} did not show {device_id}'s alarm: {state}") from exc
 
 
 def open_page(browser, base: str, path: str, size: tuple[int, int]):
@@ -154,7 +169,7 @@ def main() -> None:
             bench_user(url)
             chosen = devices(url, EVENTS)
             listening = listener(url, broker_url, home, "push")
-            server, base = serve(url)
+            server, base = serve(url, home)
             client = new_client(address, "bench-push-publisher")
             client.connect(address.host, address.port)
             client.loop_start()
@@ -186,9 +201,7 @@ def main() -> None:
                             time.sleep(0.01)
                         times["written"].append(time.time() - sent)
                         for screen, page in (("desk", desk), ("wall", wall)):
-                            seen = page.wait_for_function("() => window.benchSeen",
-                                                          timeout=60_000).json_value()
-                            times[screen].append(seen / 1000 - sent)
+                            times[screen].append(shown(page, screen, device_id) - sent)
                         time.sleep(random.uniform(2, 4))
                     browser.close()
             finally:

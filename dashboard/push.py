@@ -38,25 +38,32 @@ def watchers(prefix: str) -> list:
 
 
 def watch(prefix: str) -> None:
-    """Register the page's watcher: each tick asks for the version and writes it into the
-    trigger store when it differs from the drawn one and was not asked for already (a
-    redraw slower than a tick is not asked for again). A failed request changes nothing:
-    the next tick asks again."""
+    """Register the page's watcher: each tick asks for the version, unless the last ask is
+    still out (a slow server gets one ask at a time, never a queue of them), and when the
+    answer differs from the drawn version and was not asked for already (a redraw slower
+    than a tick is not asked for again), writes it into the trigger store. The answer is
+    written when it comes (``set_props``), not returned: the tick after would supersede a
+    returned answer still on its way. A failed ask changes nothing: the next tick asks
+    again."""
     clientside_callback(
-        f"""async function(n, drawn) {{
-            const noUpdate = window.dash_clientside.no_update;
-            if (!drawn) {{ return noUpdate; }}
-            let version;
-            try {{
-                const answer = await fetch('{CHANGES_PATH}', {{cache: 'no-store',
-                                                              credentials: 'same-origin'}});
-                if (!answer.ok) {{ return noUpdate; }}
-                version = (await answer.json()).version;
-            }} catch (e) {{ return noUpdate; }}
-            const asked = window.onemapAsked || (window.onemapAsked = {{}});
-            if (version === drawn || version === asked['{prefix}']) {{ return noUpdate; }}
-            asked['{prefix}'] = version;
-            return version;
+        f"""function(n, drawn) {{
+            const watch = (window.onemapWatch = window.onemapWatch || {{}});
+            const mine = (watch['{prefix}'] = watch['{prefix}'] || {{}});
+            mine.drawn = drawn;
+            if (!drawn || mine.out) {{ return window.dash_clientside.no_update; }}
+            mine.out = true;
+            fetch('{CHANGES_PATH}', {{cache: 'no-store', credentials: 'same-origin'}})
+                .then(answer => answer.ok ? answer.json() : null)
+                .then(answer => {{
+                    const version = answer && answer.version;
+                    if (version && version !== mine.drawn && version !== mine.asked) {{
+                        mine.asked = version;
+                        window.dash_clientside.set_props('{changed(prefix)}', {{data: version}});
+                    }}
+                }})
+                .catch(() => null)
+                .finally(() => {{ mine.out = false; }});
+            return window.dash_clientside.no_update;
         }}""",
         Output(changed(prefix), "data"), Input(_tick(prefix), "n_intervals"),
         State(drawn(prefix), "data"),
