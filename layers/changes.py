@@ -1,7 +1,7 @@
 """What changed last: the data's version, which moves with every write a screen shows.
 
 The table ``data_change`` holds a version per feed (``cases``, ``iot``, ``loads``), bumped in
-the writing transaction (migration 0004 says by whom), so a version is visible exactly when
+the writing transaction (migration 0005 says by whom), so a version is visible exactly when
 the data it stands for is. Screens poll it (``/api/changes``, about once a second) and
 redraw only when it moved; the view cache, the hotspots' verdicts and the tiles' validators
 key on it, so none of them answers with data older than the newest change.
