@@ -213,6 +213,11 @@ def test_who_may_post(served, feed_db):
     assert post(server, [body] * 1001, token)[0] == 413
     assert post(server, None, token, raw=b"[" + b" " * (3 * 2**20) + b"]")[0] == 413
     assert post(server, None, token, raw=b"{not json")[0] == 400
+    asked = urllib.request.Request(server.url + "/api/cases", method="GET",
+                                   headers={"Authorization": f"Bearer {token}"})
+    with pytest.raises(urllib.error.HTTPError) as other:
+        urllib.request.urlopen(asked, timeout=30)
+    assert other.value.code == 405 and other.value.headers["Allow"] == "POST, OPTIONS"
 
 
 def test_a_feed_limited_to_a_street(served, feed_db):

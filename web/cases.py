@@ -31,13 +31,17 @@ from web.auth import FEED_PATH, SIGN_IN_FIRST, current_principal, refused
 
 LOG = logging.getLogger(__name__)
 CaseWriter = Callable[[Sequence, Principal], FeedAnswer]
+ANSWERED = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]
+ALLOW = {"Allow": "POST, OPTIONS"}
 
 
 def register_cases(server: flask.Flask, writer: CaseWriter, engine: Engine) -> None:
     """Mount ``POST /api/cases`` on ``server``: events written by ``writer``, audited on
     ``engine`` (the primary database)."""
+    # Every method is answered here (POST; OPTIONS; the others 405): else the API's
+    # catch-all for unknown paths below /api (a JSON 404) would take GET.
     server.add_url_rule(FEED_PATH, "api_cases", lambda: _post(writer, engine),
-                        methods=["POST"])
+                        methods=ANSWERED, provide_automatic_options=False)
 
 
 def _error(status: int, message: str, **headers: str) -> flask.Response:
@@ -48,6 +52,10 @@ def _error(status: int, message: str, **headers: str) -> flask.Response:
 
 
 def _post(writer: CaseWriter, engine: Engine) -> flask.Response:
+    if flask.request.method == "OPTIONS":
+        return flask.Response(status=200, headers=ALLOW)
+    if flask.request.method != "POST":
+        return _error(405, f"{FEED_PATH} takes POST only", **ALLOW)
     who = current_principal()
     if who is None:
         return refused(SIGN_IN_FIRST)

@@ -259,7 +259,6 @@ def _post_cases() -> dict:
     return {"post": {
         "summary": "case events from a 12345 system: new cases and their lifecycle (a feed "
                    "user's bearer token only; docs/feed.md)",
-        "security": [{"bearer": []}],
         "requestBody": {"required": True, "content": {JSON: {"schema": CASES_BODY}}},
         "responses": {
             "200": {"description": "every event written or unchanged", "content": answer},
