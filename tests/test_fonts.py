@@ -14,7 +14,7 @@ from onemap.settings import PROJECT_ROOT
 FONTS = PROJECT_ROOT / "dashboard" / "assets" / "fonts"
 FONT = FONTS / "onemap-sans-sc.woff2"
 FAMILY = "Onemap Sans SC"
-# Characters no CJK text font draws (the banner's warning sign, a status emoji): the last
+# Characters no CJK text font draws (the warning sign, the alarm dot): the last
 # font of the stack, the system's, takes them.
 SYMBOLS = set("⚠🔴")
 NAMES = ["SELECT name FROM admin_unit", "SELECT DISTINCT category_1 FROM case_event",

@@ -146,7 +146,7 @@ def test_an_alarm_shows_on_the_desk_and_the_wall_without_a_reload(live_db, broke
         on_wall = time.monotonic() - published
         head = wall_page.locator("#bs-ticker > span").first
         assert "tick alarm" in head.get_attribute("class")
-        assert head.text_content().startswith("🔴 井盖传感器")
+        assert head.text_content().startswith("● 井盖传感器")
         # A correctness bound only (the desk and the wall refresh on their own every 60 s;
         # the 2 s target is bench_push's): they redrew because the data changed.
         assert on_desk < 10 and on_wall < 10, (on_desk, on_wall)

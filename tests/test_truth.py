@@ -393,7 +393,7 @@ class Expected:
                 if d.grid_code in self.raw.units.index else ""
             when = (f"告警于 {_local(d.since)}" if pd.notna(d.since)
                     else _seen(d.last_seen, now))
-            items.append(("tick alarm", f"🔴 {d.kind} {grid} {when}"))
+            items.append(("tick alarm", f"● {d.kind} {grid} {when}"))
         for due, chosen in (("overdue", left < pd.Timedelta(0)),
                             ("due_soon", (left >= pd.Timedelta(0)) & (left < DUE_SOON))):
             for c in backlog[chosen].head(TICKER_CASES[due]).itertuples():

@@ -229,7 +229,7 @@ def _ticker(data: View, lang: str, zone: str) -> list:
     its start is unknown), then the backlog's newest overdue cases and those due soon (now,
     whatever the period: the cases the overdue and due-soon cards count), each with how
     long over or left (marked against the database's clock by the read side)."""
-    items = [(f"🔴 {a['properties']['kind']} {a['properties'].get('grid_name') or ''} "
+    items = [(f"● {a['properties']['kind']} {a['properties'].get('grid_name') or ''} "
               f"{_alarm_time(a['properties'], lang, zone)}", "tick alarm")
              for a in data.alarms[:TICKER_ALARMS]]
     items += [(f"{'⚠' if c['due']['due'] == 'overdue' else '△'} {status_words(c, lang)} "
