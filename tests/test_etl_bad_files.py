@@ -185,13 +185,15 @@ def snapshot(url: str, *, failed_batches: bool = False) -> dict[str, tuple]:
     """Row count and a hash of the rows of every table: what a load could have changed.
 
     Batches that did not commit (failed, or killed: running or interrupted) are left out
-    unless ``failed_batches``: they are the one trace a failed load must leave.
+    unless ``failed_batches``: they are the one trace a failed load must leave (with the
+    screens' change counter, ``data_change``, which every write of a batch row moves).
     """
     out = {}
     with psycopg.connect(url) as conn:
         tables = [r[0] for r in conn.execute(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-            "AND tablename <> 'spatial_ref_sys' ORDER BY 1")]
+            "AND tablename <> 'spatial_ref_sys' ORDER BY 1")
+            if failed_batches or r[0] != "data_change"]
         for table in tables:
             where = (sql.SQL("WHERE t.status NOT IN ('failed', 'running', 'interrupted')")
                      if table == "load_batch" and not failed_batches else sql.SQL(""))
