@@ -72,6 +72,9 @@ SHAPES: dict[tuple[str, str], Check] = {
     ("bs-" + ids.REFRESH, "n_intervals"): _optional(_count),
     ("bs-" + ids.TOUR_STATE, "data"): _fields(index=_count, on=lambda v: isinstance(v, bool)),
     ("bs-screen", "data"): _optional(_fields(w=_number, h=_number)),
+    # The version a page's watch wrote for its view to redraw at (dashboard.push).
+    ("desk-changed-version", "data"): _optional(_text),
+    ("bs-changed-version", "data"): _optional(_text),
     ("bs-lang", "data"): _text,
     ("bs-range", "data"): _optional(_text),
 }

@@ -30,14 +30,16 @@ def subcategories_call(value=("市容环境",), chosen=None, **changes) -> dict:
 def render_call(search="?range=30d", tick=0) -> dict:
     outputs = [{"id": i, "property": p} for i, p in (
         (ids.MAP_BOX, "figure"), (ids.KPIS, "children"), (ids.BREADCRUMB, "children"),
-        (ids.TREND, "figure"), (ids.CATEGORIES, "figure"), (ids.CHANNELS, "figure"),
-        (ids.RESOLUTION, "figure"), (ids.CASES, "children"), (ids.HOTSPOTS, "children"),
-        (ids.ALARMS, "children"), (ids.EXPORT, "children"), (ids.BANNER, "children"),
-        (ids.ASOF, "children"), (ids.REFRESH, "interval"))]
+        (ids.TREND, "figure"), (ids.WEEKDAY_HOURS, "figure"), (ids.CATEGORIES, "figure"),
+        (ids.CHANNELS, "figure"), (ids.RESOLUTION, "figure"), (ids.CASES, "children"),
+        (ids.HOTSPOTS, "children"), (ids.ALARMS, "children"), (ids.EXPORT, "children"),
+        (ids.BANNER, "children"), (ids.ASOF, "children"), (ids.REFRESH, "interval"),
+        ("desk-drawn-version", "data"))]
     name = ".." + "...".join(f"{o['id']}.{o['property']}" for o in outputs) + ".."
     return {"output": name, "outputs": outputs,
             "inputs": [{**SEARCH, "value": search},
-                       {"id": ids.REFRESH, "property": "n_intervals", "value": tick}],
+                       {"id": ids.REFRESH, "property": "n_intervals", "value": tick},
+                       {"id": "desk-changed-version", "property": "data", "value": None}],
             "changedPropIds": [f"{ids.URL}.search"]}
 
 
@@ -46,12 +48,13 @@ def bigscreen_call(tour) -> dict:
         ("bs-map", "figure"), ("bs-kpi-cards", "children"), ("bs-breadcrumb", "children"),
         ("bs-chart-trend", "figure"), ("bs-chart-categories", "figure"),
         ("bs-ticker", "children"), ("bs-as-of", "children"), ("bs-banner", "children"),
-        ("bs-period", "children"))]
+        ("bs-period", "children"), ("bs-drawn-version", "data"))]
     name = ".." + "...".join(f"{o['id']}.{o['property']}" for o in outputs) + ".."
     return {"output": name, "outputs": outputs,
             "inputs": [{"id": "bs-refresh", "property": "n_intervals", "value": 1},
                        {"id": "bs-tour-state", "property": "data", "value": tour},
-                       {"id": "bs-screen", "property": "data", "value": {"w": 1920, "h": 1080}}],
+                       {"id": "bs-screen", "property": "data", "value": {"w": 1920, "h": 1080}},
+                       {"id": "bs-changed-version", "property": "data", "value": None}],
             "state": [{"id": "bs-lang", "property": "data", "value": "zh"},
                       {"id": "bs-range", "property": "data", "value": None}],
             "changedPropIds": ["bs-refresh.n_intervals"]}
