@@ -134,6 +134,17 @@ def city_loaded(city, fresh_db):
     return url, load_city(url, city)
 
 
+@pytest.fixture(scope="module")
+def live_db(fresh_db, city) -> str:
+    """A database of its own for a module of the live tests, holding the demo city's
+    devices (what the listener and the screens' watch read and write)."""
+    from live_helpers import load_devices
+
+    url = fresh_db()
+    load_devices(url, city)
+    return url
+
+
 @pytest.fixture(scope="session")
 def city_db(city_loaded) -> str:
     return city_loaded[0]

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 from conftest import sql_rows
-from live_helpers import Running, load_devices, private_broker, publish, wait_for
+from live_helpers import Running, private_broker, publish, wait_for
 
 from etl.listen import SCHEMA_DOC, schema_text
 from etl.load import load
@@ -23,13 +23,6 @@ TS = "2026-12-03T16:05:00+08:00"
 def broker():
     with private_broker(19000) as local:
         yield local
-
-
-@pytest.fixture(scope="module")
-def live_db(fresh_db, city):
-    url = fresh_db()
-    load_devices(url, city)
-    return url
 
 
 @pytest.fixture(scope="module")

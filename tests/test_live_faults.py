@@ -35,13 +35,6 @@ def broker():
         yield local
 
 
-@pytest.fixture(scope="module")
-def live_db(fresh_db, city):
-    url = fresh_db()
-    load_devices(url, city)
-    return url
-
-
 class Flow:
     """A publisher sending ``count`` readings at about ``rate`` a second in a thread, each
     with a key of its own (device, time, metric ``metric``; its value is its number), from a

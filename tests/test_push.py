@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import CHROMIUM, CHROMIUM_ARGS, screenshot, sql_rows
-from live_helpers import Running, load_devices, private_broker, publish, wait_for
+from live_helpers import Running, private_broker, publish, wait_for
 
 from layers.changes import current
 from onemap.database import make_engine
@@ -25,13 +25,6 @@ ZONE = ZoneInfo("Asia/Shanghai")
 def broker():
     with private_broker(19400) as local:
         yield local
-
-
-@pytest.fixture(scope="module")
-def live_db(fresh_db, city):
-    url = fresh_db()
-    load_devices(url, city)
-    return url
 
 
 @pytest.fixture(scope="module")
