@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,7 +54,19 @@ class LoadReport:
     repaired: list[int] = field(default_factory=list)
     flaws: dict = field(default_factory=dict)
     seconds: float = 0.0
+    # Seconds each step took: stage (read, check, COPY), place, write, aggregates, rejects.
+    steps: dict[str, float] = field(default_factory=dict)
     message: str | None = None
+
+    @contextmanager
+    def step(self, name: str):
+        """Time the block as step ``name`` (added to what the step took before)."""
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            spent = self.steps.get(name, 0.0) + time.monotonic() - started
+            self.steps[name] = round(spent, 3)
 
     @property
     def loaded(self) -> int:
@@ -146,35 +159,43 @@ def _run(conn, request: LoadRequest, report: LoadReport, progress: Progress) -> 
     target = request.mapping.target
     if target.kind == "cases":
         conn.execute(CASE_WRITES)
-    staging.create(conn, target, len(request.mapping.place))
-    points = target.geometry in ("required", "optional")
-    grids = (request.grids or GridIndex.read(conn)) if points else None
-    ctx = Context(request.mapping, _crs(request), request.timezone, _bounds(conn, request),
-                  grids)
-    if request.stager is not None:
-        request.stager(conn, ctx, report)
-    for file_no, path in enumerate(request.paths):
-        _stage_file(conn, request, file_no, path, ctx, report, progress)
-    # Temp tables have no statistics until analysed: without them, a million staged rows
-    # are planned as a few hundred thousand and joined by sorts that spill to disk.
-    conn.execute("ANALYZE stage")
+    with report.step("stage"):
+        staging.create(conn, target, len(request.mapping.place))
+        points = target.geometry in ("required", "optional")
+        grids = (request.grids or GridIndex.read(conn)) if points else None
+        ctx = Context(request.mapping, _crs(request), request.timezone,
+                      _bounds(conn, request), grids)
+        if request.stager is not None:
+            request.stager(conn, ctx, report)
+        for file_no, path in enumerate(request.paths):
+            _stage_file(conn, request, file_no, path, ctx, report, progress)
+        # Temp tables have no statistics until analysed: without them, a million staged
+        # rows are planned as a few hundred thousand and joined by sorts that spill to disk.
+        conn.execute("ANALYZE stage")
     if target.kind == "admin":
-        admin.place(conn, request.level)
-        report.inserted, report.updated = admin.upsert(conn, request.level, report.batch_id)
-        report.flaws = admin.flaws(conn, request.level, report.batch_id)
+        with report.step("write"):
+            admin.place(conn, request.level)
+            report.inserted, report.updated = admin.upsert(conn, request.level,
+                                                           report.batch_id)
+            report.flaws = admin.flaws(conn, request.level, report.batch_id)
     else:
-        places.place(conn, target, request.mapping.place, request.checks)
-        by_delta = target.kind == "cases" and rollup.mark_touched(conn, request.local_zone)
-        report.inserted, report.updated = places.upsert(conn, target, report.batch_id,
-                                                        set(request.mapping.fields))
-        if request.replace:
-            report.removed = remove_absent(conn, target, report.batch_id, request.source,
-                                           request.local_zone, places.staged_key(target),
-                                           rollup.BEFORE_TABLE if by_delta else None)
+        with report.step("place"):
+            places.place(conn, target, request.mapping.place, request.checks)
+        with report.step("aggregates"):
+            by_delta = target.kind == "cases" and rollup.mark_touched(conn, request.local_zone)
+        with report.step("write"):
+            report.inserted, report.updated = places.upsert(conn, target, report.batch_id,
+                                                            set(request.mapping.fields))
+            if request.replace:
+                report.removed = remove_absent(conn, target, report.batch_id, request.source,
+                                               request.local_zone, places.staged_key(target),
+                                               rollup.BEFORE_TABLE if by_delta else None)
         if target.kind == "cases":
-            rollup.update(conn, request.local_zone, report.batch_id,
-                          report.inserted + report.updated + report.removed, by_delta)
-    _keep_rejects(conn, request, report)
+            with report.step("aggregates"):
+                rollup.update(conn, request.local_zone, report.batch_id,
+                              report.inserted + report.updated + report.removed, by_delta)
+    with report.step("rejects"):
+        _keep_rejects(conn, request, report)
     _close_batch(conn, report, "dry-run" if request.dry_run else "committed")
     conn.rollback() if request.dry_run else conn.commit()
 
@@ -322,7 +343,7 @@ def _report_json(report: LoadReport) -> dict:
     return {"inserted": report.inserted, "updated": report.updated,
             "unchanged": report.unchanged, "removed": report.removed,
             "by_reason": report.by_reason,
-            "repaired_rows": report.repaired, "flaws": report.flaws}
+            "repaired_rows": report.repaired, "flaws": report.flaws, "steps": report.steps}
 
 
 def _record_failure(conn, request: LoadRequest, report: LoadReport) -> None:
