@@ -100,7 +100,8 @@ def _nul_characters(frame: pd.DataFrame, mapping: Mapping, problems: Problems) -
     for column in mapping.source_columns():
         if column not in frame.columns or frame[column].dtype != object:
             continue
-        has_nul = frame[column].str.contains("\x00", regex=False, na=False).to_numpy()
+        has_nul = pc.match_substring(_strings(frame[column].to_numpy()), "\x00")
+        has_nul = has_nul.fill_null(False).to_numpy(zero_copy_only=False)
         problems.add(has_nul, fed.get(column, column),
                      f"{column} contains a NUL character (\\x00), which a text value cannot "
                      f"hold")
@@ -128,10 +129,21 @@ def _raw_values(frame: pd.DataFrame, spec: FieldSpec | None, n: int) -> pd.Serie
         return pd.Series([None] * n, index=frame.index, dtype=object)
     if spec.value is not None:
         return pd.Series([str(spec.value)] * n, index=frame.index, dtype=object)
-    trimmed = pc.utf8_trim_whitespace(pa.array(frame[spec.column].to_numpy(), type=pa.string(),
-                                                from_pandas=True))
-    values = pd.Series(trimmed.to_numpy(zero_copy_only=False), index=frame.index, dtype=object)
-    return values.where(values.notna() & (values != ""), None)
+    return pd.Series(_stripped(frame[spec.column].to_numpy()), index=frame.index, dtype=object)
+
+
+def _strings(values: np.ndarray) -> pa.Array:
+    """Source values (str or None: what every reader gives) as an Arrow string array."""
+    return pa.array(values, type=pa.string(), from_pandas=True)
+
+
+def _stripped(values: np.ndarray) -> np.ndarray:
+    """Values without surrounding white space; None where missing or blank (in Arrow: a
+    column at a time in C rather than a Python call per value)."""
+    trimmed = pc.utf8_trim_whitespace(_strings(values))
+    blank = pc.equal(trimmed, "")
+    return pc.if_else(blank, pa.scalar(None, pa.string()), trimmed).to_numpy(
+        zero_copy_only=False)
 
 
 def _apply_map(raw: pd.Series, spec: FieldSpec, name: str, problems: Problems) -> pd.Series:
@@ -185,11 +197,13 @@ def _bool(raw, name, spec, ctx, problems):
 
 
 def _timestamp(raw, name, spec, ctx, problems):
-    """Parse, localise naive times to the mapping's zone, and return UTC ISO strings."""
+    """Parse, localise naive times to the mapping's zone, and return them in UTC, naive and
+    to the second (the load's session reads them in UTC; NaT where there is none)."""
+    if not raw.notna().any():  # a field the source does not give
+        return pd.Series(pd.NaT, index=raw.index, dtype="datetime64[s]")
     parsed = _parse_times(raw, spec.format if spec else None, ctx.timezone)
     problems.add(raw.notna() & parsed.isna(), name, _quoted(raw, "is not a date/time"))
-    text = np.datetime_as_string(parsed.to_numpy(dtype="datetime64[us]"), unit="s")
-    return pd.Series(text, index=raw.index).where(parsed.notna(), None)
+    return parsed.astype("datetime64[s]")
 
 
 def _parse_times(raw: pd.Series, fmt: str | None, tz: str) -> pd.Series:
@@ -248,10 +262,18 @@ def _to_utc(values: pd.Series, how: str | None, tz: str) -> pd.Series:
 
 
 def _json(frame: pd.DataFrame, spec: FieldSpec | None) -> pd.Series:
+    """An object of the spec's columns for each row, as JSON text (a missing value: null).
+    Each column's distinct values are encoded once, then pasted together row by row."""
     if spec is None or not spec.columns:
-        return pd.Series(["{}"] * len(frame), index=frame.index)
-    lines = frame[spec.columns].to_json(orient="records", lines=True, force_ascii=False)
-    return pd.Series(lines.rstrip("\n").split("\n") if len(frame) else [], index=frame.index)
+        return pd.Series(["{}"] * len(frame), index=frame.index, dtype=object)
+    text = np.full(len(frame), "{", dtype=object)
+    for number, column in enumerate(spec.columns):
+        codes, distinct = pd.factorize(frame[column].to_numpy(dtype=object))
+        encoded = np.array([*(json.dumps(v, ensure_ascii=False, default=str)
+                              for v in distinct), "null"], dtype=object)
+        key = ("" if number == 0 else ", ") + json.dumps(column, ensure_ascii=False) + ": "
+        text = text + key + encoded[codes]  # code -1 (missing) takes the last: null
+    return pd.Series(text + "}", index=frame.index, dtype=object)
 
 
 CONVERTERS = {
@@ -315,8 +337,9 @@ def _geoms_from_columns(frame, spec, ctx: Context, problems: Problems) -> np.nda
 
 
 def _coordinate(frame: pd.DataFrame, column: str, problems: Problems) -> np.ndarray:
-    raw = frame[column].where(frame[column].notna(), None)
-    raw = raw.where(raw.str.strip() != "", None)
+    given = frame[column].to_numpy()
+    raw = pd.Series(given, index=frame.index, dtype=object).where(pd.notna(_stripped(given)),
+                                                                  None)
     values = pd.to_numeric(raw, errors="coerce").astype(float)
     problems.add(raw.notna() & values.isna(), column, _quoted(raw, "is not a number"))
     infinite = np.isinf(values.to_numpy())
@@ -383,15 +406,17 @@ def _polygonal_part(geom):
 
 # -- placing by admin code or name, and the raw records ---------------------------------------
 def _place(frame: pd.DataFrame, out: pd.DataFrame, ctx: Context) -> None:
-    """Each placement rule's value of each row (``place_1`` …), stripped and rewritten by the
-    rule's pattern; the database looks them up (``etl.places``)."""
+    """Each placement rule's value of each row without a point (``place_1`` …), stripped and
+    rewritten by the rule's pattern; the database looks them up (``etl.places``). A row with
+    a point is placed by it: its values are left out (None)."""
     rules = ctx.mapping.place
+    unplaced = out["geom"].isna().to_numpy()
     for name, rule in zip(place_columns(len(rules)), rules, strict=True):
         if rule.column is None:
             out[name] = str(rule.value)
             continue
-        values = frame[rule.column].str.strip()
-        values = values.where(values != "", None)
+        values = pd.Series(_stripped(frame[rule.column].to_numpy()), index=frame.index,
+                           dtype=object).where(unplaced, None)
         if rule.pattern:
             unique = values.dropna().unique()
             rewritten = pd.Series(unique).str.replace(rule.pattern, rule.replace or "",
