@@ -32,6 +32,7 @@ import pandas as pd
 import psycopg
 
 from etl import staging
+from etl.grids import GridCache
 from etl.load import LoadReport, LoadRequest, run_load
 from etl.mapping import Mapping
 from etl.readers import Chunk
@@ -246,6 +247,7 @@ class CaseFeed:
     db_url: str
     timezone: str = "Asia/Shanghai"
     local_zone: str = "Asia/Shanghai"
+    grids: GridCache = field(default_factory=GridCache)  # read again when they change
 
     def __call__(self, events: Sequence, who: Principal) -> FeedAnswer:
         staged = _Staged(events)
@@ -253,7 +255,7 @@ class CaseFeed:
             "cases", [], mapping(self.timezone), "wgs84", None, self.timezone,
             self.local_zone, stager=_stager(staged), origin=f"api:{who.name}",
             records=lambda numbers: [_raw(events[n - 1]) for n in numbers],
-            checks=(_scope_check(who.scope),) if who.scope else ())
+            checks=(_scope_check(who.scope),) if who.scope else (), grids=self.grids)
         report = run_load(self.db_url, request)
         return _answer(self.db_url, report, staged)
 

@@ -9,7 +9,8 @@ point in the database.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 import numpy as np
 import psycopg
@@ -51,3 +52,32 @@ class GridIndex:
         first = np.flatnonzero(np.r_[True, point[1:] != point[:-1]])
         found[present[point[first]]] = self.codes[piece[first]]
         return found
+
+
+# What the grid pieces are made of: the grids (level 4), by the newest batch that wrote one,
+# that batch's start (another database's batch of the same number is another batch) and
+# their number. An admin load that changes, adds or removes a grid moves it.
+GRIDS_VERSION = """
+SELECT b.id, b.started_at, g.n
+FROM (SELECT max(batch_id) AS batch, count(*) AS n FROM admin_unit WHERE level = 4) g
+LEFT JOIN load_batch b ON b.id = g.batch
+"""
+
+
+@dataclass
+class GridCache:
+    """The grids read once and kept while they stay the same: a process that writes many
+    small batches (the case feed: a request each) does not read and index every grid piece
+    for each of them. Safe to share between threads."""
+
+    _version: tuple | None = None
+    _index: GridIndex | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def read(self, conn: psycopg.Connection) -> GridIndex | None:
+        """The grids as ``conn`` sees them (None when there are none yet)."""
+        version = tuple(conn.execute(GRIDS_VERSION).fetchone())
+        with self._lock:
+            if version != self._version:
+                self._index, self._version = GridIndex.read(conn), version
+            return self._index

@@ -20,7 +20,7 @@ import psycopg
 
 from etl import admin, places, rollup, staging
 from etl.errors import LoadError
-from etl.grids import GridIndex
+from etl.grids import GridCache, GridIndex
 from etl.mapping import Mapping, check_against_columns, load_mapping
 from etl.readers import Chunk, read_chunks, sniff_columns
 from etl.replace import remove_absent
@@ -96,12 +96,12 @@ class LoadRequest:
     # Rows that come from no file (the case feed, ``etl.feed``): ``stager`` fills the
     # staging tables in place of reading ``paths``, ``origin`` is what the batch's source
     # says, ``checks`` are reject rules of its own (``etl.places.place``), ``grids`` the
-    # grids read already.
+    # grids kept between its batches.
     stager: Stager | None = None
     records: Callable[[list[int]], list[str]] | None = None  # rows' source records (JSON)
     origin: str | None = None
     checks: tuple[tuple[str, str, str], ...] = ()
-    grids: GridIndex | None = None
+    grids: GridCache | None = None
 
     @property
     def source(self) -> str:
@@ -162,7 +162,8 @@ def _run(conn, request: LoadRequest, report: LoadReport, progress: Progress) -> 
     with report.step("stage"):
         staging.create(conn, target, len(request.mapping.place))
         points = target.geometry in ("required", "optional")
-        grids = (request.grids or GridIndex.read(conn)) if points else None
+        grids = None if not points else (request.grids.read(conn) if request.grids is not None
+                                          else GridIndex.read(conn))
         ctx = Context(request.mapping, _crs(request), request.timezone,
                       _bounds(conn, request), grids)
         if request.stager is not None:

@@ -271,3 +271,36 @@ def test_kpi_is_the_recount_after_a_sequence(served, feed_db):
     assert (figures["total"], figures["closed"]) == (total, closed)
     assert figures["on_time_rate"] == pytest.approx(on_time / (on_time + late), abs=1e-6)
     assert figures["satisfaction"] == pytest.approx(score)
+
+
+def test_the_feeds_grid_cache_reads_the_grids_again_once_an_admin_load_changed_them(feed_db):
+    """The feed keeps the grid index between requests (etl.grids.GridCache): unchanged
+    grids are not read again, and grids an admin load rewrote are (here in a transaction
+    rolled back: one grid moved 1° east by a new batch, its pieces cut again)."""
+    import numpy as np
+    import psycopg
+    import shapely
+
+    from etl.admin import REFRESH_PIECES
+    from etl.grids import GridCache
+    from onemap.database import libpq_url
+
+    cache = GridCache()
+    with psycopg.connect(libpq_url(feed_db)) as conn:
+        first = cache.read(conn)
+        assert first is not None and cache.read(conn) is first
+        code, x, y = conn.execute(
+            "SELECT code, ST_X(p), ST_Y(p) FROM (SELECT code, ST_PointOnSurface(geom) AS p "
+            "FROM admin_unit WHERE level = 4 ORDER BY code LIMIT 1) u").fetchone()
+        moved = np.array([shapely.Point(x + 1, y)], dtype=object)
+        assert first.place(moved).tolist() == [None]  # nothing there before
+        batch = conn.execute("INSERT INTO load_batch (kind, source) VALUES ('admin', 'test') "
+                             "RETURNING id").fetchone()[0]
+        conn.execute("UPDATE admin_unit SET geom = ST_Multi(ST_Translate(geom, 1, 0)), "
+                     "batch_id = %s WHERE code = %s", (batch, code))
+        conn.execute(REFRESH_PIECES)
+        second = cache.read(conn)
+        assert second is not first
+        assert second.place(moved).tolist() == [code]
+        assert cache.read(conn) is second
+        conn.rollback()
