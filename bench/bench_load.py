@@ -16,6 +16,9 @@ the same run (issue: "bench/ measures loading 1M cases …"):
            "rows only" is the same without the indexes. "aggregates" is the aggregate refresh
            alone, counted afresh from the loaded cases into empty aggregate tables (what a
            first load ends with) and rolled back; "floor + aggregates" adds it to the floor.
+* checks   not a contender either: the loader's reading, typing, checks and placement in
+           grids (``etl.readers`` + ``etl.transform``, in Python, one process) over the file,
+           nothing written: the client's share of a load, which ogr2ogr does not do.
 * less aggregates  the onemap run less the seconds of its own aggregate step (the load's
            report times each step: ``load_batch.report -> 'steps'``), so the load's other
            work is compared on its own.
@@ -132,6 +135,11 @@ def run_geopandas(url: str, csv_path: Path) -> Run:
     return run_measured("geopandas", cmd)
 
 
+def run_checks(url: str, csv_path: Path) -> Run:
+    cmd = [sys.executable, "-m", "bench.load_workers", "checks", str(csv_path), url, "-"]
+    return run_measured("checks", cmd)
+
+
 def run_copy(url: str, csv_path: Path) -> Run:
     cmd = [sys.executable, "-m", "bench.load_workers", "copy", str(csv_path), url, "bench_copy"]
     return run_measured("copy", cmd)
@@ -153,7 +161,7 @@ def _pg_dsn(url: str) -> str:
 
 
 RUNNERS = {"onemap": run_onemap, "geopandas": run_geopandas, "ogr2ogr": run_ogr2ogr,
-           "copy": run_copy}
+           "copy": run_copy, "checks": run_checks}
 
 
 def write_floor(url: str) -> dict:
@@ -208,6 +216,8 @@ def check(url: str, name: str) -> dict:
         if name == "geopandas":
             row = conn.execute("SELECT count(*), count(grid_code) FROM bench_gpd").fetchone()
             return {"rows": row[0], "with_grid": row[1]}
+        if name == "checks":
+            return {}
         table = "bench_ogr" if name == "ogr2ogr" else "bench_copy"
         return {"rows": conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]}
 
@@ -267,8 +277,8 @@ def summarise(runs: dict[str, list[dict]]) -> list[dict]:
                                       for r in counted), default=None)
     best["onemap less aggregates"] = min((r["seconds"] - r["steps"]["aggregates"]
                                           for r in ok["onemap"]), default=None)
-    for who in ("onemap", "onemap less aggregates", "floor", "rows only", "aggregates",
-                "floor + aggregates"):
+    for who in ("onemap", "onemap less aggregates", "checks", "floor", "rows only",
+                "aggregates", "floor + aggregates"):
         for name, target in TARGETS.items():
             # baseline seconds / our seconds: how many times faster we are (> 1: faster)
             ratio = best[name] / best[who] if best[who] and best[name] else None
@@ -292,6 +302,8 @@ def _label(who: str, name: str) -> str:
         return f"aggregate refresh alone against {name}"
     if who == "floor + aggregates":
         return f"floor + aggregate refresh against {name}"
+    if who == "checks":
+        return f"the load's checks alone (read, type, check, place; no writes) against {name}"
     if who == "onemap less aggregates":
         return f"onemap less its own aggregate step against {name}"
     return ("onemap speed relative to raw COPY" if name == "copy"

@@ -5,6 +5,9 @@ are its own: ``python -m bench.load_workers {geopandas,copy} CSV URL TABLE``.
   joins admin_unit level 4 with ST_Contains to set the four codes (the usual hand-rolled way).
 * copy: the file's bytes streamed into ``COPY … FROM STDIN (FORMAT csv, HEADER)`` of an
   UNLOGGED, all-text, index-free table: what the server can ingest at best.
+* checks: not a contender; the loader's own reading, typing, checks and placement in grids
+  (``etl.readers``, ``etl.transform``) over the file with the NYC preset, writing nothing:
+  what the load's work on the client costs by itself.
 """
 
 from __future__ import annotations
@@ -84,7 +87,38 @@ def copy_load(path: str, url: str, table: str) -> dict:
     return {"copy": time.perf_counter() - started}
 
 
-WORKERS = {"geopandas": geopandas_load, "copy": copy_load}
+def checks_only(path: str, url: str, table: str) -> dict:
+    from pathlib import Path
+
+    from bench.bench_load import CASES_MAPPING
+    from etl.grids import GridIndex
+    from etl.mapping import load_mapping
+    from etl.readers import read_chunks
+    from etl.transform import Context, transform
+
+    mapping = load_mapping(CASES_MAPPING, "cases")
+    started = time.perf_counter()
+    with psycopg.connect(url) as conn:
+        bounds = conn.execute("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+                              "(SELECT ST_Extent(geom) AS e FROM admin_unit WHERE level = 1) x"
+                              ).fetchone()
+        ctx = Context(mapping, mapping.crs, mapping.timezone, tuple(bounds),
+                      GridIndex.read(conn))
+    steps = {"grids": time.perf_counter() - started, "read": 0.0, "transform": 0.0}
+    rows = rejected = 0
+    mark = time.perf_counter()
+    for chunk in read_chunks(Path(path), 100_000):
+        steps["read"] += time.perf_counter() - mark
+        mark = time.perf_counter()
+        result = transform(chunk, ctx)
+        steps["transform"] += time.perf_counter() - mark
+        rows, rejected = rows + len(chunk.frame), rejected + len(result.rejects)
+        mark = time.perf_counter()
+    steps["read"] += time.perf_counter() - mark
+    return {**steps, "rows": rows, "rejected": rejected}
+
+
+WORKERS = {"geopandas": geopandas_load, "copy": copy_load, "checks": checks_only}
 
 if __name__ == "__main__":
     kind, csv_path, db_url, table_name = sys.argv[1:5]
