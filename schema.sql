@@ -580,6 +580,8 @@ CREATE INDEX iot_device_street_idx ON public.iot_device USING btree (street_code
 
 CREATE INDEX iot_event_ts_idx ON public.iot_event USING btree (ts);
 
+CREATE INDEX load_batch_running_idx ON public.load_batch USING btree (id) WHERE (status = 'running'::text);
+
 CREATE INDEX rejected_row_batch_idx ON public.rejected_row USING btree (batch_id, row_number);
 
 CREATE TRIGGER case_event_changed AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON public.case_event FOR EACH STATEMENT EXECUTE FUNCTION public.data_changed('cases');
