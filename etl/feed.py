@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+import queue
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -239,6 +241,53 @@ def _scope_check(scope: str) -> tuple[str, str, str]:
 
 
 # -- writing -----------------------------------------------------------------------------------
+KEPT_CONNECTIONS = 4
+
+
+@dataclass
+class Connections:
+    """Connections to ``url`` kept open between requests. A new one costs a backend, its
+    authentication and PostGIS loaded into it, and cold catalog caches for every statement:
+    more, on this machine, than a 100-event batch's own writes. Safe to share between
+    threads: each request has a connection of its own while it runs."""
+
+    url: str
+    idle: queue.LifoQueue = field(
+        default_factory=lambda: queue.LifoQueue(maxsize=KEPT_CONNECTIONS))
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection]:
+        """An open connection, not in a transaction; kept for the next request when the
+        block ends normally, closed when it raised."""
+        conn = self._idle() or psycopg.connect(libpq_url(self.url))
+        try:
+            yield conn
+            # The batch's hold (etl.load: load_batch_hold) is over once it committed.
+            conn.execute("SELECT pg_advisory_unlock_all()")
+            conn.commit()
+        except BaseException:
+            conn.close()
+            raise
+        try:
+            self.idle.put_nowait(conn)
+        except queue.Full:
+            conn.close()
+
+    def _idle(self) -> psycopg.Connection | None:
+        """A kept connection that still answers (the server may have restarted), or None."""
+        while True:
+            try:
+                conn = self.idle.get_nowait()
+            except queue.Empty:
+                return None
+            try:
+                conn.execute("SELECT 1")
+                conn.rollback()
+                return conn
+            except psycopg.Error:
+                conn.close()
+
+
 @dataclass
 class CaseFeed:
     """Writes the events of one request as one batch on the primary database ``db_url``;
@@ -248,6 +297,10 @@ class CaseFeed:
     timezone: str = "Asia/Shanghai"
     local_zone: str = "Asia/Shanghai"
     grids: GridCache = field(default_factory=GridCache)  # read again when they change
+    connections: Connections | None = None  # of db_url (made with the feed)
+
+    def __post_init__(self) -> None:
+        self.connections = self.connections or Connections(self.db_url)
 
     def __call__(self, events: Sequence, who: Principal) -> FeedAnswer:
         staged = _Staged(events)
@@ -256,20 +309,20 @@ class CaseFeed:
             self.local_zone, stager=_stager(staged), origin=f"api:{who.name}",
             records=lambda numbers: [_raw(events[n - 1]) for n in numbers],
             checks=(_scope_check(who.scope),) if who.scope else (), grids=self.grids)
-        report = run_load(self.db_url, request)
-        return _answer(self.db_url, report, staged)
+        with self.connections.connection() as conn:  # the load's and the answer's
+            report = run_load(conn, request)
+            return _answer(conn, report, staged)
 
 
-def _answer(db_url: str, report: LoadReport, staged: _Staged) -> FeedAnswer:
+def _answer(conn: psycopg.Connection, report: LoadReport, staged: _Staged) -> FeedAnswer:
     """Each event's result, from what the batch wrote and rejected."""
-    with psycopg.connect(libpq_url(db_url)) as conn:
-        refused = {n: (f, r) for n, f, r in conn.execute(
-            "SELECT row_number, field, reason FROM rejected_row WHERE batch_id = %s",
-            (report.batch_id,))}
-        ids = [i for n, i in staged.rows.items() if n not in refused]
-        changed = {r[0] for r in conn.execute(
-            "SELECT id FROM case_event WHERE batch_id = %s AND id = ANY(%s)",
-            (report.batch_id, ids))}
+    refused = {n: (f, r) for n, f, r in conn.execute(
+        "SELECT row_number, field, reason FROM rejected_row WHERE batch_id = %s",
+        (report.batch_id,))}
+    ids = [i for n, i in staged.rows.items() if n not in refused]
+    changed = {r[0] for r in conn.execute(
+        "SELECT id FROM case_event WHERE batch_id = %s AND id = ANY(%s)",
+        (report.batch_id, ids))}
     answer = FeedAnswer(report.batch_id)
     for number in range(1, len(staged.events) + 1):
         case = staged.rows.get(number)

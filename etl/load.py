@@ -122,12 +122,15 @@ def load(url: str, kind: str, paths: list[str | Path], mapping_path: str | Path,
     return run_load(url, request, progress)
 
 
-def run_load(url: str, request: LoadRequest, progress: Progress | None = None) -> LoadReport:
+def run_load(url: str | psycopg.Connection, request: LoadRequest,
+             progress: Progress | None = None) -> LoadReport:
     """Load as ``request`` says, one batch; raise :class:`LoadError` (batch recorded) on
-    failure."""
+    failure. ``url`` may be an open connection (not in autocommit, no transaction begun):
+    the load runs on it and leaves it open, so a caller that reads what the batch did
+    afterwards needs no connection of its own (the case feed answers each request so)."""
     report = LoadReport(request.kind, [str(p) for p in request.paths] or [request.source])
     started = time.monotonic()
-    with psycopg.connect(libpq_url(url)) as conn:
+    with _connected(url) as conn:
         try:
             _check_request(request)
             _run(conn, request, report, progress or (lambda n, p: None))
@@ -140,6 +143,15 @@ def run_load(url: str, request: LoadRequest, progress: Progress | None = None) -
                             f"{report.message}") from exc
     report.seconds = time.monotonic() - started
     return report
+
+
+@contextmanager
+def _connected(url: str | psycopg.Connection) -> Iterator[psycopg.Connection]:
+    if isinstance(url, psycopg.Connection):
+        yield url
+        return
+    with psycopg.connect(libpq_url(url)) as conn:
+        yield conn
 
 
 def _check_request(request: LoadRequest) -> None:

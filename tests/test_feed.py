@@ -304,3 +304,32 @@ def test_the_feeds_grid_cache_reads_the_grids_again_once_an_admin_load_changed_t
         assert second.place(moved).tolist() == [code]
         assert cache.read(conn) is second
         conn.rollback()
+
+
+def test_the_feed_keeps_its_connection_free_of_batch_locks_and_replaces_one_that_died(feed_db):
+    """CaseFeed writes each request on a connection kept open between requests: the batch's
+    hold (a session advisory lock) is let go once it committed, or every request would add
+    one for the connection's life; a kept connection the server ended is replaced."""
+    from etl.feed import CaseFeed
+    from onemap.principal import Principal
+
+    lon, lat, _ = a_point(feed_db)
+    feed, who = CaseFeed(feed_db), Principal("hotline", "feed")
+
+    def event(number: int) -> list[dict]:
+        return [{"id": f"K-{number}", "channel": "12345热线", "category_1": "市容环境",
+                 "reported_at": "2026-11-19T09:00:00+08:00", "status": "open",
+                 "lon": lon, "lat": lat}]
+
+    assert [r.result for r in feed(event(1), who).rows] == ["inserted"]
+    (kept,) = list(feed.connections.idle.queue)
+    pid = kept.info.backend_pid
+    assert sql_rows(feed_db, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                             "AND pid = %s", pid) == [(0,)]
+    assert [r.result for r in feed(event(2), who).rows] == ["inserted"]
+    assert [c.info.backend_pid for c in feed.connections.idle.queue] == [pid]  # the same
+    sql_rows(feed_db, "SELECT pg_terminate_backend(%s)", pid)
+    assert [r.result for r in feed(event(3), who).rows] == ["inserted"]
+    (again,) = list(feed.connections.idle.queue)
+    assert again.info.backend_pid != pid
+    assert sql_rows(feed_db, "SELECT count(*) FROM case_event WHERE id LIKE 'K-%%'") == [(3,)]
