@@ -203,6 +203,33 @@ CREATE TABLE public.case_rollup_week (
     total integer NOT NULL
 );
 
+CREATE TABLE public.case_supervision (
+    id bigint NOT NULL,
+    at timestamp with time zone DEFAULT now() NOT NULL,
+    user_name text NOT NULL,
+    role text NOT NULL,
+    kind text NOT NULL,
+    case_id text,
+    handling_unit text,
+    note text DEFAULT ''::text NOT NULL,
+    district_code text,
+    street_code text,
+    community_code text,
+    grid_code text,
+    CONSTRAINT case_supervision_check CHECK (((case_id IS NOT NULL) OR (handling_unit IS NOT NULL))),
+    CONSTRAINT case_supervision_kind_check CHECK ((kind = ANY (ARRAY['supervise'::text, 'remind'::text]))),
+    CONSTRAINT case_supervision_note_check CHECK ((char_length(note) <= 500))
+);
+
+CREATE SEQUENCE public.case_supervision_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.case_supervision_id_seq OWNED BY public.case_supervision.id;
+
 CREATE TABLE public.case_unit_day (
     level smallint NOT NULL,
     unit_code text NOT NULL,
@@ -452,6 +479,8 @@ CREATE TABLE public.schema_migration (
 
 ALTER TABLE ONLY public.audit_log ALTER COLUMN id SET DEFAULT nextval('public.audit_log_id_seq'::regclass);
 
+ALTER TABLE ONLY public.case_supervision ALTER COLUMN id SET DEFAULT nextval('public.case_supervision_id_seq'::regclass);
+
 ALTER TABLE ONLY public.iot_dead_letter ALTER COLUMN id SET DEFAULT nextval('public.iot_dead_letter_id_seq'::regclass);
 
 ALTER TABLE ONLY public.load_batch ALTER COLUMN id SET DEFAULT nextval('public.load_batch_id_seq'::regclass);
@@ -487,6 +516,9 @@ ALTER TABLE ONLY public.case_rollup
 
 ALTER TABLE ONLY public.case_rollup_week
     ADD CONSTRAINT case_rollup_week_pkey PRIMARY KEY (level, unit_code, week, category_1, channel, status) INCLUDE (total);
+
+ALTER TABLE ONLY public.case_supervision
+    ADD CONSTRAINT case_supervision_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.case_unit_day
     ADD CONSTRAINT case_unit_day_pkey PRIMARY KEY (level, unit_code, day, status) INCLUDE (total);
@@ -553,6 +585,10 @@ CREATE INDEX case_event_open_idx ON public.case_event USING btree (street_code, 
 CREATE INDEX case_event_reported_idx ON public.case_event USING btree (reported_at);
 
 CREATE INDEX case_event_street_idx ON public.case_event USING btree (street_code, reported_at);
+
+CREATE INDEX case_supervision_case_idx ON public.case_supervision USING btree (case_id, at);
+
+CREATE INDEX case_supervision_unit_idx ON public.case_supervision USING btree (handling_unit);
 
 CREATE INDEX facility_community_idx ON public.facility USING btree (community_code, kind);
 

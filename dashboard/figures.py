@@ -413,3 +413,29 @@ def weekday_hours_figure(grid: list[list[int]], lang: str, dark: bool = False) -
     layout["yaxis"] = {**layout["yaxis"], "autorange": "reversed", "showgrid": False,
                        "fixedrange": True}
     return fig
+
+
+def search_figure(collection: dict, bbox, lang: str, tile_url: str | None = None) -> dict:
+    """The hits of a case search on a map: each located case a point named by its id (the
+    hover adds its address), the view fitted to them (to ``bbox``, the scope's, when
+    none has a point)."""
+    located = [f for f in collection["features"] if f.get("geometry")]
+    traces = []
+    if located:
+        lon, lat = np.array([f["geometry"]["coordinates"] for f in located],
+                            dtype=float).reshape(-1, 2).T
+        traces.append({
+            "type": "scattermap", "lon": lon, "lat": lat, "mode": "markers+text",
+            "text": [as_text(f["properties"]["id"]) for f in located],
+            "customdata": [as_text(f["properties"].get("address") or "") for f in located],
+            "textposition": "top right", "name": t("search.hits", lang),
+            "marker": {"size": 11, "color": "#e53935"},
+            "hovertemplate": "%{text}<br>%{customdata}<extra></extra>"})
+        pad = 0.004
+        bbox = (float(lon.min()) - pad, float(lat.min()) - pad, float(lon.max()) + pad,
+                float(lat.max()) + pad)
+    view = fit_view(bbox, 420, 300) if bbox else {"center": {"lon": 0, "lat": 0}, "zoom": 1}
+    return {"data": traces, "layout": {
+        "map": {"style": OFFLINE_STYLE, **view, **_basemap(tile_url)},
+        "margin": {"l": 0, "r": 0, "t": 0, "b": 0}, "showlegend": False,
+        "paper_bgcolor": "rgba(0,0,0,0)", "font": _font(False)}}

@@ -107,6 +107,11 @@ GLOSSARY: dict[str, tuple[str, str, str]] = {
                             "Satisfied: of those rated, the share rated 4 or 5."),
     "rank_satisfaction": (PERIOD, "承办单位满意度：其中已评价诉求的平均分（1–5）。",
                           "Satisfaction: of those rated, the mean score (1 to 5)."),
+    "rank_supervised": (NOW, "承办单位督办·提醒：在本范围内对该单位（或对其承办的诉求，按当时的承办"
+                             "单位）所作督办与提醒的次数，不论何时所作，不随筛选变化。",
+                        "Urged: the 督办 (supervise) and 提醒 (remind) made in this scope on "
+                        "the unit, or on a case it handled then, at any time, whatever the "
+                        "filters."),
     "total": (PERIOD, "所选时段内上报的诉求数。",
               "Cases reported in the chosen period."),
     "closed": (PERIOD, "所选时段内上报的诉求中，已办结的数量。",

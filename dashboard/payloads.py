@@ -69,6 +69,11 @@ SHAPES: dict[tuple[str, str], Check] = {
     ("case", "n_clicks"): _optional(_count),  # each case row's button (pattern id)
     (ids.WB_URL, "search"): _optional(_text),
     (ids.WB_REFRESH, "n_intervals"): _optional(_count),
+    # The workbench's 督办 forms (dashboard.workbench.urge_form), of the case and the unit.
+    **{(f"wb-urge-{target}-{part}", prop): check for target in ("case", "unit")
+       for part, prop, check in (("send", "n_clicks", _optional(_count)),
+                                 ("kind", "value", _optional(_text)),
+                                 ("note", "value", _optional(_text)))},
     ("bs-" + ids.REFRESH, "n_intervals"): _optional(_count),
     ("bs-" + ids.TOUR_STATE, "data"): _fields(index=_count, on=lambda v: isinstance(v, bool)),
     ("bs-screen", "data"): _optional(_fields(w=_number, h=_number)),

@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine, text
 from layers import alarms as alarm_list
 from layers import backlog as stock
 from layers import hotspots as hot
+from layers import supervision
 from layers.access import scope_for
 from layers.admin import units
 from layers.bins import case_bins
@@ -503,18 +504,21 @@ def _mark_points(collection: dict, now: datetime, soon_hours: float) -> None:
 
 def case_detail(engine: Engine, case_id: str, who: Principal, zone: str,
                 soon_hours: float = DUE_SOON_HOURS) -> dict:
-    """One case of ``who``'s area with its lifecycle stages (times in the local ``zone``)
-    and its overdue or due-soon mark now; the reporter masked unless ``who`` holds the
-    grant (kiosks get no personal fields)."""
+    """One case of ``who``'s area with its lifecycle stages (times in the local ``zone``),
+    its overdue or due-soon mark now and its 督办 and 提醒 (``supervisions``, newest
+    first); the reporter masked unless ``who`` holds the grant (kiosks get no personal
+    fields)."""
     catalog = default_catalog()
     with engine.connect() as conn:
         feature = one(conn, catalog.get("cases"), scope_for(conn, who, None), case_id,
                       personal=who.personal, zone=zone)
         now = stock.database_now(conn)
+        urged = supervision.of_case(conn, feature["properties"]["id"], zone)
     case = feature["properties"]
     deadline = datetime.fromisoformat(case["deadline"]) if case.get("deadline") else None
     return {**case, "now": iso(now, zone),
-            "due": stock.mark(case["status"], deadline, now, soon_hours)}
+            "due": stock.mark(case["status"], deadline, now, soon_hours),
+            "supervisions": urged}
 
 
 def vocabularies(engine: Engine, who: Principal) -> dict[str, list[str]]:

@@ -18,8 +18,13 @@ of ``case_event``); otherwise not available (None), never 0. Beside them the mea
 and the rated cases not satisfied (``UNSATISFIED_AT_MOST``).
 
 The handling units' ranking: per ``case_event.handling_unit`` of the scope, the period's
-received, closed, on-time rate, median handling time and satisfaction, and the unit's
-overdue cases now; sortable by each (``RANKED_BY``); a unit's cases on request.
+received, closed, on-time rate, median handling time and satisfaction, the unit's overdue
+cases now and the 督办 / 提醒 it got in the scope (``layers.supervision.counts``); sortable
+by each (``RANKED_BY``); a unit's cases and latest 督办 on request.
+
+The early warning: the backlog's 即将超期 cases, least time left first, and its 超期未办结
+cases, longest over first (every filter but the time range, as the backlog counts them),
+each with its 督办 so far.
 
 The dashboard's /workbench page and ``/api/workbench`` draw the :class:`Workbench` this
 returns.
@@ -34,6 +39,7 @@ from typing import TypedDict
 from sqlalchemy import Connection, Engine
 
 from layers import backlog as stock
+from layers import supervision
 from layers.access import scope_for
 from layers.case_query import RAW_MEASURES
 from layers.cases import local_zone, raw_where
@@ -99,7 +105,8 @@ INDICATORS = (
 )
 # The ranking's sort keys (descending unless asked ``<key>.asc``).
 RANKED_BY = ("received", "closed", "on_time_rate", "median_hours", "overdue", "satisfied_rate",
-             "satisfaction")
+             "satisfaction", "supervised")
+WARNED = 20  # rows of each early-warning list
 
 
 class StuckCase(TypedDict):
@@ -166,6 +173,21 @@ class Ranked(TypedDict):
     satisfaction: float | None      # the mean score
     satisfied_rate: float | None
     overdue: int
+    supervised: int                 # 督办 and 提醒 in the scope, at any time
+
+
+class DueCase(TypedDict):
+    """A case of the early warning: overdue or due soon now (``due``: the backlog's mark,
+    hours over or left), with its 督办 and 提醒 so far."""
+
+    id: str
+    reported_at: str
+    category_1: str
+    category_2: str | None
+    handling_unit: str | None
+    deadline: str
+    due: dict
+    supervised: int
 
 
 @dataclass(frozen=True)
@@ -186,6 +208,11 @@ class Workbench:
     unit: str | None = None     # the unit whose cases are listed …
     unit_cases: list[ListedCase] = field(default_factory=list)
     unit_cases_total: int = 0   # … and how many it received in the period
+    unit_supervised: list = field(default_factory=list)  # … and its latest 督办
+    due_soon: list[DueCase] = field(default_factory=list)  # least time left first
+    due_soon_total: int = 0
+    overdue: list[DueCase] = field(default_factory=list)   # longest over first
+    overdue_total: int = 0
 
 
 def workbench(engine: Engine, filters: Filters, zone: str, who: Principal,
@@ -215,10 +242,13 @@ def read(conn: Connection, scope: Scope, filters: Filters, zone: str,
     now = stock.database_now(conn)
     sums = _sums(conn, scope, filters, zone)
     listed = raw_where(filters, scope).add(f"c.satisfaction <= {UNSATISFIED_AT_MOST}")
-    unit_cases, unit_total = ([], 0)
+    unit_cases, unit_total, urged = ([], 0, [])
     if unit is not None:
         mine = raw_where(filters, scope).add("c.handling_unit = :unit", unit=unit)
         unit_cases, unit_total = _listed(conn, mine, zone), _count(conn, mine)
+        urged = supervision.of_unit(conn, scope, unit, zone)
+    warned = {due: _due(conn, scope, filters, zone, now, soon_hours, due)
+              for due in ("due_soon", "overdue")}
     return Workbench(
         scope={"code": scope.code, "name": scope.name, "level": scope.level},
         breadcrumb=[{"code": c, "name": n, "level": lv} for c, n, lv in scope.breadcrumb],
@@ -230,7 +260,33 @@ def read(conn: Connection, scope: Scope, filters: Filters, zone: str,
                       "rated": int(sums["satisfaction_n"])},
         unsatisfied=_listed(conn, listed, zone), unsatisfied_total=int(sums["unsatisfied"]),
         units=ranking(conn, scope, filters, zone, sort), sort=sort,
-        unit=unit, unit_cases=unit_cases, unit_cases_total=unit_total)
+        unit=unit, unit_cases=unit_cases, unit_cases_total=unit_total,
+        unit_supervised=urged, due_soon=warned["due_soon"][0],
+        due_soon_total=warned["due_soon"][1], overdue=warned["overdue"][0],
+        overdue_total=warned["overdue"][1])
+
+
+def _due(conn: Connection, scope: Scope, filters: Filters, zone: str, now: datetime,
+         soon_hours: float, due: str, most: int = WARNED) -> tuple[list[DueCase], int]:
+    """The backlog's overdue or due-soon cases by urgency (the nearest or longest passed
+    deadline first), at most ``most``, and how many there are."""
+    if filters.statuses and not {"open", "overdue"} & set(filters.statuses):
+        return [], 0  # closed cases only: no backlog
+    rule = stock.OVERDUE if due == "overdue" else stock.DUE_SOON
+    where = raw_where(replace(filters, start=None, end=None), scope).add(rule.format(a="c."))
+    params = {**where.params, "soon_seconds": soon_hours * 3600, "most": most}
+    rows = run(conn, f"SELECT c.id, c.reported_at, c.category_1, c.category_2, "
+                     f"c.handling_unit, c.status, c.deadline, count(*) OVER () AS total, "
+                     f"(SELECT count(*) FROM case_supervision s WHERE s.case_id = c.id) "
+                     f"AS supervised FROM case_event c WHERE {where.sql} "
+                     f"ORDER BY c.deadline, c.id LIMIT :most", params).mappings().all()
+    listed: list[DueCase] = [{
+        "id": r["id"], "reported_at": iso(r["reported_at"], zone),
+        "category_1": r["category_1"], "category_2": r["category_2"],
+        "handling_unit": r["handling_unit"], "deadline": iso(r["deadline"], zone),
+        "due": stock.mark(r["status"], r["deadline"], now, soon_hours) or {"due": due},
+        "supervised": int(r["supervised"])} for r in rows]
+    return listed, int(rows[0]["total"]) if rows else 0
 
 
 def filled(conn: Connection, columns: set[str]) -> set[str]:
@@ -265,7 +321,8 @@ def _sums(conn: Connection, scope: Scope, filters: Filters, zone: str):
 def ranking(conn: Connection, scope: Scope, filters: Filters, zone: str,
             sort: str = "received") -> list[Ranked]:
     """Each handling unit of the scope: the period's flows (received and of those closed,
-    on time, rated) and its overdue cases now (every filter but the range); sorted by
+    on time, rated), its overdue cases now (every filter but the range) and its 督办 and
+    提醒 in the scope (whatever the filters); sorted by
     ``sort``, a unit without the figure last, then by name."""
     where = raw_where(filters, scope).add("c.handling_unit IS NOT NULL")
     flows = {r["unit"]: r for r in run(
@@ -276,8 +333,9 @@ def ranking(conn: Connection, scope: Scope, filters: Filters, zone: str,
         "c.handling_unit IS NOT NULL").add(stock.OVERDUE.format(a="c."))
     overdue = dict(run(conn, f"SELECT c.handling_unit, count(*) FROM case_event c "
                              f"WHERE {late.sql} GROUP BY 1", late.params).all())
+    urged = supervision.counts(conn, scope)
     units: list[Ranked] = []
-    for name in sorted(set(flows) | set(overdue)):
+    for name in sorted(set(flows) | set(overdue) | set(urged)):
         row = flows.get(name)
         figures = summarize(row) if row else {}
         units.append({
@@ -289,7 +347,8 @@ def ranking(conn: Connection, scope: Scope, filters: Filters, zone: str,
             "satisfaction": figures.get("satisfaction"),
             "satisfied_rate": ratio(int(row["satisfied"]), int(row["satisfaction_n"]))
             if row else None,
-            "overdue": int(overdue.get(name, 0))})
+            "overdue": int(overdue.get(name, 0)),
+            "supervised": int(urged.get(name, 0))})
     key, _, way = sort.partition(".")
     known = [u for u in units if u[key] is not None]
     known.sort(key=lambda u: u[key], reverse=way != "asc")  # stable: names stay in order

@@ -25,7 +25,7 @@ from datetime import datetime
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from cachetools import TTLCache
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import IntegrityError
 
 from onemap.errors import OnemapError
@@ -313,8 +313,15 @@ def audit(engine: Engine, who: Principal, action: str, allowed: bool,
           target: str | None = None, **detail) -> None:
     """Record who did (or tried) what."""
     with engine.begin() as conn:
-        conn.execute(text(
-            "INSERT INTO audit_log (user_name, role, action, allowed, target, detail) "
-            "VALUES (:u, :r, :a, :ok, :t, CAST(:d AS jsonb))"),
-            {"u": who.name, "r": who.role, "a": action, "ok": allowed, "t": target,
-             "d": json.dumps(detail, ensure_ascii=False, default=str)})
+        audit_in(conn, who, action, allowed, target, **detail)
+
+
+def audit_in(conn: Connection, who: Principal, action: str, allowed: bool,
+             target: str | None = None, **detail) -> None:
+    """Record who did what in ``conn``'s transaction: with the write it records, or not
+    at all."""
+    conn.execute(text(
+        "INSERT INTO audit_log (user_name, role, action, allowed, target, detail) "
+        "VALUES (:u, :r, :a, :ok, :t, CAST(:d AS jsonb))"),
+        {"u": who.name, "r": who.role, "a": action, "ok": allowed, "t": target,
+         "d": json.dumps(detail, ensure_ascii=False, default=str)})

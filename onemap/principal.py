@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 ROLES = ("admin", "command_center", "street_official", "analyst", "kiosk", "feed")
 TOKEN_ROLES = ("kiosk", "feed")  # sign in by a token instead of a password
+# Act from the UI (督办, 提醒), each inside their own unit; the others only read.
+ACTING_ROLES = ("admin", "command_center", "street_official")
 ROLE_HELP = {
     "admin": "everything, personal fields in clear, manages users",
     "command_center": "everything; personal fields masked",
@@ -29,6 +31,11 @@ class Principal:
     @property
     def can_export(self) -> bool:
         return self.role not in TOKEN_ROLES
+
+    @property
+    def can_act(self) -> bool:
+        """Whether this principal may act (not only read): ``ACTING_ROLES``."""
+        return self.role in ACTING_ROLES
 
     @property
     def personal(self) -> str | None:

@@ -5,8 +5,9 @@ from ``layers``; what is HTTP (status codes, links, media types, downloads) is h
 OGC API – Features: landing page, conformance, ``/collections``, ``/collections/{id}``,
 ``/collections/{id}/items`` (GeoJSON, bbox, datetime, limit/offset, scope and filters) and
 single items; plus ``/api/kpi`` (a scope's KPIs with its children's), ``/api/workbench``,
-``/api/hotspots``, ``/api/hexbins``, ``/api/changes`` (the data's version), vector tiles and
-exports.
+``/api/hotspots``, ``/api/hexbins``, ``/api/changes`` (the data's version), ``/api/search``
+(cases by id, address or phone), ``/api/supervision`` (督办 and 提醒: read, and the one
+write of a person's here, POST), vector tiles and exports.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from urllib.parse import quote, urlencode
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from layers import changes, exports, features, hotspots, kpi, tiles, workbench
+from layers import changes, exports, features, hotspots, kpi, search, supervision, tiles, workbench
 from layers.access import personal_mode, scope_for, scoped
 from layers.catalog import Catalog, LayerSpec
 from layers.errors import (
@@ -194,6 +195,37 @@ class Api:
             data = workbench.read(conn, scope, filters, zone, self.soon_hours, sort=sort,
                                   unit=unit)
         return json_response(asdict(data))
+
+    def search(self, who: Principal, params: Mapping) -> Response:
+        """Cases of the scope by id, address text or phone (``layers.search``): GeoJSON,
+        personal fields as ``who`` may see them."""
+        with self.query(who, params) as (conn, _, _filters, scope):
+            data = search.search(conn, scope, _first(params, "q") or "", who.personal,
+                                 self.zone, self.soon_hours)
+        return json_response(data, content_type=GEOJSON)
+
+    def supervisions(self, who: Principal, params: Mapping) -> Response:
+        """The 督办 and 提醒 of a case (``case``) or of a handling unit (``unit``, in
+        ``scope``)."""
+        with self.engine.connect() as conn:
+            data = supervision.listed(conn, who, self.zone, case=_first(params, "case"),
+                                      unit=_first(params, "unit"), scope=_first(params, "scope"))
+        return json_response(data)
+
+    def supervise(self, who: Principal, body) -> Response:
+        """督办 or 提醒 a case or a handling unit (``layers.supervision.supervise``),
+        written on the primary with its audit row: 201 and the row."""
+        if not isinstance(body, dict):
+            raise BadParameter("body", type(body).__name__, "a JSON object with kind, note "
+                               "and case, or unit (and scope)")
+        fields = {name: body.get(name) for name in ("kind", "note", "case", "unit", "scope")}
+        for name, value in fields.items():
+            if value is not None and not isinstance(value, str):
+                raise BadParameter(name, value, "must be text")
+        row = supervision.supervise(self.writer, who, fields["kind"] or "",
+                                    fields["note"] or "", case=fields["case"],
+                                    unit=fields["unit"], scope=fields["scope"], zone=self.zone)
+        return json_response(row, 201)
 
     def changes(self, who: Principal) -> Response:
         """The data's version (``layers.changes``), for screens that redraw when it moves:

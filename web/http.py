@@ -50,6 +50,10 @@ def register(server: flask.Flask, api: Api, principal: Callable[[], Principal | 
         "/api/hotspots": lambda who: api.hotspots(who, params()),
         "/api/hexbins": lambda who: api.hexbins(who, params()),
         "/api/changes": lambda who: api.changes(who),
+        "/api/search": lambda who: api.search(who, params()),
+        "/api/supervision": lambda who: (
+            api.supervise(who, flask.request.get_json(silent=True))
+            if flask.request.method == "POST" else api.supervisions(who, params())),
         # Signed: a negative tile is a 400 from the handler, not a miss that falls through.
         "/tiles/<layer_id>/<int(signed=True):z>/<int(signed=True):x>/<int(signed=True):y>.pbf":
             lambda who, layer_id, z, x, y: api.tile(
@@ -62,7 +66,8 @@ def register(server: flask.Flask, api: Api, principal: Callable[[], Principal | 
     routes.update({f"/{prefix}/<path:rest>": _unknown for prefix in API_PREFIXES})
     for rule, view in routes.items():
         endpoint = re.sub(r"\W+", "_", rule).strip("_")
-        bp.add_url_rule(rule, endpoint, _adapt(api, view, principal))
+        bp.add_url_rule(rule, endpoint, _adapt(api, view, principal),
+                        methods=WRITES.get(rule, ("GET",)))
     for rule in ("/openapi.json", "/ogc/openapi.json"):
         bp.add_url_rule(rule, re.sub(r"\W+", "_", rule).strip("_"),
                         lambda: flask.jsonify(openapi_document(base(), api.catalog)))
@@ -70,6 +75,8 @@ def register(server: flask.Flask, api: Api, principal: Callable[[], Principal | 
 
 
 API_PREFIXES = ("api", "tiles", "export", "collections", "ogc")
+# The routes that also take a write (checked by the gate's CSRF refusal like any).
+WRITES = {"/api/supervision": ("GET", "POST")}
 
 
 def _unknown(who: Principal, rest: str) -> Response:

@@ -14,8 +14,11 @@ from layers.comparison import CHANGES, FLOWS, KINDS, REASONS
 from layers.exports import EXPORT_CRS, FORMATS
 from layers.features import MAX_LIMIT
 from layers.filters import DEVICE_STATUSES, MAX_LIST_ITEMS, RANGES, STATUS_FILTERS
+from layers.search import LONGEST, MOST
 from layers.workbench import RANKED_BY
 from onemap.case_feed import EVENT_SCHEMA, MAX_BODY_BYTES, MAX_EVENTS
+from onemap.supervision import KINDS as URGED
+from onemap.supervision import NOTE_CHARS
 
 GEOJSON = "application/geo+json"
 JSON = "application/json"
@@ -164,6 +167,20 @@ SCHEMAS = {
         "unit": {"type": "string", "nullable": True},
         "unit_cases": {"type": "array", "items": {"type": "object"}},
         "unit_cases_total": {"type": "integer"}}},
+    "Supervision": {
+        "type": "object", "description": "a 督办 (supervise) or 提醒 (remind): who, when, "
+        "what, the note", "required": ["id", "at", "user_name", "role", "kind", "note"],
+        "properties": {
+            "id": {"type": "integer"}, "at": {"type": "string", "description": "local ISO"},
+            "user_name": {"type": "string"}, "role": {"type": "string"},
+            "kind": {"type": "string", "enum": list(URGED)},
+            "case_id": {"type": "string", "nullable": True},
+            "handling_unit": {"type": "string", "nullable": True},
+            "note": {"type": "string", "maxLength": NOTE_CHARS}}},
+    "Supervisions": {"type": "object", "required": ["supervisions"], "properties": {
+        "case": {"type": "string"}, "unit": {"type": "string"},
+        "scope": {"type": "string", "nullable": True},
+        "supervisions": {"type": "array", "items": _ref("Supervision")}}},
     "Compared": {
         "type": "object", "required": ["period", "reason", "figures", "changes"],
         "description": "the compared period (local midnights, end exclusive, and its last "
@@ -271,6 +288,39 @@ def _post_cases() -> dict:
             "503": ERRORS["503"]}}}
 
 
+def _supervision() -> dict:
+    """GET a case's or a unit's 督办; POST one (the one write a person makes here)."""
+    case = _param("case", "a case id (of the caller's area)")
+    unit = _param("unit", "a handling unit's name (of the scope)")
+    scope = FILTERS[0]
+    listed = _get("the 督办 and 提醒 of a case (case) or of a handling unit in a scope "
+                  "(unit, scope): newest first", [case, unit, scope], "Supervisions")
+    listed["get"]["responses"]["400"] = _error("neither or both of case and unit")
+    body = {"type": "object", "required": ["kind"], "properties": {
+        "kind": {"type": "string", "enum": list(URGED),
+                 "description": "supervise: 督办; remind: 提醒"},
+        "note": {"type": "string", "maxLength": NOTE_CHARS},
+        "case": {"type": "string", "description": "the case urged (or unit)"},
+        "unit": {"type": "string", "description": "the handling unit urged (or case)"},
+        "scope": {"type": "string", "description": "the admin code a unit is urged in "
+                  "(the caller's own unit when left out)"}}}
+    return {**listed, "post": {
+        "summary": "督办 or 提醒 a case or a handling unit, inside the caller's unit; written "
+                   "with a row of the audit log (admin, command_center, street_official "
+                   "only; not from another site)",
+        "requestBody": {"required": True, "content": {JSON: {"schema": body}}},
+        "responses": {
+            "201": {"description": "written", "content": {JSON: {
+                "schema": _ref("Supervision")}}},
+            "400": _error("not a JSON object, an unknown kind, a note too long, neither or "
+                          "both of case and unit"),
+            "401": ERRORS["401"],
+            "403": _error("a role that only reads, a scope outside the caller's unit, or "
+                          "sent from another site (logged)"),
+            "404": _error("no such case or handling unit in the caller's area"),
+            "503": ERRORS["503"]}}}
+
+
 def openapi_document(base: str, catalog: Catalog) -> dict:
     layer = _param("layer_id", "layer id", {"type": "string",
                                               "enum": [spec.id for spec in catalog]}, "path")
@@ -320,6 +370,14 @@ def openapi_document(base: str, catalog: Catalog) -> dict:
                                   "whole district (false discovery rate in `alpha`), "
                                   "named, with q-values and trend", [*FILTERS, unit, zoom],
                                   "FeatureCollection", GEOJSON),
+            "/api/search": _get(
+                f"cases of the scope by id (whole or its start), address text or phone "
+                f"(the whole number; not for kiosks), at any time: at most {MOST}, the exact "
+                f"id first, then the newest; personal fields masked unless granted",
+                [_param("q", "a case id, address text or phone number",
+                        {"type": "string", "minLength": 1, "maxLength": LONGEST},
+                        required=True), *FILTERS[:1]], "FeatureCollection", GEOJSON),
+            "/api/supervision": _supervision(),
             "/api/changes": _get("the data's version, for screens that redraw when it "
                                  "moves (poll about once a second)", [], "Changes"),
             "/api/hexbins": _get("H3 hex bins", [*FILTERS, zoom], "FeatureCollection",

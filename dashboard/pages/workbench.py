@@ -1,10 +1,16 @@
-"""The command centre's workbench (/workbench): where the scope's cases are stuck, how the
-seeds' indicators stand, and how the handling units rank.
+"""The command centre's workbench (/workbench): a case search, the early warning (即将超期
+and overdue cases, most urgent first), where the scope's cases are stuck, how the seeds'
+indicators stand, and how the handling units rank.
 
 Drawn from the URL alone (``dashboard.workbench.parse_bench``): every control is a link to
-another URL, so a view of the workbench is shareable like the desk's, and the page's router
-draws it again when the link is followed. The figures refresh by themselves every
-``ONEMAP_REFRESH_SECONDS`` (the ranking is live).
+another URL (the search a GET form), so a view of the workbench is shareable like the
+desk's, and the page's router draws it again when the link is followed. The figures refresh
+by themselves every ``ONEMAP_REFRESH_SECONDS`` (the ranking is live).
+
+The one write: 督办 / 提醒 the open case or the listed unit (:func:`urge_case`,
+:func:`urge_unit`), as ``layers.supervision.supervise`` allows the signed-in person, on the
+primary database; a callback's request is a POST, which the gate refuses from another site
+(``web.csrf``) as every write.
 """
 
 from __future__ import annotations
@@ -20,9 +26,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from dashboard import components as ui
 from dashboard import ids
 from dashboard import workbench as wb
-from dashboard.messages import user_message
+from dashboard.figures import search_figure
+from dashboard.messages import t, user_message
 from dashboard.services import services
+from layers.access import scope_for
 from layers.errors import LayerError
+from layers.search import search
+from layers.supervision import of_case, of_unit, supervise
+from layers.times import shown
 from layers.view import case_detail
 from layers.workbench import workbench
 from web.auth import current_principal
@@ -78,17 +89,38 @@ def _drawn(state: wb.BenchState) -> Drawn:
                                    id="wb-problem")])
     except SQLAlchemyError as exc:
         return Drawn([], [ui.database_banner(exc, state.lang)])
+    acts = bool(who and who.can_act)
     return Drawn(wb.crumbs(data.breadcrumb, state), [
-        html.Div([wb.range_links(state, data.period),
+        html.Div([wb.range_links(state, data.period), wb.search_box(state),
                   html.Span(wb.as_of(data.now, state.lang, zone), className="asof",
                             id="wb-now")], className="wb-bar-top"),
         html.Div([html.Div([
+            *_found(state, zone, soon),
+            wb.warnings(data, state, zone, soon),
             wb.indicator_cards(data.indicators, data.satisfaction, state.lang, soon),
             wb.funnel(data.funnel, state, zone, soon),
-            wb.ranking(data.units, state, zone, soon, data.unit_cases, data.unit_cases_total),
+            wb.ranking(data.units, state, zone, soon, data.unit_cases, data.unit_cases_total,
+                       data.unit_supervised, acts),
             wb.unsatisfied(data.unsatisfied, data.unsatisfied_total, state, zone, soon)],
             className="wb-main"),
-            wb.case_drawer(case, state, zone, ui.timeline)], className="wb-body")])
+            wb.case_drawer(case, state, zone, ui.timeline, acts)], className="wb-body")])
+
+
+def _found(state: wb.BenchState, zone: str, soon: float) -> list:
+    """The search's hits (table and map) when the URL asks for one; its problem in words."""
+    if state.q is None:
+        return []
+    svc = services()
+    who = current_principal()
+    try:
+        with svc.read_engine.connect() as conn:
+            scope = scope_for(conn, who, state.view.filters.scope)
+            found = search(conn, scope, state.q, who.personal, zone, soon)
+    except LayerError as exc:
+        return [html.Div(user_message(exc, state.lang), className="banner warn",
+                         id="search-problem")]
+    return [wb.search_results(found, state, zone, search_figure(
+        found, scope.bbox, state.lang, svc.settings.tile_url))]
 
 
 def _case(state: wb.BenchState, zone: str, soon: float) -> dict | str | None:
@@ -101,3 +133,60 @@ def _case(state: wb.BenchState, zone: str, soon: float) -> dict | str | None:
         return case_detail(svc.read_engine, state.case, current_principal(), zone, soon)
     except LayerError as exc:
         return user_message(exc, state.lang)
+
+
+# -- 督办 / 提醒 ---------------------------------------------------------------------------------
+def _urge(target: str, kind: str | None, note: str | None, search: str | None) -> dict:
+    """Urge the URL's open case or listed unit as the signed-in person: the line saying
+    what was recorded (or why not) and the target's 督办 read again."""
+    state = wb.parse_bench(search)
+    svc = services()
+    zone, lang = svc.settings.timezone, state.lang
+    who = current_principal()
+    try:
+        if target == "case":
+            row = supervise(svc.engine, who, kind or "", note or "", case=state.case, zone=zone)
+        else:
+            row = supervise(svc.engine, who, kind or "", note or "", unit=state.unit,
+                            scope=state.view.filters.scope, zone=zone)
+    except LayerError as exc:
+        return {"said": html.Span(user_message(exc, lang), className="refused"),
+                "listed": dash.no_update, "note": dash.no_update}
+    except SQLAlchemyError as exc:
+        return {"said": ui.database_banner(exc, lang), "listed": dash.no_update,
+                "note": dash.no_update}
+    with svc.engine.connect() as conn:  # the primary: what was just written
+        rows = (of_case(conn, row["case_id"], zone) if target == "case" else
+                of_unit(conn, scope_for(conn, who, state.view.filters.scope), state.unit, zone))
+    said = t("urge.sent", lang).format(kind=t(f"urge.kind.{row['kind']}", lang),
+                                       at=shown(row["at"], zone))
+    return {"said": said, "listed": wb.urged(rows, lang, zone, "").children, "note": ""}
+
+
+def _urge_outputs(target: str) -> dict:
+    prefix = f"wb-urge-{target}"
+    return {"said": Output(f"{prefix}-said", "children"),
+            "listed": Output(f"{prefix}-list", "children"),
+            "note": Output(f"{prefix}-note", "value")}
+
+
+def _urge_state(target: str) -> dict:
+    prefix = f"wb-urge-{target}"
+    return {"kind": State(f"{prefix}-kind", "value"), "note": State(f"{prefix}-note", "value"),
+            "search": State(ids.WB_URL, "search")}
+
+
+@callback(output=_urge_outputs("case"),
+          inputs={"clicks": Input("wb-urge-case-send", "n_clicks")},
+          state=_urge_state("case"), prevent_initial_call=True)
+def urge_case(clicks, kind, note, search):
+    """督办 / 提醒 the open case."""
+    return _urge("case", kind, note, search)
+
+
+@callback(output=_urge_outputs("unit"),
+          inputs={"clicks": Input("wb-urge-unit-send", "n_clicks")},
+          state=_urge_state("unit"), prevent_initial_call=True)
+def urge_unit(clicks, kind, note, search):
+    """督办 / 提醒 the listed handling unit."""
+    return _urge("unit", kind, note, search)
