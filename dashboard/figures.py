@@ -420,17 +420,17 @@ def search_figure(collection: dict, bbox, lang: str, tile_url: str | None = None
     hover adds its address), the view fitted to them (to ``bbox``, the scope's, when
     none has a point)."""
     located = [f for f in collection["features"] if f.get("geometry")]
-    traces = []
+    lon, lat = np.array([f["geometry"]["coordinates"] for f in located],
+                        dtype=float).reshape(-1, 2).T
+    # Drawn even when empty: a figure without a map trace shows plotly's empty axes.
+    traces = [{
+        "type": "scattermap", "lon": lon, "lat": lat, "mode": "markers+text",
+        "text": [as_text(f["properties"]["id"]) for f in located],
+        "customdata": [as_text(f["properties"].get("address") or "") for f in located],
+        "textposition": "top right", "name": t("search.hits", lang),
+        "marker": {"size": 11, "color": "#e53935"},
+        "hovertemplate": "%{text}<br>%{customdata}<extra></extra>"}]
     if located:
-        lon, lat = np.array([f["geometry"]["coordinates"] for f in located],
-                            dtype=float).reshape(-1, 2).T
-        traces.append({
-            "type": "scattermap", "lon": lon, "lat": lat, "mode": "markers+text",
-            "text": [as_text(f["properties"]["id"]) for f in located],
-            "customdata": [as_text(f["properties"].get("address") or "") for f in located],
-            "textposition": "top right", "name": t("search.hits", lang),
-            "marker": {"size": 11, "color": "#e53935"},
-            "hovertemplate": "%{text}<br>%{customdata}<extra></extra>"})
         pad = 0.004
         bbox = (float(lon.min()) - pad, float(lat.min()) - pad, float(lon.max()) + pad,
                 float(lat.max()) + pad)

@@ -6,6 +6,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from layers.errors import Forbidden, NotFound
 from onemap.database import waited_for_a_load
+from onemap.supervision import KINDS as URGED
 
 MESSAGES: dict[str, dict[str, str]] = {
     "app.title": {"zh": "一张图", "en": "One Map"},
@@ -336,8 +337,8 @@ def user_message(exc: Exception, lang: str = "zh") -> str:
         return t("db.loading", lang)
     if isinstance(exc, OperationalError | DBAPIError):
         return t("db.down", lang)
-    if isinstance(exc, Forbidden):
-        return t("access.denied", lang)
+    if isinstance(exc, Forbidden):  # a role that only reads, or an area not theirs
+        return t("urge.readonly" if exc.action in URGED else "access.denied", lang)
     if isinstance(exc, NotFound):
         return t("not_found", lang)
     return t("error.generic", lang)

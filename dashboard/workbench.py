@@ -235,7 +235,7 @@ def search_box(state: BenchState) -> html.Form:
     return html.Form([
         dcc.Input(id="wb-search", name="q", type="search", value=state.q or "",
                   placeholder=t("search.placeholder", state.lang), debounce=True),
-        *[html.Input(type="hidden", name=k, value=v) for k, v in kept.items()],
+        *[dcc.Input(type="hidden", name=k, value=v) for k, v in kept.items()],
         html.Button(t("search.go", state.lang), type="submit", id="wb-search-go")],
         action=PATH, method="get", className="wb-search")
 
@@ -244,7 +244,7 @@ def search_results(found: dict, state: BenchState, zone: str, figure: dict) -> h
     """A search's hits in a table (each opening its detail) and on a map."""
     lang = state.lang
     personal = any("reporter_phone" in f["properties"] for f in found["features"])
-    columns = ("id", "reported_at", "category", "address", "unit", "status", "matched",
+    columns = ("id", "reported_at", "address", "unit", "status", "matched",
                *(("phone",) if personal else ()))
     body = []
     for f in found["features"]:
@@ -252,7 +252,6 @@ def search_results(found: dict, state: BenchState, zone: str, figure: dict) -> h
         body.append(html.Tr([
             html.Td(dcc.Link(p["id"], href=state.href(case=p["id"]), className="case-link")),
             html.Td(shown(p["reported_at"], zone)),
-            html.Td(f"{p['category_1']} / {p['category_2'] or ''}"),
             html.Td(p["address"] or "—", className="address"),
             html.Td(p["handling_unit"] or "—"),
             html.Td(t(f"status.{p['status']}", lang)),
