@@ -300,6 +300,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "urge.note": {"zh": "说明（选填，500 字以内）", "en": "Note (optional, up to 500 characters)"},
     "urge.send": {"zh": "发送", "en": "Send"},
     "urge.sent": {"zh": "已记录：{kind}（{at}）", "en": "Recorded: {kind} ({at})"},
+    "urge.on_workbench": {"zh": "在工作台督办 ›", "en": "Urge it on the workbench ›"},
     "urge.none": {"zh": "尚无督办或提醒", "en": "Not urged yet"},
     "urge.readonly": {"zh": "您的角色只能查看，不能督办",
                       "en": "Your role may only read: no urging"},

@@ -61,9 +61,10 @@ def search(conn: Connection, scope: Scope, query: str, personal: str | None, zon
                + "ELSE 'address' END")
     shown = ", ".join(["", *personal_columns(PERSONAL, personal, "c")])
     rows = run(conn, f"SELECT c.id, c.reported_at, c.category_1, c.category_2, c.status, "
-                     f"c.handling_unit, c.address, c.deadline{shown}, {matched} AS matched, "
-                     f"ST_AsGeoJSON(c.geom, 6) AS geometry, count(*) OVER () AS total, "
-                     f"now() AS now FROM case_event c WHERE {inside}({' OR '.join(matches)}) "
+                     f"c.handling_unit, c.address, c.deadline, c.street_code{shown}, "
+                     f"{matched} AS matched, ST_AsGeoJSON(c.geom, 6) AS geometry, "
+                     f"count(*) OVER () AS total, now() AS now FROM case_event c "
+                     f"WHERE {inside}({' OR '.join(matches)}) "
                      f"ORDER BY (c.id = :q) DESC, c.reported_at DESC, c.id LIMIT :most",
                {"q": q, "prefix": _like(q) + "%", "part": f"%{_like(q)}%", "phone": phone,
                 "scope": scope.code, "most": most}).mappings().all()

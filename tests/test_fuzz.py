@@ -495,7 +495,7 @@ def _in_area(area: Area):
 
 
 def _json_in_area(area: Area, path: str, data: dict) -> None:
-    if path.endswith("/items") or "/items/" in path:
+    if path.endswith("/items") or "/items/" in path or path == "/api/search":
         for feature in data.get("features", [data]):
             assert feature["properties"]["street_code"] == area.own, feature["properties"]
     elif path.startswith("/collections"):

@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard import components as ui
 from dashboard import ids, push
+from dashboard import workbench as wb
 from dashboard.figures import (
     bars_figure,
     map_figure,
@@ -267,7 +268,8 @@ def subcategory_options(tops, chosen):
     prevent_initial_call=True,
 )
 def show_case(clicks, search):
-    """The detail drawer: the clicked case's lifecycle as a timeline."""
+    """The detail drawer: the clicked case's lifecycle as a timeline, its 督办 and 提醒,
+    and a link to it on the workbench (where it is urged)."""
     if not ctx.triggered_id or not any(clicks):
         return no_update
     state = parse(search)
@@ -277,4 +279,10 @@ def show_case(clicks, search):
                            svc.settings.timezone, svc.settings.due_soon_hours)
     except (SQLAlchemyError, LayerError) as exc:
         return html.Div(user_message(exc, state.lang), className="banner error")
-    return ui.timeline(case, state.lang, svc.settings.timezone)
+    zone = svc.settings.timezone
+    return html.Div([
+        ui.timeline(case, state.lang, zone),
+        html.H4(t("urge.title", state.lang)),
+        wb.urged(case.get("supervisions", []), state.lang, zone, "case-urged"),
+        dcc.Link(t("urge.on_workbench", state.lang), id="case-on-workbench",
+                 href=wb.BenchState(view=state, case=case["id"]).href())])
