@@ -3,7 +3,8 @@ any case) or the reporter's phone number (the whole number), within a scope, at 
 
 A phone number is searched only by those who may see phones at all (``Principal.personal``
 is not None: not kiosks), and only whole: a masked role may find a case by the number a
-caller gave, and still sees the number masked (in SQL, ``layers.masking``), as everywhere.
+caller gave, and still sees the number masked (in SQL, ``layers.masking``), as everywhere,
+also in the answer's ``query``.
 Each hit says what it matched (``matched``: id, phone or address). The hits come as GeoJSON
 features (a case without a point has no geometry), the exact id first, then the newest.
 """
@@ -17,7 +18,7 @@ from sqlalchemy import Connection
 
 from layers import backlog as stock
 from layers.errors import BadParameter
-from layers.masking import personal_columns
+from layers.masking import MASK_SQL, personal_columns
 from layers.scope import Scope
 from layers.sql import run
 from layers.times import iso
@@ -69,6 +70,9 @@ def search(conn: Connection, scope: Scope, query: str, personal: str | None, zon
                {"q": q, "prefix": _like(q) + "%", "part": f"%{_like(q)}%", "phone": phone,
                 "scope": scope.code, "most": most}).mappings().all()
     features = [_feature(r, zone, soon_hours) for r in rows]
+    if phone and personal == "masked":  # the number searched, as its hits show it
+        q = run(conn, f"SELECT {MASK_SQL['phone'].format(c='CAST(:q AS text)')}",
+                {"q": q}).scalar()
     return {"type": "FeatureCollection", "query": q, "features": features,
             "numberMatched": int(rows[0]["total"]) if rows else 0,
             "numberReturned": len(features)}

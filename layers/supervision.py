@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine
 
 from layers.access import scope_for
 from layers.errors import BadParameter, Forbidden, NotFound
-from layers.scope import Scope
+from layers.scope import Scope, resolve_scope
 from layers.sql import run
 from layers.times import iso
 from onemap.principal import Principal
@@ -94,7 +94,9 @@ def _unit_target(conn: Connection, scope: Scope, unit: str) -> Target:
                 {"unit": unit, "scope": scope.code}).scalar()
     if not found:
         raise NotFound(f"no handling unit '{unit}' handles cases in this area")
-    path = {level: code for code, _, level in scope.breadcrumb}
+    # The whole path: a scope as seen by a person starts at their own unit.
+    whole = resolve_scope(conn, scope.code).breadcrumb if scope.code else ()
+    path = {level: code for code, _, level in whole}
     return Target(None, unit, tuple(path.get(level) for level in sorted(LEVEL_COLUMN)))
 
 
