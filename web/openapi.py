@@ -161,12 +161,19 @@ SCHEMAS = {
         "unsatisfied": {"type": "array", "items": {"type": "object"}},
         "unsatisfied_total": {"type": "integer"},
         "units": {"type": "array", "description": "handling units: received, closed, "
-                  "on_time_rate, median_hours, satisfaction, satisfied_rate, overdue (now)",
+                  "on_time_rate, median_hours, satisfaction, satisfied_rate, overdue (now), "
+                  "supervised (督办 and 提醒 in the scope, at any time)",
                   "items": {"type": "object", "required": ["unit", "received", "overdue"]}},
         "sort": {"type": "string"},
         "unit": {"type": "string", "nullable": True},
         "unit_cases": {"type": "array", "items": {"type": "object"}},
-        "unit_cases_total": {"type": "integer"}}},
+        "unit_cases_total": {"type": "integer"},
+        "unit_supervised": {"type": "array", "items": _ref("Supervision")},
+        **{name: {"type": "array", "description": words, "items": {
+            "type": "object", "required": ["id", "deadline", "due", "supervised"]}}
+           for name, words in (("due_soon", "即将超期 now, least time left first"),
+                               ("overdue", "超期未办结 now, longest over first"))},
+        "due_soon_total": {"type": "integer"}, "overdue_total": {"type": "integer"}}},
     "Supervision": {
         "type": "object", "description": "a 督办 (supervise) or 提醒 (remind): who, when, "
         "what, the note", "required": ["id", "at", "user_name", "role", "kind", "note"],
