@@ -156,8 +156,10 @@ def case_drawer(case: dict | str | None, state: BenchState, zone: str,
                       id="wb-detail", className="wb-detail")
 
 
-def urged(rows: list[dict], lang: str, zone: str, list_id: str) -> html.Ul:
-    """督办 and 提醒, newest first: which, when, by whom, the note (as text)."""
+def urged(rows: list[dict], lang: str, zone: str, list_id: str,
+          state: BenchState | None = None) -> html.Ul:
+    """督办 and 提醒, newest first: which, when, by whom, the note (as text); with
+    ``state``, a unit's list, each row on one of its cases names it (a link)."""
     if not rows:
         return html.Ul(html.Li(t("urge.none", lang), className="none"), id=list_id,
                        className="wb-urged")
@@ -167,6 +169,8 @@ def urged(rows: list[dict], lang: str, zone: str, list_id: str) -> html.Ul:
         html.Span(r["user_name"], className="who"),
         *([html.Span(r["handling_unit"], className="unit")]
           if r.get("handling_unit") and not r.get("case_id") else []),
+        *([dcc.Link(r["case_id"], href=state.href(case=r["case_id"]), className="case-link")]
+          if state is not None and r.get("case_id") else []),
         html.Div(r["note"], className="note")]) for r in rows],
         id=list_id, className="wb-urged")
 
@@ -391,7 +395,7 @@ def ranking(units: list[dict], state: BenchState, zone: str, soon_hours: float,
                                    className="close", id="unit-close")]),
                  case_list(unit_cases, unit_total, state, zone, "unit-cases"),
                  html.H4(t("urge.unit_title", lang).format(unit=state.unit)),
-                 urged(unit_urged, lang, zone, "wb-urge-unit-list"),
+                 urged(unit_urged, lang, zone, "wb-urge-unit-list", state),
                  urge_form("unit", lang, can_act)]
     return html.Section([
         html.H2(t("wb.ranking", lang)),

@@ -160,7 +160,8 @@ def _urge(target: str, kind: str | None, note: str | None, search: str | None) -
                 of_unit(conn, scope_for(conn, who, state.view.filters.scope), state.unit, zone))
     said = t("urge.sent", lang).format(kind=t(f"urge.kind.{row['kind']}", lang),
                                        at=shown(row["at"], zone))
-    return {"said": said, "listed": wb.urged(rows, lang, zone, "").children, "note": ""}
+    listed = wb.urged(rows, lang, zone, "", state if target == "unit" else None)
+    return {"said": said, "listed": listed.children, "note": ""}
 
 
 def _urge_outputs(target: str) -> dict:
