@@ -5,7 +5,8 @@ the same run (issue: "bench/ measures loading 1M cases …"):
            typed, checked, every row placed in its grid (or by community board), rejects kept.
 * (a)      pandas.read_csv → GeoDataFrame → ``to_postgis`` → SQL UPDATE joining admin_unit
            level 4 with ST_Contains for the four codes.            target: onemap ≥ 5× faster
-* (b)      ``ogr2ogr`` (Debian gdal-bin) plain CSV import, no codes. target: onemap faster
+* (b)      ``ogr2ogr`` (Debian gdal-bin) plain CSV import, no codes.
+                                                                   target: no slower (≥ 1×)
 * (c)      raw COPY of the file into an UNLOGGED all-text table, no indexes (the limit).
                                                                    target: ≥ 0.4× its speed
 * memory   peak RSS of the ``onemap load`` process under 1.5 GB.
@@ -282,8 +283,9 @@ def summarise(runs: dict[str, list[dict]]) -> list[dict]:
         for name, target in TARGETS.items():
             # baseline seconds / our seconds: how many times faster we are (> 1: faster)
             ratio = best[name] / best[who] if best[who] and best[name] else None
+            met = None if _skipped(who, name) else _met(ratio, target)
             metrics.append(metric(_label(who, name), best[who], "s", BASELINES[name],
-                                  best[name], ratio, target, _met(name, ratio, target)))
+                                  best[name], ratio, target, met))
     peak = max((r["peak_mb"] for r in ok["onemap"]), default=None)
     metrics.append(metric("onemap load peak RSS", peak, "MB", target=PEAK_MB_TARGET,
                           met=peak is not None and peak < PEAK_MB_TARGET))
@@ -310,9 +312,15 @@ def _label(who: str, name: str) -> str:
             else f"onemap speed-up over {name}")
 
 
-def _met(name: str, ratio: float | None, target: float) -> bool:
-    """"Faster than ogr2ogr" is strict; the other targets are "at least"."""
-    return ratio is not None and (ratio > target if name == "ogr2ogr" else ratio >= target)
+def _met(ratio: float | None, target: float) -> bool:
+    """Every target is "at least" (against ogr2ogr: no slower, the issue's ratio ≥ 1)."""
+    return ratio is not None and ratio >= target
+
+
+def _skipped(who: str, name: str) -> bool:
+    """Whether a ratio was left out of this run (BENCH_LOAD_SKIP): its ``met`` is null."""
+    return name in SKIP or ("aggregates" in SKIP and who in ("aggregates",
+                                                              "floor + aggregates"))
 
 
 def main() -> None:
