@@ -415,10 +415,11 @@ def weekday_hours_figure(grid: list[list[int]], lang: str, dark: bool = False) -
     return fig
 
 
-def search_figure(collection: dict, bbox, lang: str, tile_url: str | None = None) -> dict:
+def search_figure(collection: dict, bbox, lang: str, tile_url: str | None = None,
+                  outline: dict | None = None) -> dict:
     """The hits of a case search on a map: each located case a point named by its id (the
-    hover adds its address), the view fitted to them (to ``bbox``, the scope's, when
-    none has a point)."""
+    hover adds its address), over the ``outline`` of units (GeoJSON) when given; the view
+    fitted to the hits (to ``bbox``, the scope's, when none has a point)."""
     located = [f for f in collection["features"] if f.get("geometry")]
     lon, lat = np.array([f["geometry"]["coordinates"] for f in located],
                         dtype=float).reshape(-1, 2).T
@@ -435,7 +436,11 @@ def search_figure(collection: dict, bbox, lang: str, tile_url: str | None = None
         bbox = (float(lon.min()) - pad, float(lat.min()) - pad, float(lon.max()) + pad,
                 float(lat.max()) + pad)
     view = fit_view(bbox, 420, 300) if bbox else {"center": {"lon": 0, "lat": 0}, "zoom": 1}
+    lines = ([{"sourcetype": "geojson", "source": outline, "type": "line",
+               "color": "#7a8ca3", "line": {"width": 1}, "below": "traces"}]
+             if outline and outline.get("features") else [])
+    base = _basemap(tile_url).get("layers", [])
     return {"data": traces, "layout": {
-        "map": {"style": OFFLINE_STYLE, **view, **_basemap(tile_url)},
+        "map": {"style": OFFLINE_STYLE, **view, "layers": base + lines},
         "margin": {"l": 0, "r": 0, "t": 0, "b": 0}, "showlegend": False,
         "paper_bgcolor": "rgba(0,0,0,0)", "font": _font(False)}}

@@ -298,6 +298,15 @@ def test_the_page_warns_and_urges_a_case_and_a_unit(site, page):
                       "AND user_name = 'sv-street' AND detail->>'note' = %s",
                  first, HOSTILE)[0][0] == 1
     screenshot(page, "workbench-supervise")
+    # The desk's detail of the case lists it too, and leads to the workbench.
+    page.goto(server.url + "/?range=all&cases=overdue")
+    row = page.locator("#case-table tbody tr", has=page.locator(".case-link", has_text=first))
+    row.first.wait_for(timeout=60_000)
+    row.first.locator("td").nth(2).click()
+    page.wait_for_selector("#case-urged li .note", timeout=30_000)
+    assert page.locator("#case-urged li .note").first.text_content() == HOSTILE
+    assert page.locator("#case-urged img, #case-urged b").count() == 0
+    assert f"case={first}" in page.locator("#case-on-workbench").get_attribute("href")
     # The unit handling it, urged from the ranking; the ranking counts it.
     unit = _rows(url, "SELECT handling_unit FROM case_event WHERE id = %s", first)[0][0]
     page.goto(server.url + f"/workbench?range=all&sort=supervised&unit={quote(unit)}")

@@ -30,6 +30,7 @@ from dashboard.figures import search_figure
 from dashboard.messages import t, user_message
 from dashboard.services import services
 from layers.access import scope_for
+from layers.admin import units
 from layers.errors import LayerError
 from layers.search import search
 from layers.supervision import of_case, of_unit, supervise
@@ -107,7 +108,8 @@ def _drawn(state: wb.BenchState) -> Drawn:
 
 
 def _found(state: wb.BenchState, zone: str, soon: float) -> list:
-    """The search's hits (table and map) when the URL asks for one; its problem in words."""
+    """The search's hits (table, and map over the outlines of the scope's units) when the
+    URL asks for one; its problem in words."""
     if state.q is None:
         return []
     svc = services()
@@ -116,11 +118,13 @@ def _found(state: wb.BenchState, zone: str, soon: float) -> list:
         with svc.read_engine.connect() as conn:
             scope = scope_for(conn, who, state.view.filters.scope)
             found = search(conn, scope, state.q, who.personal, zone, soon)
+            outline = (units(conn, scope.child_level, scope.code) if scope.child_level
+                       else units(conn, scope.level, code=scope.code))
     except LayerError as exc:
         return [html.Div(user_message(exc, state.lang), className="banner warn",
                          id="search-problem")]
     return [wb.search_results(found, state, zone, search_figure(
-        found, scope.bbox, state.lang, svc.settings.tile_url))]
+        found, scope.bbox, state.lang, svc.settings.tile_url, outline))]
 
 
 def _case(state: wb.BenchState, zone: str, soon: float) -> dict | str | None:
