@@ -262,15 +262,20 @@ class Connections:
         conn = self._idle() or psycopg.connect(libpq_url(self.url))
         try:
             yield conn
-            # The batch's hold (etl.load: load_batch_hold) is over once it committed.
-            conn.execute("SELECT pg_advisory_unlock_all()")
-            conn.commit()
         except BaseException:
             conn.close()
             raise
+        self._keep(conn)
+
+    def _keep(self, conn: psycopg.Connection) -> None:
+        """``conn`` back among the idle ones, its batch's hold let go (``etl.load``:
+        load_batch_hold; over once the batch committed); closed when that fails (the
+        request has its answer already) or enough are kept."""
         try:
+            conn.execute("SELECT pg_advisory_unlock_all()")
+            conn.commit()
             self.idle.put_nowait(conn)
-        except queue.Full:
+        except (psycopg.Error, queue.Full):
             conn.close()
 
     def _idle(self) -> psycopg.Connection | None:
