@@ -143,7 +143,8 @@ CREATE TABLE public.case_hours_day (
     unit_code text NOT NULL,
     day date NOT NULL,
     buckets smallint[] NOT NULL,
-    counts integer[] NOT NULL
+    counts integer[] NOT NULL,
+    CONSTRAINT case_hours_day_level_check CHECK (((level >= 1) AND (level <= 3)))
 );
 
 CREATE TABLE public.case_hours_week (
@@ -151,7 +152,8 @@ CREATE TABLE public.case_hours_week (
     unit_code text NOT NULL,
     week date NOT NULL,
     buckets smallint[] NOT NULL,
-    counts integer[] NOT NULL
+    counts integer[] NOT NULL,
+    CONSTRAINT case_hours_week_level_check CHECK (((level >= 1) AND (level <= 3)))
 );
 
 CREATE TABLE public.case_rollup (
@@ -190,7 +192,8 @@ CREATE TABLE public.case_rollup (
     res_community integer NOT NULL,
     res_street integer NOT NULL,
     res_district integer NOT NULL,
-    above_grid integer NOT NULL
+    above_grid integer NOT NULL,
+    CONSTRAINT case_rollup_level_check CHECK (((level >= 1) AND (level <= 3)))
 );
 
 CREATE TABLE public.case_rollup_week (
@@ -200,7 +203,8 @@ CREATE TABLE public.case_rollup_week (
     category_1 text NOT NULL,
     channel text NOT NULL,
     status text NOT NULL,
-    total integer NOT NULL
+    total integer NOT NULL,
+    CONSTRAINT case_rollup_week_level_check CHECK (((level >= 1) AND (level <= 2)))
 );
 
 CREATE TABLE public.case_supervision (
@@ -264,7 +268,8 @@ CREATE TABLE public.case_unit_day (
     res_community integer NOT NULL,
     res_street integer NOT NULL,
     res_district integer NOT NULL,
-    above_grid integer NOT NULL
+    above_grid integer NOT NULL,
+    CONSTRAINT case_unit_day_level_check CHECK (((level >= 1) AND (level <= 4)))
 );
 
 CREATE TABLE public.case_unit_week (
@@ -301,7 +306,8 @@ CREATE TABLE public.case_unit_week (
     res_community integer NOT NULL,
     res_street integer NOT NULL,
     res_district integer NOT NULL,
-    above_grid integer NOT NULL
+    above_grid integer NOT NULL,
+    CONSTRAINT case_unit_week_level_check CHECK (((level >= 1) AND (level <= 4)))
 );
 
 CREATE TABLE public.data_change (

@@ -10,11 +10,12 @@ zone at load time). A batch takes one of two paths:
   the batch (kept in ``case_before`` by :func:`mark_touched` before the upsert, and by the
   removal of cases the source no longer holds) counts with sign -1 and its row after with
   +1; the declared measures' expressions count both per key of the full grain and every
-  level from the case's own unit up to the district, and each table's rows (and its weekly
-  table's, on the Monday of the day) are added to with ``ON CONFLICT … DO UPDATE SET m =
-  t.m + excluded.m``. A row whose count falls to 0 is deleted (a recount has no row for a
-  key without cases). The fine histograms' bucket counts are merged the same way: each
-  changed unit-day's (and week's) arrays are unnested, added to and aggregated again.
+  level from the case's own unit up to the district, and each table's rows of the levels
+  it keeps (and its weekly table's, on the Monday of the day) are added to with ``ON
+  CONFLICT … DO UPDATE SET m = t.m + excluded.m``. A row whose count falls to 0 is
+  deleted (a recount has no row for a key without cases). The fine histograms' bucket
+  counts are merged the same way: each changed unit-day's (and week's) arrays are
+  unnested, added to and aggregated again.
 - **By recount** (:func:`refresh`), for larger batches and a load in another zone: whole
   days are recomputed from ``case_event``, so rows updated by a newer export move between
   days correctly, and a load in another zone recounts every day. The weekly
@@ -109,12 +110,13 @@ CREATE TEMP TABLE touched_week ON COMMIT DROP AS
 SELECT DISTINCT {MONDAY.format(day="day")} AS week FROM touched_day
 """
 
-# A touched week's rows, from all of its days (untouched ones included).
+# A touched week's rows, of the levels the weekly table keeps, from all of its days
+# (untouched ones included).
 WEEK = f"""
 INSERT INTO {{table}} ({{columns}})
 SELECT level, unit_code, week, {{keys}}{{values}}
 FROM (SELECT *, {MONDAY.format(day="day")} AS week FROM {{daily}}) r
-WHERE week IN (SELECT week FROM touched_week)
+WHERE week IN (SELECT week FROM touched_week) AND level IN ({{levels}})
 GROUP BY level, unit_code, week, {{keys}}{{order}}
 """
 
@@ -154,8 +156,8 @@ def update(conn: psycopg.Connection, timezone: str, batch_id: int, changed: int,
 
 
 def refresh(conn: psycopg.Connection, timezone: str, changed: int) -> None:
-    """After the upsert of ``changed`` cases: recompute every level's daily aggregates for
-    the touched days, then the weekly ones for the weeks those fall in."""
+    """After the upsert of ``changed`` cases: recompute the daily aggregates, at every level
+    they keep, for the touched days, then the weekly ones for the weeks those fall in."""
     _count_levels(conn, timezone)
     for table in (agg.ROLLUP, agg.UNIT_DAY):
         _rewrite(conn, table, changed, [_daily(table, level) for level in table.levels])
@@ -193,7 +195,7 @@ def _weekly(table: agg.Table) -> str:
     keys = ", ".join(table.keys)
     values = "".join(f", {m.summed(cast=True)}" for m in table.measures)
     return WEEK.format(table=table.name, columns=_names(table.columns), daily=table.daily,
-                       keys=keys, values=values,
+                       keys=keys, values=values, levels=", ".join(map(str, table.levels)),
                        order=" ORDER BY unit_code, week" if table.clustered else "")
 
 
@@ -313,7 +315,7 @@ WHERE t.level = {{level}} AND t.total = 0 AND (t.unit_code, t.{{period}}) IN (
 
 def apply_delta(conn: psycopg.Connection, timezone: str, batch_id: int) -> None:
     """Add the change batch ``batch_id`` made (``case_before`` against ``case_event``) to
-    every aggregate table, at every level, daily and weekly."""
+    every aggregate table, at each level it keeps, daily and weekly."""
     conn.execute(SIGNED, {"tz": timezone, "batch": batch_id})
     conn.execute("ANALYZE case_signed")
     leaf = ", ".join(f"({m.counted('c.day', 'c.closed_day')})::{m.type} AS {m.name}"

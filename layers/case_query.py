@@ -1,13 +1,15 @@
 """One scope's cases under one set of filters, as a query object.
 
-Where the period's flows are counted from is decided once, when the query is made: the
-aggregates (``onemap.aggregates``) when they answer the filters exactly
-(``layers.cases.rollup_answers``), else ``case_event`` through its indexes; both give the
-same figures. Every case figure of a view is read through one :class:`CaseQuery`: the
-scope's flows (:meth:`~CaseQuery.closed`), its children's (:meth:`~CaseQuery.by_child`),
-the channel and category mixes, the trend, the reports by weekday and hour, the backlog now
-(counted once, by child, and summed for the scope) and the grid counts hotspots are judged
-on; the same query over another period (:meth:`~CaseQuery.over`) gives 环比 and 同比.
+Where the period's flows are counted from: the aggregates (``onemap.aggregates``) when they
+answer the filters exactly (``layers.cases.rollup_answers``, asked once when the query is
+made) and keep the level the figures are of (a grid's by category or channel are not
+kept: ``layers.cases.rollup_keeps``), else ``case_event`` through its
+indexes; both give the same figures. Every case figure of a view is read through one
+:class:`CaseQuery`: the scope's flows (:meth:`~CaseQuery.closed`), its children's
+(:meth:`~CaseQuery.by_child`), the channel and category mixes, the trend, the reports by
+weekday and hour, the backlog now (counted once, by child, and summed for the scope) and the
+grid counts hotspots are judged on; the same query over another period
+(:meth:`~CaseQuery.over`) gives 环比 and 同比.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from layers.cases import (
     raw_rows,
     raw_where,
     rollup_answers,
+    rollup_keeps,
     rollup_rows,
     rollup_table,
     rollup_where,
@@ -77,8 +80,15 @@ class CaseQuery:
 
     @property
     def source(self) -> str:
-        """Where the flows are counted: ``"rollup"`` (the aggregates) or ``"cases"``."""
-        return "rollup" if self.fast else "cases"
+        """Where the scope's flows are counted: ``"rollup"`` (the aggregates) or
+        ``"cases"``."""
+        return "rollup" if self._aggregated(self.scope.level) else "cases"
+
+    def _aggregated(self, level: int, table: str | None = None,
+                    filters: Filters | None = None) -> bool:
+        """Whether figures of units of ``level`` come from the aggregates: they answer the
+        filters, and ``table`` (by default the one the filters read) keeps that level."""
+        return self.fast and rollup_keeps(filters or self.filters, level, table)
 
     def within(self, scope: Scope) -> CaseQuery:
         """The same filters over another scope (whether the aggregates answer depends on
@@ -97,7 +107,7 @@ class CaseQuery:
         """The scope's measures summed over the period (with the exact median when read
         from the cases), as one result row; the transaction's ``now()`` comes with it."""
         rows = self._rows()
-        measures = ROLLUP_MEASURES if self.fast else RAW_MEASURES
+        measures = ROLLUP_MEASURES if self.source == "rollup" else RAW_MEASURES
         row = run(self.conn, f"SELECT {measures}, now() AS now FROM {rows.sql}",
                   {**rows.params, "tz": self.zone}).mappings().one()
         self._now = row["now"]
@@ -114,7 +124,7 @@ class CaseQuery:
         """The scope's flows (``layers.summary.summarize``): the cases received in the
         period, and of them the closed, on time, satisfied ones, and the median handling."""
         figures = summarize(self.summed())
-        if self.fast:
+        if self.source == "rollup":
             figures.update(self.median(figures["closed"]))
         return figures
 
@@ -128,7 +138,7 @@ class CaseQuery:
         if self.filters.categories or self.filters.channels or self.scope.level == 4:
             if closed > EXACT_MEDIAN_MAX:
                 return {}
-            rows = raw_rows(self.filters, self.scope)
+            rows = raw_rows(self.filters, self.scope, top_level=self.fast)
             value = run(self.conn, f"SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY "
                                    f"c.handling_hours) FROM {rows.sql}", rows.params).scalar()
         else:
@@ -161,13 +171,14 @@ class CaseQuery:
         """Every child unit (code, name, area) with its summed measures (NULL when it has
         no cases), in code order, in one statement."""
         scope, filters = self.scope, self.filters
-        if self.fast:
+        if self._aggregated(scope.child_level):
             where = rollup_where(filters, scope.child_level, scope.code, True)
-            rows = rollup_rows(where, filters, self.zone, rollup_table(filters))
+            rows = rollup_rows(where, filters, self.zone, rollup_table(filters),
+                               scope.child_level)
             figures = f"SELECT r.unit_code AS child, {ROLLUP_MEASURES} FROM {rows.sql} GROUP BY 1"
         else:
             column = child_column(scope)
-            rows = raw_rows(filters, scope)
+            rows = raw_rows(filters, scope, top_level=self.fast)
             figures = (f"SELECT c.{column} AS child, {RAW_MEASURES} FROM {rows.sql} "
                        f"WHERE c.{column} IS NOT NULL GROUP BY 1")
         query = (f"SELECT a.code, a.name, a.area_km2, f.* FROM admin_unit a "
@@ -180,9 +191,11 @@ class CaseQuery:
 
     def mixes(self) -> dict[str, list[dict]]:
         """The channel mix (at most 50, largest first) and the top 10 categories, from one
-        pass over the rows (grouping sets): the full-grain aggregates, which hold both."""
-        rows = self._rows(table=agg.ROLLUP.name, counts=True)
-        a, measure = ("r", agg.TOTAL.summed()) if self.fast else ("c", "count(*)")
+        pass over the rows (grouping sets): the aggregates by category and channel, which
+        hold both, where they keep the scope's level, else its cases."""
+        aggregated = self._aggregated(self.scope.level, agg.ROLLUP.name)
+        rows = self._rows(table=agg.ROLLUP.name, counts=True, aggregated=aggregated)
+        a, measure = ("r", agg.TOTAL.summed()) if aggregated else ("c", "count(*)")
         query = (f"SELECT GROUPING({a}.channel) = 0 AS by_channel, "
                  f"coalesce({a}.channel, {a}.category_1) AS key, {measure} AS n "
                  f"FROM {rows.sql} GROUP BY GROUPING SETS (({a}.channel), ({a}.category_1)) "
@@ -201,8 +214,9 @@ class CaseQuery:
         filters = self.filters
         days = (filters.end - filters.start).days if filters.start and filters.end else 10_000
         unit = "week" if days > TREND_WEEKLY_AFTER_DAYS else "day"
-        rows = self._rows(weeks=unit == "week", counts=True)
-        bucket, measure = (("r.day", agg.TOTAL.summed()) if self.fast else
+        aggregated = self._aggregated(self.scope.level)
+        rows = self._rows(weeks=unit == "week", counts=True, aggregated=aggregated)
+        bucket, measure = (("r.day", agg.TOTAL.summed()) if aggregated else
                            ("(c.reported_at AT TIME ZONE :tz)::date", "count(*)"))
         query = (f"SELECT date_trunc('{unit}', {bucket})::date AS period, {measure} AS n "
                  f"FROM {rows.sql} GROUP BY 1 ORDER BY 1")
@@ -243,7 +257,7 @@ class CaseQuery:
         """The whole-period, early and late counts (before and from ``middle``, a local
         midnight) of ``grids``, every grid of the scope, a district, in one pass, as arrays
         in the order of ``grids`` under ``"all"``, ``"early"`` and ``"late"``."""
-        if self.fast:
+        if self._aggregated(4):
             day = middle.astimezone(ZoneInfo(self.zone)).date() if middle else None
             rows = self._grid_rows(cut=day)
             n = agg.TOTAL.summed()
@@ -252,7 +266,8 @@ class CaseQuery:
                           f"{n} FILTER (WHERE r.day >= :middle) FROM {rows.sql} GROUP BY 1",
                           {**rows.params, "middle": day}).all()
         else:
-            where = raw_where(self.filters, self.scope).add("c.grid_code IS NOT NULL")
+            where = raw_where(self.filters, self.scope, top_level=self.fast).add(
+                "c.grid_code IS NOT NULL")
             counted = run(self.conn,
                           f"SELECT c.grid_code, count(*), count(*) FILTER "
                           f"(WHERE c.reported_at < :middle), count(*) FILTER "
@@ -271,18 +286,22 @@ class CaseQuery:
         grids = DISTRICT_GRIDS if self.scope.code else ALL_GRIDS
         where = rollup_where(self.filters, 4, None, False).add(
             f"r.unit_code IN ({grids})", district=self.scope.code)
-        return rollup_rows(where, self.filters, self.zone, rollup_table(self.filters),
+        return rollup_rows(where, self.filters, self.zone, rollup_table(self.filters), 4,
                            cut=cut, counts=True)
 
     # -- sources -------------------------------------------------------------------------
     def _rows(self, filters: Filters | None = None, table: str | None = None,
-              weeks: bool = True, counts: bool = False) -> Rows:
+              weeks: bool = True, counts: bool = False, aggregated: bool | None = None) -> Rows:
         """Where the scope's figures come from: its aggregate rows (alias ``r``; from
-        ``table``, by day only unless ``weeks``, only ``total`` read if ``counts``) or its
+        ``table``, by day only unless ``weeks``, only ``total`` read if ``counts``) when
+        ``aggregated`` (by default: when they answer and keep the scope's level), or its
         cases (alias ``c``), under ``filters`` (the query's by default)."""
         filters = filters or self.filters
-        if self.fast:
-            where = rollup_where(filters, max(self.scope.level, 1), self.scope.code, False)
+        if aggregated is None:
+            aggregated = self._aggregated(self.scope.level, table, filters)
+        if aggregated:
+            level = max(self.scope.level, 1)
+            where = rollup_where(filters, level, self.scope.code, False)
             return rollup_rows(where, filters, self.zone, table or rollup_table(filters),
-                               weeks=weeks, counts=counts)
-        return raw_rows(filters, self.scope)
+                               level, weeks=weeks, counts=counts)
+        return raw_rows(filters, self.scope, top_level=self.fast)

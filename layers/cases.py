@@ -1,10 +1,12 @@
 """Case filters as SQL, for the raw table and for its aggregates.
 
 The aggregates (``onemap.aggregates``) answer whenever the filters are whole local days,
-top-level categories, channels and open or closed; anything finer (overdue, bbox, lower
-category levels, hours) reads ``case_event`` through its indexes instead. Both paths give the
-same figures. The aggregates of a range's whole weeks come from the weekly tables, those of
-the days around them from the daily ones (:func:`rollup_rows`).
+top-level categories, channels and open or closed, at the levels whose units they keep by
+those keys (:func:`rollup_keeps`); anything finer (overdue, bbox, lower category levels,
+hours), and a grid's category or channel filter or mixes, reads ``case_event`` through
+its indexes instead. Both paths give the same figures. The aggregates of a range's
+whole weeks come from the weekly tables, those of the days around them from the daily ones
+(:func:`rollup_rows`).
 """
 
 from __future__ import annotations
@@ -37,8 +39,12 @@ def local_zone(conn: Connection, default: str) -> str:
     return zone or default
 
 
-def raw_where(filters: Filters, scope: Scope, alias: str = "c") -> Where:
-    """Filters on ``case_event`` (aliased ``alias``), values bound."""
+def raw_where(filters: Filters, scope: Scope, alias: str = "c",
+              top_level: bool = False) -> Where:
+    """Filters on ``case_event`` (aliased ``alias``), values bound. A category matches at any
+    of its levels, or, when the caller knows the filter names top-level categories only
+    (``top_level``, as :func:`rollup_answers` found), as ``category_1`` alone, as the
+    aggregates count it (and its index finds it)."""
     where = Where()
     a = f"{alias}."
     if scope.column:
@@ -48,7 +54,8 @@ def raw_where(filters: Filters, scope: Scope, alias: str = "c") -> Where:
     if filters.end:
         where.add(f"{a}reported_at < :end", end=filters.end)
     if filters.categories:
-        any_level = " OR ".join(f"{a}{c} = ANY(:categories)" for c in CATEGORY_COLUMNS)
+        levels = CATEGORY_COLUMNS[:1] if top_level else CATEGORY_COLUMNS
+        any_level = " OR ".join(f"{a}{c} = ANY(:categories)" for c in levels)
         where.add(f"({any_level})", categories=list(filters.categories))
     if filters.channels:
         where.add(f"{a}channel = ANY(:channels)", channels=list(filters.channels))
@@ -65,9 +72,9 @@ def _status(status: str, a: str) -> str:
             "overdue": f"({a}status = 'open' AND {a}deadline < now())"}[status]
 
 
-def raw_rows(filters: Filters, scope: Scope) -> Rows:
-    """The scope's cases under the filters, as ``c``."""
-    where = raw_where(filters, scope)
+def raw_rows(filters: Filters, scope: Scope, top_level: bool = False) -> Rows:
+    """The scope's cases under the filters, as ``c`` (``top_level``: see :func:`raw_where`)."""
+    where = raw_where(filters, scope, top_level=top_level)
     return Rows(f"(SELECT * FROM case_event c WHERE {where.sql}) c", where.params)
 
 
@@ -90,15 +97,17 @@ def rollup_where(filters: Filters, level: int, unit: str | None, by_parent: bool
     return where
 
 
-def rollup_rows(where: Where, filters: Filters, zone: str, table: str, *,
+def rollup_rows(where: Where, filters: Filters, zone: str, table: str, level: int, *,
                 cut: date | None = None, weeks: bool = True, counts: bool = False) -> Rows:
-    """The rows of the daily aggregate ``table`` that ``where`` selects, over the filters'
-    local days: whole weeks from its weekly table and the days around them from ``table``,
-    each side of the day ``cut`` apart (so that no week straddles it); all from ``table``
-    when not ``weeks``, or when its weekly table lacks measures and not only the ``counts``
-    (``total``) are read. A weekly row's Monday is read as its ``day``."""
+    """The rows of the daily aggregate ``table`` that ``where`` selects (units of
+    ``level``), over the filters' local days: whole weeks from its weekly table and the days
+    around them from ``table``, each side of the day ``cut`` apart (so that no week
+    straddles it); all from ``table`` when not ``weeks``, when its weekly table keeps no
+    units of ``level``, or when it lacks measures and not only the ``counts`` (``total``)
+    are read. A weekly row's Monday is read as its ``day``."""
     daily, weekly = agg.TABLE[table], agg.WEEKLY[table]
-    weeks = weeks and (counts or weekly.values == daily.values)
+    weeks = (weeks and weekly.keeps(level)
+             and (counts or weekly.values == daily.values))
     shape = weekly if weeks else daily  # the columns both sides give
     start, end = (t.astimezone(ZoneInfo(zone)).date() if t else None
                   for t in (filters.start, filters.end))
@@ -139,6 +148,12 @@ def _spans(lo: date | None, hi: date | None,
 def rollup_table(filters: Filters) -> str:
     """Per unit and day when no category or channel filter applies, else the full grain."""
     return (agg.ROLLUP if filters.categories or filters.channels else agg.UNIT_DAY).name
+
+
+def rollup_keeps(filters: Filters, level: int, table: str | None = None) -> bool:
+    """Whether the aggregate ``table`` (by default the one the filters read) keeps units of
+    ``level`` (0: every district, read from the districts' rows)."""
+    return agg.TABLE[table or rollup_table(filters)].keeps(level)
 
 
 def rollup_answers(conn: Connection, filters: Filters, zone: str) -> bool:

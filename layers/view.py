@@ -522,15 +522,22 @@ def case_detail(engine: Engine, case_id: str, who: Principal, zone: str,
 
 
 def vocabularies(engine: Engine, who: Principal) -> dict[str, list[str]]:
-    """Top-level categories and channels of ``who``'s area, for the filter lists (from the
-    aggregates of their own unit: a street official never learns another street's)."""
+    """Top-level categories and channels of ``who``'s area, for the filter lists, most
+    cases first (from the aggregates of their own unit, or its cases where those keep no
+    categories: a street official never learns another street's)."""
     with engine.connect() as conn:
         scope = scope_for(conn, who, None)
         unit = {"level": max(scope.level, 1), "code": scope.code}
-        found = {column: [r[0] for r in conn.execute(text(
-            f"SELECT r.{column} FROM {agg.ROLLUP.name} r WHERE r.level = :level "
-            f"AND (CAST(:code AS text) IS NULL OR r.unit_code = :code) GROUP BY 1 "
-            f"ORDER BY {agg.TOTAL.summed()} DESC"), unit)] for column in ("category_1", "channel")}
+        if agg.ROLLUP.keeps(scope.level):
+            source = (f"FROM {agg.ROLLUP.name} r WHERE r.level = :level AND (CAST(:code AS "
+                      f"text) IS NULL OR r.unit_code = :code) GROUP BY 1 "
+                      f"ORDER BY {agg.TOTAL.summed()} DESC")
+        else:
+            source = (f"FROM case_event r WHERE r.{scope.column} = :code "
+                      f"GROUP BY 1 ORDER BY count(*) DESC")
+        found = {column: [r[0] for r in conn.execute(text(f"SELECT r.{column} {source}"),
+                                                     unit)]
+                 for column in ("category_1", "channel")}
     return {"categories": found["category_1"], "channels": found["channel"]}
 
 

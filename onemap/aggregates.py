@@ -9,11 +9,19 @@ test holds the migrated schema to it (``tests/test_aggregates.py``). The baselin
 migration creates the tables described here.
 
 The grain: a row per admin unit (``level``, ``unit_code``), local day (in the zone of
-``ZONE_TABLE``) and the table's keys. ``case_rollup`` keeps every measure by category,
-channel and status; ``case_unit_day`` the same summed over categories and channels. Each
-daily table has a weekly one holding the sums of its days (weeks from Monday, keyed by
-their Monday in the column ``week``), from which a range's whole weeks are read. A case
-counts in every unit from the one it was placed in up to the district.
+``ZONE_TABLE``) and the table's keys, for the levels the table keeps. ``case_unit_day``
+keeps every measure by status at every level (district, street, community, grid);
+``case_rollup`` keeps them by category, channel and status too, but not for grids
+(``COARSE``: district, streets, communities). A grid's view under a category or channel
+filter, and its channel and category mixes, are counted from its own cases through their
+index (a few hundred over 90 days at the M city); a community's are not (its 90 days held
+10,000 cases of the M city on as many pages: 0.35-0.65 s where its rows take a few ms).
+Each daily table has a weekly one holding the sums of its days (weeks from Monday, keyed by
+their Monday in the column ``week``), from which a range's whole weeks are read, at the
+levels where that pays: ``case_rollup_week`` for the district and streets alone (a
+community's 90 days are a few thousand rows of ``case_rollup``, read by its key). The full
+grain at every level had 2.87 rows per case at M; this one 1.3 (``bench/bench_grain.py``).
+A case counts in every unit from the one it was placed in up to the district.
 
 A measure is an SQL expression over one case row (``c``) counted per group; a coarser row,
 a week or a view sums it. ``{day}`` and ``{closed_day}`` in an expression stand for the
@@ -162,6 +170,17 @@ class Table:
         return f"PRIMARY KEY ({', '.join(self.key)}){include}"
 
     @cached_property
+    def level_check(self) -> str:
+        """The check of its levels (a first few, district down) as PostgreSQL states it."""
+        assert self.levels == tuple(range(1, len(self.levels) + 1)), self.levels
+        return f"CHECK (((level >= 1) AND (level <= {len(self.levels)})))"
+
+    def keeps(self, level: int) -> bool:
+        """Whether the table has rows of ``level`` (the district's rows stand for level 0,
+        every district, too)."""
+        return max(level, 1) in self.levels
+
+    @cached_property
     def measures(self) -> tuple[Measure, ...]:
         names = {v.name for v in self.values}
         return tuple(m for m in MEASURES if m.name in names)
@@ -181,14 +200,18 @@ def _values(measures) -> tuple[Column, ...]:
 
 HISTOGRAM_VALUES = (Column("buckets", "smallint[]"), Column("counts", "integer[]"))
 CATEGORY_KEYS = ("category_1", "channel", "status")
+# The levels whose units keep their cases by category and channel, and those whose weeks
+# of them are kept too.
+COARSE = (1, 2, 3)
+COARSE_WEEKS = (1, 2)
 
-ROLLUP = Table("case_rollup", "day", CATEGORY_KEYS, _values(MEASURES))
+ROLLUP = Table("case_rollup", "day", CATEGORY_KEYS, _values(MEASURES), levels=COARSE)
 UNIT_DAY = Table("case_unit_day", "day", ("status",), _values(MEASURES))
 # By category and channel, the counts only: what mixes, trends and hotspots read, by its key
 # index alone (so its row order does not matter); the other figures under those filters
 # come by day, which keeps its refresh short.
 ROLLUP_WEEK = Table("case_rollup_week", "week", CATEGORY_KEYS, _values(COUNTS),
-                    daily=ROLLUP.name, clustered=False)
+                    daily=ROLLUP.name, clustered=False, levels=COARSE_WEEKS)
 UNIT_WEEK = Table("case_unit_week", "week", ("status",), _values(MEASURES),
                   daily=UNIT_DAY.name)
 # The fine handling-time histograms, for the district, streets and communities (a grid's

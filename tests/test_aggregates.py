@@ -49,6 +49,33 @@ def test_every_declared_key_is_the_tables_primary_key(fresh_db):
     assert keys == {t.name: t.primary_key for t in agg.TABLES}
 
 
+def test_each_table_refuses_the_levels_it_does_not_keep(fresh_db):
+    """Each table's check admits its declared levels alone: no category and channel rows of
+    a grid, no weeks of them of a community (a writer putting one back fails)."""
+    with psycopg.connect(fresh_db()) as conn:
+        checks = dict(conn.execute(
+            "SELECT conrelid::regclass::text, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE contype = 'c' AND conname LIKE '%%level_check' "
+            "AND conrelid::regclass::text = ANY(%s)", (list(agg.TABLE),)).fetchall())
+        assert checks == {t.name: t.level_check for t in agg.TABLES}
+        assert agg.ROLLUP.levels == agg.COARSE == (1, 2, 3)
+        assert agg.ROLLUP_WEEK.levels == agg.COARSE_WEEKS == (1, 2)
+        row = {"unit_code": "X", "day": "2026-03-02", "category_1": "roads",
+               "channel": "app", "status": "open", "total": 1}
+        columns = [c.name for c in agg.ROLLUP.columns]
+        values = [row.get(c, 0) for c in columns]
+        for level, admitted in ((3, True), (4, False)):
+            values[0] = level
+            with conn.transaction(force_rollback=True):
+                statement = (f"INSERT INTO {agg.ROLLUP.name} ({', '.join(columns)}) "
+                             f"VALUES ({', '.join(['%s'] * len(columns))})")
+                if admitted:
+                    conn.execute(statement, values)
+                else:
+                    with pytest.raises(psycopg.errors.CheckViolation):
+                        conn.execute(statement, values)
+
+
 def test_weeks_are_read_as_days():
     """A weekly table's Monday is read under the daily table's name for the period, and its
     columns read from the daily table give the same shape (the rows are read as one)."""

@@ -171,18 +171,21 @@ def test_dry_run_changes_nothing(nyc):
 
 
 def test_rollup_matches_the_cases_after_every_load(nyc):
-    """The aggregates the read side uses agree with a plain GROUP BY on case_event."""
+    """The aggregates the read side uses agree with a plain GROUP BY on case_event, at every
+    level each keeps (the units by day at all four, by category and channel at two)."""
     url, _, _ = nyc
-    for level, column in ((1, "district_code"), (2, "street_code"), (3, "community_code"),
-                          (4, "grid_code")):
-        rolled = query(url, "SELECT unit_code, sum(total), sum(closed), sum(closed_on_time), "
-                            "sum(satisfaction_n), sum(above_grid) FROM case_rollup "
-                            "WHERE level = %s GROUP BY 1 ORDER BY 1", level)
-        raw = query(url, f"SELECT {column}, count(*), count(*) FILTER (WHERE status = 'closed'),"
-                         " count(*) FILTER (WHERE on_time), count(satisfaction), "
-                         "count(*) FILTER (WHERE grid_code IS NULL) FROM case_event "
-                         f"WHERE {column} IS NOT NULL GROUP BY 1 ORDER BY 1")
-        assert rolled == raw and raw, level
+    for table in (agg.UNIT_DAY, agg.ROLLUP):
+        for level, column in ((1, "district_code"), (2, "street_code"),
+                              (3, "community_code"), (4, "grid_code")):
+            rolled = query(url, "SELECT unit_code, sum(total), sum(closed), "
+                                "sum(closed_on_time), sum(satisfaction_n), sum(above_grid) "
+                                f"FROM {table.name} WHERE level = %s GROUP BY 1 ORDER BY 1",
+                           level)
+            raw = query(url, f"SELECT {column}, count(*), count(*) FILTER "
+                             "(WHERE status = 'closed'), count(*) FILTER (WHERE on_time), "
+                             "count(satisfaction), count(*) FILTER (WHERE grid_code IS NULL) "
+                             f"FROM case_event WHERE {column} IS NOT NULL GROUP BY 1 ORDER BY 1")
+            assert rolled == (raw if level in table.levels else []) and raw, (table, level)
     # The fine handling-time histograms: each district's buckets hold its closed cases'
     # hours, each bucket's bounds around them (onemap.aggregates.fine_bucket_bounds).
     with psycopg.connect(url) as conn:
@@ -200,13 +203,15 @@ def test_rollup_matches_the_cases_after_every_load(nyc):
         assert agg.fine_bucket_bounds(bucket)[0] <= hours
         stored[(unit, day, bucket)] -= 1
     assert set(stored.values()) == {0}
-    for week in (t for t in agg.TABLES if t.daily and t.measures):  # each week: its days' sum
+    # Each week: its days' sum, at the levels the week keeps.
+    for week in (t for t in agg.TABLES if t.daily and t.measures):
         sums = ", ".join(f"sum({m.name})" for m in week.measures)
         group = ", ".join(("level", "unit_code", *week.keys))
         by_week = query(url, f"SELECT {group}, week, {sums} FROM {week.name} "
                              f"GROUP BY {group}, week ORDER BY {group}, week")
         summed = query(url, f"SELECT {group}, date_trunc('week', day)::date AS w, {sums} "
-                            f"FROM {week.daily} GROUP BY {group}, w ORDER BY {group}, w")
+                            f"FROM {week.daily} WHERE level = ANY(%s) "
+                            f"GROUP BY {group}, w ORDER BY {group}, w", list(week.levels))
         assert by_week == summed and summed, week.name
 
 

@@ -187,9 +187,10 @@ def _wheres(code: str, category: str, channel: str, level: int) -> list:
                       statuses=STATUS_FILTERS, device_statuses=DEVICE_STATUSES,
                       bbox=(1.0, 2.0, 3.0, 4.0), start=NOW, end=NOW.replace(year=2026))
     scope = Scope(code if level else None, "x", level, None, 1.0, ())
+    levels = [lv for lv in (1, 4) for _ in (False, True)]
     rollups = [rollup_where(filters, lv, code, parent) for lv in (1, 4) for parent in (False, True)]
-    rows = [rollup_rows(where, filters, "Asia/Shanghai", "case_rollup", cut=NOW.date())
-            for where in rollups]
+    rows = [rollup_rows(where, filters, "Asia/Shanghai", "case_rollup", lv, cut=NOW.date())
+            for where, lv in zip(rollups, levels, strict=True)]
     return [raw_where(filters, scope), *rollups, *rows,
             *(layer.where(scope, filters) for layer in default_catalog())]
 

@@ -8,7 +8,9 @@ corrections of the report time across local midnight and across weeks, new categ
 channels, moves to another grid or above the grid, and deletions (a re-export of the whole
 file, loaded with ``replace``, no longer holding a case). After every batch each aggregate
 table equals, row for row, what the whole-day recount (``etl.rollup.refresh``) makes of
-``case_event`` from empty tables.
+``case_event`` from empty tables, and its cases per row what a plain GROUP BY over
+``case_event`` counts at the levels the table declares (``case_rollup`` by category and
+channel for no grid, their weeks for no community).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from hypothesis import strategies as st
 from etl import rollup
 from etl.load import load
 from onemap import aggregates as agg
+from onemap.schema import LEVEL_COLUMN
 
 pytestmark = pytest.mark.db
 
@@ -205,6 +208,34 @@ def _recounted(conn) -> dict[str, list[tuple]]:
     return counted
 
 
+def _plain_totals(conn) -> dict[str, list[tuple]]:
+    """Each aggregate table's cases per row as a plain GROUP BY over ``case_event`` makes
+    them, at the levels the table keeps and no other (independent of the loader's SQL)."""
+    totals = {}
+    for table in agg.TABLES:
+        if "total" not in {c.name for c in table.values}:
+            continue
+        period = ("(c.reported_at AT TIME ZONE %(zone)s)::date" if table.period == "day"
+                  else "date_trunc('week', c.reported_at AT TIME ZONE %(zone)s)::date")
+        keys = "".join(f", c.{k}" for k in table.keys)
+        parts = [f"SELECT {level}, c.{LEVEL_COLUMN[level]}, {period}{keys}, count(*) "
+                 f"FROM case_event c WHERE c.{LEVEL_COLUMN[level]} IS NOT NULL "
+                 f"GROUP BY 2, 3{keys}" for level in table.levels]
+        totals[table.name] = sorted(conn.execute(" UNION ALL ".join(parts), {"zone": ZONE}))
+    return totals
+
+
+def _kept_totals(kept: dict[str, list[tuple]]) -> dict[str, list[tuple]]:
+    """The same from the aggregate rows read (key, then total)."""
+    totals = {}
+    for table in agg.TABLES:
+        names = [c.name for c in table.columns]
+        if "total" in names:
+            at = [names.index(k) for k in table.key] + [names.index("total")]
+            totals[table.name] = sorted(tuple(row[i] for i in at) for row in kept[table.name])
+    return totals
+
+
 RESET = ("TRUNCATE case_event, rejected_row, {}, {}".format(
     ", ".join(agg.TABLE), agg.ZONE_TABLE), "DELETE FROM load_batch WHERE kind = 'cases'")
 
@@ -272,4 +303,5 @@ def test_every_aggregate_kept_by_delta_equals_a_recount(small_city, steps):
                 assert {r[0] for r in conn.execute("SELECT id FROM case_event")} == set(held)
                 kept = _aggregates(conn)
                 assert kept == _recounted(conn)
+                assert _kept_totals(kept) == _plain_totals(conn)
             paths.clear()
