@@ -114,6 +114,38 @@ def test_kpis_equal_independent_sql(conn, code):
         assert sum(c["n"] for c in got["channels"]) == want["total"]
 
 
+@pytest.mark.parametrize("key, column", [("category", "category_1"), ("channel", "channel")])
+@pytest.mark.parametrize("code", [None, "2", "BRONX 12", "BX1201", "its busiest grid"])
+def test_a_filtered_view_is_the_cases_own_at_every_level(conn, code, key, column):
+    """Under a category or a channel filter the aggregates keep no grid
+    (onemap.aggregates.COARSE): a grid's flows, trend and mixes, and a community's
+    children, come from the cases, the rest from the aggregates; every figure is the one
+    the cases alone give, and the total the one plain SQL counts."""
+    if code == "its busiest grid":
+        code = sql(conn, "SELECT grid_code AS g FROM case_event WHERE community_code = "
+                         "'BX1201' AND grid_code IS NOT NULL GROUP BY 1 "
+                         "ORDER BY count(*) DESC LIMIT 1")[0]["g"]
+    scope = resolve_scope(conn, code)
+    value = sql(conn, f"SELECT {column} AS v FROM case_event GROUP BY 1 "
+                      f"ORDER BY count(*) DESC LIMIT 1")[0]["v"]
+    filters = parse_filters({key: value}, NYC_ZONE)
+    view = with_children(conn, scope, filters, NYC_ZONE)
+    assert view["source"] == ("cases" if scope.level == 4 else "rollup")
+    raw = CaseQuery(conn, scope, filters, NYC_ZONE, fast=False)
+
+    def flows(figures: dict) -> dict:
+        return {k: v for k, v in figures.items() if k not in ("median_hours", "median_approx")}
+
+    assert flows(raw.closed()) == flows({k: view["cases"][k] for k in raw.closed()})
+    assert [flows(c) for c in raw.by_child()] == [flows(c) for c in view["children"]]
+    assert raw.mixes() == {"channels": view["channels"], "categories": view["categories"]}
+    assert raw.trend() == view["trend"]
+    where = f"{scope.column} = :code" if scope.column else "TRUE"
+    want = sql(conn, f"SELECT count(*) AS n FROM case_event WHERE {where} "
+                     f"AND {column} = :value", code=code, value=value)[0]["n"]
+    assert view["cases"]["total"] == want > 0
+
+
 @pytest.mark.parametrize("start, end", [
     ("2011-03-02", "2011-11-08"),  # days Mar 2-6, weeks Mar 7 - Nov 6, days Nov 7-8
     ("2011-02-21", "2011-03-02"),  # the week of Feb 21, days Feb 28 - Mar 2
