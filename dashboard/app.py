@@ -12,6 +12,7 @@ from dashboard.login import register_login
 from dashboard.outage import outage
 from dashboard.payloads import install_payload_check
 from dashboard.push import CHANGES_PATH
+from dashboard.report_download import register_report
 from dashboard.services import Services, install
 from layers.freshness import Thresholds
 from layers.view import ReadLimits, ViewCache
@@ -55,6 +56,7 @@ def create_app(settings: Settings, db_url: str, read_url: str | None = None,
     serve_api(server, settings, engine, read_engine, PAGES, cases)
     install_headers(server, settings, app.csp_hashes)
     register_login(server)
+    register_report(server)
     install_payload_check(app)  # after the gate: nobody unsigned learns more than 401
     app.layout = html.Div([dash.page_container], className="shell")
     return app

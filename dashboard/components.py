@@ -22,6 +22,7 @@ from dashboard.state import (
 )
 from layers.comparison import FLOWS
 from layers.filters import RANGES, STATUS_FILTERS, Period
+from layers.report import period_of
 from layers.times import age, shown
 from layers.view import View
 from onemap.database import waited_for_a_load
@@ -155,6 +156,25 @@ def export_links(state: ViewState, allowed: bool = True) -> list:
             for fmt in EXPORT_FORMATS]
 
 
+def report_links(scope: dict, period: dict, lang: str, allowed: bool = True) -> list:
+    """报告 PDF · HTML: the report of the view's ``scope`` and ``period`` (``/report.pdf``,
+    its period as ``onemap report`` takes it), opened in a tab of their own as the exports
+    are; for an open range or part days, why there is none; nothing for those who may not
+    take files away (kiosks)."""
+    if not allowed:
+        return []
+    days = period_of(period)
+    if days is None:
+        return [html.Span(t("report.download.open", lang), className="hint")]
+    query = urlencode({k: v for k, v in (("scope", scope["code"]), ("period", days.code),
+                                         ("lang", lang if lang != "zh" else None)) if v})
+    return [html.Span(t("report.download", lang), className="label",
+                      title=t("report.download.title", lang).format(period=days.code)),
+            *[html.A(fmt.upper(), href=f"/report.{fmt}?{query}", className="export",
+                     id=f"report-{fmt}", target="_blank", rel="noopener")
+              for fmt in ("pdf", "html")]]
+
+
 def kpi_cards(data: View, lang: str, range_: str | None = None) -> list:
     """Two groups of cards: the backlog and the devices now, then the flows of the period
     (``range_``: the chosen range's name, else custom dates), each flow with its 环比 and
@@ -167,7 +187,7 @@ def kpi_cards(data: View, lang: str, range_: str | None = None) -> list:
         ("open", f"{cases['open']:,}", ""),
         ("overdue", f"{cases['overdue']:,}", "alert" if cases["overdue"] else ""),
         ("due_soon", f"{cases['due_soon']:,}", "warn" if cases["due_soon"] else ""),
-        ("iot_online", _pct(iot["online_rate"]), ""),
+        ("iot_online", pct(iot["online_rate"]), ""),
         ("alarms", f"{iot['alarm']:,}", "alert" if iot["alarm"] else ""),
     ]
 
@@ -197,7 +217,7 @@ def figure_text(key: str, value, lang: str, approx: bool = False) -> str:
         return _hours(value, lang, approx)
     if key == "satisfaction":
         return "—" if value is None else f"{value:.2f}"
-    return _pct(value)
+    return pct(value)
 
 
 def deltas(compare: dict, key: str, now, lang: str) -> list:
@@ -311,7 +331,8 @@ def _above_grid(cases: dict, lang: str) -> list:
                    className="hint")]
 
 
-def _pct(value) -> str:
+def pct(value) -> str:
+    """A rate (0–1) as the pages write it: 93.4%; — for none."""
     return "—" if value is None else f"{value * 100:.1f}%"
 
 

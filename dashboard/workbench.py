@@ -18,7 +18,8 @@ from urllib.parse import parse_qs, urlencode
 from dash import dcc, html
 
 from dashboard import glossary
-from dashboard.components import due_text, period_words, span_words
+from dashboard.components import due_text, pct, period_words, span_words
+from dashboard.components import report_links as report_links_of
 from dashboard.messages import t
 from dashboard.state import RANGES, ViewState, parse, with_range, with_scope
 from layers.times import shown
@@ -283,13 +284,14 @@ def search_results(found: dict, state: BenchState, zone: str, figure: dict) -> h
         id="search", className="wb-panel")
 
 
+def report_links(scope: dict, period: dict, state: BenchState, allowed: bool) -> html.Span:
+    """The report of this scope and period (``dashboard.components.report_links``)."""
+    return html.Span(report_links_of(scope, period, state.lang, allowed), id="wb-report",
+                     className="wb-report")
+
 
 def as_of(now: str, lang: str, zone: str) -> str:
     return f"{t('wb.now', lang)} {shown(now, zone)}"
-
-
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{value * 100:.1f}%"
 
 
 def indicator_cards(shown: list[dict], satisfaction: dict, lang: str,
@@ -298,7 +300,7 @@ def indicator_cards(shown: list[dict], satisfaction: dict, lang: str,
     tooltip says which fields); the mean score beside the share satisfied."""
     cards = []
     for ind in shown:
-        value = _pct(ind["value"]) if ind["available"] else t("wb.na", lang)
+        value = pct(ind["value"]) if ind["available"] else t("wb.na", lang)
         extra = (f"{ind['part']:,} / {ind['whole']:,}" if ind["available"] else
                  t("wb.needs", lang).format(fields=", ".join(ind["needs"])))
         cards.append(html.Div([
@@ -379,10 +381,10 @@ def ranking(units: list[dict], state: BenchState, zone: str, soon_hours: float,
                          className="unit-link")),
         html.Td(f"{u['received']:,}", className="received"),
         html.Td(f"{u['closed']:,}", className="closed"),
-        html.Td(_pct(u["on_time_rate"]), className="on_time_rate"),
+        html.Td(pct(u["on_time_rate"]), className="on_time_rate"),
         html.Td(hours_text(u["median_hours"], lang), className="median_hours"),
         html.Td(f"{u['overdue']:,}", className="overdue" + (" alert" if u["overdue"] else "")),
-        html.Td(_pct(u["satisfied_rate"]), className="satisfied_rate"),
+        html.Td(pct(u["satisfied_rate"]), className="satisfied_rate"),
         html.Td("—" if u["satisfaction"] is None else f"{u['satisfaction']:.2f}",
                 className="satisfaction"),
         html.Td(f"{u['supervised']:,}", className="supervised")],

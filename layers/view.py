@@ -286,7 +286,7 @@ def view(engine: Engine, filters: Filters, zone: str, layers: set[str],
         if cases and not cases.get("binned"):  # points, not bins: each its own mark
             _mark_points(cases, now, soon_hours)
         return View(
-            **figures, units=_shapes(conn, scope),
+            **figures, units=shapes(conn, scope),
             breadcrumb=[{"code": c, "name": n, "level": lv} for c, n, lv in scope.breadcrumb],
             bbox=scope.bbox,
             latest=latest_cases(conn, scope, filters, zone, now, soon_hours,
@@ -426,7 +426,7 @@ def _size(value, seen: set[int]) -> int:
     return size + round(sample * len(members) / SAMPLE)
 
 
-def _shapes(conn: Connection, scope: Scope) -> dict:
+def shapes(conn: Connection, scope: Scope) -> dict:
     """The children's polygons; the unit itself at the grid level or with no children."""
     if scope.child_level is not None:
         shapes = units(conn, level=scope.child_level, parent=scope.code)

@@ -394,6 +394,34 @@ def export(settings: Settings, layer, scope, fmt, out, crs, range_, personal,
     click.echo(f"{done.result.rows:,} rows written to {done.result.path}")
 
 
+@main.command()
+@click.option("--scope", default=None, help="admin code of the unit (default: the district)")
+@click.option("--period", required=True,
+              help="2026-11 (月报), 2026-W47 (周报, Monday to Sunday) or "
+                   "2026-11-01..2026-11-15 (自定义 days)")
+@click.option("--format", "fmt", type=click.Choice(["pdf", "html"]), default="pdf",
+              show_default=True)
+@click.option("--out", required=True, type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
+@click.pass_obj
+@friendly
+def report(settings: Settings, scope: str | None, period: str, fmt: str, out: Path,
+           lang: str) -> None:
+    """Write the 周报 / 月报 of a unit: its map coloured by cases, the key figures with 环比
+    and 同比, top categories, hot grids, the overdue cases and the handling units' ranking.
+    The file holds its font and map and fetches nothing. Recorded in the audit log."""
+    from dashboard.report_file import write_report
+    from onemap.database import make_engine
+    from onemap.principal import operator
+
+    engine = make_engine(database_url(settings, start=True))
+    try:
+        made = write_report(engine, engine, operator(), scope, period, fmt, lang, settings, out)
+    finally:
+        engine.dispose()
+    click.echo(f"{made.title}, {made.period}: {made.size:,} bytes written to {out}")
+
+
 @main.group()
 def user() -> None:
     """People and kiosks who may sign in: add, list, disable, enable, passwd."""

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the system packages onemap needs: PostgreSQL + PostGIS (matching the installed
 # PostgreSQL major version), Mosquitto (the MQTT broker of the live feed), Chromium for
-# browser tests, a CJK font, and GDAL's tools.
+# browser tests, a CJK font, GDAL's tools, Pango (WeasyPrint's text layout, for PDF
+# reports) and poppler-utils (pdftoppm and pdftotext: the report tests read the PDFs).
 # As root on Debian/Ubuntu it runs apt-get; otherwise it prints the exact command.
 set -euo pipefail
 
@@ -26,6 +27,9 @@ if command -v dpkg-query >/dev/null 2>&1; then
   have_pkg fonts-noto-cjk || need+=(fonts-noto-cjk)
   have_pkg gdal-bin || need+=(gdal-bin)
   have_pkg mosquitto || need+=(mosquitto)
+  have_pkg libpango-1.0-0 || need+=(libpango-1.0-0)
+  have_pkg libpangoft2-1.0-0 || need+=(libpangoft2-1.0-0)
+  have_pkg poppler-utils || need+=(poppler-utils)
   if [ ${#need[@]} -eq 0 ]; then
     echo "system packages: all present"
     exit 0
@@ -45,9 +49,10 @@ if command -v dpkg-query >/dev/null 2>&1; then
 fi
 
 if command -v initdb >/dev/null 2>&1 && command -v mosquitto >/dev/null 2>&1 \
+    && command -v pdftoppm >/dev/null 2>&1 \
     && [ -x /usr/bin/chromium ]; then
   echo "system packages: not a Debian system; using what is on PATH"
   exit 0
 fi
-echo "install PostgreSQL with PostGIS, Mosquitto and Chromium, e.g. 'conda env create -f environment.yml'" >&2
+echo "install PostgreSQL with PostGIS, Mosquitto, Chromium, Pango and poppler, e.g. 'conda env create -f environment.yml'" >&2
 exit 1

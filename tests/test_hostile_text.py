@@ -149,6 +149,31 @@ def test_charts_and_legend_show_markup_as_text(site, hostile_db, page):
     assert not page.errors
 
 
+def test_a_report_shows_markup_as_text(site, hostile_db):
+    """A report of cases whose category is a link and whose handling units look like
+    formulas: the HTML holds them as text (no element made of them, no link to the other
+    site) and the PDF, which fetches nothing, writes the category's characters."""
+    import subprocess
+
+    from lxml import html as lxml_html
+
+    first, last = sql(hostile_db, "SELECT min(reported_at AT TIME ZONE 'Asia/Shanghai')::date, "
+                                  "max(reported_at AT TIME ZONE 'Asia/Shanghai')::date "
+                                  "FROM case_event")[0]
+    period = f"{first.isoformat()}..{last.isoformat()}"
+    page = download(site, f"/report.html?period={period}").decode("utf-8")
+    tree = lxml_html.fromstring(page)
+    assert not [a for a in tree.xpath("//a | //img | //script")]
+    categories = [td.text_content() for td in tree.xpath('//*[@id="categories"]//tbody/tr/td[1]')]
+    assert LINK in categories
+    units = [td.text_content() for td in tree.xpath('//*[@id="ranking-table"]//tbody/tr/td[2]')]
+    assert set(FORMULAS) & set(units)
+    pdf = download(site, f"/report.pdf?period={period}")
+    text = subprocess.run(["pdftotext", "-raw", "-", "-"], input=pdf, capture_output=True,
+                          check=True).stdout.decode("utf-8")
+    assert "点我分类" in text and "evil.example" in text  # written, not followed
+
+
 # -- 16.3: formulas in CSV and Excel --------------------------------------------------------
 def _neutral(value):
     """What OWASP asks a cell to hold: a text value that could start a formula, quoted."""

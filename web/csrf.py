@@ -1,8 +1,8 @@
 """Requests another site makes a browser send are refused when they would change
 something (cross-site request forgery): signing in (a forged sign-in makes the victim
 work in the attacker's account), a kiosk sign-in, signing out, an export (it is written
-to the audit log and may hold personal fields) and every request sent with a method other
-than GET, HEAD or OPTIONS.
+to the audit log and may hold personal fields), a report (``/report.pdf``, audited too) and
+every request sent with a method other than GET, HEAD or OPTIONS.
 
 Browsers say where a request comes from: ``Sec-Fetch-Site`` (OWASP's Fetch Metadata
 defence), and ``Origin`` on every POST, compared with the host asked for where the first
@@ -20,7 +20,7 @@ import flask
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 WRITING_PATHS = ("/logout",)
-WRITING_PREFIXES = ("/export/",)
+WRITING_PREFIXES = ("/export/", "/report.")
 # A kiosk may be shown in a frame of a page of the same site (ONEMAP_FRAME_ANCESTORS).
 KIOSK_SOURCES = ("same-origin", "same-site", "none")
 SOURCES = ("same-origin", "none")  # "none": typed, a bookmark, the browser itself

@@ -242,7 +242,9 @@ def draw(data: View, state: ViewState, tile_url: str | None = None,
         html.P(t("empty.view", lang)),
         "hotspots": ui.hotspot_rows(hotspots, state),
         "alarms": ui.alarm_rows(data.alarms, data.alarms_total, lang, zone, state.device),
-        "exports": ui.export_links(state, can_export),
+        "exports": [*ui.export_links(state, can_export),
+                    html.Span(ui.report_links(data.scope, data.period, lang, can_export),
+                              id="desk-report", className="wb-report")],
     }
 
 

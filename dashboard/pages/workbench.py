@@ -93,6 +93,8 @@ def _drawn(state: wb.BenchState) -> Drawn:
     acts = bool(who and who.can_act)
     return Drawn(wb.crumbs(data.breadcrumb, state), [
         html.Div([wb.range_links(state, data.period), wb.search_box(state),
+                  wb.report_links(data.scope, data.period, state,
+                                  who is not None and who.can_export),
                   html.Span(wb.as_of(data.now, state.lang, zone), className="asof",
                             id="wb-now")], className="wb-bar-top"),
         html.Div([html.Div([
