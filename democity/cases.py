@@ -19,6 +19,8 @@ What is true in the data, so the dashboard has something real to find:
   ones among them overdue then; of the cases open a day after their report, about 5 % were
   never accepted and 8 % never dispatched (stuck at 受理 / 分拨; ``STUCK_PERCENT``);
 * ~3 % of rows carry only 社区编码 (no coordinates), as hotline cases often do;
+* cases resolved at the grid level, once dispatched, name their 处置人: one of their grid's
+  own workers in the roster (``democity.roster``), picked by the report time;
 * every 500th row (offset 250) is deliberately bad, cycling through six reasons; the truth
   file counts them by reason and by the field the loader will name.
 """
@@ -36,6 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from democity import catalog
+from democity.roster import Roster, build_roster
 from democity.sampling import (
     ADDRESSES_PER_GRID,
     KM_PER_DEG_LAT,
@@ -62,7 +65,7 @@ HOUR, DAY = 3600, 86400
 COLUMNS = ["工单编号", "渠道", "诉求类型", "一级分类", "二级分类", "三级分类", "四级分类",
            "标题", "诉求内容", "地址", "上报时间", "受理时间", "分拨时间", "处置时间",
            "反馈时间", "办结时间", "评价时间", "办理时限", "承办单位", "办理状态", "满意度",
-           "解决层级", "姓名", "电话", "经度", "纬度", "社区编码"]
+           "解决层级", "姓名", "电话", "经度", "纬度", "社区编码", "处置人"]
 SCHEMA = text_schema(COLUMNS, {"经度": pa.float64(), "纬度": pa.float64(), "满意度": pa.int8()})
 # Of the cases open a day after their report, the share (%) stuck at 受理 and at 分拨.
 STUCK_PERCENT = {"accepted": 5, "dispatched": 8}
@@ -136,6 +139,7 @@ class Plan:
     comm_unit: np.ndarray      # unit index of each community's 工作站
     street_unit: np.ndarray    # (streets, tops) unit index of the street department
     district_units: list[tuple[np.ndarray, np.ndarray]]   # per top: unit indices, probs
+    roster: Roster             # the grid workers: who handles a grid-level case
 
 
 def case_count(size: str) -> int:
@@ -199,7 +203,8 @@ def make_plan(d: District, size: str, seed: int, as_of: np.datetime64,
     comp[:, 0] = 1.0 - comp[:, 1:].sum(axis=1)
     lv = catalog.leaves()
     return Plan(n, epoch(first), epoch(end), cutoff, days, day_counts, np.cumsum(comp, axis=1),
-                hotspots, _background_leaves(lv, hotspots), _channel_given_top(), *_units(d))
+                hotspots, _background_leaves(lv, hotspots), _channel_given_top(), *_units(d),
+                build_roster(d, seed))
 
 
 def _elapsed(cutoff: int) -> float:
@@ -398,6 +403,7 @@ def _rows(d: District, plan: Plan, lv, text: _Texts, a: int, b: int, offset: int
     cols = text.columns(day, leaf, channel, case_type, grid, comm, gen)
     cols.update(life["columns"])
     cols["承办单位"] = text.units.take(pa.array(unit, mask=life["undispatched"]))
+    cols["处置人"] = _handlers(plan.roster, grid, t0, life)
     lon = np.where(code_only, np.nan, x)
     lat = np.where(code_only, np.nan, y)
     _spoil(cols, offset, x, y, lon, lat, stats)
@@ -407,6 +413,13 @@ def _rows(d: District, plan: Plan, lv, text: _Texts, a: int, b: int, offset: int
     used = np.bincount(unit[~life["undispatched"]], minlength=len(plan.units))
     stats.units = used if stats.units is None else stats.units + used
     return cols
+
+
+def _handlers(roster: Roster, grid, t0, life) -> pa.Array:
+    """The grid worker of each dispatched case resolved at the grid level (none for the
+    others); picked by the report time, so no value drawn for the other columns moves."""
+    named = (life["level"] == 0) & ~life["undispatched"]
+    return pa.array(roster.handler(grid, t0 // 60), type=pa.string(), mask=~named)
 
 
 def _before_now(plan: Plan, day, hour, t0, gen) -> None:

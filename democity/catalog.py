@@ -549,6 +549,7 @@ fields:
   evaluated_at: {{column: 评价时间, format: {_TS}}}
   deadline: {{column: 办理时限, format: {_TS}}}
   handling_unit: 承办单位
+  handler: 处置人
   status: {{column: 办理状态, map: {{{_STATUS_MAP}}}}}
   satisfaction: 满意度
   resolved_level: {{column: 解决层级, map: {{区: 1, 街道: 2, 社区: 3, 网格: 4}}}}

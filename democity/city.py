@@ -23,6 +23,8 @@ from democity.admin import build_admin, write_admin
 from democity.cases import write_cases
 from democity.facilities import write_facilities
 from democity.iot import write_device_events, write_devices
+from democity.roster import PRESET as ROSTER_MAPPING
+from democity.roster import write_roster
 from etl.load import LoadReport, file_hash, load
 from onemap.database import libpq_url
 
@@ -102,6 +104,7 @@ def generate(size: str, seed: int, out: Path, progress: Progress | None = None, 
     write_admin(admin, city.admin)
     tick("admin", len(admin))
     units = [admin[admin["level"] == level] for level in (4, 3, 2)]
+    tick("roster", write_roster(*units, seed, city.csv("roster")))
     write_facilities(*units, seed, city.csv("facilities"), lambda n: tick("facilities", n))
     write_devices(*units, seed, city.csv("iot"), lambda n: tick("iot", n), as_of=as_of)
     write_device_events(*units, size, seed, city.csv("iot-events"),
@@ -122,6 +125,8 @@ def _write_mappings(city: City) -> None:
             ADMIN_MAPPING.format(level=level, layer=layer, parent=parent), encoding="utf-8")
     for kind, text in catalog.mappings().items():
         city.mapping(kind).write_text(text, encoding="utf-8")
+    city.mapping("roster").write_text(ROSTER_MAPPING.read_text(encoding="utf-8"),
+                                      encoding="utf-8")
 
 
 def load_city(url: str, city: City, timezone: str = "Asia/Shanghai",
@@ -134,6 +139,8 @@ def load_city(url: str, city: City, timezone: str = "Asia/Shanghai",
     for level in ADMIN_LAYERS:
         reports.append(load(url, "admin", [city.admin], city.mapping(f"admin-{level}"),
                             level=level, timezone=timezone))
+    reports.append(load(url, "roster", [city.csv("roster")], city.mapping("roster"),
+                        timezone=timezone, replace=True))
     for kind in POINT_KINDS:
         reports.append(load(url, kind, [city.csv(kind)], city.mapping(kind), timezone=timezone,
                             replace=True, progress=lambda n, _p, k=kind: tick(k, n)))

@@ -6,7 +6,8 @@ transformed (``etl.grids``: lowest code on a shared border, so the answer never 
 scan order), and get that grid's ancestors here. Rows without a point are placed, when the
 target allows it, by the mapping's placement rules tried in order: the first whose value
 names a loaded unit (by code, or by a name that only one unit of the rule's level bears)
-places the row at that unit, whatever its level. IoT events take their device's.
+places the row at that unit, whatever its level. IoT events take their device's, grid
+workers (the roster) the grid their row names.
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ from etl.staging import place_columns
 from etl.targets import Target
 
 CODES = ("grid_code", "community_code", "street_code", "district_code")
+
+# A phone number once spaces, brackets and hyphens are gone: a mainland mobile (1 and ten
+# digits, optionally after +86 or 86), or a landline with its area code (0 and 2-3 digits,
+# then 7-8 digits). Bound as ``%(phone)s``.
+PHONE = r"^((\+?86)?1[3-9][0-9]{9}|0[1-9][0-9]{1,2}[0-9]{7,8})$"
 
 # The first matching rule names a row's problem: (field, reason expression, condition).
 DUPLICATE = ("'duplicate key, first seen at row ' || p.first_row || CASE WHEN p.first_file "
@@ -46,6 +52,13 @@ EXTRA_RULES = {
         ("deadline", "'deadline ' || s.deadline || ' is before reported_at ' || s.reported_at",
          "s.deadline < s.reported_at"),
     ],
+    "roster": [
+        ("grid_code", "quote_literal(s.grid_code) || ' is not the code of a loaded grid'",
+         "p.district_code IS NULL"),
+        ("phone", "quote_literal(s.phone) || ' is not a phone number (an 11-digit mobile "
+                  "number, or a landline with its area code: 0755-12345678)'",
+         "regexp_replace(s.phone, '[ ()-]', '', 'g') !~ %(phone)s"),
+    ],
     "iot-events": [
         ("device_id", "'unknown device ' || quote_literal(s.device_id) || ' (load devices first)'",
          "p.district_code IS NULL"),
@@ -61,13 +74,13 @@ def place(conn: psycopg.Connection, target: Target, place_rules: list[PlaceSpec]
     """Build ``placed``: each staged row's codes and its first problem (or none).
     ``checks``: rules of the load's own, (field, reason, condition) as SQL over the staged
     row ``s`` and its place ``p``, tried after the kind's."""
-    key = sql.SQL(", ").join(sql.Identifier(k) for k in target.key)
+    key = sql.SQL(", ").join(sql.SQL("s.{}").format(sql.Identifier(k)) for k in target.key)
     values = _rule_values(len(place_rules))
     params = {"rules": [r.describe() for r in place_rules],
               "by_name": [r.by_name for r in place_rules],
-              "levels": [r.level for r in place_rules]}
-    if target.kind == "iot-events":
-        source, point_rules = DEVICE_CODES, []
+              "levels": [r.level for r in place_rules], "phone": PHONE}
+    if target.kind in UNIT_CODES:
+        source, point_rules = UNIT_CODES[target.kind], []
     else:
         conn.execute(PLACE_KEY.format(values=values, name=_name_key("k.value"),
                                       unit_name=_name_key("u.name")), params)
@@ -155,6 +168,15 @@ DEVICE_CODES = """
 SELECT d.grid_code, d.community_code, d.street_code, d.district_code
 FROM iot_device d WHERE d.id = s.device_id
 """
+# Kinds placed by a unit they name rather than by a point: an IoT event by its device, a
+# grid worker by the grid's code.
+UNIT_CODES = {
+    "iot-events": DEVICE_CODES,
+    "roster": """
+SELECT a.grid_code, a.community_code, a.street_code, a.district_code
+FROM admin_unit a WHERE a.code = s.grid_code AND a.level = 4
+""",
+}
 
 
 def upsert(conn: psycopg.Connection, target: Target, batch_id: int,
@@ -171,7 +193,7 @@ def _upsert(conn: psycopg.Connection, target: Target, batch_id: int,
             mapped: set[str]) -> tuple[int, int]:
     geom = [] if target.geometry == "none" else ["geom", "h3"]
     derived = [c for c in DERIVED.get(target.kind, {}) if c not in target.names]
-    columns = target.names + derived + geom + list(CODES)
+    columns = list(dict.fromkeys(target.names + derived + geom + list(CODES)))
     values = [_value(target, c, mapped) for c in columns]
     keys = sql.SQL(", ").join(sql.Identifier(k) for k in target.key)
     changeable = [c for c in columns if c not in target.key]
@@ -246,7 +268,7 @@ UNMAPPED = {"on_time": "s.closed_at <= s.deadline"}
 
 
 def _value(target: Target, column: str, mapped: set[str]) -> sql.Composable:
-    if column in CODES:
+    if column in CODES and column not in target.names:  # as placed
         return sql.SQL("p.{}").format(sql.Identifier(column))
     derived = DERIVED.get(target.kind, {}).get(column)
     if derived:

@@ -12,6 +12,7 @@ from psycopg import sql
 
 from etl.targets import Target
 
+POINT_COLUMNS = {"geom": "geometry", "h3": "bigint", "grid_code": "text"}
 SQL_TYPES = {"text": "text", "timestamp": "timestamptz", "float": "float8", "int": "int8",
              "bool": "boolean", "json": "jsonb"}
 
@@ -22,9 +23,12 @@ def create(conn: psycopg.Connection, target: Target, place_rules: int = 0) -> No
     typed = [sql.SQL("{} {}").format(sql.Identifier(f.name), sql.SQL(SQL_TYPES[f.type]))
              for f in target.fields]
     typed += [sql.SQL("{} text").format(sql.Identifier(c)) for c in place_columns(place_rules)]
+    # Where a point falls (a field of the same name, the roster's grid, is given instead).
+    typed += [sql.SQL(f"{name} {kind}") for name, kind in POINT_COLUMNS.items()
+              if name not in target.names]
     conn.execute(sql.SQL(
         "CREATE TEMP TABLE stage (row_number bigint NOT NULL, source_file text NOT NULL, "
-        "file_no integer NOT NULL, {}, geom geometry, h3 bigint, grid_code text) ON COMMIT DROP"
+        "file_no integer NOT NULL, {}) ON COMMIT DROP"
     ).format(sql.SQL(", ").join(typed)))
     conn.execute(
         "CREATE TEMP TABLE stage_reject (row_number bigint NOT NULL, source_file text NOT NULL,"

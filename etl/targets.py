@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from onemap.vocabulary import CASE_STATUSES, DEVICE_STATUSES
+from onemap.vocabulary import CASE_STATUSES, DEVICE_STATUSES, WORKER_ROLES
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ TARGETS: dict[str, Target] = {
              Field("accepted_at", "timestamp"), Field("dispatched_at", "timestamp"),
              Field("handled_at", "timestamp"), Field("feedback_at", "timestamp"),
              Field("closed_at", "timestamp"), Field("evaluated_at", "timestamp"),
-             Field("deadline", "timestamp"), Field("handling_unit"),
+             Field("deadline", "timestamp"), Field("handling_unit"), Field("handler"),
              Field("status", required=True), Field("on_time", "bool"),
              Field("satisfaction", "int", bounds=(1, 5)),
              Field("resolved_level", "int", bounds=(1, 4)), Field("reporter_name"),
@@ -93,6 +93,17 @@ TARGETS: dict[str, Target] = {
             geometry="optional",
             personal=("reporter_name", "reporter_phone"),
             value_sets={"status": CASE_STATUSES},
+        ),
+        # Grid workers: one row per worker and grid (a station head covers several); the
+        # grid's code places the row (``etl.places``), the phone is personal.
+        Target(
+            "roster", "grid_worker", ("id", "grid_code"),
+            (Field("id", required=True), Field("grid_code", required=True),
+             Field("name", required=True), Field("role", required=True), Field("phone"),
+             Field("properties", "json")),
+            geometry="none",
+            personal=("phone",),
+            value_sets={"role": WORKER_ROLES},
         ),
     )
 }

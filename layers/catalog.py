@@ -281,7 +281,7 @@ def _bbox(where: Where, filters: Filters) -> Where:
 CASE_COLUMNS = (
     "id", "channel", "case_type", "category_1", "category_2", "category_3", "category_4",
     "title", "address", "reported_at", "accepted_at", "dispatched_at", "handled_at",
-    "feedback_at", "closed_at", "evaluated_at", "deadline", "handling_unit", "status",
+    "feedback_at", "closed_at", "evaluated_at", "deadline", "handling_unit", "handler", "status",
     "satisfaction", "resolved_level", "on_time", "handling_hours", "located_by",
     "placed_level",
 )

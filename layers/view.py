@@ -33,6 +33,7 @@ from layers.features import map_points, one
 from layers.filters import Filters
 from layers.freshness import DEFAULT_THRESHOLDS, Thresholds, elsewhere, feeds
 from layers.kpi import with_children
+from layers.roster import case_workers
 from layers.scope import Scope
 from layers.times import iso
 from onemap import aggregates as agg
@@ -507,16 +508,19 @@ def case_detail(engine: Engine, case_id: str, who: Principal, zone: str,
     """One case of ``who``'s area with its lifecycle stages (times in the local ``zone``),
     its overdue or due-soon mark now and its 督办 and 提醒 (``supervisions``, newest
     first); the reporter masked unless ``who`` holds the grant (kiosks get no personal
-    fields)."""
+    fields); ``workers``: its grid's workers and its handler
+    (``layers.roster.case_workers``), their phones likewise."""
     catalog = default_catalog()
     with engine.connect() as conn:
-        feature = one(conn, catalog.get("cases"), scope_for(conn, who, None), case_id,
-                      personal=who.personal, zone=zone)
+        scope = scope_for(conn, who, None)
+        feature = one(conn, catalog.get("cases"), scope, case_id, personal=who.personal,
+                      zone=zone)
+        case = feature["properties"]
+        workers = case_workers(conn, case, scope, who.personal)
         now = stock.database_now(conn)
-        urged = supervision.of_case(conn, feature["properties"]["id"], zone)
-    case = feature["properties"]
+        urged = supervision.of_case(conn, case["id"], zone)
     deadline = datetime.fromisoformat(case["deadline"]) if case.get("deadline") else None
-    return {**case, "now": iso(now, zone),
+    return {**case, "now": iso(now, zone), "workers": workers,
             "due": stock.mark(case["status"], deadline, now, soon_hours),
             "supervisions": urged}
 

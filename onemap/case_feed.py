@@ -58,6 +58,8 @@ FIELDS: dict[str, tuple[str, str]] = {
     "evaluated_at": ("string", f"评价; {_TIME}"),
     "deadline": ("string", f"办理时限; {_TIME}"),
     "handling_unit": ("string", "承办单位"),
+    "handler": ("string", "处置人: the id (工号) of the grid worker handling it, as the roster "
+                          "names them"),
     "status": ("string", "open or closed"),
     "satisfaction": ("integer", "满意度, 1 (very unsatisfied) to 5 (very satisfied)"),
     "resolved_level": ("integer", "the admin level that resolved it, 1 (district) to 4 (grid)"),
