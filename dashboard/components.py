@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 from dash import dcc, html, no_update
 
-from dashboard import glossary, ids
+from dashboard import glossary, ids, workers
 from dashboard.messages import t, user_message
 from dashboard.state import (
     CASE_ORDERS,
@@ -506,6 +506,7 @@ def timeline(case: dict, lang: str, zone: str) -> html.Div:
                              className=f"due-mark {due['due']}", id="detail-due")]
                   if due else [])], id="case-deadline"),
         *_reporter(case, lang),
+        *workers.in_detail(case, lang),
     ])
 
 

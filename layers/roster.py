@@ -14,12 +14,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 
-from layers.cases import raw_where
+from layers.access import scope_for
+from layers.cases import local_zone, raw_where
 from layers.filters import Filters
 from layers.masking import MASK_SQL
 from layers.scope import Scope
+from onemap.principal import Principal
 from onemap.vocabulary import WORKER_ROLES
 
 # Scope of the case filters that count a worker's cases: anywhere (the worker is in scope).
@@ -117,3 +119,15 @@ def case_workers(conn: Connection, case: dict, scope: Scope,
         "handler": case.get("handler"), "roles": list(WORKER_ROLES),
         "scope": scope.code}).mappings()
     return [{**r, "handler": r["id"] == case.get("handler")} for r in rows]
+
+
+def grid_panel(engine: Engine, filters: Filters, who: Principal, zone: str) -> dict | None:
+    """The grid view's workers (:func:`scope_workers` of the grid ``filters`` name, its
+    period placed in the aggregates' zone, else ``zone``), as ``who`` may see them; None
+    when the view is not of a grid."""
+    with engine.connect() as conn:
+        scope = scope_for(conn, who, filters.scope)
+        if scope.level != 4:
+            return None
+        filters = filters.resolved(local_zone(conn, zone))
+        return scope_workers(conn, scope, filters, who.personal)

@@ -5,9 +5,9 @@ from ``layers``; what is HTTP (status codes, links, media types, downloads) is h
 OGC API – Features: landing page, conformance, ``/collections``, ``/collections/{id}``,
 ``/collections/{id}/items`` (GeoJSON, bbox, datetime, limit/offset, scope and filters) and
 single items; plus ``/api/kpi`` (a scope's KPIs with its children's), ``/api/workbench``,
-``/api/hotspots``, ``/api/hexbins``, ``/api/changes`` (the data's version), ``/api/search``
-(cases by id, address or phone), ``/api/supervision`` (督办 and 提醒: read, and the one
-write of a person's here, POST), vector tiles and exports.
+``/api/workers`` (the grid workers), ``/api/hotspots``, ``/api/hexbins``, ``/api/changes``
+(the data's version), ``/api/search`` (cases by id, address or phone), ``/api/supervision``
+(督办 and 提醒: read, and the one write of a person's here, POST), vector tiles and exports.
 """
 
 from __future__ import annotations
@@ -25,7 +25,18 @@ from urllib.parse import quote, urlencode
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from layers import changes, exports, features, hotspots, kpi, search, supervision, tiles, workbench
+from layers import (
+    changes,
+    exports,
+    features,
+    hotspots,
+    kpi,
+    roster,
+    search,
+    supervision,
+    tiles,
+    workbench,
+)
 from layers.access import personal_mode, scope_for, scoped
 from layers.catalog import Catalog, LayerSpec
 from layers.errors import (
@@ -226,6 +237,14 @@ class Api:
                                     fields["note"] or "", case=fields["case"],
                                     unit=fields["unit"], scope=fields["scope"], zone=self.zone)
         return json_response(row, 201)
+
+    def workers(self, who: Principal, params: Mapping) -> Response:
+        """The grid workers of a scope with their figures (``layers.roster``); their phones
+        as ``who`` may see personal fields."""
+        with self.query(who, params) as (conn, _, filters, scope):
+            data = roster.scope_workers(conn, scope, filters, who.personal)
+        data["scope"] = {"code": scope.code, "name": scope.name, "level": scope.level}
+        return json_response(data)
 
     def changes(self, who: Principal) -> Response:
         """The data's version (``layers.changes``), for screens that redraw when it moves:

@@ -47,6 +47,7 @@ def register(server: flask.Flask, api: Api, principal: Callable[[], Principal | 
         **{"/ogc" + rule: view for rule, view in ogc.items()},
         "/api/kpi": lambda who: api.kpi(who, params()),
         "/api/workbench": lambda who: api.workbench(who, params()),
+        "/api/workers": lambda who: api.workers(who, params()),
         "/api/hotspots": lambda who: api.hotspots(who, params()),
         "/api/hexbins": lambda who: api.hexbins(who, params()),
         "/api/changes": lambda who: api.changes(who),

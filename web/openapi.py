@@ -19,6 +19,7 @@ from layers.workbench import RANKED_BY
 from onemap.case_feed import EVENT_SCHEMA, MAX_BODY_BYTES, MAX_EVENTS
 from onemap.supervision import KINDS as URGED
 from onemap.supervision import NOTE_CHARS
+from onemap.vocabulary import WORKER_ROLES
 
 GEOJSON = "application/geo+json"
 JSON = "application/json"
@@ -111,6 +112,31 @@ SCHEMAS = {
     "Unit": {"type": "object", "required": ["code", "name", "level"], "properties": {
         "code": {"type": "string", "nullable": True}, "name": {"type": "string"},
         "level": {"type": "integer", "minimum": 0, "maximum": 4}}},
+    "Workers": {"type": "object", "required": ["scope", "workers", "total", "unlisted"],
+                "properties": {
+        "scope": _ref("Unit"),
+        "workers": {"type": "array", "description": "the scope's grid workers (网格员), each "
+                    "once with the scope's grids they cover, and their figures over the "
+                    "period's cases naming them as handler", "items": {
+                        "type": "object", "required": [
+                            "id", "name", "role", "phone", "grids", "received", "closed",
+                            "on_time", "on_time_rate", "median_hours"],
+                        "properties": {
+                            "id": {"type": "string"}, "name": {"type": "string"},
+                            "role": {"type": "string", "enum": list(WORKER_ROLES)},
+                            "phone": {"type": "string", "nullable": True, "description":
+                                      "masked unless the caller may see personal fields; "
+                                      "null for kiosks"},
+                            "grids": {"type": "array", "items": {"type": "string"}},
+                            "received": {"type": "integer", "minimum": 0},
+                            "closed": {"type": "integer", "minimum": 0},
+                            "on_time": {"type": "integer", "minimum": 0},
+                            "on_time_rate": {"type": "number", "nullable": True},
+                            "median_hours": {"type": "number", "nullable": True}}}},
+        "total": {"type": "integer", "minimum": 0,
+                  "description": "workers of the scope (the list holds at most 2,000)"},
+        "unlisted": {"type": "integer", "minimum": 0, "description": "the scope's cases "
+                     "naming a handler the roster does not hold"}}},
     "Changes": {"type": "object", "required": ["version"], "properties": {
         "version": {"type": "string",
                     "description": "the data's version: it moves with every load, case "
@@ -373,6 +399,9 @@ def openapi_document(base: str, catalog: Catalog) -> dict:
                 "the command centre's workbench of a scope: lifecycle funnel, indicators, "
                 "handling-unit ranking", [*FILTERS, SORT, _param(
                     "unit", "a handling unit whose cases to list")], "Workbench"),
+            "/api/workers": _get("the grid workers of a scope with their figures "
+                                 "(received, closed, on time, median handling time)",
+                                 FILTERS, "Workers"),
             "/api/hotspots": _get("Gi* hotspots: the scope's grids as judged within their "
                                   "whole district (false discovery rate in `alpha`), "
                                   "named, with q-values and trend", [*FILTERS, unit, zoom],

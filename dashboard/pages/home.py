@@ -25,7 +25,7 @@ from dash import (
 from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard import components as ui
-from dashboard import ids, push
+from dashboard import ids, push, workers
 from dashboard import workbench as wb
 from dashboard.figures import (
     bars_figure,
@@ -40,6 +40,7 @@ from dashboard.state import ViewState, parse, with_filters, with_range
 from layers.admin import loaded_levels
 from layers.changes import current
 from layers.errors import LayerError
+from layers.roster import grid_panel
 from layers.view import View, case_detail, subcategories, vocabularies
 from web.auth import current_principal
 
@@ -91,7 +92,8 @@ def _body(state: ViewState, words: dict) -> html.Div:
         # than a new MapLibre map (and WebGL context) per view.
         html.Section(dcc.Graph(id=ids.MAP_BOX, className="map", config=GRAPH_CONFIG,
                                style={"height": "100%"}), className="center"),
-        html.Aside([html.Div(id=ids.KPIS, className="cards"),
+        html.Aside([html.Div(id=ids.WORKERS, className="workers"),
+                    html.Div(id=ids.KPIS, className="cards"),
                     dcc.Graph(id=ids.TREND, **chart),
                     dcc.Graph(id=ids.WEEKDAY_HOURS, **chart),
                     dcc.Graph(id=ids.CATEGORIES, **chart),
@@ -246,6 +248,26 @@ def draw(data: View, state: ViewState, tile_url: str | None = None,
                     html.Span(ui.report_links(data.scope, data.period, lang, can_export),
                               id="desk-report", className="wb-report")],
     }
+
+
+@callback(
+    output=Output(ids.WORKERS, "children"),
+    inputs={"search": Input(ids.URL, "search"), "tick": Input(ids.REFRESH, "n_intervals"),
+            "_changed": Input(push.changed(PUSH), "data")},
+)
+def grid_workers(search, tick, _changed=None):
+    """At the grid level, the grid's workers with their figures over the view's period
+    (nothing at other levels; the view's banner tells of a failed read)."""
+    state = parse(search)
+    if state.problem:
+        return []
+    svc = services()
+    try:
+        data = grid_panel(svc.read_engine, state.filters, current_principal(),
+                          svc.settings.timezone)
+    except (SQLAlchemyError, LayerError):
+        return []
+    return workers.panel(data, state.lang)
 
 
 @callback(
