@@ -225,19 +225,17 @@ MESSAGES: dict[str, dict[str, str]] = {
     "workers.none": {"zh": "名册中没有这里的网格员", "en": "The roster names no worker here"},
     "workers.not_listed": {"zh": "不在名册中", "en": "not in the roster"},
     "workers.grids": {"zh": "负责 {n} 个网格", "en": "covers {n} grids"},
-    "workers.note": {"zh": "受理、办结、按期与用时：所选时段内以其为处置人的诉求"
-                           "（不论定位到哪一级）。",
-                     "en": "Received, closed, on time and median time: the period's cases "
-                           "naming them as handler (wherever the case is placed)."},
+    "workers.note": {"zh": "受理、办结、按期（按期办结率）与用时中位数（办结用时）：所选时段内"
+                           "以其为处置人的诉求，不论定位到哪一级。",
+                     "en": "Received, closed, on time (the on-time share of the closed) and "
+                           "median time (to close): the period's cases naming them as "
+                           "handler, wherever the case is placed."},
     "workers.unlisted": {"zh": "另有 {n} 件诉求的处置人不在名册中",
                          "en": "{n} more cases name a handler not in the roster"},
-    "workers.col.name": {"zh": "姓名", "en": "Name"},
-    "workers.col.role": {"zh": "岗位", "en": "Role"},
-    "workers.col.phone": {"zh": "电话", "en": "Phone"},
     "workers.col.received": {"zh": "受理", "en": "Received"},
     "workers.col.closed": {"zh": "办结", "en": "Closed"},
-    "workers.col.on_time_rate": {"zh": "按期办结率", "en": "On time"},
-    "workers.col.median_hours": {"zh": "办结用时中位数", "en": "Median time"},
+    "workers.col.on-time": {"zh": "按期", "en": "On time"},
+    "workers.col.median": {"zh": "用时中位数", "en": "Median time"},
     "role.full_time": {"zh": "专职网格员", "en": "full-time grid worker"},
     "role.part_time": {"zh": "兼职网格员", "en": "part-time grid worker"},
     "role.station_head": {"zh": "站长", "en": "station head"},

@@ -9,8 +9,6 @@ from dash import html
 
 from dashboard.messages import t
 
-FIGURES = ("received", "closed", "on_time_rate", "median_hours")
-
 
 def panel(data: dict | None, lang: str) -> list:
     """The grid's workers, each with role, phone and figures over the view's period: cases
@@ -21,23 +19,23 @@ def panel(data: dict | None, lang: str) -> list:
     title = html.H3(t("workers.title", lang))
     if not data["workers"]:
         return [title, html.P(t("workers.none", lang), id="workers-none", className="hint")]
-    head = html.Tr([html.Th(t(f"workers.col.{c}", lang))
-                    for c in ("name", "role", "phone", *FIGURES)])
-    body = [html.Tr([html.Td(w["name"], className="worker-name"),
-                     html.Td(_role(w, lang), className="worker-role"),
-                     html.Td(w["phone"] or "—", className="worker-phone"),
-                     html.Td(f"{w['received']:,}", className="worker-received"),
-                     html.Td(f"{w['closed']:,}", className="worker-closed"),
-                     html.Td(_pct(w["on_time_rate"]), className="worker-on-time"),
-                     html.Td(_hours(w["median_hours"], lang), className="worker-median")],
-                    id=f"worker-{w['id']}", className="worker-row")
-            for w in data["workers"]]
+    rows = [html.Div([
+        html.Div([html.Span(w["name"], className="worker-name"),
+                  html.Span(_role(w, lang), className="worker-role"),
+                  html.Span(w["phone"] or "—", className="worker-phone")], className="who"),
+        html.Div([part for key, value in (
+            ("received", f"{w['received']:,}"), ("closed", f"{w['closed']:,}"),
+            ("on-time", _pct(w["on_time_rate"])),
+            ("median", _hours(w["median_hours"], lang)))
+            for part in (html.Span(t(f"workers.col.{key}", lang), className="label"),
+                         html.Span(value, className=f"worker-{key}"))],
+            className="figures")], id=f"worker-{w['id']}", className="worker-row")
+        for w in data["workers"]]
     notes = [html.P(t("workers.note", lang), className="hint")]
     if data["unlisted"]:
         notes.append(html.P(t("workers.unlisted", lang).format(n=f"{data['unlisted']:,}"),
                             id="workers-unlisted", className="hint"))
-    return [title, html.Table([html.Thead(head), html.Tbody(body)], className="table"),
-            *notes]
+    return [title, *rows, *notes]
 
 
 def _role(worker: dict, lang: str) -> str:

@@ -105,7 +105,7 @@ def _worker(row) -> dict:
             "grids": list(row["grids"]), "received": row["received"],
             "closed": row["closed"], "on_time": row["on_time"],
             "on_time_rate": row["on_time"] / timed if timed else None,
-            "median_hours": None if median is None else round(float(median), 2)}
+            "median_hours": None if median is None else float(median)}
 
 
 def case_workers(conn: Connection, case: dict, scope: Scope,

@@ -149,3 +149,247 @@ def test_the_command_line_loads_a_roster(admin_db, units, tmp_path):
     assert run.returncode == 0, run.stderr
     assert sql_rows(admin_db, "SELECT name FROM grid_worker WHERE id LIKE 'C%%'") == \
         [("蔡明",)]
+
+
+# -- the demo city's roster, and the workers where people read them ----------------------------
+@pytest.fixture(scope="module")
+def roster(city_db) -> pd.DataFrame:
+    with psycopg.connect(city_db) as conn:
+        cur = conn.execute("SELECT id, grid_code, community_code, street_code, name, role, "
+                           "phone FROM grid_worker")
+        return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
+
+
+@pytest.fixture(scope="module")
+def cases(city_db) -> pd.DataFrame:
+    with psycopg.connect(city_db) as conn:
+        cur = conn.execute("SELECT id, status, grid_code, street_code, handler, on_time, "
+                           "handling_hours, resolved_level, reported_at FROM case_event")
+        frame = pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
+    frame["reported_at"] = pd.to_datetime(frame.reported_at, utc=True)
+    return frame
+
+
+def in_period(frame: pd.DataFrame, period=PERIOD) -> pd.DataFrame:
+    start = pd.Timestamp(datetime.fromisoformat(period[0]).replace(tzinfo=ZONE))
+    end = pd.Timestamp(datetime.fromisoformat(period[1]).replace(tzinfo=ZONE)
+                       + timedelta(days=1))
+    return frame[(frame.reported_at >= start) & (frame.reported_at < end)]
+
+
+def recount(cases: pd.DataFrame, worker: str) -> dict:
+    """A worker's figures over the period, from the cases naming them."""
+    mine = in_period(cases)[lambda f: f.handler == worker]
+    closed = mine[mine.status == "closed"]
+    timed = closed[closed.on_time.notna()]
+    hours = closed.handling_hours.dropna().to_numpy(dtype=float)
+    return {"received": len(mine), "closed": len(closed),
+            "on_time": int((timed.on_time == True).sum()),  # noqa: E712 (a column)
+            "on_time_rate": (timed.on_time == True).sum() / len(timed) if len(timed) else None,  # noqa: E712
+            "median_hours": float(np.percentile(hours, 50)) if len(hours) else None}
+
+
+def test_the_demo_city_has_a_roster_and_its_grid_cases_name_their_handler(
+        city, city_loaded, roster, cases):
+    url, reports = city_loaded
+    loaded = next(r for r in reports if r.kind == "roster")
+    assert loaded.rejected == 0 and loaded.loaded == len(pd.read_csv(city.csv("roster")))
+    grids = sql_rows(url, "SELECT code, community_code FROM admin_unit WHERE level = 4")
+    own = roster[roster.role != "station_head"]
+    per_grid = own.groupby("grid_code").id.nunique()
+    assert set(per_grid.index) == {g for g, _ in grids}
+    assert set(per_grid) == {1, 2} and (per_grid == 2).mean() == pytest.approx(0.5, abs=0.1)
+    assert set(own.groupby("id").grid_code.nunique()) == {1}
+    heads = roster[roster.role == "station_head"]
+    for community, mine in heads.groupby("community_code"):
+        assert mine.id.nunique() == 1, community
+        assert set(mine.grid_code) == {g for g, c in grids if c == community}, community
+    assert heads.community_code.nunique() == len({c for _, c in grids})
+    assert roster.phone.str.fullmatch(r"1[3-9]\d{9}").all()
+
+    named = cases[cases.handler.notna()]
+    closed_at_grid = cases[(cases.status == "closed") & (cases.resolved_level == 4)]
+    assert closed_at_grid.handler.notna().all() and len(closed_at_grid) > 10_000
+    assert named[named.status == "closed"].resolved_level.eq(4).all()
+    assert set(named.handler) <= set(own.id)
+    placed = named[named.grid_code.notna()].merge(own[["id", "grid_code"]], how="left",
+                                                  left_on="handler", right_on="id",
+                                                  suffixes=("", "_worker"))
+    assert (placed.grid_code == placed.grid_code_worker).all()
+
+
+@pytest.fixture(scope="module")
+def site(city_db, cases, roster):
+    """A server on the demo city; an admin, a command-centre user (personal fields
+    masked), a kiosk and the official of a street."""
+    street = roster.street_code.value_counts().index[-1]
+    ensure_user(city_db, "ro-admin", "admin")
+    ensure_user(city_db, "ro-cc", "command_center")
+    kiosk = ensure_user(city_db, "ro-kiosk", "kiosk")
+    ensure_user(city_db, "ro-street", "street_official", street)
+    server = DashServer(city_db)
+    yield server, street, kiosk
+    server.stop()
+
+
+def busy_grid(cases: pd.DataFrame, roster: pd.DataFrame) -> str:
+    """The grid with two workers of its own whose workers handled most of the period's
+    cases."""
+    own = roster[roster.role != "station_head"]
+    two = own.groupby("grid_code").id.nunique()[lambda s: s == 2].index
+    handled = in_period(cases)[lambda f: f.handler.notna()].merge(
+        own, left_on="handler", right_on="id", suffixes=("", "_w"))
+    return handled[handled.grid_code_w.isin(two)].grid_code_w.value_counts().index[0]
+
+
+def api(server: DashServer, query: str, user: str = "ro-admin", **headers) -> dict:
+    with server.open("/api/workers" + query, name=user, headers=headers) as answer:
+        return json.loads(answer.read().decode("utf-8"))
+
+
+def period_query(scope: str | None = None) -> str:
+    return f"?start={PERIOD[0]}&end={PERIOD[1]}" + (f"&scope={scope}" if scope else "")
+
+
+def check_figures(found: dict, expected: dict) -> None:
+    for key in ("received", "closed", "on_time"):
+        assert found[key] == expected[key], (found["id"], key)
+    for key in ("on_time_rate", "median_hours"):
+        if expected[key] is None:
+            assert found[key] is None, (found["id"], key)
+        else:
+            assert found[key] == pytest.approx(expected[key], abs=0.006), (found["id"], key)
+
+
+def test_the_api_figures_equal_a_recount_for_the_district_and_a_grid(site, cases, roster):
+    server, _, _ = site
+    district = api(server, period_query())
+    ids = roster.id.unique()
+    assert district["total"] == len(ids) == len(district["workers"])
+    assert district["unlisted"] == 0
+    for worker in district["workers"]:
+        check_figures(worker, recount(cases, worker["id"]))
+        assert worker["grids"] == sorted(roster[roster.id == worker["id"]].grid_code)
+    assert sum(w["received"] for w in district["workers"]) == \
+        in_period(cases).handler.notna().sum() > 1000
+
+    grid = busy_grid(cases, roster)
+    mine = api(server, period_query(grid))
+    listed = roster[roster.grid_code == grid]
+    assert [w["id"] for w in mine["workers"]] == \
+        listed.sort_values("role", key=lambda r: r.map(
+            {"full_time": 0, "part_time": 1, "station_head": 2})).id.tolist()
+    assert [w["role"] for w in mine["workers"]] == ["full_time", "part_time", "station_head"]
+    assert mine["scope"]["code"] == grid and mine["workers"][0]["received"] > 0
+    for worker in mine["workers"]:
+        check_figures(worker, recount(cases, worker["id"]))
+
+
+def test_phones_are_masked_for_a_masked_role_and_absent_for_a_kiosk(site, roster):
+    server, _, kiosk = site
+    phones = set(roster.phone)
+    clear = api(server, period_query(), "ro-admin")
+    assert {w["phone"] for w in clear["workers"]} == phones
+    answer = server.open("/api/workers" + period_query(), name="ro-cc").read().decode("utf-8")
+    masked = json.loads(answer)
+    assert all(re.fullmatch(r"1[3-9]\d\*{4}\d{4}", w["phone"]) for w in masked["workers"])
+    assert not [p for p in phones if p in answer]
+    by_id = dict(zip(roster.id, roster.phone, strict=False))
+    for worker in masked["workers"]:
+        full = by_id[worker["id"]]
+        assert worker["phone"] == full[:3] + "****" + full[-4:]
+    kiosk_view = api(server, period_query(), "ro-kiosk", Authorization=f"Bearer {kiosk}")
+    assert {w["phone"] for w in kiosk_view["workers"]} == {None}
+
+
+def test_a_street_official_sees_only_her_streets_workers(site, cases, roster):
+    server, street, _ = site
+    own = api(server, period_query(), "ro-street")
+    ids = set(roster[roster.street_code == street].id)
+    assert own["scope"]["code"] == street
+    assert {w["id"] for w in own["workers"]} == ids and own["total"] == len(ids)
+    assert all(g in set(roster[roster.street_code == street].grid_code)
+               for w in own["workers"] for g in w["grids"])
+    foreign = roster[roster.street_code != street].grid_code.iloc[0]
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        server.open("/api/workers" + period_query(foreign), name="ro-street")
+    assert refused.value.code == 403
+    assert foreign not in refused.value.read().decode("utf-8").replace(f"'{foreign}'", "")
+
+
+def dom_figures(row) -> dict:
+    """A panel row's figures as the page shows them (1,234 · 95.0% · 12.3 小时)."""
+    def cell(name: str) -> str:
+        return row.query_selector(f".worker-{name}").inner_text().strip()
+
+    def number(text: str, scale: float = 1.0):
+        return None if text == "—" else float(text.split()[0].rstrip("%").replace(",", "")) \
+            / scale
+
+    return {"received": int(number(cell("received"))), "closed": int(number(cell("closed"))),
+            "on_time_rate": number(cell("on-time"), 100), "median_hours": number(cell("median"))}
+
+
+@pytest.mark.browser
+def test_the_grid_view_and_the_case_detail_name_the_workers_phones_masked(
+        site, cases, roster, page):
+    server, _, _ = site
+    grid = busy_grid(cases, roster)
+    listed = roster[roster.grid_code == grid]
+    server.login(page, "ro-cc")
+    page.goto(server.url + "/" + period_query(grid))
+    page.wait_for_selector("#grid-workers .worker-row", timeout=60_000)
+    rows = page.query_selector_all("#grid-workers .worker-row")
+    names = [r.query_selector(".worker-name").inner_text() for r in rows]
+    assert sorted(names) == sorted(listed.drop_duplicates("id").name)
+    for row in rows:
+        worker = row.get_attribute("id").removeprefix("worker-")
+        expected = recount(cases, worker)
+        shown = dom_figures(row)
+        assert shown["received"] == expected["received"]
+        assert shown["closed"] == expected["closed"]
+        for key, tolerance in (("on_time_rate", 0.0006), ("median_hours", 0.051)):
+            if expected[key] is None:
+                assert shown[key] is None
+            else:
+                assert shown[key] == pytest.approx(expected[key], abs=tolerance)
+        full = listed[listed.id == worker].phone.iloc[0]
+        assert row.query_selector(".worker-phone").inner_text() == \
+            full[:3] + "****" + full[-4:]
+    assert "站长" in page.inner_text("#grid-workers")
+    screenshot(page, "roster-grid-view")
+
+    # The newest of the grid's listed cases naming a handler: its detail names the grid's
+    # workers, the handler first and marked.
+    listed_cases = page.locator("#case-table .case-row .case-link").all_inner_texts()
+    named = cases[cases.id.isin(listed_cases) & cases.handler.notna()]
+    case = named.sort_values("reported_at").iloc[-1]
+    page.click(f"#case-table .case-row:has-text('{case.id}')")
+    page.wait_for_selector("#case-workers li", timeout=30_000)
+    assert page.inner_text("#case-detail h3").split()[-1] == case.id
+    detail = page.inner_text("#case-workers")
+    for name in listed.name:
+        assert name in detail
+    first = page.locator("#case-workers li").first
+    assert first.locator(".handler").count() == 1
+    assert first.locator(".worker-name").inner_text() == \
+        roster[roster.id == case.handler].name.iloc[0]
+    assert page.locator("#case-workers .handler").count() == 1
+    phones = page.locator("#case-workers .worker-phone").all_inner_texts()
+    assert phones and all(re.fullmatch(r"1[3-9]\d\*{4}\d{4}", p.strip()) for p in phones)
+    content = page.content()
+    assert not [p for p in roster.phone if p in content]
+    page.locator("#case-workers").scroll_into_view_if_needed()
+    screenshot(page, "roster-case-detail")
+
+
+def test_every_role_has_its_labels():
+    from dashboard.messages import MESSAGES
+    from onemap.vocabulary import WORKER_ROLES
+
+    for role in WORKER_ROLES:
+        assert all(MESSAGES[f"role.{role}"].get(lang) for lang in ("zh", "en")), role
+    from etl.targets import TARGETS
+    from onemap.cli import LOAD_KINDS
+
+    assert list(TARGETS) == LOAD_KINDS
