@@ -132,6 +132,7 @@ CASE
     WHEN (street_code IS NOT NULL) THEN 2
     ELSE 1
 END) STORED,
+    handler text,
     CONSTRAINT case_event_check CHECK (((located_by = 'point'::text) = (geom IS NOT NULL))),
     CONSTRAINT case_event_located_by_check CHECK ((located_by = ANY (ARRAY['point'::text, 'code'::text]))),
     CONSTRAINT case_event_resolved_level_check CHECK (((resolved_level >= 1) AND (resolved_level <= 4))),
@@ -342,6 +343,21 @@ CREATE TABLE public.grid_piece (
     geom public.geometry(Polygon,4326) NOT NULL
 );
 
+CREATE TABLE public.grid_worker (
+    id text NOT NULL,
+    grid_code text NOT NULL,
+    name text NOT NULL,
+    role text NOT NULL,
+    phone text,
+    properties jsonb DEFAULT '{}'::jsonb NOT NULL,
+    community_code text NOT NULL,
+    street_code text NOT NULL,
+    district_code text NOT NULL,
+    batch_id bigint,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT grid_worker_role_check CHECK ((role = ANY (ARRAY['full_time'::text, 'part_time'::text, 'station_head'::text])))
+);
+
 CREATE TABLE public.iot_dead_letter (
     id bigint NOT NULL,
     received_at timestamp with time zone DEFAULT now() NOT NULL,
@@ -541,6 +557,9 @@ ALTER TABLE ONLY public.facility
 ALTER TABLE ONLY public.grid_neighbour
     ADD CONSTRAINT grid_neighbour_pkey PRIMARY KEY (grid_code, neighbour_code);
 
+ALTER TABLE ONLY public.grid_worker
+    ADD CONSTRAINT grid_worker_pkey PRIMARY KEY (id, grid_code);
+
 ALTER TABLE ONLY public.iot_dead_letter
     ADD CONSTRAINT iot_dead_letter_once UNIQUE (digest);
 
@@ -586,6 +605,8 @@ CREATE INDEX case_event_geom_idx ON public.case_event USING gist (geom);
 
 CREATE INDEX case_event_grid_idx ON public.case_event USING btree (grid_code, reported_at);
 
+CREATE INDEX case_event_handler_idx ON public.case_event USING btree (handler, reported_at) WHERE (handler IS NOT NULL);
+
 CREATE INDEX case_event_open_idx ON public.case_event USING btree (street_code, community_code, grid_code, reported_at) INCLUDE (deadline, district_code) WHERE (status = 'open'::text);
 
 CREATE INDEX case_event_reported_idx ON public.case_event USING btree (reported_at);
@@ -607,6 +628,12 @@ CREATE INDEX facility_kind_idx ON public.facility USING btree (kind);
 CREATE INDEX facility_street_idx ON public.facility USING btree (street_code, kind);
 
 CREATE INDEX grid_piece_geom_idx ON public.grid_piece USING gist (geom);
+
+CREATE INDEX grid_worker_community_idx ON public.grid_worker USING btree (community_code);
+
+CREATE INDEX grid_worker_grid_idx ON public.grid_worker USING btree (grid_code);
+
+CREATE INDEX grid_worker_street_idx ON public.grid_worker USING btree (street_code);
 
 CREATE INDEX iot_dead_letter_received_idx ON public.iot_dead_letter USING btree (received_at);
 
@@ -653,6 +680,12 @@ ALTER TABLE ONLY public.grid_neighbour
 
 ALTER TABLE ONLY public.grid_piece
     ADD CONSTRAINT grid_piece_grid_code_fkey FOREIGN KEY (grid_code) REFERENCES public.admin_unit(code) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.grid_worker
+    ADD CONSTRAINT grid_worker_batch_id_fkey FOREIGN KEY (batch_id) REFERENCES public.load_batch(id);
+
+ALTER TABLE ONLY public.grid_worker
+    ADD CONSTRAINT grid_worker_grid_code_fkey FOREIGN KEY (grid_code) REFERENCES public.admin_unit(code) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.iot_device
     ADD CONSTRAINT iot_device_batch_id_fkey FOREIGN KEY (batch_id) REFERENCES public.load_batch(id);

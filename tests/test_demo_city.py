@@ -36,7 +36,7 @@ def rows(url: str, sql: str, *params):
 def test_generation_is_deterministic(city, tmp_path):
     """The same size, seed and reference time give the same files."""
     again = generate("S", 7, tmp_path / "again", as_of=city.as_of)
-    for name in ("facilities.csv", "iot.csv", "iot-events.csv", "cases.csv"):
+    for name in ("facilities.csv", "iot.csv", "iot-events.csv", "cases.csv", "roster.csv"):
         assert _digest(city.folder / name) == _digest(again.folder / name), name
     other = generate("S", 8, tmp_path / "other", as_of=city.as_of)
     assert _digest(city.csv("cases")) != _digest(other.csv("cases"))
@@ -102,7 +102,7 @@ def test_loading_the_same_files_again_changes_nothing(city, loaded):
     the shared city stays as it is)."""
     url, reports = loaded
     first = {r.kind: r for r in reports}
-    for kind in ("facilities", "iot", "iot-events", "cases"):
+    for kind in ("roster", "facilities", "iot", "iot-events", "cases"):
         again = load(url, kind, [city.csv(kind)], city.mapping(kind), dry_run=True)
         assert (again.inserted, again.updated) == (0, 0), kind
         assert again.unchanged == first[kind].loaded > 0, kind
