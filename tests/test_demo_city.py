@@ -97,9 +97,9 @@ def test_loading_again_does_nothing(city, home, loaded, capsys):
 
 
 def test_loading_the_same_files_again_changes_nothing(city, loaded):
-    """Every point kind, its keys matched as stored (an IoT reading's empty metric
-    included): a second load of the same file inserts and updates nothing (a dry run, so
-    the shared city stays as it is)."""
+    """Every point kind and the roster, its keys matched as stored (an IoT reading's empty
+    metric included): a second load of the same file inserts and updates nothing (a dry
+    run, so the shared city stays as it is)."""
     url, reports = loaded
     first = {r.kind: r for r in reports}
     for kind in ("roster", "facilities", "iot", "iot-events", "cases"):
