@@ -45,6 +45,18 @@ CREATE TABLE public.admin_unit (
     CONSTRAINT admin_unit_level_check CHECK (((level >= 1) AND (level <= 4)))
 );
 
+CREATE TABLE public.alarm_action (
+    device_id text NOT NULL,
+    began_at timestamp with time zone NOT NULL,
+    acknowledged_by text NOT NULL,
+    acknowledged_at timestamp with time zone DEFAULT now() NOT NULL,
+    note text,
+    case_id text,
+    dispatched_by text,
+    dispatched_at timestamp with time zone,
+    CONSTRAINT alarm_action_check CHECK (((case_id IS NULL) = (dispatched_at IS NULL)))
+);
+
 CREATE TABLE public.app_session (
     id_hash text NOT NULL,
     user_name text NOT NULL,
@@ -512,6 +524,9 @@ ALTER TABLE ONLY public.rejected_row ALTER COLUMN id SET DEFAULT nextval('public
 ALTER TABLE ONLY public.admin_unit
     ADD CONSTRAINT admin_unit_pkey PRIMARY KEY (code);
 
+ALTER TABLE ONLY public.alarm_action
+    ADD CONSTRAINT alarm_action_pkey PRIMARY KEY (device_id, began_at);
+
 ALTER TABLE ONLY public.app_session
     ADD CONSTRAINT app_session_pkey PRIMARY KEY (id_hash);
 
@@ -593,6 +608,8 @@ CREATE INDEX admin_unit_level_idx ON public.admin_unit USING btree (level);
 
 CREATE INDEX admin_unit_parent_idx ON public.admin_unit USING btree (parent_code);
 
+CREATE INDEX alarm_action_case_idx ON public.alarm_action USING btree (case_id) WHERE (case_id IS NOT NULL);
+
 CREATE INDEX app_session_user_idx ON public.app_session USING btree (user_name);
 
 CREATE INDEX audit_log_at_idx ON public.audit_log USING btree (at);
@@ -652,6 +669,8 @@ CREATE INDEX iot_event_ts_idx ON public.iot_event USING btree (ts);
 CREATE INDEX load_batch_running_idx ON public.load_batch USING btree (id) WHERE (status = 'running'::text);
 
 CREATE INDEX rejected_row_batch_idx ON public.rejected_row USING btree (batch_id, row_number);
+
+CREATE TRIGGER alarm_action_changed AFTER INSERT OR DELETE OR UPDATE ON public.alarm_action FOR EACH STATEMENT EXECUTE FUNCTION public.data_changed('iot');
 
 CREATE TRIGGER case_event_changed AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON public.case_event FOR EACH STATEMENT EXECUTE FUNCTION public.data_changed('cases');
 

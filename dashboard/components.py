@@ -195,6 +195,9 @@ def kpi_cards(data: View, lang: str, range_: str | None = None) -> list:
         title = glossary.tooltip(key, lang, soon, period)
         parts = [html.Div(value, className="value", id=f"kpi-{key}"),
                  html.Div(t(f"kpi.{key}", lang), className="label")]
+        if key == "alarms" and iot["alarm"]:  # how many nobody has acknowledged yet
+            parts.append(html.Div(t("kpi.alarms_open", lang).format(n=f"{data.alarms_open:,}"),
+                                  className="sub", id="kpi-alarms-open"))
         if flow:
             title = "\n".join([title, glossary.comparing(lang),
                                *compare_lines(data.compare, key, cases[key], lang)])
@@ -411,12 +414,14 @@ def list_note(shown: int, total: int, lang: str, name: str) -> html.P:
 def alarm_rows(alarms: list[dict], total: int, lang: str, zone: str,
                selected: str | None = None, now: datetime | None = None) -> html.Div:
     """Devices in alarm, newest alarm first: what, where, since when (local time), for
-    how long and when the device last reported (an alarm stays an alarm when its device
-    falls silent: the last report's age tells how current it is); a click on a row shows
-    the device on the map."""
+    how long, when the device last reported (an alarm stays an alarm when its device
+    falls silent: the last report's age tells how current it is) and what was done about
+    it (未确认, 已确认 by whom and when, 已转工单 with the case, a click opening it); a click
+    on a row shows the device on the map and its alarm's actions."""
     now = now or datetime.now(UTC)
     head = html.Tr([html.Th(t(f"col.{c}", lang)) for c in ("device", "where", "alarm_since",
-                                                          "duration", "last_seen")])
+                                                          "duration", "last_seen",
+                                                          "handled")])
     body = []
     for alarm in alarms:
         a = alarm["properties"]
@@ -426,11 +431,55 @@ def alarm_rows(alarms: list[dict], total: int, lang: str, zone: str,
              html.Td(a.get("grid_name") or a.get("community_name") or ""),
              html.Td(shown(since, zone), className="alarm-since"),
              html.Td(duration(now - since, lang) if since else "—", className="alarm-for"),
-             html.Td(seen(a.get("last_seen"), lang, zone), className="last-seen")],
+             html.Td(seen(a.get("last_seen"), lang, zone), className="last-seen"),
+             html.Td(alarm_handled(a, lang, zone, "alarm-case"), className="alarm-handled")],
             id={"type": "alarm", "id": a["id"]}, n_clicks=0,
-            className="alarm-row" + (" selected" if a["id"] == selected else "")))
+            className="alarm-row" + (" selected" if a["id"] == selected else "")
+            + ("" if a.get("acknowledged_by") else " unacknowledged")))
     return html.Div([list_note(len(alarms), total, lang, "alarm"),
                      html.Table([html.Thead(head), html.Tbody(body)], className="table")])
+
+
+def alarm_handled(alarm: dict, lang: str, zone: str, link: str | None = None) -> list:
+    """What was done about an alarm: 未确认; 已确认 · who · when (and its note); 已转工单 and
+    the case, a clickable ``link`` (a pattern id's type) when given."""
+    if not alarm.get("acknowledged_by"):
+        return [html.Span(t("alarm.open", lang), className="alarm-open")]
+    parts = [html.Span(alarm_handled_text(alarm, lang, zone, case=False), className="alarm-ack")]
+    if alarm.get("ack_note"):
+        parts.append(html.Span(f" · {alarm['ack_note']}", className="alarm-note-text"))
+    case = alarm.get("case_id")
+    if case:
+        parts += [html.Br(), html.Span(f"{t('alarm.dispatched', lang)} ", className="alarm-case"),
+                  html.Span(case, className="case-link", id={"type": link, "id": case},
+                            n_clicks=0) if link else html.Span(case, className="case-id")]
+    return parts
+
+
+def alarm_handled_text(alarm: dict, lang: str, zone: str, case: bool = True) -> str:
+    """:func:`alarm_handled` as one line of text (map hover, the wall's ticker)."""
+    if not alarm.get("acknowledged_by"):
+        return t("alarm.open", lang)
+    text = t("alarm.acknowledged", lang).format(who=alarm["acknowledged_by"],
+                                                 when=shown(alarm["acknowledged_at"], zone))
+    if case and alarm.get("case_id"):
+        text += f" · {t('alarm.dispatched', lang)} {alarm['case_id']}"
+    return text
+
+
+def alarm_panel_state(device: dict | None, lang: str, zone: str) -> list:
+    """The head of the clicked alarm's panel: the device, where, since when, and what was
+    done about it."""
+    if device is None:
+        return []
+    a = device["properties"]
+    if a["status"] != "alarm":
+        return [html.H4(f"{a['kind']} {a['name'] or ''}"),
+                html.P(t("alarm.not_alarm", lang), className="note")]
+    return [html.H4(f"{a['kind']} {a['name'] or ''}", className="alarm-title"),
+            html.P(f"{a.get('grid_name') or ''} · {t('col.alarm_since', lang)} "
+                   f"{shown(a['alarm_since'], zone)}"),
+            html.P(alarm_handled(a, lang, zone, "alarm-case-detail"), id="alarm-handled")]
 
 
 def duration(span: timedelta, lang: str) -> str:

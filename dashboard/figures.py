@@ -14,7 +14,7 @@ import math
 import numpy as np
 from plotly.colors import get_colorscale
 
-from dashboard.components import due_text, status_words
+from dashboard.components import alarm_handled_text, due_text, status_words
 from dashboard.messages import t
 from layers.basemap import SHIFTED, shifted_view
 from layers.view import View
@@ -80,8 +80,11 @@ def _mercator_y(lat: float) -> float:
 
 def map_figure(data: View, layers: tuple[str, ...], metric: str, lang: str = "zh",
                tile_url: str | None = None, dark: bool = False,
-               size: tuple[float, float] = (800, 560), tile_crs: str = "wgs84") -> dict:
-    """The one map: units coloured by ``metric`` and the switched-on layers above them."""
+               size: tuple[float, float] = (800, 560), tile_crs: str = "wgs84",
+               zone: str | None = None) -> dict:
+    """The one map: units coloured by ``metric`` and the switched-on layers above them; a
+    device in alarm says in its hover what was done about it (times local in ``zone``; no
+    such words without one)."""
     if tile_url and tile_crs in SHIFTED:
         data = shifted_view(data, tile_crs)
     traces = []
@@ -97,11 +100,13 @@ def map_figure(data: View, layers: tuple[str, ...], metric: str, lang: str = "zh
         traces.append(bin_trace(cases, lang))
     else:
         traces += case_traces(cases, lang)
+    handled = ({a["id"]: alarm_handled_text(a["properties"], lang, zone) for a in data.alarms}
+               if zone else {})
     focus = data.focus
     if focus:  # under the devices: the ring is round the device's own dot
-        traces += focus_traces(focus, lang)
+        traces += focus_traces(focus, lang, handled)
     traces += facility_traces(extra.get("facilities"), lang)
-    traces += device_traces(extra.get("iot"), lang)
+    traces += device_traces(extra.get("iot"), lang, handled)
     view = fit_view(data.bbox, *size) if data.bbox else {"center": {"lon": 0, "lat": 0},
                                                           "zoom": 1}
     if focus:
@@ -256,14 +261,17 @@ def bin_trace(collection: dict, lang: str) -> dict:
             "hovertemplate": f"%{{customdata:,}} {t('unit.cases', lang)}<extra></extra>"}
 
 
-def focus_traces(device: dict, lang: str) -> list[dict]:
+def focus_traces(device: dict, lang: str, handled: dict[str, str] | None = None) -> list[dict]:
     """The device a click on an alarm shows: a wide yellow disc with the device's dot on
-    it (drawn here too, for a map with the device layer off)."""
+    it (drawn here too, for a map with the device layer off); its hover says what was done
+    about its alarm (``handled``: by device id)."""
     lon, lat = device["geometry"]["coordinates"]
     props = device["properties"]
+    said = (handled or {}).get(props["id"])
     common = {"type": "scattermap", "lon": [lon], "lat": [lat], "mode": "markers",
               "ids": [props["id"]],
-              "text": [as_text(f"{props['kind']} {props['name'] or ''}")],
+              "text": [as_text(f"{props['kind']} {props['name'] or ''}"
+                               + (f" · {said}" if said else ""))],
               "hovertemplate": "%{text}<extra></extra>"}
     return [{**common,
              "name": f"{t('map.focus', lang)} · {as_text(props['name'] or props['id'])}",
@@ -305,15 +313,20 @@ def facility_traces(collection: dict | None, lang: str) -> list[dict]:
             for i, (kind, feats) in enumerate(sorted(kinds.items()))]
 
 
-def device_traces(collection: dict | None, lang: str) -> list[dict]:
-    """Devices by status: alarms last (on top) and larger."""
+def device_traces(collection: dict | None, lang: str,
+                  handled: dict[str, str] | None = None) -> list[dict]:
+    """Devices by status: alarms last (on top) and larger; an alarm's hover says what was
+    done about it (``handled``: by device id, the alarm list's)."""
     if not collection:
         return []
+    handled = handled or {}
     traces = []
     for status, colour in DEVICE_COLOURS.items():
         # The hover names the device only (its name says its kind; the trace, its status):
         # thousands of devices' hover texts are most of the bytes of a view.
-        feats = [{**f, "properties": {"name": f["properties"]["name"] or f["properties"]["kind"]}}
+        feats = [{**f, "properties": {"name": f["properties"]["name"] or f["properties"]["kind"],
+                                      **({"handled": handled[f["id"]]}
+                                         if status == "alarm" and f["id"] in handled else {})}}
                  for f in collection["features"] if f["properties"]["status"] == status]
         if feats:
             size = 11 if status == "alarm" else 5

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from layers.errors import Forbidden, NotFound
+from layers.errors import Conflict, Forbidden, NotFound
+from onemap.alarm_actions import ACTIONS
 from onemap.database import waited_for_a_load
 from onemap.supervision import KINDS as URGED
+
+ALARM_ACTS = tuple(f"alarm.{action}" for action in ACTIONS)  # refused to a reading role
 
 MESSAGES: dict[str, dict[str, str]] = {
     "app.title": {"zh": "一张图", "en": "One Map"},
@@ -59,6 +62,28 @@ MESSAGES: dict[str, dict[str, str]] = {
     "kpi.satisfaction": {"zh": "满意度", "en": "Satisfaction"},
     "kpi.iot_online": {"zh": "设备在线率", "en": "Devices online"},
     "kpi.alarms": {"zh": "设备告警", "en": "Device alarms"},
+    "kpi.alarms_open": {"zh": "未确认 {n}", "en": "{n} not acknowledged"},
+    "col.handled": {"zh": "处置", "en": "Action"},
+    "alarm.open": {"zh": "未确认", "en": "Not acknowledged"},
+    "alarm.acknowledged": {"zh": "已确认 · {who} · {when}", "en": "Acknowledged · {who} · {when}"},
+    "alarm.dispatched": {"zh": "已转工单", "en": "Case"},
+    "alarm.note": {"zh": "备注（可选）", "en": "Note (optional)"},
+    "alarm.ack": {"zh": "确认告警", "en": "Acknowledge"},
+    "alarm.to_case": {"zh": "转工单派至网格", "en": "Dispatch as a case to its grid"},
+    "alarm.confirm.acknowledge": {"zh": "确认 {device} 的告警？",
+                                  "en": "Acknowledge the alarm of {device}?"},
+    "alarm.confirm.case": {"zh": "将 {device} 的告警转为工单，派至 {grid}？",
+                           "en": "Dispatch the alarm of {device} as a case to {grid}?"},
+    "alarm.done.acknowledged": {"zh": "已确认。", "en": "Acknowledged."},
+    "alarm.done.dispatched": {"zh": "已转工单 {case}。", "en": "Dispatched as case {case}."},
+    "alarm.done.unchanged": {"zh": "此告警此前已处置，未重复操作。",
+                             "en": "This alarm was dealt with already: nothing done again."},
+    "alarm.conflict": {"zh": "告警已结束或已重新触发，请查看最新状态。",
+                       "en": "The alarm ended or began again: look at it as it is now."},
+    "alarm.read_only": {"zh": "当前账号只读，不能处置告警。",
+                        "en": "This account reads only: it cannot act on alarms."},
+    "alarm.not_alarm": {"zh": "该设备当前未处于告警状态。",
+                        "en": "The device is not in alarm now."},
     "unit.hours": {"zh": "小时", "en": "h"},
     "filter.range": {"zh": "时间", "en": "Time"},
     "range.today": {"zh": "今日", "en": "Today"},
@@ -400,7 +425,11 @@ def user_message(exc: Exception, lang: str = "zh") -> str:
     if isinstance(exc, OperationalError | DBAPIError):
         return t("db.down", lang)
     if isinstance(exc, Forbidden):  # a role that only reads, or an area not theirs
-        return t("urge.readonly" if exc.action in URGED else "access.denied", lang)
+        if exc.action in URGED:
+            return t("urge.readonly", lang)
+        return t("alarm.read_only" if exc.action in ALARM_ACTS else "access.denied", lang)
+    if isinstance(exc, Conflict):
+        return t("alarm.conflict", lang)
     if isinstance(exc, NotFound):
         return t("not_found", lang)
     return t("error.generic", lang)

@@ -67,6 +67,15 @@ SHAPES: dict[tuple[str, str], Check] = {
     (ids.METRIC, "value"): _optional(_text),
     (ids.REFRESH, "n_intervals"): _optional(_count),
     ("case", "n_clicks"): _optional(_count),  # each case row's button (pattern id)
+    ("alarm-case", "n_clicks"): _optional(_count),  # an alarm's case, in the alarm list
+    ("alarm-case-detail", "n_clicks"): _optional(_count),  # … and in the alarm's panel
+    (ids.ALARM_ACK, "n_clicks"): _optional(_count),
+    (ids.ALARM_CASE, "n_clicks"): _optional(_count),
+    (ids.ALARM_CONFIRM, "submit_n_clicks"): _optional(_count),
+    (ids.ALARM_PENDING, "data"): _optional(_text),
+    (ids.ALARM_NOTE, "value"): _optional(_text),
+    (ids.ALARM_SINCE, "data"): _optional(_text),
+    ("desk-drawn-version", "data"): _optional(_text),
     (ids.WB_URL, "search"): _optional(_text),
     (ids.WB_REFRESH, "n_intervals"): _optional(_count),
     # The workbench's 督办 forms (dashboard.workbench.urge_form), of the case and the unit.

@@ -54,3 +54,10 @@ class Forbidden(LayerError):
     def __init__(self, message: str, action: str = "read", target: str | None = None):
         super().__init__(message)
         self.action, self.target = action, target
+
+
+class Conflict(LayerError):
+    """The thing asked about is not in the state the request expects (an alarm that ended or
+    began again since it was shown): look again."""
+
+    status = 409

@@ -239,6 +239,7 @@ class View:
     latest: list[CaseRow]
     alarms: list[Feature]           # devices in alarm, at most ``ReadLimits.alarms``
     alarms_total: int
+    alarms_open: int                # of those, the alarms nobody has acknowledged
     focus: Feature | None           # the device a click on an alarm shows
     layers: dict[str, FeatureCollection]  # the optional map layers switched on
     feeds: dict[str, Feed]          # each feed's newest event and whether it is stale
@@ -295,6 +296,7 @@ def view(engine: Engine, filters: Filters, zone: str, layers: set[str],
             ticker=(due_cases(conn, scope, filters, zone, now, soon_hours, ticker)
                     if ticker else []),
             alarms=alarms["features"], alarms_total=alarms["numberMatched"],
+            alarms_open=alarms["numberOpen"],
             focus=alarm_list.device(conn, scope, device) if device else None,
             layers=drawn, feeds=feeds(conn, thresholds, zone),
             elsewhere=(elsewhere(conn, scope, filters, days)

@@ -8,12 +8,13 @@ from dataclasses import dataclass
 
 ROLES = ("admin", "command_center", "street_official", "analyst", "kiosk", "feed")
 TOKEN_ROLES = ("kiosk", "feed")  # sign in by a token instead of a password
-# Act from the UI (督办, 提醒), each inside their own unit; the others only read.
+# Act from the UI (督办, 提醒; acknowledge an alarm, dispatch it as a case), each inside
+# their own unit; the others only read.
 ACTING_ROLES = ("admin", "command_center", "street_official")
 ROLE_HELP = {
     "admin": "everything, personal fields in clear, manages users",
     "command_center": "everything; personal fields masked",
-    "street_official": "one admin unit and its subtree",
+    "street_official": "one admin unit and its subtree; acts on the alarms within it",
     "analyst": "read and export; personal fields only with --personal-grant",
     "kiosk": "big screens: read-only, no personal fields, no export (signs in by token)",
     "feed": "a 12345 system posting case events (POST /api/cases) by bearer token; reads "

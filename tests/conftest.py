@@ -135,6 +135,16 @@ def city_loaded(city, fresh_db):
 
 
 @pytest.fixture(scope="module")
+def city_copy(city, fresh_db) -> str:
+    """The demo city S in a database of the module's own, for tests that write to it."""
+    from democity.city import load_city
+
+    url = fresh_db()
+    load_city(url, city)
+    return url
+
+
+@pytest.fixture(scope="module")
 def live_db(fresh_db, city) -> str:
     """A database of its own for a module of the live tests, holding the demo city's
     devices (what the listener and the screens' watch read and write)."""
@@ -173,7 +183,7 @@ def drawn_view(units: list[dict], children: list[dict], bbox=None, **fields):
         facilities={},
         children=[{**figures, "area_km2": 1.0, "per_km2": None, **c} for c in children],
         units={"type": "FeatureCollection", "features": units}, breadcrumb=[], bbox=bbox,
-        latest=[], alarms=[], alarms_total=0, focus=None, layers={}, feeds={},
+        latest=[], alarms=[], alarms_total=0, alarms_open=0, focus=None, layers={}, feeds={},
         elsewhere=None)
     return View(**{**parts, **fields})
 
@@ -219,6 +229,18 @@ def browser():
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield browser
         browser.close()
+
+
+@pytest.fixture
+def screens(browser):
+    """A browser whose pages all run as foreground windows, as a desk's and a wall's screens
+    do (a page in the background has its timers slowed to once a minute)."""
+    own = browser.browser_type.launch(
+        executable_path=CHROMIUM, headless=True,
+        args=[*CHROMIUM_ARGS, "--disable-background-timer-throttling",
+              "--disable-renderer-backgrounding", "--disable-backgrounding-occluded-windows"])
+    yield own
+    own.close()
 
 
 @pytest.fixture

@@ -20,12 +20,8 @@ KPI = f"/api/kpi?start={DAY}&end={DAY}"
 
 
 @pytest.fixture(scope="module")
-def feed_db(city, fresh_db):
-    from democity.city import load_city
-
-    url = fresh_db()
-    load_city(url, city)
-    return url
+def feed_db(city_copy):
+    return city_copy
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import CHROMIUM, CHROMIUM_ARGS, screenshot, sql_rows
+from conftest import screenshot, sql_rows
 from live_helpers import Running, private_broker, publish, wait_for
 
 from layers.changes import current
@@ -32,18 +32,6 @@ def listening(live_db, broker):
     running = Running(live_db, broker.address(), client_id="push-listener")
     yield running
     running.stop()
-
-
-@pytest.fixture
-def screens(browser):
-    """A browser whose pages all run as foreground windows, as a desk's and a wall's screens
-    do (a page in the background has its timers slowed to once a minute)."""
-    own = browser.browser_type.launch(
-        executable_path=CHROMIUM, headless=True,
-        args=[*CHROMIUM_ARGS, "--disable-background-timer-throttling",
-              "--disable-renderer-backgrounding", "--disable-backgrounding-occluded-windows"])
-    yield own
-    own.close()
 
 
 def version(url: str) -> str:

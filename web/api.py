@@ -80,6 +80,14 @@ def json_response(data, status: int = 200, content_type: str = JSON, **headers) 
                     headers)
 
 
+def log_denial(writer: Engine, who: Principal, exc: Forbidden) -> None:
+    """A refusal in the audit log (on ``writer``, the primary database)."""
+    try:
+        audit(writer, who, "denied", False, exc.target, what=exc.action, reason=str(exc))
+    except SQLAlchemyError as error:  # the denial stands; the server log keeps it
+        LOG.warning("audit log unavailable; %s denied: %s (%s)", who.name, exc, error)
+
+
 def error_response(exc: Exception) -> Response:
     """The one place where errors become HTTP answers: 4xx for bad requests, 503 when the
     database is away; the message says what was wrong."""
@@ -127,11 +135,7 @@ class Api:
             return error_response(exc)
 
     def _log_denial(self, who: Principal, exc: Forbidden) -> None:
-        try:
-            audit(self.writer, who, "denied", False, exc.target, what=exc.action,
-                  reason=str(exc))
-        except SQLAlchemyError as error:  # the denial stands; the server log keeps it
-            LOG.warning("audit log unavailable; %s denied: %s (%s)", who.name, exc, error)
+        log_denial(self.writer, who, exc)
 
     # -- OGC API – Features ---------------------------------------------------------------
     def landing(self, base: str) -> Response:

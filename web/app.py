@@ -13,6 +13,7 @@ from layers.catalog import default_catalog
 from layers.freshness import Thresholds
 from onemap.database import make_engine
 from onemap.settings import Settings
+from web.alarms import AlarmDesk, register_alarms
 from web.api import Api
 from web.auth import Pages, current_principal, install_auth
 from web.cases import CaseWriter, register_cases
@@ -35,8 +36,9 @@ def serve_api(server: flask.Flask, settings: Settings, engine: Engine, read_engi
               pages: Pages | None = None, cases: CaseWriter | None = None) -> None:
     """Put the sign-in gate in front of every route of ``server`` (``pages``: what a UI on
     it adds), the read API reading ``read_engine`` and auditing on ``engine``, the case
-    feed when ``cases`` writes its events (``web.cases``), and a health check. A UI installs
-    its own request hooks first (Dash sets itself up in one)."""
+    feed when ``cases`` writes its events (``web.cases``), the alarm actions
+    (``web.alarms``, writing on ``engine``; cases through ``cases``), and a health check. A
+    UI installs its own request hooks first (Dash sets itself up in one)."""
     install_auth(server, settings, engine, pages)
     register(server, Api(read_engine, default_catalog(), settings.timezone, writer=engine,
                          thresholds=Thresholds.of(settings),
@@ -45,6 +47,8 @@ def serve_api(server: flask.Flask, settings: Settings, engine: Engine, read_engi
              current_principal, settings.base_url)
     if cases is not None:
         register_cases(server, cases, engine)
+    # Acting on alarms: acknowledging always; a case only where cases are written.
+    register_alarms(server, AlarmDesk(engine, cases, settings.timezone))
     # The pid tells which worker answered when several serve the app (onemap serve --prod).
     server.add_url_rule("/healthz", "healthz", lambda: {"status": "ok", "pid": os.getpid()})
 

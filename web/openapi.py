@@ -1,8 +1,9 @@
 """The OpenAPI 3.0 description of the read API (served at ``/openapi.json``).
 
 It states what the handlers do: every parameter they read, every status they answer with
-(401 unsigned, 403 outside the caller's area, 404 unknown, 429 after failed sign-ins or
-while exports are busy, 503 database away, 507 no room for an export), the media type of
+(401 unsigned, 403 outside the caller's area, 404 unknown, 409 an alarm not as named, 429
+after failed sign-ins or while exports are busy, 503 database away, 507 no room for an
+export), the media type of
 each answer and the shape of the JSON ones. Fuzzed against the live server in
 ``tests/test_fuzz.py``.
 """
@@ -16,6 +17,8 @@ from layers.features import MAX_LIMIT
 from layers.filters import DEVICE_STATUSES, MAX_LIST_ITEMS, RANGES, STATUS_FILTERS
 from layers.search import LONGEST, MOST
 from layers.workbench import RANKED_BY
+from onemap.alarm_actions import MAX_BODY_BYTES as ALARM_BODY
+from onemap.alarm_actions import MAX_NOTE
 from onemap.case_feed import EVENT_SCHEMA, MAX_BODY_BYTES, MAX_EVENTS
 from onemap.supervision import KINDS as URGED
 from onemap.supervision import NOTE_CHARS
@@ -352,6 +355,52 @@ def _supervision() -> dict:
                           "sent from another site (logged)"),
             "404": _error("no such case or handling unit in the caller's area"),
             "503": ERRORS["503"]}}}
+SCHEMAS["AlarmActionBody"] = {
+    "type": "object", "additionalProperties": False, "properties": {
+        "note": {"type": "string", "nullable": True, "maxLength": MAX_NOTE,
+                 "description": "what the person says about it (kept as text, never markup)"},
+        "since": {"type": "string", "nullable": True, "format": "date-time",
+                  "description": "the start of the alarm as the screen showed it: when the "
+                                 "device's alarm now began at another time, 409"}}}
+_WHEN = {"type": "string", "nullable": True, "format": "date-time"}
+SCHEMAS["AlarmAction"] = {
+    "type": "object", "required": ["result", "alarm"], "properties": {
+        "result": {"type": "string", "enum": ["acknowledged", "dispatched", "unchanged"],
+                   "description": "unchanged: acknowledged (or dispatched) before; the first "
+                                  "stands"},
+        "alarm": {"type": "object", "required": ["device_id", "acknowledged_by"],
+                  "properties": {
+                      "device_id": {"type": "string"},
+                      "began_at": {**_WHEN, "description": "the alarm's start (null: unknown)"},
+                      "acknowledged_by": {"type": "string"}, "acknowledged_at": _WHEN,
+                      "note": {"type": "string", "nullable": True},
+                      "case_id": {"type": "string", "nullable": True,
+                                  "description": "the case it was dispatched as"},
+                      "dispatched_by": {"type": "string", "nullable": True},
+                      "dispatched_at": _WHEN}}}}
+
+
+def _post_alarm(summary: str) -> dict:
+    return {"post": {
+        "summary": summary, "parameters": [_param(
+            "device_id", "the id of the device in alarm", where="path")],
+        "requestBody": {"required": False, "content": {JSON: {
+            "schema": _ref("AlarmActionBody")}}},
+        "responses": {
+            "200": {"description": "done, or done before (result)",
+                    "content": {JSON: {"schema": _ref("AlarmAction")}}},
+            "400": _error("the body is not a JSON object of note and since, or a field is "
+                          "malformed; the message names it"),
+            "401": ERRORS["401"],
+            "403": _error("a read-only role (analyst, kiosk), a device outside the caller's "
+                          "area (or unknown, to a street official), or sent from another "
+                          "site (logged)"),
+            "404": _error("no such device"),
+            "409": _error("the device is not in alarm, its alarm is not the one named by "
+                          "since, or the case was refused (the message says why)"),
+            "413": _error(f"a body over {ALARM_BODY} bytes"),
+            "503": _error("database unavailable, or this server writes no cases",
+                          **{"Retry-After": "seconds"})}}}
 
 
 def openapi_document(base: str, catalog: Catalog) -> dict:
@@ -424,6 +473,12 @@ def openapi_document(base: str, catalog: Catalog) -> dict:
                 **{"304": {"description": "the tile named by If-None-Match is current"}}),
             "/export/{layer_id}.{fmt}": export,
             "/api/cases": _post_cases(),
+            "/api/alarms/{device_id}/acknowledge": _post_alarm(
+                "acknowledge a device's alarm (who and when are the caller and now; a note); "
+                "the first acknowledgement stands"),
+            "/api/alarms/{device_id}/case": _post_alarm(
+                "dispatch a device's alarm as a case to its grid (channel 物联感知), "
+                "acknowledging it too; one case per alarm however often asked"),
         },
         "components": {
             "schemas": SCHEMAS,

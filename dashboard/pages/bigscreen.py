@@ -1,7 +1,7 @@
 """The big screen (/bigscreen): dark, 1920×1080 to 3840×2160 without scrollbars, refreshing
 itself when the data changes and on a timer, touring the streets (paused while someone
 interacts), with a clock, the data's time and a ticker of the IoT alarms (newest first, with
-their time) and the backlog's overdue and due-soon cases. Read-only: no
+their time and what was done about them) and the backlog's overdue and due-soon cases. Read-only: no
 exports here."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard import ids, push
 from dashboard.components import (
+    alarm_handled_text,
     database_banner,
     due_text,
     feed_times,
@@ -184,7 +185,7 @@ def refresh(_tick, tour, screen, lang, range_, _changed=None):
     return {
         "map": scaled(map_figure(data, BIG_LAYERS, "total", lang, svc.settings.tile_url,
                                  dark=True, size=(width * 0.5, height * 0.8),
-                                 tile_crs=svc.settings.tile_crs), scale),
+                                 tile_crs=svc.settings.tile_crs, zone=zone), scale),
         "kpis": kpi_cards(data, lang, range_), "breadcrumb": crumbs,
         "trend": scaled(trend_figure(data.trend, lang, dark=True), scale),
         "categories": scaled(bars_figure(data.categories, t("chart.categories", lang),
@@ -230,7 +231,8 @@ def _ticker(data: View, lang: str, zone: str) -> list:
     whatever the period: the cases the overdue and due-soon cards count), each with how
     long over or left (marked against the database's clock by the read side)."""
     items = [(f"● {a['properties']['kind']} {a['properties'].get('grid_name') or ''} "
-              f"{_alarm_time(a['properties'], lang, zone)}", "tick alarm")
+              f"{_alarm_time(a['properties'], lang, zone)}{_handled(a['properties'], lang, zone)}",
+              "tick alarm" + (" acknowledged" if a["properties"].get("acknowledged_by") else ""))
              for a in data.alarms[:TICKER_ALARMS]]
     items += [(f"{'⚠' if c['due']['due'] == 'overdue' else '△'} {status_words(c, lang)} "
                f"{c['id']} {c['category_1']}/{c['category_2'] or ''} · "
@@ -238,6 +240,14 @@ def _ticker(data: View, lang: str, zone: str) -> list:
               for c in data.ticker]
     return [html.Span(text, className=kind) for text, kind in items] or [
         html.Span(t("bigscreen.ticker", lang), className="tick")]
+
+
+def _handled(alarm: dict, lang: str, zone: str) -> str:
+    """`` · 已确认 · 张三 · 2026-12-03 16:07 · 已转工单 IOT-…``: what was done about the alarm
+    (nothing said of one nobody has acknowledged: the wall's alarms are new until they are)."""
+    if not alarm.get("acknowledged_by"):
+        return ""
+    return f" · {alarm_handled_text(alarm, lang, zone)}"
 
 
 def _alarm_time(alarm: dict, lang: str, zone: str) -> str:

@@ -37,11 +37,16 @@ from dashboard.figures import (
 from dashboard.messages import t, user_message
 from dashboard.services import services
 from dashboard.state import ViewState, parse, with_filters, with_range
+from layers.access import scope_for
 from layers.admin import loaded_levels
+from layers.alarms import device as alarm_device
 from layers.changes import current
 from layers.errors import LayerError
 from layers.roster import grid_panel
 from layers.view import View, case_detail, subcategories, vocabularies
+from onemap.alarm_actions import MAX_NOTE
+from onemap.errors import OnemapError
+from web.alarms import alarm_desk
 from web.auth import current_principal
 
 dash.register_page(__name__, path="/", title="一张图 · onemap")
@@ -83,7 +88,8 @@ def _body(state: ViewState, words: dict) -> html.Div:
         dcc.Tab([ui.case_order(state), html.Div(id=ids.CASES)],
                 label=t("table.cases", state.lang)),
         dcc.Tab(html.Div(id=ids.HOTSPOTS), label=t("table.hotspots", state.lang)),
-        dcc.Tab(html.Div(id=ids.ALARMS), label=t("table.alarms", state.lang)),
+        dcc.Tab([_alarm_panel(state.lang), html.Div(id=ids.ALARMS)],
+                label=t("table.alarms", state.lang)),
     ])
     return html.Div([
         html.Aside(ui.filter_panel(state, words["categories"], words["channels"]),
@@ -103,6 +109,23 @@ def _body(state: ViewState, words: dict) -> html.Div:
         dcc.Interval(id=ids.REFRESH, interval=services().settings.refresh_seconds * 1000),
         *push.watchers(PUSH),
     ], className="grid")
+
+
+def _alarm_panel(lang: str) -> html.Div:
+    """The clicked alarm (hidden until one is): its state, a note and the two actions, each
+    asked to be confirmed. Drawn once: a redraw of the view keeps what is being typed."""
+    return html.Div([
+        html.Div(id=ids.ALARM_STATE),
+        dcc.Textarea(id=ids.ALARM_NOTE, maxLength=MAX_NOTE, placeholder=t("alarm.note", lang),
+                     className="alarm-note"),
+        html.Div([html.Button(t("alarm.ack", lang), id=ids.ALARM_ACK, n_clicks=0,
+                              className="action"),
+                  html.Button(t("alarm.to_case", lang), id=ids.ALARM_CASE, n_clicks=0,
+                              className="action primary")], className="actions"),
+        html.Div(id=ids.ALARM_RESULT, className="alarm-result"),
+        dcc.ConfirmDialog(id=ids.ALARM_CONFIRM),
+        dcc.Store(id=ids.ALARM_PENDING), dcc.Store(id=ids.ALARM_SINCE),
+    ], id=ids.ALARM_PANEL, className="alarm-panel", hidden=True)
 
 
 @callback(
@@ -225,7 +248,8 @@ def draw(data: View, state: ViewState, tile_url: str | None = None,
     hotspots = data.layers.get("hotspots")
     labels = {k: t(f"resolution.{k}", lang) for k in data.cases["resolution"]}
     return {
-        "map": map_figure(data, state.layers, state.metric, lang, tile_url, tile_crs=tile_crs),
+        "map": map_figure(data, state.layers, state.metric, lang, tile_url, tile_crs=tile_crs,
+                          zone=zone),
         "kpis": ui.kpi_cards(data, lang, state.range),
         "breadcrumb": ui.breadcrumb(data.breadcrumb, state),
         "trend": trend_figure(data.trend, lang),
@@ -287,14 +311,17 @@ def subcategory_options(tops, chosen):
 
 @callback(
     output=Output(ids.DETAIL, "children"),
-    inputs={"clicks": Input({"type": "case", "id": ALL}, "n_clicks")},
+    inputs={"clicks": Input({"type": "case", "id": ALL}, "n_clicks"),
+            "_alarm_cases": Input({"type": "alarm-case", "id": ALL}, "n_clicks"),
+            "_alarm_case": Input({"type": "alarm-case-detail", "id": ALL}, "n_clicks")},
     state={"search": State(ids.URL, "search")},
     prevent_initial_call=True,
 )
-def show_case(clicks, search):
+def show_case(clicks, search, _alarm_cases=(), _alarm_case=()):
     """The detail drawer: the clicked case's lifecycle as a timeline, its 督办 and 提醒,
-    and a link to it on the workbench (where it is urged)."""
-    if not ctx.triggered_id or not any(clicks):
+    and a link to it on the workbench (where it is urged); a case of the case table, or an
+    alarm's case."""
+    if not ctx.triggered_id or not any(t["value"] for t in ctx.triggered):
         return no_update
     state = parse(search)
     svc = services()
@@ -310,3 +337,101 @@ def show_case(clicks, search):
         wb.urged(case.get("supervisions", []), state.lang, zone, "case-urged"),
         dcc.Link(t("urge.on_workbench", state.lang), id="case-on-workbench",
                  href=wb.BenchState(view=state, case=case["id"]).href())])
+
+
+# -- acting on the clicked alarm -----------------------------------------------------------
+@callback(
+    output={"hidden": Output(ids.ALARM_PANEL, "hidden"),
+            "state": Output(ids.ALARM_STATE, "children"),
+            "ack": Output(ids.ALARM_ACK, "disabled"), "case": Output(ids.ALARM_CASE, "disabled"),
+            "since": Output(ids.ALARM_SINCE, "data")},
+    inputs={"search": Input(ids.URL, "search"),
+            "_changed": Input(push.changed(PUSH), "data")},
+)
+def alarm_panel(search, _changed=None):
+    """The clicked alarm's panel, again whenever the data changed (so it shows what any
+    screen did about the alarm), without waiting for the view: its state, and the actions
+    this person may take on it now."""
+    state = parse(search)
+    if not state.device:
+        return {"hidden": True, "state": [], "ack": True, "case": True, "since": None}
+    svc = services()
+    try:
+        device = _clicked(svc, state.device)
+    except (SQLAlchemyError, LayerError) as exc:
+        return {"hidden": False, "state": html.Div(user_message(exc, state.lang),
+                                                   className="banner warn"),
+                "ack": True, "case": True, "since": None}
+    alarm = device["properties"] if device and device["properties"]["status"] == "alarm" \
+        else None
+    who = current_principal()
+    acting = bool(alarm) and who.can_act
+    since = alarm and alarm["alarm_since"]
+    return {"hidden": device is None,
+            "state": ui.alarm_panel_state(device, state.lang, svc.settings.timezone) + (
+                [] if who.can_act else [html.P(t("alarm.read_only", state.lang),
+                                               className="note")]),
+            "ack": not acting or bool(alarm.get("acknowledged_by")),
+            "case": not acting or bool(alarm.get("case_id")),
+            "since": since.isoformat() if since else None}
+
+
+def _clicked(svc, device_id: str) -> dict | None:
+    with svc.read_engine.connect() as conn:
+        return alarm_device(conn, scope_for(conn, current_principal(), None), device_id)
+
+
+@callback(
+    output={"message": Output(ids.ALARM_CONFIRM, "message"),
+            "displayed": Output(ids.ALARM_CONFIRM, "displayed"),
+            "pending": Output(ids.ALARM_PENDING, "data")},
+    inputs={"_ack": Input(ids.ALARM_ACK, "n_clicks"), "_case": Input(ids.ALARM_CASE, "n_clicks")},
+    state={"search": State(ids.URL, "search")},
+    prevent_initial_call=True,
+)
+def confirm_alarm_action(_ack, _case, search):
+    """A click on an action asks first: acknowledge this device's alarm, or dispatch it as a
+    case to its grid?"""
+    if not ctx.triggered or not ctx.triggered[0]["value"]:
+        return {"message": no_update, "displayed": False, "pending": no_update}
+    state = parse(search)
+    action = "acknowledge" if ctx.triggered_id == ids.ALARM_ACK else "case"
+    try:
+        device = _clicked(services(), state.device or "")
+    except (SQLAlchemyError, LayerError):
+        device = None
+    props = device["properties"] if device else {"name": state.device, "kind": "",
+                                                 "grid_name": ""}
+    name = f"{props['kind']} {props['name'] or ''}".strip()
+    return {"message": t(f"alarm.confirm.{action}", state.lang).format(
+                device=name, grid=props.get("grid_name") or ""),
+            "displayed": True, "pending": action}
+
+
+@callback(
+    output={"result": Output(ids.ALARM_RESULT, "children"),
+            "note": Output(ids.ALARM_NOTE, "value"),
+            "changed": Output(push.changed(PUSH), "data", allow_duplicate=True)},
+    inputs={"_confirmed": Input(ids.ALARM_CONFIRM, "submit_n_clicks")},
+    state={"action": State(ids.ALARM_PENDING, "data"), "note": State(ids.ALARM_NOTE, "value"),
+           "since": State(ids.ALARM_SINCE, "data"), "search": State(ids.URL, "search")},
+    prevent_initial_call=True,
+)
+def act_on_alarm(_confirmed, action, note, since, search):
+    """Do the confirmed action through the same desk as the API (``web.alarms``: the same
+    role, area and alarm checks, the same audit), then redraw the view at once."""
+    state = parse(search)
+    if not state.device or action not in ("acknowledge", "case"):
+        return {"result": no_update, "note": no_update, "changed": no_update}
+    svc = services()
+    try:
+        done = alarm_desk().act(current_principal(), state.device, action, note or None,
+                                since)
+        version = current(svc.engine)
+    except (OnemapError, SQLAlchemyError) as exc:
+        return {"result": html.Div(user_message(exc, state.lang), className="banner warn"),
+                "note": no_update, "changed": no_update}
+    words = t(f"alarm.done.{done['result']}", state.lang).format(
+        case=done["alarm"].get("case_id") or "")
+    return {"result": html.Div(words, className="banner ok", id="alarm-done"), "note": "",
+            "changed": version}
