@@ -6,6 +6,7 @@ With ``CI`` set, a missing database or browser fails the run instead of skipping
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import os
 import shutil
@@ -241,6 +242,33 @@ def screens(browser):
               "--disable-renderer-backgrounding", "--disable-backgrounding-occluded-windows"])
     yield own
     own.close()
+
+
+@contextlib.contextmanager
+def desk_and_wall(server, screens, desk_size=(1440, 900), timeout_ms: float | None = None):
+    """The desk (``/``) and the wall (``/bigscreen?tour=off``) of ``server`` open in
+    ``screens``, signed in as its tester, each page collecting its script errors in
+    ``page.errors``: ``{"desk": page, "wall": page}``, closed afterwards."""
+    width, height = desk_size
+    contexts = {"desk": screens.new_context(viewport={"width": width, "height": height},
+                                            locale="zh-CN"),
+                "wall": screens.new_context(viewport={"width": 1920, "height": 1080},
+                                            locale="zh-CN")}
+    try:
+        pages = {}
+        for name, path in (("desk", "/"), ("wall", "/bigscreen?tour=off")):
+            page = contexts[name].new_page()
+            if timeout_ms:
+                page.set_default_timeout(timeout_ms)
+            page.errors = []
+            page.on("pageerror", lambda exc, page=page: page.errors.append(str(exc)))
+            server.login(page)
+            page.goto(server.url + path)
+            pages[name] = page
+        yield pages
+    finally:
+        for context in contexts.values():
+            context.close()
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import threading
 from urllib.parse import quote
 
 import pytest
-from conftest import PASSWORD, ensure_user, screenshot, sql_rows
+from conftest import PASSWORD, desk_and_wall, ensure_user, screenshot, sql_rows
 
 from onemap.database import make_engine
 from onemap.settings import get_settings
@@ -320,18 +320,7 @@ def test_the_desk_acts_and_the_wall_shows_it_without_a_reload(city_copy, areas, 
     (first, first_name, first_grid), (second, second_name, second_grid) = newest_unhandled(
         city_copy, 2)
     server = serve(city_copy)
-    desk = screens.new_context(viewport={"width": 1600, "height": 1000}, locale="zh-CN")
-    wall = screens.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
-    try:
-        pages = {}
-        for name, context, path in (("desk", desk, "/"), ("wall", wall, "/bigscreen?tour=off")):
-            page = context.new_page()
-            page.set_default_timeout(WAIT_MS)
-            page.errors = []
-            page.on("pageerror", lambda exc, page=page: page.errors.append(str(exc)))
-            server.login(page)
-            page.goto(server.url + path)
-            pages[name] = page
+    with desk_and_wall(server, screens, (1600, 1000), WAIT_MS) as pages:
         desk_page, wall_page = pages["desk"], pages["wall"]
         wall_page.wait_for_selector("#bs-ticker > span.alarm", timeout=WAIT_MS)
         desk_page.locator(".tab", has_text="设备告警").click()
@@ -397,9 +386,6 @@ def test_the_desk_acts_and_the_wall_shows_it_without_a_reload(city_copy, areas, 
                                         "padding-left: 1vw !important; }")
         screenshot(wall_page, "bigscreen-alarm-acted-on")
         assert not desk_page.errors and not wall_page.errors
-    finally:
-        desk.close()
-        wall.close()
 
 
 def test_a_handled_alarm_says_so_in_its_map_hover():

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import screenshot, sql_rows
+from conftest import desk_and_wall, screenshot, sql_rows
 from live_helpers import Running, private_broker, publish, wait_for
 
 from layers.changes import current
@@ -82,21 +82,10 @@ def test_the_version_moves_with_status_and_cases_not_with_readings(live_db, brok
 def test_an_alarm_shows_on_the_desk_and_the_wall_without_a_reload(live_db, broker, listening,
                                                                   serve, screens):
     server = serve(live_db)
-    desk = screens.new_context(viewport={"width": 1440, "height": 900}, locale="zh-CN")
-    wall = screens.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
-    try:
-        pages = {}
-        for name, context, path in (("desk", desk, "/"), ("wall", wall, "/bigscreen?tour=off")):
-            page = context.new_page()
-            page.errors = []
-            page.on("pageerror", lambda exc, page=page: page.errors.append(str(exc)))
-            server.login(page)
-            page.goto(server.url + path)
-            pages[name] = page
-            if name == "desk":  # the alarm list is on its own tab
-                page.locator(".tab", has_text="设备告警").click()
-                page.wait_for_selector("#alarm-list table", timeout=30_000)
+    with desk_and_wall(server, screens) as pages:
         desk_page, wall_page = pages["desk"], pages["wall"]
+        desk_page.locator(".tab", has_text="设备告警").click()  # the alarm list's own tab
+        desk_page.wait_for_selector("#alarm-list table", timeout=30_000)
         wall_page.wait_for_selector("#bs-ticker > span", timeout=30_000)
         desk_page.wait_for_timeout(1_500)  # the first views' other callbacks done
 
@@ -136,6 +125,3 @@ def test_an_alarm_shows_on_the_desk_and_the_wall_without_a_reload(live_db, broke
                                         "padding-left: 1vw !important; }")
         screenshot(wall_page, "bigscreen-new-alarm")
         assert not desk_page.errors and not wall_page.errors
-    finally:
-        desk.close()
-        wall.close()
