@@ -134,7 +134,9 @@ GLOSSARY: dict[str, tuple[str, str, str]] = {
                      "(1 to 5)."),
     "iot_online": (NOW, "此刻在线的物联设备占全部设备的比例。",
                    "Share of the IoT devices that are online now."),
-    "alarms": (NOW, "此刻处于告警状态的物联设备数。", "IoT devices in alarm now."),
+    "alarms": (NOW, "此刻处于告警状态的物联设备数；“未确认”为其中尚无人确认（或转工单）的告警数。",
+               "IoT devices in alarm now; \"not acknowledged\": those whose alarm nobody has "
+               "acknowledged (or dispatched as a case) yet."),
 }
 LANGS = {"zh": 1, "en": 2}
 # The flows' comparisons and the weekday × hour grid (``layers.comparison``,

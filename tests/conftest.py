@@ -135,14 +135,35 @@ def city_loaded(city, fresh_db):
     return url, load_city(url, city)
 
 
-@pytest.fixture(scope="module")
-def city_copy(city, fresh_db) -> str:
-    """The demo city S in a database of the module's own, for tests that write to it."""
-    from democity.city import load_city
+@contextlib.contextmanager
+def copy_of(url: str):
+    """A copy of the database ``url`` (``CREATE DATABASE … TEMPLATE``: seconds, where loading
+    the city again takes minutes), dropped afterwards."""
+    source = make_url(url)
+    name = f"onemap_test_{uuid.uuid4().hex[:10]}"
+    admin = admin_url(get_settings(), start=False)  # a role that may create databases
+    with psycopg.connect(admin, autocommit=True) as conn:
+        for _ in range(30):  # the template must have no other session for a moment
+            try:
+                conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{source.database}" '
+                             f'OWNER "{source.username}"')
+                break
+            except psycopg.errors.ObjectInUse:
+                time.sleep(1)
+        else:
+            pytest.fail(f"the database {source.database} stayed in use: it cannot be copied")
+    try:
+        yield source.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
-    url = fresh_db()
-    load_city(url, city)
-    return url
+
+@pytest.fixture(scope="module")
+def city_copy(city_db) -> str:
+    """The demo city S in a database of the module's own, for tests that write to it."""
+    with copy_of(city_db) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -245,8 +266,9 @@ def screens(browser):
 
 
 @contextlib.contextmanager
-def desk_and_wall(server, screens, desk_size=(1440, 900), timeout_ms: float | None = None):
-    """The desk (``/``) and the wall (``/bigscreen?tour=off``) of ``server`` open in
+def desk_and_wall(server, screens, desk_size=(1440, 900), timeout_ms: float | None = None,
+                  desk: str = "/"):
+    """The desk (``desk``) and the wall (``/bigscreen?tour=off``) of ``server`` open in
     ``screens``, signed in as its tester, each page collecting its script errors in
     ``page.errors``: ``{"desk": page, "wall": page}``, closed afterwards."""
     width, height = desk_size
@@ -256,7 +278,7 @@ def desk_and_wall(server, screens, desk_size=(1440, 900), timeout_ms: float | No
                                             locale="zh-CN")}
     try:
         pages = {}
-        for name, path in (("desk", "/"), ("wall", "/bigscreen?tour=off")):
+        for name, path in (("desk", desk), ("wall", "/bigscreen?tour=off")):
             page = contexts[name].new_page()
             if timeout_ms:
                 page.set_default_timeout(timeout_ms)

@@ -6,8 +6,6 @@ in the future (one due within hours, one in days), so that both marks occur now.
 from __future__ import annotations
 
 import re
-import time
-import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
@@ -16,11 +14,9 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import psycopg
 import pytest
-from conftest import ensure_user, screenshot
-from sqlalchemy.engine import make_url
+from conftest import copy_of, ensure_user, screenshot
 
-from onemap.database import admin_url, make_engine
-from onemap.settings import get_settings
+from onemap.database import make_engine
 
 pytestmark = [pytest.mark.db, pytest.mark.browser]
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -35,30 +31,15 @@ RANGE_WORDS = {"today": "今日", "7d": "近7天", "30d": "近30天", "90d": "�
 def copy_db(city_db):
     """A copy of the demo city whose two newest open cases fall due in 3 hours and in 5
     days (deadlines of open cases are in no aggregate: the copy's aggregates stay true)."""
-    url = make_url(city_db)
-    name = f"onemap_test_{uuid.uuid4().hex[:10]}"
-    admin = admin_url(get_settings(), start=False)  # a role that may create databases
-    with psycopg.connect(admin, autocommit=True) as conn:
-        for _ in range(30):  # the template must have no other session for a moment
-            try:
-                conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{url.database}" '
-                             f'OWNER "{url.username}"')
-                break
-            except psycopg.errors.ObjectInUse:
-                time.sleep(1)
-        else:
-            pytest.fail("the demo city's database stayed in use: it cannot be copied")
-    copy = url.set(database=name).render_as_string(hide_password=False)
-    with psycopg.connect(copy) as conn:
-        newest = [r[0] for r in conn.execute(
-            "SELECT id FROM case_event WHERE status = 'open' ORDER BY reported_at DESC, id "
-            "LIMIT 2")]
-        for case_id, delay in zip(newest, ("3 hours", "5 days"), strict=True):
-            conn.execute("UPDATE case_event SET deadline = now() + %s::interval WHERE id = %s",
-                         (delay, case_id))
-    yield copy
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with copy_of(city_db) as copy:
+        with psycopg.connect(copy) as conn:
+            newest = [r[0] for r in conn.execute(
+                "SELECT id FROM case_event WHERE status = 'open' "
+                "ORDER BY reported_at DESC, id LIMIT 2")]
+            for case_id, delay in zip(newest, ("3 hours", "5 days"), strict=True):
+                conn.execute("UPDATE case_event SET deadline = now() + %s::interval "
+                             "WHERE id = %s", (delay, case_id))
+        yield copy
 
 
 def cases_frame(url: str) -> pd.DataFrame:

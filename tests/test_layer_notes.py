@@ -82,10 +82,10 @@ def test_an_alarm_with_no_known_start_is_listed_unknown():
     table = alarm_rows(alarms, 2, "zh", "Asia/Shanghai", selected="B",
                        now=since + timedelta(hours=2))
     rows = table.children[1].children[1].children
-    cells = [[td.children for td in row.children] for row in rows]
+    cells = [[td.children for td in row.children][:5] for row in rows]
     assert cells == [["烟感 n", "g", "2026-11-20 23:45", "2小时0分", "—"],
                      ["烟感 n", "g", "—", "—", "—"]]  # no last report known either
-    assert rows[1].className == "alarm-row selected"
+    assert rows[1].className == "alarm-row selected unacknowledged"
 
 
 def test_the_device_is_in_the_url_and_a_new_scope_drops_it():

@@ -27,6 +27,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import flask
+import psycopg
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -49,8 +50,9 @@ ALLOW = {"Allow": "POST, OPTIONS"}
 ANSWERED = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]
 
 
-class CaseWriterMissing(LayerError):
-    """This server takes no cases (no writer was given): the alarm stays as it is."""
+class CasesUnavailable(LayerError):
+    """No case can be written now (this server writes none, or the writing failed): the
+    alarm stays as it was."""
 
     status = 503
 
@@ -82,7 +84,7 @@ class AlarmDesk:
                             f"alarm.{action}", device_id)
         note, since = _note(note), _since(since)
         if action == "case" and self.writer is None:
-            raise CaseWriterMissing("this server writes no cases: nothing was done")
+            raise CasesUnavailable("this server writes no cases: nothing was done")
         with self.engine.begin() as conn:
             alarm = _alarm(conn, who, device_id, since)
             record.take_turn(conn, alarm)
@@ -112,7 +114,11 @@ class AlarmDesk:
         now = datetime.now(ZoneInfo(self.zone)).replace(microsecond=0)
         case = record.case_id(alarm, now)
         if not record.case_exists(conn, case):  # else written by an attempt cut short
-            answer = self.writer([record.case_event(alarm, case, now, note)], who)
+            try:
+                answer = self.writer([record.case_event(alarm, case, now, note)], who)
+            except (OnemapError, OSError, psycopg.Error) as exc:
+                raise CasesUnavailable(f"the case could not be written, nothing was done: "
+                                       f"{exc}") from exc
             row = answer.rows[0]
             if row.result == "rejected":
                 raise Conflict(f"the case was not written: {row.field or 'event'}: "

@@ -383,7 +383,8 @@ SCHEMAS["AlarmAction"] = {
 def _post_alarm(summary: str) -> dict:
     return {"post": {
         "summary": summary, "parameters": [_param(
-            "device_id", "the id of the device in alarm", where="path")],
+            "device_id", "the id of the device in alarm", {"type": "string", "minLength": 1},
+            "path")],
         "requestBody": {"required": False, "content": {JSON: {
             "schema": _ref("AlarmActionBody")}}},
         "responses": {
