@@ -5,6 +5,14 @@
 
 CREATE EXTENSION IF NOT EXISTS postgis WITH SCHEMA public;
 
+CREATE FUNCTION public.data_change_notify() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM pg_notify('data_change', NEW.feed || '.' || NEW.version);
+    RETURN NULL;
+END $$;
+
 CREATE FUNCTION public.data_changed() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -673,6 +681,8 @@ CREATE INDEX rejected_row_batch_idx ON public.rejected_row USING btree (batch_id
 CREATE TRIGGER alarm_action_changed AFTER INSERT OR DELETE OR UPDATE ON public.alarm_action FOR EACH STATEMENT EXECUTE FUNCTION public.data_changed('iot');
 
 CREATE TRIGGER case_event_changed AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON public.case_event FOR EACH STATEMENT EXECUTE FUNCTION public.data_changed('cases');
+
+CREATE TRIGGER data_change_notify AFTER INSERT OR UPDATE OF version ON public.data_change FOR EACH ROW EXECUTE FUNCTION public.data_change_notify();
 
 CREATE TRIGGER load_batch_changed AFTER INSERT OR DELETE OR UPDATE ON public.load_batch FOR EACH STATEMENT EXECUTE FUNCTION public.data_changed('loads');
 

@@ -89,6 +89,8 @@ SHAPES: dict[tuple[str, str], Check] = {
     # The version a page's watch wrote for its view to redraw at (dashboard.push).
     ("desk-changed-version", "data"): _optional(_text),
     ("bs-changed-version", "data"): _optional(_text),
+    # … and the one the wall's view was drawn at (only devices redrawn when only they moved).
+    ("bs-drawn-version", "data"): _optional(_text),
     ("bs-lang", "data"): _text,
     ("bs-range", "data"): _optional(_text),
 }

@@ -1,19 +1,26 @@
-"""Screens that follow the data: a page polls the data's version (``/api/changes``, a few
-rows answered from the server's memory between changes) about once a second and redraws its
-view only when the version moved past the one its view was drawn at — an alarm raised, a
-device offline or online, a case written or a load committed shows within about two seconds,
-and an idle page costs one small request a second.
+"""Screens that follow the data: a page holds an ask for the data's version open
+(``/api/changes?since=…&wait=…``, answered by the server as soon as the version moves,
+``layers.changes.Latest``) and redraws its view when the version moved past the one its
+view was drawn at — an alarm raised, a device offline or online, a case written or a load
+committed shows within about a second, and an idle page asks about once every
+``HOLD_S`` seconds. A server holding as many asks as it may answers at once instead, and
+its screens ask once a second. The asking is ``assets/push.js``'s.
 
 A page puts :func:`watchers` in its layout, lists ``Input(changed(prefix), "data")`` among
-its view callback's inputs and returns the version it drew at into ``drawn(prefix)``
-(:func:`layers.changes.current`, read before the view).
+its view callback's inputs and ``State(drawn(prefix), "data")`` among its states, and returns
+the version it drew at into ``drawn(prefix)`` (:func:`layers.changes.current`, read before
+the view). When :func:`devices_only` says the view is redrawn because devices' statuses
+changed and for nothing else, it redraws only what shows devices (the alarm list, the
+ticker, the cards, a map with devices on it), the rest of the page staying as it is.
 """
 
 from __future__ import annotations
 
-from dash import Input, Output, State, clientside_callback, dcc
+from dash import Input, Output, clientside_callback, ctx, dcc
 
-WATCH_MS = 1000
+from layers.changes import HOLD_S, moved
+
+WATCH_MS = 1000  # the watch's heartbeat (in the page: it asks nothing by itself)
 CHANGES_PATH = "/api/changes"
 
 
@@ -31,41 +38,34 @@ def _tick(prefix: str) -> str:
     return f"{prefix}watch-changes"
 
 
+def _beat(prefix: str) -> str:
+    return f"{prefix}watch-beat"
+
+
 def watchers(prefix: str) -> list:
     """The components of a page's watch (``prefix``: the page's own, ids being app-wide)."""
-    return [dcc.Store(id=drawn(prefix)), dcc.Store(id=changed(prefix)),
+    return [dcc.Store(id=drawn(prefix)), dcc.Store(id=changed(prefix)), dcc.Store(id=_beat(prefix)),
             dcc.Interval(id=_tick(prefix), interval=WATCH_MS)]
 
 
 def watch(prefix: str) -> None:
-    """Register the page's watcher: each tick asks for the version, unless the last ask is
-    still out (a slow server gets one ask at a time, never a queue of them), and when the
-    answer differs from the drawn version and was not asked for already (a redraw slower
-    than a tick is not asked for again), writes it into the trigger store. The answer is
-    written when it comes (``set_props``), not returned: the tick after would supersede a
-    returned answer still on its way. A failed ask changes nothing: the next tick asks
-    again."""
+    """Register the page's watcher: at each heartbeat and each view drawn, ``push.js``
+    keeps an ask out and writes a newer version than the drawn one into the trigger store
+    (``set_props``: an output of this callback would close a loop through the view's)."""
     clientside_callback(
         f"""function(n, drawn) {{
-            const watch = (window.onemapWatch = window.onemapWatch || {{}});
-            const mine = (watch['{prefix}'] = watch['{prefix}'] || {{}});
-            mine.drawn = drawn;
-            if (!drawn || mine.out) {{ return window.dash_clientside.no_update; }}
-            mine.out = true;
-            fetch('{CHANGES_PATH}', {{cache: 'no-store', credentials: 'same-origin'}})
-                .then(answer => answer.ok ? answer.json() : null)
-                .then(answer => {{
-                    const version = answer && answer.version;
-                    if (version && version !== mine.drawn && version !== mine.asked) {{
-                        mine.asked = version;
-                        window.dash_clientside.set_props('{changed(prefix)}', {{data: version}});
-                    }}
-                }})
-                .catch(() => null)
-                .finally(() => {{ mine.out = false; }});
+            window.onemapPush.beat('{prefix}', '{changed(prefix)}', drawn, '{CHANGES_PATH}',
+                                   {HOLD_S});
             return window.dash_clientside.no_update;
         }}""",
-        Output(changed(prefix), "data"), Input(_tick(prefix), "n_intervals"),
-        State(drawn(prefix), "data"),
+        Output(_beat(prefix), "data"), Input(_tick(prefix), "n_intervals"),
+        Input(drawn(prefix), "data"),
         prevent_initial_call=True,
     )
+
+
+def devices_only(prefix: str, drawn_at: str | None, version: str) -> bool:
+    """Whether the view callback runs for the page's watch alone (no other input of it
+    changed) and only the IoT feed moved between the drawn version and ``version``."""
+    return (set(ctx.triggered_prop_ids) == {f"{changed(prefix)}.data"}
+            and moved(drawn_at, version) == {"iot"})

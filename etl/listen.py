@@ -20,9 +20,10 @@ the writes are idempotent — an event's key is its device, time, kind and metri
 again after a crash, a lost connection or a database outage is never counted twice. Messages
 are written in batches, each one transaction that also brings its devices' state up to date:
 what arrives within ``batch_seconds`` (0.2 s) of a batch's first message, at most
-``batch_size`` (2,000). At a few messages a second a batch is a few messages; when messages
-come faster than a batch is written, the next batch takes what waited meanwhile, so batches
-grow with the rate instead of a backlog.
+``batch_size`` (2,000) — but a status message (``…/alarm``), which the screens wait for,
+ends the wait at once: its batch takes what waited already and goes. At a few messages a
+second a batch is a few messages; when messages come faster than a batch is written, the
+next batch takes what waited meanwhile, so batches grow with the rate instead of a backlog.
 """
 
 from __future__ import annotations
@@ -189,6 +190,12 @@ def _json_type(value) -> str:
 def _shown(value) -> str:
     text = json.dumps(value, ensure_ascii=False)
     return text if len(text) <= 60 else text[:57] + "…"
+
+
+def _status(message: Message) -> bool:
+    """Whether ``message`` came on a status topic (an alarm raised or cleared, a device
+    offline or online: what the screens show)."""
+    return message.topic.endswith("/alarm")
 
 
 def check(messages: list[Message]) -> Checked:
@@ -496,7 +503,8 @@ class Listener:
 
     def _gather(self, stop: threading.Event, wait: bool = True) -> list[Message]:
         """The next part of a batch: the messages that arrived within ``batch_seconds`` of
-        the first, at most ``batch_size``. Messages that waited meanwhile are late already
+        the first (up to a status message: then only those waiting), at most
+        ``batch_size``. Messages that waited meanwhile are late already
         and taken at once; parts gathered while a batch is written make the next batch, so
         batches grow with the rate and a busy listener keeps up rather than falling behind
         by each batch's fixed costs."""
@@ -507,6 +515,8 @@ class Listener:
             return batch
         deadline = batch[0].arrived + self.batch_seconds
         while len(batch) < self.batch_size:
+            if _status(batch[-1]):  # a screen waits for it: what waited already, no more
+                deadline = 0.0
             left = deadline - time.monotonic()
             try:
                 batch.append(self._inbox.get(timeout=left) if left > 0

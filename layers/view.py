@@ -28,11 +28,12 @@ from layers.admin import units
 from layers.bins import case_bins
 from layers.cases import local_zone, raw_where
 from layers.catalog import default_catalog
+from layers.changes import moved
 from layers.errors import BadParameter
 from layers.features import map_points, one
 from layers.filters import Filters
 from layers.freshness import DEFAULT_THRESHOLDS, Thresholds, elsewhere, feeds
-from layers.kpi import with_children
+from layers.kpi import point_counts, with_children
 from layers.roster import case_workers
 from layers.scope import Scope
 from layers.times import iso
@@ -282,7 +283,6 @@ def view(engine: Engine, filters: Filters, zone: str, layers: set[str],
         figures = with_children(conn, scope, filters, days, soon_hours, clock=zone,
                                 hours=hours)
         now = datetime.fromisoformat(figures["backlog"]["now"])
-        alarms = alarm_list.active_alarms(conn, scope, filters, reads.alarms)
         drawn = _layers(conn, scope, filters, days, layers, reads.points)
         cases = drawn.get("cases")
         if cases and not cases.get("binned"):  # points, not bins: each its own mark
@@ -295,12 +295,49 @@ def view(engine: Engine, filters: Filters, zone: str, layers: set[str],
                                 order=order),
             ticker=(due_cases(conn, scope, filters, zone, now, soon_hours, ticker)
                     if ticker else []),
-            alarms=alarms["features"], alarms_total=alarms["numberMatched"],
-            alarms_open=alarms["numberOpen"],
-            focus=alarm_list.device(conn, scope, device) if device else None,
-            layers=drawn, feeds=feeds(conn, thresholds, zone),
             elsewhere=(elsewhere(conn, scope, filters, days)
-                       if figures["cases"]["total"] == 0 else None))
+                       if figures["cases"]["total"] == 0 else None),
+            **_devices_now(conn, scope, filters, zone, drawn, "iot" in layers, device, reads,
+                           thresholds, counts=False))  # with_children counted them
+
+
+# What a view shows of the IoT feed, all of it read by _devices_now: a device's status
+# changed (the IoT version moved) changes these and nothing else.
+DEVICE_PARTS = ("iot", "facilities", "alarms", "alarms_total", "alarms_open", "focus", "layers",
+                "feeds")
+
+
+def _devices_now(conn: Connection, scope: Scope, filters: Filters, zone: str, drawn: dict,
+                 with_layer: bool, device: str | None, reads: ReadLimits,
+                 thresholds: Thresholds, counts: bool = True) -> dict:
+    """A view's :data:`DEVICE_PARTS` (``drawn``: its other map layers; ``with_layer``:
+    whether the devices' own is switched on; ``counts``: whether to count devices and
+    facilities, the parts :func:`layers.kpi.point_counts` reads)."""
+    alarms = alarm_list.active_alarms(conn, scope, filters, reads.alarms)
+    if with_layer:
+        drawn = {**drawn, "iot": map_points(conn, default_catalog().get("iot-devices"),
+                                            scope, filters, reads.points)}
+    return {**(point_counts(conn, scope, filters) if counts else {}),
+            "alarms": alarms["features"], "alarms_total": alarms["numberMatched"],
+            "alarms_open": alarms["numberOpen"],
+            "focus": alarm_list.device(conn, scope, device) if device else None,
+            "layers": drawn, "feeds": feeds(conn, thresholds, zone)}
+
+
+def with_devices_now(engine: Engine, data: View, filters: Filters, zone: str,
+                     who: Principal, *, device: str | None = None,
+                     reads: ReadLimits = ReadLimits(),
+                     thresholds: Thresholds = DEFAULT_THRESHOLDS) -> View:
+    """``data`` (a :func:`view` of these filters, device and reads) with its
+    :data:`DEVICE_PARTS` read again: the view after a change of devices' status alone, in
+    a few statements instead of the whole view's."""
+    with engine.connect() as conn:
+        days = local_zone(conn, zone)
+        filters = replace(filters.resolved(days),
+                          device_offline_after=thresholds.device_offline)
+        scope = scope_for(conn, who, filters.scope)
+        return replace(data, **_devices_now(conn, scope, filters, zone, data.layers,
+                                            "iot" in data.layers, device, reads, thresholds))
 
 
 class ViewCache:
@@ -337,16 +374,36 @@ class ViewCache:
     def view(self, engine: Engine, filters: Filters, zone: str, layers: set[str],
              who: Principal, version: object, soon_hours: float = DUE_SOON_HOURS,
              *, device: str | None = None, order: str = "latest",
-             ticker: Mapping[str, int] | None = None, hours: bool = True) -> View:
+             ticker: Mapping[str, int] | None = None, hours: bool = True,
+             since: str | None = None) -> View:
         """:func:`view`, from the cache when a fresh entry exists (``version``: the data's
-        version read before, :func:`layers.changes.current`)."""
+        version read before, :func:`layers.changes.current`). ``since``: the version the
+        asker's view was drawn at; when the cache holds that view and only the IoT feed
+        moved since, the new view is that one with its device parts read again
+        (:func:`with_devices_now`)."""
         asked = {"device": device, "order": order, "reads": self.reads,
                  "thresholds": self.thresholds, "soon_hours": soon_hours, "ticker": ticker,
                  "hours": hours}
         if self.seconds <= 0 or self.max_bytes <= 0:
             return view(engine, filters, zone, layers, who, **asked)
-        key = (who.role, who.scope, who.personal, zone, version, frozenset(layers), soon_hours,
-               filters, device, order, tuple(sorted((ticker or {}).items())), hours)
+
+        def key(at: object) -> tuple:
+            return (who.role, who.scope, who.personal, zone, at, frozenset(layers), soon_hours,
+                    filters, device, order, tuple(sorted((ticker or {}).items())), hours)
+
+        def read() -> View:
+            with self._lock:
+                was = (self._fresh(key(since))
+                       if since is not None and moved(since, version) == {"iot"} else None)
+            if was is None:
+                return view(engine, filters, zone, layers, who, **asked)
+            return with_devices_now(engine, was, filters, zone, who, device=device,
+                                    reads=self.reads, thresholds=self.thresholds)
+
+        return self._cached(key(version), read)
+
+    def _cached(self, key: tuple, read) -> View:
+        """The fresh entry of ``key``, else ``read()`` kept there."""
         with self._lock:
             found = self._fresh(key)
             if found is not None:
@@ -358,7 +415,7 @@ class ViewCache:
             if found is not None:
                 return found
             try:
-                data = view(engine, filters, zone, layers, who, **asked)
+                data = read()
                 self._keep(key, data, footprint(data))
             finally:
                 with self._lock:
@@ -446,8 +503,6 @@ def _layers(conn, scope: Scope, filters: Filters, zone: str, wanted: set[str],
     if "facilities" in wanted:
         found["facilities"] = map_points(conn, catalog.get("facilities"), scope, filters,
                                          point_limit)
-    if "iot" in wanted:
-        found["iot"] = map_points(conn, catalog.get("iot-devices"), scope, filters, point_limit)
     if "hexbins" in wanted:
         found["hexbins"] = hot.hexbins(conn, scope, filters, zoom)
     if "hotspots" in wanted:

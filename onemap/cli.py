@@ -613,7 +613,9 @@ def _serve(settings: Settings, host: str | None, port: int | None, debug: bool |
         from web.auth import secret_key
         from web.serve import ServeOptions, serve_prod
 
-        options = ServeOptions(host, port, workers or 4, access_log=access_log)
+        # Each worker's threads: four for requests, and one per screen's ask it holds.
+        options = ServeOptions(host, port, workers or 4, threads=4 + settings.push_held,
+                               access_log=access_log)
         secret_key(settings)  # made here, once, so no worker reads it half-written
         plural = "s" if options.workers > 1 else ""
         click.echo(f"onemap: http://{options.bind}/ with {options.workers} worker{plural}; "

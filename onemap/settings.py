@@ -51,6 +51,10 @@ class Settings(BaseSettings):
                                       "and rights (0: never)")
     view_cache_mb: float = Field(default=64, ge=0, description="the most memory the views "
                                  "kept for others take in one process (0: keep none)")
+    push_held: int = Field(default=16, ge=0, description="screens' asks for the data's "
+                           "version one server process holds open until it moves (each "
+                           "holds a thread; onemap serve --prod gives each worker that many "
+                           "threads more); a screen beyond them asks once a second")
     read_lock_timeout_seconds: float = Field(default=5, ge=0, description="how long a "
                                              "view waits for a table a load is rewriting "
                                              "before it says so (0: as long as it takes)")

@@ -40,6 +40,7 @@ def render_call(search="?range=30d", tick=0) -> dict:
             "inputs": [{**SEARCH, "value": search},
                        {"id": ids.REFRESH, "property": "n_intervals", "value": tick},
                        {"id": "desk-changed-version", "property": "data", "value": None}],
+            "state": [{"id": "desk-drawn-version", "property": "data", "value": None}],
             "changedPropIds": [f"{ids.URL}.search"]}
 
 
@@ -56,7 +57,8 @@ def bigscreen_call(tour) -> dict:
                        {"id": "bs-screen", "property": "data", "value": {"w": 1920, "h": 1080}},
                        {"id": "bs-changed-version", "property": "data", "value": None}],
             "state": [{"id": "bs-lang", "property": "data", "value": "zh"},
-                      {"id": "bs-range", "property": "data", "value": None}],
+                      {"id": "bs-range", "property": "data", "value": None},
+                      {"id": "bs-drawn-version", "property": "data", "value": None}],
             "changedPropIds": ["bs-refresh.n_intervals"]}
 
 

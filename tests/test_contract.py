@@ -269,10 +269,11 @@ def test_callbacks_with_several_outputs_name_them(client):
     url = {"id": ids.URL, "property": "search"}
     tick = {"id": ids.REFRESH, "property": "n_intervals", "value": 0}
     changed = {"id": push.changed(home.PUSH), "property": "data", "value": None}
-    drawn = call(http, home.VIEW, [{**url, "value": "?range=all"}, tick, changed])
+    at = [{"id": push.drawn(home.PUSH), "property": "data", "value": None}]
+    drawn = call(http, home.VIEW, [{**url, "value": "?range=all"}, tick, changed], at)
     assert set(drawn) == {o.component_id for o in home.VIEW.values()}
     refused = call(http, home.VIEW, [{**url, "value": "?scope=not%20a%20code!"}, tick,
-                                     changed])
+                                     changed], at)
     assert set(refused) == {ids.BANNER, ids.REFRESH}
     assert "banner" in str(refused[ids.BANNER]["children"])
     wall = [{"id": "bs-refresh", "property": "n_intervals", "value": 1},
@@ -280,11 +281,12 @@ def test_callbacks_with_several_outputs_name_them(client):
             {"id": "bs-screen", "property": "data", "value": {"w": 1920, "h": 1080}},
             {"id": push.changed(bigscreen.PUSH), "property": "data", "value": None}]
     lang = {"id": "bs-lang", "property": "data", "value": "zh"}
+    wall_at = {"id": push.drawn(bigscreen.PUSH), "property": "data", "value": None}
     shown = call(http, bigscreen.WALL, wall, [lang, {"id": "bs-range", "property": "data",
-                                                     "value": "30d"}])
+                                                     "value": "30d"}, wall_at])
     assert set(shown) == {o.component_id for o in bigscreen.WALL.values()}
     stopped = call(http, bigscreen.WALL, wall, [lang, {"id": "bs-range", "property": "data",
-                                                       "value": "fortnight"}])
+                                                       "value": "fortnight"}, wall_at])
     assert set(stopped) == {"bs-banner"}
 
 

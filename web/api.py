@@ -111,13 +111,15 @@ class Api:
     def __init__(self, engine: Engine, catalog: Catalog, zone: str,
                  writer: Engine | None = None,
                  thresholds: Thresholds = DEFAULT_THRESHOLDS, soon_hours: float = DUE_SOON_HOURS,
-                 export_slots: int = 1):
+                 export_slots: int = 1, push_held: int = 16):
         self.engine, self.catalog, self.zone = engine, catalog, zone
         self.writer = writer or engine
         self.thresholds = thresholds
         self.soon_hours = soon_hours  # open cases due within it are due soon
         self.export_slots = export_slots  # exports written at once, server-wide
-        self.latest = changes.Latest()  # the data's version, as the screens poll it
+        # The data's version as the screens watch it: heard of on the primary, read where
+        # the views read.
+        self.latest = changes.Latest(listen=self.writer, most_held=push_held)
 
     @contextmanager
     def query(self, who: Principal, params: Mapping):
@@ -250,12 +252,22 @@ class Api:
         data["scope"] = {"code": scope.code, "name": scope.name, "level": scope.level}
         return json_response(data)
 
-    def changes(self, who: Principal) -> Response:
-        """The data's version (``layers.changes``), for screens that redraw when it moves:
-        a few rows read a few times a second at most, whoever asks; it tells nothing but
-        that something changed."""
-        return json_response({"version": self.latest.get(self.engine)},
-                             **{"Cache-Control": "no-store"})
+    def changes(self, who: Principal, params: Mapping) -> Response:
+        """The data's version (``layers.changes``), for screens that redraw when it moves,
+        whoever asks; it tells nothing but that something changed. Without ``since``, the
+        version now (a few rows read a few times a second at most). With ``since`` (the
+        version the screen knows) and ``wait`` (seconds, at most ``changes.HOLD_S``):
+        answered when the version is not ``since`` any more, or after ``wait`` seconds
+        with it unchanged; ``held`` says whether the ask was held (false: answered at
+        once, so the screen asks again a second later rather than at once)."""
+        since = _first(params, "since")
+        wait = _number(params, "wait", 0, 0, changes.HOLD_S)
+        if since is None or wait <= 0:
+            answer = {"version": self.latest.get(self.engine), "held": False}
+        else:
+            version, held = self.latest.wait(self.engine, since, wait)
+            answer = {"version": version, "held": held}
+        return json_response(answer, **{"Cache-Control": "no-store"})
 
     def hotspots(self, who: Principal, params: Mapping) -> Response:
         unit = _first(params, "unit") or "grid"

@@ -43,7 +43,8 @@ def serve_api(server: flask.Flask, settings: Settings, engine: Engine, read_engi
     register(server, Api(read_engine, default_catalog(), settings.timezone, writer=engine,
                          thresholds=Thresholds.of(settings),
                          soon_hours=settings.due_soon_hours,
-                         export_slots=settings.export_slots),
+                         export_slots=settings.export_slots,
+                         push_held=settings.push_held),
              current_principal, settings.base_url)
     if cases is not None:
         register_cases(server, cases, engine)

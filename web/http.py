@@ -50,7 +50,7 @@ def register(server: flask.Flask, api: Api, principal: Callable[[], Principal | 
         "/api/workers": lambda who: api.workers(who, params()),
         "/api/hotspots": lambda who: api.hotspots(who, params()),
         "/api/hexbins": lambda who: api.hexbins(who, params()),
-        "/api/changes": lambda who: api.changes(who),
+        "/api/changes": lambda who: api.changes(who, params()),
         "/api/search": lambda who: api.search(who, params()),
         "/api/supervision": lambda who: (
             api.supervise(who, flask.request.get_json(silent=True))

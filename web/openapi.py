@@ -11,6 +11,7 @@ each answer and the shape of the JSON ones. Fuzzed against the live server in
 from __future__ import annotations
 
 from layers.catalog import Catalog
+from layers.changes import HOLD_S
 from layers.comparison import CHANGES, FLOWS, KINDS, REASONS
 from layers.exports import EXPORT_CRS, FORMATS
 from layers.features import MAX_LIMIT
@@ -140,10 +141,13 @@ SCHEMAS = {
                   "description": "workers of the scope (the list holds at most 2,000)"},
         "unlisted": {"type": "integer", "minimum": 0, "description": "the scope's cases "
                      "naming a handler the roster does not hold"}}},
-    "Changes": {"type": "object", "required": ["version"], "properties": {
+    "Changes": {"type": "object", "required": ["version", "held"], "properties": {
         "version": {"type": "string",
                     "description": "the data's version: it moves with every load, case "
-                                   "written and device status changed"}}},
+                                   "written and device status changed"},
+        "held": {"type": "boolean",
+                 "description": "the ask was held until the version moved or its wait "
+                                "ended (false: answered at once)"}}},
     "Kpi": {"type": "object", "required": ["scope", "cases", "compare", "weekday_hours",
                                            "children", "breadcrumb"],
             "properties": {"scope": _ref("Unit"), "cases": {"type": "object"},
@@ -464,8 +468,13 @@ def openapi_document(base: str, catalog: Catalog) -> dict:
                         {"type": "string", "minLength": 1, "maxLength": LONGEST},
                         required=True), *FILTERS[:1]], "FeatureCollection", GEOJSON),
             "/api/supervision": _supervision(),
-            "/api/changes": _get("the data's version, for screens that redraw when it "
-                                 "moves (poll about once a second)", [], "Changes"),
+            "/api/changes": _get(
+                "the data's version, for screens that redraw when it moves: with `since` "
+                "and `wait`, answered as soon as it is not `since` any more (ask again at "
+                "once when `held`, else a second later)",
+                [_param("since", "the version the screen knows"),
+                 _param("wait", "seconds to hold the ask while the version is `since`",
+                        {"type": "number", "minimum": 0, "maximum": HOLD_S})], "Changes"),
             "/api/hexbins": _get("H3 hex bins", [*FILTERS, zoom], "FeatureCollection",
                                  GEOJSON),
             "/tiles/{layer_id}/{z}/{x}/{y}.pbf": _get(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 import dash
-from dash import Input, Output, State, callback, clientside_callback, dcc, html
+from dash import Input, Output, State, callback, clientside_callback, dcc, html, no_update
 from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard import ids, push
@@ -50,6 +50,8 @@ BIG_LAYERS = ("units", "hotspots", "iot")
 WALL_RANGE = "30d"  # the flows' period unless the address names one (?range=today…)
 TICKER_CASES = {"overdue": 10, "due_soon": 5}  # the backlog's newest of each on the ticker
 TICKER_ALARMS = 10
+# What a change of devices' statuses alone redraws (and the map, by devices_map).
+DEVICE_PARTS = ("kpis", "ticker", "asof", "banner", "drawn")
 
 
 def layout(refresh: str | None = None, tour: str | None = None, **query) -> html.Div:
@@ -155,48 +157,92 @@ WALL = {
 push.watch(PUSH)  # a change in the data redraws the stop within about two seconds
 
 
+STOP = {"tour": State(BS[ids.TOUR_STATE], "data"), "screen": State("bs-screen", "data"),
+        "lang": State("bs-lang", "data"), "range_": State("bs-range", "data"),
+        "drawn_at": State(push.drawn(PUSH), "data")}
+
+
 @callback(
     output=WALL,
     inputs={"_tick": Input(BS[ids.REFRESH], "n_intervals"),
             "tour": Input(BS[ids.TOUR_STATE], "data"), "screen": Input("bs-screen", "data"),
             "_changed": Input(push.changed(PUSH), "data")},
-    state={"lang": State("bs-lang", "data"), "range_": State("bs-range", "data")},
+    state={name: STOP[name] for name in ("lang", "range_", "drawn_at")},
 )
-def refresh(_tick, tour, screen, lang, range_, _changed=None):
+def refresh(_tick, tour, screen, lang, range_, _changed=None, drawn_at=None):
     """Redraw the current stop of the tour (the district first, then each street), on its
-    timer and when the data changed: the backlog now, the flows of the wall's period (said
+    timer and when the data changed (when only devices changed, only what shows them, the
+    map apart: :func:`devices_map`): the backlog now, the flows of the wall's period (said
     in the header)."""
-    svc = services()
-    zone = svc.settings.timezone
     try:
-        scope = _tour_stop(svc, tour["index"])
-        filters = Filters(scope=scope, period=Period(range=range_))
-        version = current(svc.read_engine)  # before the data: never newer than it
-        data = svc.views.view(svc.read_engine, filters, zone, set(BIG_LAYERS),
-                              current_principal(), version,
-                              svc.settings.due_soon_hours, ticker=TICKER_CASES,
-                              hours=False)  # the wall shows no weekday × hour grid
+        version = current(services().read_engine)  # before the data: never newer than it
+        data = _read(tour, range_, drawn_at, version)
     except (SQLAlchemyError, LayerError) as exc:
         # The wall keeps its last picture and says why it is not updating.
         return only(WALL, banner=database_banner(exc, lang))
-    crumbs = " › ".join(c["name"] for c in data.breadcrumb)
-    width, height = (screen or {}).get("w", 1920), (screen or {}).get("h", 1080)
-    scale = width / 1920
-    return {
-        "map": scaled(map_figure(data, BIG_LAYERS, "total", lang, svc.settings.tile_url,
-                                 dark=True, size=(width * 0.5, height * 0.8),
-                                 tile_crs=svc.settings.tile_crs, zone=zone), scale),
-        "kpis": kpi_cards(data, lang, range_), "breadcrumb": crumbs,
-        "trend": scaled(trend_figure(data.trend, lang, dark=True), scale),
-        "categories": scaled(bars_figure(data.categories, t("chart.categories", lang),
-                                         dark=True), scale),
-        "ticker": _ticker(data, lang, zone),
-        "asof": feed_times(data.feeds, lang, zone),
-        "banner": stale_warnings(data.feeds, lang, zone) or None,
-        "period": t("bigscreen.period", lang).format(
+    zone = services().settings.timezone
+    makers = {
+        "map": lambda: _map(data, screen, lang),
+        "kpis": lambda: kpi_cards(data, lang, range_),
+        "breadcrumb": lambda: " › ".join(c["name"] for c in data.breadcrumb),
+        "trend": lambda: scaled(trend_figure(data.trend, lang, dark=True), _scale(screen)),
+        "categories": lambda: scaled(bars_figure(data.categories,
+                                                 t("chart.categories", lang), dark=True),
+                                     _scale(screen)),
+        "ticker": lambda: _ticker(data, lang, zone),
+        "asof": lambda: feed_times(data.feeds, lang, zone),
+        "banner": lambda: stale_warnings(data.feeds, lang, zone) or None,
+        "period": lambda: t("bigscreen.period", lang).format(
             period=period_words(data.period, range_, lang)),
-        "drawn": version,
+        "drawn": lambda: version,
     }
+    if push.devices_only(PUSH, drawn_at, version):
+        return only(WALL, **{name: makers[name]() for name in DEVICE_PARTS})
+    return {name: make() for name, make in makers.items()}
+
+
+@callback(
+    output=Output(BS[ids.MAP], "figure", allow_duplicate=True),
+    inputs={"_changed": Input(push.changed(PUSH), "data")},
+    state=STOP,
+    prevent_initial_call=True,
+)
+def devices_map(_changed, tour, screen, lang, range_, drawn_at):
+    """The map when only devices changed, apart from the rest of the stop: its thousands
+    of device points are most of the bytes a change sends, and the ticker need not wait
+    for them (the view is read once for both: the view cache)."""
+    try:
+        version = current(services().read_engine)
+        data = _read(tour, range_, drawn_at, version)
+    except (SQLAlchemyError, LayerError):
+        return no_update  # refresh says why
+    return _map(data, screen, lang) if push.devices_only(PUSH, drawn_at, version) \
+        else no_update
+
+
+def _read(tour: dict, range_: str, drawn_at: str | None, version: str) -> View:
+    """The view of the tour's stop (``version``: the data's, read before it)."""
+    svc = services()
+    filters = Filters(scope=_tour_stop(svc, tour["index"]), period=Period(range=range_))
+    return svc.views.view(svc.read_engine, filters, svc.settings.timezone, set(BIG_LAYERS),
+                          current_principal(), version, svc.settings.due_soon_hours,
+                          ticker=TICKER_CASES,
+                          hours=False,  # the wall shows no weekday × hour grid
+                          since=drawn_at)
+
+
+def _scale(screen: dict | None) -> float:
+    return (screen or {}).get("w", 1920) / 1920
+
+
+def _map(data: View, screen: dict | None, lang: str) -> dict:
+    """The wall's map, sized to the screen."""
+    width, height = (screen or {}).get("w", 1920), (screen or {}).get("h", 1080)
+    settings = services().settings
+    return scaled(map_figure(data, BIG_LAYERS, "total", lang, settings.tile_url, dark=True,
+                             size=(width * 0.5, height * 0.8), tile_crs=settings.tile_crs,
+                             zone=settings.timezone),
+                  _scale(screen))
 
 
 def scaled(fig: dict, scale: float) -> dict:

@@ -211,9 +211,11 @@ push.watch(PUSH)  # a change in the data redraws the view within about two secon
     output=VIEW,
     inputs={"search": Input(ids.URL, "search"), "tick": Input(ids.REFRESH, "n_intervals"),
             "_changed": Input(push.changed(PUSH), "data")},
+    state={"drawn_at": State(push.drawn(PUSH), "data")},
 )
-def render(search, tick, _changed=None):
-    """Everything the view shows, from the URL alone (again when the data changed)."""
+def render(search, tick, _changed=None, drawn_at=None):
+    """Everything the view shows, from the URL alone (again when the data changed: only
+    the parts showing devices when only they changed)."""
     state = parse(search)
     svc = services()
     refresh_ms = svc.settings.refresh_seconds * 1000
@@ -226,7 +228,7 @@ def render(search, tick, _changed=None):
         data = svc.views.view(svc.read_engine, state.filters, zone, set(state.layers),
                               current_principal(), version,
                               svc.settings.due_soon_hours, device=state.device,
-                              order=state.cases)
+                              order=state.cases, since=drawn_at)
     except LayerError as exc:
         return ui.only(VIEW, banner=html.Div(user_message(exc, state.lang),
                                              className="banner warn"), interval=refresh_ms)
@@ -234,44 +236,56 @@ def render(search, tick, _changed=None):
         return ui.only(VIEW, banner=ui.database_banner(exc, state.lang), interval=except_ms)
     notices = (ui.stale_warnings(data.feeds, state.lang, zone)
                + ui.elsewhere_notice(data.elsewhere, state, zone))
-    return {**draw(data, state, svc.settings.tile_url, svc.settings.tile_crs,
-                   current_principal().can_export, zone=zone),
+    only = (device_parts(state) if push.devices_only(PUSH, drawn_at, version) else None)
+    drawn = draw(data, state, svc.settings.tile_url, svc.settings.tile_crs,
+                 current_principal().can_export, zone=zone, only=only)
+    return {**(drawn if only is None else ui.only(VIEW, **drawn)),
             "banner": notices or None, "asof": ui.feed_times(data.feeds, state.lang, zone),
             "interval": refresh_ms, "drawn": version}
 
 
+def device_parts(state: ViewState) -> set[str]:
+    """What of :func:`draw` shows devices: the cards, the alarm list, and the map when it
+    draws the devices or one of them."""
+    return {"kpis", "alarms"} | ({"map"} if "iot" in state.layers or state.device else set())
+
+
 def draw(data: View, state: ViewState, tile_url: str | None = None,
-         tile_crs: str = "wgs84", can_export: bool = True, *, zone: str) -> dict:
+         tile_crs: str = "wgs84", can_export: bool = True, *, zone: str,
+         only: set[str] | None = None) -> dict:
     """The components and figures of one view by output name (a pure function of the
-    data)."""
+    data); ``only``: those named, the others not made."""
     lang = state.lang
     hotspots = data.layers.get("hotspots")
     labels = {k: t(f"resolution.{k}", lang) for k in data.cases["resolution"]}
-    return {
-        "map": map_figure(data, state.layers, state.metric, lang, tile_url, tile_crs=tile_crs,
-                          zone=zone),
-        "kpis": ui.kpi_cards(data, lang, state.range),
-        "breadcrumb": ui.breadcrumb(data.breadcrumb, state),
-        "trend": trend_figure(data.trend, lang),
-        "weekday_hours": weekday_hours_figure(data.weekday_hours, lang),
-        "categories": bars_figure(data.categories, t("chart.categories", lang)),
-        "channels": share_figure({c["key"]: c["n"] for c in data.channels},
-                                 t("chart.channels", lang), {}),
-        "resolution": share_figure(data.cases["resolution"], t("chart.resolution", lang),
-                                   labels),
+    makers = {
+        "map": lambda: map_figure(data, state.layers, state.metric, lang, tile_url,
+                                  tile_crs=tile_crs, zone=zone),
+        "kpis": lambda: ui.kpi_cards(data, lang, state.range),
+        "breadcrumb": lambda: ui.breadcrumb(data.breadcrumb, state),
+        "trend": lambda: trend_figure(data.trend, lang),
+        "weekday_hours": lambda: weekday_hours_figure(data.weekday_hours, lang),
+        "categories": lambda: bars_figure(data.categories, t("chart.categories", lang)),
+        "channels": lambda: share_figure({c["key"]: c["n"] for c in data.channels},
+                                         t("chart.channels", lang), {}),
+        "resolution": lambda: share_figure(data.cases["resolution"],
+                                           t("chart.resolution", lang), labels),
         # The backlog order lists the open cases now; the newest, the period's cases.
-        "cases": html.Div([
+        "cases": lambda: html.Div([
             ui.list_note(min(len(data.latest), ui.CASE_ROWS),
                          data.cases["open" if state.cases == "overdue" else "total"],
                          lang, "case"),
             ui.case_rows(data.latest, lang, zone)]) if data.latest else
         html.P(t("empty.view", lang)),
-        "hotspots": ui.hotspot_rows(hotspots, state),
-        "alarms": ui.alarm_rows(data.alarms, data.alarms_total, lang, zone, state.device),
-        "exports": [*ui.export_links(state, can_export),
-                    html.Span(ui.report_links(data.scope, data.period, lang, can_export),
-                              id="desk-report", className="wb-report")],
+        "hotspots": lambda: ui.hotspot_rows(hotspots, state),
+        "alarms": lambda: ui.alarm_rows(data.alarms, data.alarms_total, lang, zone,
+                                        state.device),
+        "exports": lambda: [*ui.export_links(state, can_export),
+                            html.Span(ui.report_links(data.scope, data.period, lang,
+                                                      can_export),
+                                      id="desk-report", className="wb-report")],
     }
+    return {name: make() for name, make in makers.items() if only is None or name in only}
 
 
 @callback(
