@@ -177,6 +177,38 @@ CREATE TABLE public.case_hours_week (
     CONSTRAINT case_hours_week_level_check CHECK (((level >= 1) AND (level <= 3)))
 );
 
+CREATE TABLE public.case_merge (
+    id bigint NOT NULL,
+    decision text NOT NULL,
+    event_id text NOT NULL,
+    case_ids text[] NOT NULL,
+    decided_by text NOT NULL,
+    role text NOT NULL,
+    scope_code text,
+    decided_at timestamp with time zone DEFAULT now() NOT NULL,
+    note text DEFAULT ''::text NOT NULL,
+    CONSTRAINT case_merge_case_ids_check CHECK ((cardinality(case_ids) >= 2)),
+    CONSTRAINT case_merge_check CHECK ((event_id = ANY (case_ids))),
+    CONSTRAINT case_merge_decision_check CHECK ((decision = ANY (ARRAY['confirmed'::text, 'rejected'::text])))
+);
+
+CREATE SEQUENCE public.case_merge_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.case_merge_id_seq OWNED BY public.case_merge.id;
+
+CREATE TABLE public.case_merge_member (
+    merge_id bigint NOT NULL,
+    case_id text NOT NULL,
+    confirmed boolean NOT NULL,
+    duplicate boolean NOT NULL,
+    CONSTRAINT case_merge_member_check CHECK ((confirmed OR (NOT duplicate)))
+);
+
 CREATE TABLE public.case_rollup (
     level smallint NOT NULL,
     unit_code text NOT NULL,
@@ -521,6 +553,8 @@ CREATE TABLE public.schema_migration (
 
 ALTER TABLE ONLY public.audit_log ALTER COLUMN id SET DEFAULT nextval('public.audit_log_id_seq'::regclass);
 
+ALTER TABLE ONLY public.case_merge ALTER COLUMN id SET DEFAULT nextval('public.case_merge_id_seq'::regclass);
+
 ALTER TABLE ONLY public.case_supervision ALTER COLUMN id SET DEFAULT nextval('public.case_supervision_id_seq'::regclass);
 
 ALTER TABLE ONLY public.iot_dead_letter ALTER COLUMN id SET DEFAULT nextval('public.iot_dead_letter_id_seq'::regclass);
@@ -555,6 +589,12 @@ ALTER TABLE ONLY public.case_hours_day
 
 ALTER TABLE ONLY public.case_hours_week
     ADD CONSTRAINT case_hours_week_pkey PRIMARY KEY (level, unit_code, week);
+
+ALTER TABLE ONLY public.case_merge_member
+    ADD CONSTRAINT case_merge_member_pkey PRIMARY KEY (merge_id, case_id);
+
+ALTER TABLE ONLY public.case_merge
+    ADD CONSTRAINT case_merge_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.case_rollup
     ADD CONSTRAINT case_rollup_pkey PRIMARY KEY (level, unit_code, day, category_1, channel, status) INCLUDE (total);
@@ -638,6 +678,10 @@ CREATE INDEX case_event_reported_idx ON public.case_event USING btree (reported_
 
 CREATE INDEX case_event_street_idx ON public.case_event USING btree (street_code, reported_at);
 
+CREATE INDEX case_merge_member_case_idx ON public.case_merge_member USING btree (case_id) INCLUDE (duplicate);
+
+CREATE UNIQUE INDEX case_merge_member_once_idx ON public.case_merge_member USING btree (case_id) WHERE confirmed;
+
 CREATE INDEX case_supervision_case_idx ON public.case_supervision USING btree (case_id, at);
 
 CREATE INDEX case_supervision_unit_idx ON public.case_supervision USING btree (handling_unit);
@@ -697,6 +741,9 @@ ALTER TABLE ONLY public.app_session
 
 ALTER TABLE ONLY public.case_event
     ADD CONSTRAINT case_event_batch_id_fkey FOREIGN KEY (batch_id) REFERENCES public.load_batch(id);
+
+ALTER TABLE ONLY public.case_merge_member
+    ADD CONSTRAINT case_merge_member_merge_id_fkey FOREIGN KEY (merge_id) REFERENCES public.case_merge(id);
 
 ALTER TABLE ONLY public.facility
     ADD CONSTRAINT facility_batch_id_fkey FOREIGN KEY (batch_id) REFERENCES public.load_batch(id);

@@ -112,6 +112,13 @@ GLOSSARY: dict[str, tuple[str, str, str]] = {
                         "Urged: the 督办 (supervise) and 提醒 (remind) made in this scope on "
                         "the unit, or on a case it handled then, at any time, whatever the "
                         "filters."),
+    "merge_cases": (PERIOD, "所选时段内上报的诉求数，同一事件的多次反映各计一件。",
+                    "Cases reported in the chosen period, each report of an event counted."),
+    "merge_events": (PERIOD, "所选时段内上报的诉求数，不计已确认并案的重复件：确认并案的事件只按"
+                             "其首报工单计一件（驳回的建议不影响计数）。",
+                     "Cases reported in the chosen period without the duplicates of confirmed "
+                     "merges: a confirmed event counts once, as its first report (a rejected "
+                     "suggestion changes nothing)."),
     "total": (PERIOD, "所选时段内上报的诉求数。",
               "Cases reported in the chosen period."),
     "closed": (PERIOD, "所选时段内上报的诉求中，已办结的数量。",

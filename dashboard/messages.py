@@ -360,6 +360,51 @@ MESSAGES: dict[str, dict[str, str]] = {
     "wb.minutes": {"zh": "{n} 分钟", "en": "{n} min"},
     "wb.hours": {"zh": "{n} 小时", "en": "{n} h"},
     "wb.days": {"zh": "{n} 天", "en": "{n} d"},
+    "wb.merge": {"zh": "并案建议", "en": "Merge suggestions (并案)"},
+    "wb.merge.rule": {
+        "zh": "相距 {metres} 米内、{hours} 小时内上报、分类（一至三级）相同、地址相似度 ≥ {place}、"
+              "诉求内容相似度 ≥ {text}（0–100）的诉求，建议作为同一事件并案。",
+        "en": "Cases within {metres} m and {hours} h of each other, of the same category "
+              "(levels 1-3), with addresses at least {place} alike and descriptions at least "
+              "{text} alike (0-100), are proposed as one event."},
+    "kpi.merge_cases": {"zh": "诉求件数（含重复件）", "en": "Cases (duplicates included)"},
+    "kpi.merge_events": {"zh": "事件数（已并案的重复件不计）",
+                         "en": "Events (merged duplicates not counted)"},
+    "wb.merge.duplicates": {"zh": "已并案重复件 {n} 件", "en": "{n} merged duplicates"},
+    "wb.merge.toggle.cases": {"zh": "改为按事件计（去除已并案重复件）",
+                              "en": "Count events (without merged duplicates)"},
+    "wb.merge.toggle.events": {"zh": "改为按件计（含重复件）",
+                               "en": "Count cases (duplicates included)"},
+    "wb.merge.col.event": {"zh": "首报工单", "en": "First report"},
+    "wb.merge.col.cases": {"zh": "件数", "en": "Cases"},
+    "wb.merge.col.channels": {"zh": "渠道", "en": "Channels"},
+    "wb.merge.col.category": {"zh": "分类", "en": "Category"},
+    "wb.merge.col.address": {"zh": "地址", "en": "Address"},
+    "wb.merge.col.span": {"zh": "时间跨度", "en": "Span"},
+    "wb.merge.reading": {"zh": "正在查找并案建议…", "en": "Looking for reports of one event…"},
+    "wb.merge.cut": {"zh": "（只在所选时段的最后 {days} 天中查找）",
+                     "en": " (looked for in the period's last {days} days only)"},
+    "wb.merge.within": {"zh": "{hours} 小时内", "en": "within {hours} h"},
+    "wb.merge.pick": {"zh": "点击首报工单，在地图上查看该组诉求。",
+                      "en": "Open a first report to see its cluster on the map."},
+    "wb.merge.confirm": {"zh": "确认并案", "en": "Confirm: one event"},
+    "wb.merge.reject": {"zh": "不是同一事件", "en": "Reject: not one event"},
+    "wb.merge.confirmed": {"zh": "确认并案", "en": "confirmed"},
+    "wb.merge.rejected": {"zh": "驳回", "en": "rejected"},
+    "wb.merge.decided.confirmed": {"zh": "{who} 于 {when} 确认并案（{n} 件）",
+                                   "en": "{who} confirmed {n} cases as one event at {when}"},
+    "wb.merge.decided.rejected": {"zh": "{who} 于 {when} 驳回并案建议（{n} 件）",
+                                  "en": "{who} rejected merging {n} cases at {when}"},
+    "wb.merge.decisions": {"zh": "最近的并案决定", "en": "Recent decisions"},
+    "wb.merge.none_decided": {"zh": "暂无并案决定", "en": "No decisions yet"},
+    "wb.merge.n_cases": {"zh": "{n} 件", "en": "{n} cases"},
+    "wb.merge.gone": {"zh": "该组建议已不存在（可能已被他人处理），已刷新。",
+                      "en": "That suggestion is gone (someone may have decided it); refreshed."},
+    "merge.denied": {"zh": "无权处理并案（只读角色，或诉求不在您的范围内）",
+                     "en": "You may not decide on merges (a read-only role, or cases outside "
+                           "your area)"},
+    "merge.conflict": {"zh": "其中有诉求已确认并入其他事件", "en": "A case of these is merged "
+                                                     "into another event already"},
     "not_found": {"zh": "未找到（或不在您可查看的范围内）",
                   "en": "Not found (or outside the area you may see)"},
     "access.denied": {"zh": "无权查看该范围的数据", "en": "You may not see data of that area"},
@@ -425,6 +470,8 @@ def user_message(exc: Exception, lang: str = "zh") -> str:
     if isinstance(exc, OperationalError | DBAPIError):
         return t("db.down", lang)
     if isinstance(exc, Forbidden):  # a role that only reads, or an area not theirs
+        if exc.action == "merge":
+            return t("merge.denied", lang)
         if exc.action in URGED:
             return t("urge.readonly", lang)
         return t("alarm.read_only" if exc.action in ALARM_ACTS else "access.denied", lang)

@@ -83,6 +83,8 @@ SHAPES: dict[tuple[str, str], Check] = {
        for part, prop, check in (("send", "n_clicks", _optional(_count)),
                                  ("kind", "value", _optional(_text)),
                                  ("note", "value", _optional(_text)))},
+    ("merge-decide", "n_clicks"): _optional(_count),  # the 并案 buttons (pattern id)
+    ("merge-ask", "data"): _optional(_text),  # the view whose 并案 panel to draw
     ("bs-" + ids.REFRESH, "n_intervals"): _optional(_count),
     ("bs-" + ids.TOUR_STATE, "data"): _fields(index=_count, on=lambda v: isinstance(v, bool)),
     ("bs-screen", "data"): _optional(_fields(w=_number, h=_number)),

@@ -4,10 +4,13 @@ components; no queries.
 Its state is the URL's, as on the desk: the desk's filters and language
 (``dashboard.state.parse``) plus what the workbench adds: the case open in the detail
 drawer (``case``), the handling unit whose cases are listed (``unit``), the ranking's order
-(``sort``) and a case search (``q``). A link to a case opens it (``case=``).
+(``sort``), a case search (``q``), the 并案 cluster on the map (``merge``) and whether the
+case count leaves out merged duplicates (``count=events``). A link to a case opens it
+(``case=``).
 
-Acting (督办 / 提醒) is the one thing here that writes: a small form under the open case
-and under the listed unit (:func:`urge_form`), whose button the page's callback answers.
+Acting (督办 / 提醒) is one thing here that writes: a small form under the open case
+and under the listed unit (:func:`urge_form`), whose button the page's callback answers;
+the other is a 并案 decision (``dashboard.merging``).
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ class BenchState:
     unit: str | None = None     # the handling unit whose cases are listed
     sort: str = "received"      # the ranking's order (layers.workbench.RANKED_BY)
     q: str | None = None        # a case search (layers.search)
+    merge: str | None = None    # the 并案 cluster shown on the map (its first report)
+    events: bool = False        # the case count without merged duplicates
 
     @property
     def lang(self) -> str:
@@ -44,7 +49,8 @@ class BenchState:
         """The URL query string that restores this state."""
         pairs = {**self.view.params(), "unit": self.unit,
                  "sort": self.sort if self.sort != "received" else None, "q": self.q,
-                 "case": self.case,
+                 "case": self.case, "merge": self.merge,
+                 "count": "events" if self.events else None,
                  "lang": self.lang if self.lang != "zh" else None}
         return "?" + urlencode({k: v for k, v in pairs.items() if v})
 
@@ -55,13 +61,14 @@ class BenchState:
 def parse_bench(search: str | None) -> BenchState:
     """The workbench's state of a URL query string (unknown values: the defaults)."""
     values = parse_qs((search or "").lstrip("?"))
-    case, unit, sort, q = ((values.get(name) or [None])[0]
-                           for name in ("case", "unit", "sort", "q"))
+    case, unit, sort, q, merge, count = ((values.get(name) or [None])[0] for name in
+                                         ("case", "unit", "sort", "q", "merge", "count"))
     key, _, way = (sort or "").partition(".")
     return BenchState(view=parse(search), case=case[:100] if case else None,
                       unit=unit[:200] if unit else None,
                       q=(q or "").strip()[:100] or None,
-                      sort=sort if key in RANKED_BY and way in ("", "asc") else "received")
+                      sort=sort if key in RANKED_BY and way in ("", "asc") else "received",
+                      merge=merge[:100] if merge else None, events=count == "events")
 
 
 def crumbs(breadcrumb: list[dict], state: BenchState) -> list:

@@ -21,6 +21,8 @@ What is true in the data, so the dashboard has something real to find:
 * ~3 % of rows carry only 社区编码 (no coordinates), as hotline cases often do;
 * cases resolved at the grid level, once dispatched, name their 处置人: one of their grid's
   own workers in the roster (``democity.roster``), picked by the report time;
+* ~1 % of rows report again, through another channel, an event reported hours before
+  (``democity.duplicates``); ``<name>.duplicates.csv`` beside the CSV says which;
 * every 500th row (offset 250) is deliberately bad, cycling through six reasons; the truth
   file counts them by reason and by the field the loader will name.
 """
@@ -37,7 +39,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from democity import catalog
+from democity import catalog, duplicates
 from democity.roster import Roster, build_roster
 from democity.sampling import (
     ADDRESSES_PER_GRID,
@@ -172,6 +174,7 @@ def write_cases(grids, communities, streets, size: str, seed: int, path: str | P
             if progress:
                 progress(len(columns["工单编号"]))
     truth = _truth(d, plan, size, seed, stats)
+    duplicates.write_truth(duplicates.truth_path(path), stats.duplicates)
     truth_path(path).write_text(json.dumps(truth, ensure_ascii=False, indent=1),
                                 encoding="utf-8")
     return truth
@@ -348,6 +351,7 @@ class _Stats:
         self.spot_grids = np.zeros((n_spots, n_grids), np.int64)  # cases per hotspot and grid
         self.closed = self.on_time = self.open = self.code_only = 0
         self.bad = {k: 0 for k, _ in BAD_KINDS}
+        self.duplicates: list[tuple[str, str]] = []   # (id, event id) of planted repeats
         self.units: np.ndarray | None = None
 
 
@@ -371,13 +375,16 @@ def _chunks(d: District, plan: Plan, seed: int, stats: _Stats) -> Iterator[dict]
     for k, (a, b) in enumerate(_chunk_days(plan.day_counts)):
         n = int(plan.day_counts[a:b].sum())
         if n:
-            yield _rows(d, plan, lv, text, a, b, offset, rng(seed, "cases", k), stats)
+            yield _rows(d, plan, lv, text, a, b, offset, rng(seed, "cases", k), stats,
+                        rng(seed, "duplicates", k))
             offset += n
 
 
 def _rows(d: District, plan: Plan, lv, text: _Texts, a: int, b: int, offset: int,
-          gen: np.random.Generator, stats: _Stats) -> dict:
-    """The CSV columns of the cases reported on days a..b-1 (global rows from ``offset``)."""
+          gen: np.random.Generator, stats: _Stats, dup_gen: np.random.Generator) -> dict:
+    """The CSV columns of the cases reported on days a..b-1 (global rows from ``offset``);
+    the duplicates planted among them drawn from ``dup_gen`` (every other value stays what
+    ``gen`` alone makes it)."""
     day = np.repeat(np.arange(a, b), plan.day_counts[a:b])
     n = len(day)
     hour = choice(HOUR_WEIGHTS, n, gen)
@@ -396,11 +403,17 @@ def _rows(d: District, plan: Plan, lv, text: _Texts, a: int, b: int, offset: int
     channel = np.minimum(channel, len(catalog.CHANNELS) - 1)
     code_only = gen.random(n) < np.array(list(catalog.CHANNEL_CODE_ONLY.values()))[channel]
     case_type = choice(np.array(list(catalog.CASE_TYPES.values())), n, gen)
+    planted = duplicates.plant(
+        d, t0, duplicates.spoiled_rows(offset, n, BAD_EVERY, BAD_OFFSET), dup_gen, leaf=leaf,
+        channel=channel, case_type=case_type, comp=comp, code_only=code_only, grid=grid, x=x,
+        y=y)
+    top = lv.top[leaf]
     life = _lifecycle(lv, leaf, channel, hour, t0, plan.now, gen)
     comm = d.grid_comm[grid]
     unit = _unit(d, plan, life["level"], top, comm, gen)
 
-    cols = text.columns(day, leaf, channel, case_type, grid, comm, gen)
+    cols = text.columns(day, leaf, channel, case_type, grid, comm, gen, planted)
+    stats.duplicates += duplicates.pairs(cols["工单编号"], planted, {})
     cols.update(life["columns"])
     cols["承办单位"] = text.units.take(pa.array(unit, mask=life["undispatched"]))
     cols["处置人"] = _handlers(plan.roster, grid, t0, life)
@@ -587,16 +600,22 @@ class _Texts:
     def _detail(self, case_type: str, top: str, k: int) -> str:
         return f"{catalog.DETAILS[top][k]}，" if case_type == "投诉" else ""
 
-    def columns(self, day, leaf, channel, case_type, grid, comm, gen) -> dict:
+    def columns(self, day, leaf, channel, case_type, grid, comm, gen,
+                planted: duplicates.Planted) -> dict:
         n = len(leaf)
         first_of_day = np.searchsorted(day, day, side="left")
         number = self.date_number[day] + np.arange(n) - first_of_day + 1
         third = self.third[leaf]
-        address = self.addresses.take(grid * ADDRESSES_PER_GRID
-                                      + gen.integers(0, ADDRESSES_PER_GRID, n))
-        tail = ((case_type * self.n3 + third) * self.DETAILS_PER_TOP
-                + gen.integers(0, self.DETAILS_PER_TOP, n)) * self.n_asks \
-            + gen.integers(0, self.n_asks, n)
+        place = grid * ADDRESSES_PER_GRID + gen.integers(0, ADDRESSES_PER_GRID, n)
+        same = planted.same_as(n)
+        place = np.where(same >= 0, place[np.maximum(same, 0)], place)
+        address = duplicates.named(self.addresses.take(place), planted)
+        detail = gen.integers(0, self.DETAILS_PER_TOP, n)
+        ask = gen.integers(0, self.n_asks, n)
+        # A repeat tells the event's facts (its detail) in its own words (its ask).
+        detail = np.where(same >= 0, detail[np.maximum(same, 0)], detail)
+        tail = ((case_type * self.n3 + third) * self.DETAILS_PER_TOP + detail) * self.n_asks \
+            + ask
         head = channel * len(self.types) + case_type
         anonymous = gen.random(n) < 0.04
         name = pa.array(gen.integers(0, len(self.names), n), mask=anonymous)
@@ -709,6 +728,7 @@ def _truth(d: District, plan: Plan, size: str, seed: int, stats: _Stats) -> dict
         "rejects_by_field": by_field,
         "rejects_total": int(sum(stats.bad.values())),
         "code_only": stats.code_only,
+        "duplicates": len(stats.duplicates),
         "open": stats.open,
         "closed": stats.closed,
         "on_time_share": round(stats.on_time / max(stats.closed, 1), 4),

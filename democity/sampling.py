@@ -23,7 +23,9 @@ from democity import catalog
 KM_PER_DEG_LAT = 110.57
 COORD_DECIMALS = 6           # ~0.1 m; points are tested for containment after rounding
 UTM_50N = "EPSG:32650"       # metric CRS for areas (坪山 lies at 114.3°E)
-ADDRESSES_PER_GRID = 32
+# A grid holds hundreds of doors: with a few dozen, unrelated cases of a hotspot kept naming
+# the same one, indistinguishable from a report made twice.
+ADDRESSES_PER_GRID = 128
 
 
 def rng(seed: int, *stream: str | int) -> np.random.Generator:

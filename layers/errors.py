@@ -58,6 +58,7 @@ class Forbidden(LayerError):
 
 class Conflict(LayerError):
     """The thing asked about is not in the state the request expects (an alarm that ended or
-    began again since it was shown): look again."""
+    began again since it was shown: look again), or a change contradicts one recorded
+    before (a case merged twice)."""
 
     status = 409

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 ROLES = ("admin", "command_center", "street_official", "analyst", "kiosk", "feed")
 TOKEN_ROLES = ("kiosk", "feed")  # sign in by a token instead of a password
-# Act from the UI (督办, 提醒; acknowledge an alarm, dispatch it as a case), each inside
+# Act from the UI (督办, 提醒, 并案; acknowledge an alarm, dispatch it as a case), each inside
 # their own unit; the others only read.
 ACTING_ROLES = ("admin", "command_center", "street_official")
 ROLE_HELP = {

@@ -262,9 +262,9 @@ def test_callbacks_with_several_outputs_name_them(client):
     ours = {k: v for k, v in app.callback_map.items()
             if getattr(v.get("callback"), "__module__", "").startswith("dashboard.")}
     several = {k: v for k, v in ours.items() if k.startswith("..")}  # multi-output ids
-    # The desk's view, its grid's workers, the wall's view and its devices map, and the
-    # clicked alarm's panel, confirmation and act.
-    assert len(ours) == 10 and len(several) == 5
+    # The desk's view, its grid's workers, the wall's view and its devices map, the clicked
+    # alarm's panel, confirmation and act, and the workbench's 并案 panel and decision.
+    assert len(ours) == 12 and len(several) == 5
     assert all(isinstance(v["outputs_indices"], dict) for v in several.values())
     url = {"id": ids.URL, "property": "search"}
     tick = {"id": ids.REFRESH, "property": "n_intervals", "value": 0}

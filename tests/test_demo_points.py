@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from democity import catalog
+from democity import catalog, duplicates
 from democity.cases import BAD_KINDS, period, truth_path, write_cases
 from democity.facilities import facility_counts, write_facilities
 from democity.iot import write_device_events, write_devices
@@ -132,6 +132,8 @@ def test_cases_deterministic(admin, tmp_path):
     assert a == b
     assert a != c
     assert truth_path(paths[0]).read_text() == truth_path(paths[1]).read_text()
+    planted = [duplicates.truth_path(p).read_text() for p in paths]
+    assert planted[0] == planted[1] != planted[2] and planted[0].count("\n") > 40
 
 
 def test_columns_and_personal_data(cases):

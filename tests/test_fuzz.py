@@ -455,6 +455,7 @@ def test_every_operation_needs_a_signed_in_caller(fuzz_site):
     """Without credentials, or with a wrong password, no operation answers with data."""
     for path in ("/ogc/", "/conformance", "/collections", "/collections/cases",
                  "/collections/cases/items", "/api/kpi", "/api/hotspots", "/api/hexbins",
+                 "/api/merges",
                  "/tiles/cases/12/3418/1779.pbf", "/export/cases.csv", "/api/nothing"):
         code, body, _ = _get(fuzz_site, path, None)
         assert code == 401 and "error" in json.loads(body), (path, code)
@@ -507,6 +508,9 @@ def _json_in_area(area: Area, path: str, data: dict) -> None:
         assert data["breadcrumb"][0]["code"] == area.own, data["breadcrumb"]
         codes = [data["scope"]["code"], *(c.get("code") for c in data["children"])]
         assert set(codes) <= area.subtree, codes
+    elif path == "/api/merges":
+        streets = {c["street_code"] for cl in data["clusters"] for c in cl["cases"]}
+        assert streets <= {area.own}, streets
     elif path in ("/api/hotspots", "/api/hexbins"):
         for feature in data["features"]:
             if data.get("unit", "hex") == "grid":

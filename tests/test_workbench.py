@@ -435,7 +435,9 @@ def test_the_page_refreshes_itself_and_a_foreign_case_is_refused_in_the_drawer(
     assert page.locator("#wb-detail-problem").inner_text().strip() == \
         "未找到（或不在您可查看的范围内）"
     assert page.locator("#funnel tbody tr").count() == len(STAGES)
-    with page.expect_response(lambda r: "_dash-update-component" in r.url,
+    # (The page's other callbacks, e.g. the 并案 panel drawn after it, answer too.)
+    with page.expect_response(lambda r: "_dash-update-component" in r.url
+                              and "wb-refresh" in (r.request.post_data or ""),
                               timeout=30_000) as refreshed:
         pass
     assert refreshed.value.status == 200

@@ -7,7 +7,8 @@ OGC API – Features: landing page, conformance, ``/collections``, ``/collection
 single items; plus ``/api/kpi`` (a scope's KPIs with its children's), ``/api/workbench``,
 ``/api/workers`` (the grid workers), ``/api/hotspots``, ``/api/hexbins``, ``/api/changes``
 (the data's version), ``/api/search`` (cases by id, address or phone), ``/api/supervision``
-(督办 and 提醒: read, and the one write of a person's here, POST), vector tiles and exports.
+(督办 and 提醒: read, and a write of a person's here, POST), ``/api/merges`` (并案
+suggestions; a POST records a decision), vector tiles and exports.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from layers import (
     features,
     hotspots,
     kpi,
+    merging,
     roster,
     search,
     supervision,
@@ -243,6 +245,33 @@ class Api:
                                     fields["note"] or "", case=fields["case"],
                                     unit=fields["unit"], scope=fields["scope"], zone=self.zone)
         return json_response(row, 201)
+    def merges(self, who: Principal, params: Mapping) -> Response:
+        """并案 (``layers.merging``): the scope's proposed clusters under the filters, the
+        case count with and without merged duplicates, and the newest decisions."""
+        with self.query(who, params) as (conn, zone, filters, scope):
+            data = {**merging.suggestions(conn, scope, filters, zone),
+                    "counts": merging.counts(conn, scope, filters),
+                    "decisions": merging.decisions(conn, scope, zone)}
+        return json_response(data)
+
+    def decide_merge(self, who: Principal, body: bytes) -> Response:
+        """A decision on cases proposed as one event: ``{"cases": [...], "decision":
+        "confirmed" | "rejected", "note": "..."}``; 201 with the recorded decision. Every
+        outcome, a refusal too, is audited by ``layers.merging.decide``."""
+        try:
+            asked = json.loads(body or b"null")
+        except ValueError as exc:
+            return json_response({"error": f"the body is not JSON: {exc}"}, 400)
+        if not isinstance(asked, dict):
+            return json_response({"error": 'the body is a JSON object: {"cases": [...], '
+                                           '"decision": "confirmed" or "rejected"}'}, 400)
+        try:
+            done = merging.decide(self.writer, who, asked.get("cases"),
+                                  str(asked.get("decision")), asked.get("note") or "",
+                                  self.zone)
+        except (LayerError, SQLAlchemyError) as exc:
+            return error_response(exc)
+        return json_response(done, 201)
 
     def workers(self, who: Principal, params: Mapping) -> Response:
         """The grid workers of a scope with their figures (``layers.roster``); their phones

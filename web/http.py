@@ -55,6 +55,9 @@ def register(server: flask.Flask, api: Api, principal: Callable[[], Principal | 
         "/api/supervision": lambda who: (
             api.supervise(who, flask.request.get_json(silent=True))
             if flask.request.method == "POST" else api.supervisions(who, params())),
+        "/api/merges": lambda who: (
+            api.decide_merge(who, flask.request.get_data())
+            if flask.request.method == "POST" else api.merges(who, params())),
         # Signed: a negative tile is a 400 from the handler, not a miss that falls through.
         "/tiles/<layer_id>/<int(signed=True):z>/<int(signed=True):x>/<int(signed=True):y>.pbf":
             lambda who, layer_id, z, x, y: api.tile(
@@ -77,7 +80,7 @@ def register(server: flask.Flask, api: Api, principal: Callable[[], Principal | 
 
 API_PREFIXES = ("api", "tiles", "export", "collections", "ogc")
 # The routes that also take a write (checked by the gate's CSRF refusal like any).
-WRITES = {"/api/supervision": ("GET", "POST")}
+WRITES = {"/api/supervision": ("GET", "POST"), "/api/merges": ("GET", "POST")}
 
 
 def _unknown(who: Principal, rest: str) -> Response:

@@ -1,7 +1,8 @@
 """The OpenAPI 3.0 description of the read API (served at ``/openapi.json``).
 
 It states what the handlers do: every parameter they read, every status they answer with
-(401 unsigned, 403 outside the caller's area, 404 unknown, 409 an alarm not as named, 429
+(401 unsigned, 403 outside the caller's area, 404 unknown, 409 an alarm not as named or a
+case merged already, 429
 after failed sign-ins or while exports are busy, 503 database away, 507 no room for an
 export), the media type of
 each answer and the shape of the JSON ones. Fuzzed against the live server in
@@ -16,6 +17,8 @@ from layers.comparison import CHANGES, FLOWS, KINDS, REASONS
 from layers.exports import EXPORT_CRS, FORMATS
 from layers.features import MAX_LIMIT
 from layers.filters import DEVICE_STATUSES, MAX_LIST_ITEMS, RANGES, STATUS_FILTERS
+from layers.merging import DECISIONS, MAX_CASES
+from layers.merging import LONGEST as LONGEST_LOOKED_IN
 from layers.search import LONGEST, MOST
 from layers.workbench import RANKED_BY
 from onemap.alarm_actions import MAX_BODY_BYTES as ALARM_BODY
@@ -311,6 +314,68 @@ SCHEMAS["CaseResults"] = {
                                   "reason": {"type": "string"}}}}}}
 
 
+MERGE_DECISION = {
+    "type": "object", "required": ["id", "decision", "event_id", "case_ids", "decided_by",
+                                   "role", "decided_at", "note"],
+    "properties": {
+        "id": {"type": "integer"}, "decision": {"type": "string", "enum": list(DECISIONS)},
+        "event_id": {"type": "string", "description": "the event's first report"},
+        "case_ids": {"type": "array", "items": {"type": "string"}},
+        "decided_by": {"type": "string"}, "role": {"type": "string"},
+        "decided_at": {"type": "string", "description": "local ISO"},
+        "note": {"type": "string"}}}
+SCHEMAS["MergeDecision"] = MERGE_DECISION
+SCHEMAS["Merges"] = {
+    "type": "object", "required": ["rule", "total", "clusters", "counts", "decisions"],
+    "properties": {
+        "rule": {"type": "object", "description": "when two cases are proposed as one: "
+                 "metres, hours, place_similarity and text_similarity (0-100)"},
+        "total": {"type": "integer", "description": "clusters proposed (the newest listed)"},
+        "period": {"type": "object", "description": "the period looked in (local ISO)",
+                   "properties": {"start": {"type": "string", "nullable": True},
+                                  "end": {"type": "string", "nullable": True}}},
+        "cut": {"type": "boolean", "description": "the filters' period was longer than "
+                f"{LONGEST_LOOKED_IN.days} days, or open: only its last "
+                f"{LONGEST_LOOKED_IN.days} were looked in"},
+        "clusters": {"type": "array", "items": {
+            "type": "object", "required": ["event_id", "cases", "channels", "pairs"],
+            "properties": {"event_id": {"type": "string"},
+                           "cases": {"type": "array", "items": {"type": "object"}},
+                           "channels": {"type": "array", "items": {"type": "string"}},
+                           "pairs": {"type": "array", "items": {"type": "object"}}}}},
+        "counts": {"type": "object", "required": ["cases", "events", "duplicates"],
+                   "description": "the cases, and without merged duplicates (events)",
+                   "properties": {n: {"type": "integer", "minimum": 0}
+                                  for n in ("cases", "events", "duplicates")}},
+        "decisions": {"type": "array", "items": _ref("MergeDecision")}}}
+
+
+def _merges() -> dict:
+    """GET: the suggestions; POST: a decision (roles that act, within their area)."""
+    doc = _get("并案: the scope's cases proposed as one event (close in space and time, the "
+               "same category, alike texts), the case count with and without merged "
+               "duplicates, and the newest decisions", FILTERS, "Merges")
+    doc["post"] = {
+        "summary": "record a decision on cases proposed as one event: confirmed (counted "
+                   "once) or rejected (not proposed together again); audited",
+        "requestBody": {"required": True, "content": {JSON: {"schema": {
+            "type": "object", "required": ["cases", "decision"], "properties": {
+                "cases": {"type": "array", "minItems": 2, "maxItems": MAX_CASES,
+                          "items": {"type": "string"}},
+                "decision": {"type": "string", "enum": list(DECISIONS)},
+                "note": {"type": "string", "maxLength": 500}}}}}},
+        "responses": {
+            "201": {"description": "recorded", "content": {
+                JSON: {"schema": _ref("MergeDecision")}}},
+            "400": _error("the body is not such an object; the message names the field"),
+            "401": ERRORS["401"],
+            "403": _error("a role that only reads, a case outside the caller's area, or sent "
+                          "from another site (logged)"),
+            "409": _error("a case of these is in a confirmed merge already"),
+            "503": ERRORS["503"]}}
+    return doc
+
+
 def _post_cases() -> dict:
     answer = {JSON: {"schema": _ref("CaseResults")}}
     return {"post": {
@@ -468,6 +533,7 @@ def openapi_document(base: str, catalog: Catalog) -> dict:
                         {"type": "string", "minLength": 1, "maxLength": LONGEST},
                         required=True), *FILTERS[:1]], "FeatureCollection", GEOJSON),
             "/api/supervision": _supervision(),
+            "/api/merges": _merges(),
             "/api/changes": _get(
                 "the data's version, for screens that redraw when it moves: with `since` "
                 "and `wait`, answered as soon as it is not `since` any more (ask again at "

@@ -24,7 +24,7 @@ from dash import Input, Output, State, callback, dcc, html
 from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard import components as ui
-from dashboard import ids
+from dashboard import ids, merging
 from dashboard import workbench as wb
 from dashboard.figures import search_figure
 from dashboard.messages import t, user_message
@@ -104,7 +104,8 @@ def _drawn(state: wb.BenchState) -> Drawn:
             wb.funnel(data.funnel, state, zone, soon),
             wb.ranking(data.units, state, zone, soon, data.unit_cases, data.unit_cases_total,
                        data.unit_supervised, acts),
-            wb.unsatisfied(data.unsatisfied, data.unsatisfied_total, state, zone, soon)],
+            wb.unsatisfied(data.unsatisfied, data.unsatisfied_total, state, zone, soon),
+            merging.section(state)],
             className="wb-main"),
             wb.case_drawer(case, state, zone, ui.timeline, acts)], className="wb-body")])
 
