@@ -96,6 +96,9 @@ def raw(city_db) -> Raw:
     events = _frame(city_db, "SELECT device_id, ts, status FROM iot_event "
                              "WHERE event_type = 'status'")
     devices["since"] = _alarm_since(devices, events)
+    acts = _frame(city_db, "SELECT device_id, began_at, acknowledged_by, acknowledged_at, note, "
+                           "case_id FROM alarm_action")
+    devices["handled"] = [_handled(acts, d.id, d.since) for d in devices.itertuples()]
     neighbours: dict[str, list[str]] = {}
     for grid, near in _frame(city_db, "SELECT grid_code, neighbour_code FROM grid_neighbour"
                              ).itertuples(index=False):
@@ -355,12 +358,13 @@ class Expected:
 
     def alarms(self, now: datetime) -> tuple[str, list[tuple[str, ...]]]:
         """The desk's alarm list: its note and rows (device, where, alarm since, for how
-        long, last report), the scope's devices in alarm newest alarm first, unknown
-        starts last; durations against ``now``."""
+        long, last report, what was done about it), the scope's devices in alarm newest
+        alarm first, unknown starts last; durations against ``now``."""
         devices = self.in_alarm()
         rows = [(f"{d.kind} {d.name or ''}".strip(), self.place(d),
                  _local(d.since), "—" if pd.isna(d.since) else _duration(now - d.since),
-                 _seen(d.last_seen, now)) for d in devices.head(LIST_ROWS["alarm"]).itertuples()]
+                 _seen(d.last_seen, now), d.handled)
+                for d in devices.head(LIST_ROWS["alarm"]).itertuples()]
         return _note(len(rows), len(devices)), rows
 
     def in_alarm(self) -> pd.DataFrame:
@@ -426,6 +430,21 @@ def _note(shown: int, total: int) -> str:
 def _local(moment) -> str:
     """A time as the screen shows it, in Beijing time (— for none)."""
     return "—" if pd.isna(moment) else moment.astimezone(ZONE).strftime("%Y-%m-%d %H:%M")
+
+
+def _handled(acts: pd.DataFrame, device: str, since) -> str:
+    """What the alarm list says was done about a device's alarm (its row of alarm_action,
+    matched by the alarm's start): 未确认, or 已确认 · who · when (· note), and its case."""
+    if pd.isna(since):
+        return "未确认"
+    began = pd.to_datetime(acts.began_at, utc=True)
+    mine = acts[(acts.device_id == device) & (began == since)]
+    if mine.empty:
+        return "未确认"
+    act = mine.iloc[0]
+    text = f"已确认 · {act.acknowledged_by} · {_local(pd.Timestamp(act.acknowledged_at))}"
+    text += f" · {act.note}" if act.note else ""
+    return text + (f"\n已转工单 {act.case_id}" if act.case_id else "")
 
 
 def _duration(span: timedelta) -> str:
@@ -600,13 +619,45 @@ DELTAS_JS = """() => ({
         .map(e => [e.id.slice(5), e.title]))})"""
 
 
+# The pages keep one ask for the data's version open (held until the data changes), so the
+# network is never idle: a page is settled when no Dash callback request has been in flight
+# for half a second.
+_COUNT_CALLBACKS = """if (!window.__callbacks) {
+  window.__callbacks = {pending: 0, quiet: performance.now()};
+  const fetch = window.fetch;
+  window.fetch = (...args) => {
+    const url = String(args[0] && args[0].url || args[0]);
+    if (!url.includes('_dash-update-component')) return fetch(...args);
+    window.__callbacks.pending += 1;
+    const done = () => { window.__callbacks.pending -= 1;
+                         window.__callbacks.quiet = performance.now(); };
+    return fetch(...args).finally(done);
+  };
+}"""
+_instrumented: set[int] = set()
+
+
+def _settled(page) -> None:
+    """Wait until the page's Dash callbacks have all answered (none for 500 ms)."""
+    page.wait_for_function(
+        "() => window.__callbacks && window.__callbacks.pending === 0"
+        " && performance.now() - window.__callbacks.quiet > 500", timeout=60_000)
+
+
+def _instrument(page) -> None:
+    if id(page) not in _instrumented:
+        page.add_init_script(_COUNT_CALLBACKS)
+        _instrumented.add(id(page))
+
+
 def _open(page, base: str, view: View) -> None:
+    _instrument(page)
     page.goto(base + "/" + view.query())
     page.wait_for_function(
         "() => { const k = document.querySelector('#kpi-total');"
         " const gd = document.querySelector('#map-box .js-plotly-plot');"
         " return k && k.innerText.trim() && gd && gd.data; }", timeout=60_000)
-    page.wait_for_load_state("networkidle")
+    _settled(page)
 
 
 def _read(page) -> dict:
@@ -853,6 +904,7 @@ def _wall_go(page, base: str, range_: str, index: int, crumbs: str) -> None:
     """Open the wall at its first stop, or step its tour to ``index`` (as its timer does),
     and wait until it shows that stop."""
     if index < 0:
+        _instrument(page)
         page.goto(base + f"/bigscreen?tour=off&range={range_}")
     else:
         def stepped(response) -> bool:
@@ -867,7 +919,7 @@ def _wall_go(page, base: str, range_: str, index: int, crumbs: str) -> None:
         " return b && b.innerText.trim() === c"
         " && document.querySelector('#bs-kpi-cards #kpi-total'); }", arg=crumbs,
         timeout=60_000)
-    page.wait_for_load_state("networkidle")
+    _settled(page)
 
 
 def _compare_wall(shown: dict, want: Expected, crumbs: str,
@@ -1034,9 +1086,10 @@ def test_comparisons_and_the_weekday_hour_grid_equal_the_raw_tables(site, raw, b
     assert f"：{len(district.over(*days).filtered(with_period=True)):,} →" not in official_was
     for size in ((1920, 1080), (3840, 2160)):
         page.set_viewport_size({"width": size[0], "height": size[1]})
+        _instrument(page)
         page.goto(server.url + "/bigscreen?tour=off&range=30d")
         page.wait_for_selector("#bs-kpi-cards .delta", timeout=60_000)
-        page.wait_for_load_state("networkidle")
+        _settled(page)
         screenshot(page, f"compare-wall-{size[0]}")
         overflow = page.evaluate("() => [document.documentElement.scrollWidth > innerWidth,"
                                  " document.documentElement.scrollHeight > innerHeight]")
