@@ -9,19 +9,13 @@ from __future__ import annotations
 import base64
 import json
 import re
-import time
 import urllib.error
-import uuid
 from datetime import datetime
 from urllib.parse import quote
 
 import psycopg
 import pytest
-from conftest import PASSWORD, DashServer, ensure_user, screenshot
-from sqlalchemy.engine import make_url
-
-from onemap.database import admin_url
-from onemap.settings import get_settings
+from conftest import PASSWORD, DashServer, copy_of, ensure_user, screenshot
 
 pytestmark = [pytest.mark.db, pytest.mark.browser]
 SOON_HOURS = 24  # ONEMAP_DUE_SOON_HOURS, as documented
@@ -33,32 +27,17 @@ HOSTILE = "<img src=x onerror=\"document.title='pwned'\"> 请尽快办理 & <b>�
 def copy_db(city_db):
     """A copy of the demo city (urged here, so not the shared one) whose street with the
     most open cases has open cases falling due in 3, 10 and 30 hours."""
-    url = make_url(city_db)
-    name = f"onemap_test_{uuid.uuid4().hex[:10]}"
-    admin = admin_url(get_settings(), start=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        for _ in range(30):  # the template must have no other session for a moment
-            try:
-                conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{url.database}" '
-                             f'OWNER "{url.username}"')
-                break
-            except psycopg.errors.ObjectInUse:
-                time.sleep(1)
-        else:
-            pytest.fail("the demo city's database stayed in use: it cannot be copied")
-    copy = url.set(database=name).render_as_string(hide_password=False)
-    with psycopg.connect(copy) as conn:
-        street = conn.execute("SELECT street_code FROM case_event WHERE status = 'open' "
-                              "GROUP BY 1 ORDER BY count(*) DESC LIMIT 1").fetchone()[0]
-        newest = [r[0] for r in conn.execute(
-            "SELECT id FROM case_event WHERE status = 'open' AND street_code = %s "
-            "ORDER BY reported_at DESC, id LIMIT 3", (street,))]
-        for case_id, delay in zip(newest, ("3 hours", "10 hours", "30 hours"), strict=True):
-            conn.execute("UPDATE case_event SET deadline = now() + %s::interval WHERE id = %s",
-                         (delay, case_id))
-    yield copy, street
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with copy_of(city_db) as copy:
+        with psycopg.connect(copy) as conn:
+            street = conn.execute("SELECT street_code FROM case_event WHERE status = 'open' "
+                                  "GROUP BY 1 ORDER BY count(*) DESC LIMIT 1").fetchone()[0]
+            newest = [r[0] for r in conn.execute(
+                "SELECT id FROM case_event WHERE status = 'open' AND street_code = %s "
+                "ORDER BY reported_at DESC, id LIMIT 3", (street,))]
+            for case_id, delay in zip(newest, ("3 hours", "10 hours", "30 hours"), strict=True):
+                conn.execute("UPDATE case_event SET deadline = now() + %s::interval WHERE id = %s",
+                             (delay, case_id))
+        yield copy, street
 
 
 @pytest.fixture(scope="module")
